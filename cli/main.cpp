@@ -1,0 +1,108 @@
+// stargate: the operator's CLI. This file is the command table; the commands live in
+// commands.cpp and talk to stargated through daemon_client.cpp.
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/exit_codes.hpp"
+#include "shared/paths.hpp"
+#include "shared/version.hpp"
+
+namespace {
+
+constexpr const char* kExitCodes =
+    "Exit status:\n"
+    "  0  success (a waited-for process completed)\n"
+    "  1  other error\n"
+    "  2  usage error or malformed data\n"
+    "  3  stargated unreachable (not running, or no permission on its socket)\n"
+    "  4  the process failed, was rejected or cancelled\n"
+    "  5  --timeout reached\n"
+    "  6  no such process\n"
+    "Environment: STARGATE_SOCKET (socket path), NO_COLOR. See stargate(1).";
+
+// Parses a --timeout value; CLI11 reports the message as a usage error.
+std::string check_duration(const std::string& text) {
+  auto parsed = stargate::parse_duration(text);
+  return parsed ? std::string() : parsed.error();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace stargate;
+  using namespace stargate::cli;
+
+  CLI::App app{"stargate: submit and follow StarGate processes through the local stargated"};
+  app.set_version_flag("--version", std::string(version()));
+  app.require_subcommand(1);
+  app.footer(kExitCodes);
+  std::string socket = default_socket_path();
+  bool json = false, quiet = false;
+  app.add_option("--socket", socket,
+                 "stargated's socket (default: $STARGATE_SOCKET or " + socket + ")");
+  app.add_flag("--json", json, "Print one JSON document on stdout");
+  app.add_flag("--quiet,-q", quiet, "Print nothing but results and errors");
+
+  SubmitOptions submit_options;
+  std::string submit_timeout;
+  auto* submit_cmd = app.add_subcommand("submit", "Queue a request for a process of TYPE");
+  submit_cmd->add_option("TYPE", submit_options.type, "Process type, e.g. order")->required();
+  auto* data_opt = submit_cmd->add_option("--data", submit_options.data, "The data as JSON");
+  submit_cmd
+      ->add_option("--data-file", submit_options.data_file,
+                   "Read the data from FILE ('-' for standard input)")
+      ->excludes(data_opt);
+  submit_cmd->add_option("--id", submit_options.id,
+                         "Your own clientProcessId (default: a new UUID)");
+  submit_cmd->add_flag("--wait", submit_options.wait, "Follow the process to its end");
+  submit_cmd->add_option("--timeout", submit_timeout, "Stop waiting after DUR (90s, 15m, 2h)")
+      ->check(check_duration);
+
+  std::string status_id;
+  auto* status_cmd = app.add_subcommand("status", "Show a process");
+  status_cmd->add_option("ID", status_id, "clientProcessId")->required();
+
+  std::vector<std::string> wait_ids;
+  std::string wait_timeout;
+  auto* wait_cmd = app.add_subcommand("wait", "Wait until processes end");
+  wait_cmd->add_option("ID", wait_ids, "clientProcessIds")->required();
+  wait_cmd->add_option("--timeout", wait_timeout, "Stop waiting after DUR (90s, 15m, 2h)")
+      ->check(check_duration);
+
+  for (auto* sub : {submit_cmd, status_cmd, wait_cmd})
+    sub->footer(kExitCodes);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "stargate: %s\nRun 'stargate --help' for usage.\n", e.what());
+    return kExitUsage;
+  }
+
+  const auto timeout = [](const std::string& text) -> std::optional<Duration> {
+    if (text.empty()) return std::nullopt;
+    return *parse_duration(text);  // validated by check_duration
+  };
+  Context ctx{DaemonClient(socket), Output(json, quiet)};
+  try {
+    if (submit_cmd->parsed()) {
+      submit_options.timeout = timeout(submit_timeout);
+      return submit(ctx, submit_options);
+    }
+    if (status_cmd->parsed()) return status(ctx, status_id);
+    if (wait_cmd->parsed()) return wait(ctx, wait_ids, timeout(wait_timeout));
+  } catch (const std::exception& e) {
+    ctx.out.error(e.what());
+    return kExitError;
+  }
+  return kExitUsage;
+}

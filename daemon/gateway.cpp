@@ -1,0 +1,306 @@
+// HttpGateway: the real gateway client on cpp-httplib.
+#include "daemon/gateway.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include "shared/json.hpp"
+
+namespace stargate::daemon {
+namespace {
+
+constexpr const char* kProcessesPath = "/api/stargate/processes";
+
+struct Url {
+  std::string origin;  // scheme://host[:port]
+  std::string path;    // prefix, without a trailing slash
+};
+
+Expected<Url> split_url(const std::string& url) {
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) return fail("not a URL: " + url);
+  const auto path_start = url.find('/', scheme_end + 3);
+  if (path_start == std::string::npos) return Url{url, ""};
+  std::string path = url.substr(path_start);
+  while (!path.empty() && path.back() == '/')
+    path.pop_back();
+  return Url{url.substr(0, path_start), path};
+}
+
+std::string describe(const httplib::Result& result) {
+  if (!result) return "no answer: " + httplib::to_string(result.error());
+  return "HTTP " + std::to_string(result->status);
+}
+
+// Keeps idle connections to one origin for reuse by whichever thread asks next.
+class ClientPool {
+ public:
+  ClientPool(std::string origin, const GatewayConfig& config)
+      : origin_(std::move(origin)), config_(config) {}
+
+  std::unique_ptr<httplib::Client> acquire() {
+    {
+      std::lock_guard lock(mutex_);
+      if (!idle_.empty()) {
+        auto client = std::move(idle_.back());
+        idle_.pop_back();
+        return client;
+      }
+    }
+    auto client = std::make_unique<httplib::Client>(origin_);
+    client->set_connection_timeout(config_.connect_timeout);
+    client->set_read_timeout(config_.request_timeout);
+    client->set_write_timeout(config_.request_timeout);
+    client->set_keep_alive(true);
+    client->set_tcp_nodelay(true);
+    client->enable_server_certificate_verification(true);
+    if (!config_.ca_file.empty()) client->set_ca_cert_path(config_.ca_file);
+    return client;
+  }
+
+  void release(std::unique_ptr<httplib::Client> client) {
+    std::lock_guard lock(mutex_);
+    if (idle_.size() < 16) idle_.push_back(std::move(client));
+  }
+
+ private:
+  std::string origin_;
+  const GatewayConfig& config_;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<httplib::Client>> idle_;
+};
+
+class HttpGateway final : public Gateway {
+ public:
+  HttpGateway(GatewayConfig gateway, CredentialsConfig credentials, std::string secret, Url api,
+              Url token)
+      : gateway_(std::move(gateway)),
+        credentials_(std::move(credentials)),
+        secret_(std::move(secret)),
+        api_(std::move(api)),
+        token_url_(std::move(token)),
+        api_pool_(api_.origin, gateway_),
+        token_pool_(token_url_.origin, gateway_) {}
+
+  ~HttpGateway() override {
+    // Best effort: the secret should not linger in freed memory.
+    std::fill(secret_.begin(), secret_.end(), '\0');
+  }
+
+  GatewayReply submit(const SubmitRequest& request) override {
+    const std::string body = to_json(request).dump();
+    return call(true, [&](httplib::Client& client, const httplib::Headers& headers) {
+      return client.Post(api_.path + kProcessesPath, headers, body, "application/json");
+    });
+  }
+
+  GatewayReply status(const std::string& process_id) override {
+    return call(false, [&](httplib::Client& client, const httplib::Headers& headers) {
+      return client.Get(api_.path + kProcessesPath + "/" + process_id, headers);
+    });
+  }
+
+ private:
+  // Sends with a bearer token; on 401 renews the token once and sends again.
+  template <typename Send>
+  GatewayReply call(bool is_submit, Send&& send) {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      GatewayReply reply;
+      auto token = access_token(attempt > 0, reply);
+      if (!token) return reply;
+      httplib::Headers headers = {{"Authorization", "Bearer " + *token},
+                                  {"Accept", "application/json"}};
+      auto client = api_pool_.acquire();
+      auto result = send(*client, headers);
+      reply = make_reply(result, is_submit);
+      if (result) api_pool_.release(std::move(client));
+      if (reply.outcome != Outcome::kUnauthorized) return reply;
+      forget_token();
+    }
+    GatewayReply reply;
+    reply.outcome = Outcome::kUnauthorized;
+    reply.status = 401;
+    reply.error = "gateway refused a freshly issued token (HTTP 401)";
+    return reply;
+  }
+
+  static GatewayReply make_reply(const httplib::Result& result, bool is_submit) {
+    GatewayReply reply;
+    reply.status = result ? result->status : 0;
+    reply.outcome = classify(reply.status, is_submit);
+    reply.error = describe(result);
+    if (!result) return reply;
+    if (result->has_header("Retry-After")) {
+      reply.retry_after = parse_retry_after(result->get_header_value("Retry-After"));
+    }
+    auto body = parse_json(result->body, {4 << 20, 64});
+    if (body) {
+      reply.body = std::move(*body);
+      if (reply.outcome != Outcome::kOk && reply.body.is_object()) {
+        const auto code = reply.body.find("error");
+        const auto message = reply.body.find("message");
+        if (code != reply.body.end() && code->is_string() && message != reply.body.end() &&
+            message->is_string()) {
+          reply.error += " " + code->get<std::string>() + ": " + message->get<std::string>();
+        }
+      }
+    } else if (reply.outcome == Outcome::kOk) {
+      reply.outcome = Outcome::kTransient;
+      reply.error = "gateway answered with malformed JSON: " + body.error().message;
+    }
+    return reply;
+  }
+
+  // A valid token, fetching one when there is none, it is about to expire, or `renew`.
+  std::optional<std::string> access_token(bool renew, GatewayReply& failure) {
+    std::lock_guard lock(token_mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    if (!renew && !token_.empty() && now < renew_at_) return token_;
+    httplib::Params form = {{"grant_type", "client_credentials"},
+                            {"client_id", credentials_.client_id},
+                            {"client_secret", secret_}};
+    if (!credentials_.scope.empty()) form.emplace("scope", credentials_.scope);
+    auto client = token_pool_.acquire();
+    auto result = client->Post(token_url_.path.empty() ? "/" : token_url_.path, form);
+    if (result) token_pool_.release(std::move(client));
+    failure.status = result ? result->status : 0;
+    failure.outcome = Outcome::kTransient;  // never reject requests for our own credentials
+    if (!result || result->status != 200) {
+      failure.error = "token endpoint: " + describe(result);
+      if (result) {
+        auto body = parse_json(result->body, {64 << 10, 8});
+        if (body && body->is_object() && body->contains("error") && (*body)["error"].is_string()) {
+          failure.error += " " + (*body)["error"].get<std::string>();
+        }
+        if (result->has_header("Retry-After")) {
+          failure.retry_after = parse_retry_after(result->get_header_value("Retry-After"));
+        }
+      }
+      return std::nullopt;
+    }
+    auto body = parse_json(result->body, {64 << 10, 8});
+    if (!body || !body->is_object() || !(*body)["access_token"].is_string()) {
+      failure.error = "token endpoint: answer without access_token";
+      return std::nullopt;
+    }
+    token_ = (*body)["access_token"].get<std::string>();
+    std::int64_t lifetime = 3600;
+    if (const auto it = body->find("expires_in"); it != body->end() && it->is_number_integer()) {
+      lifetime = std::clamp<std::int64_t>(it->get<std::int64_t>(), 1, 86400 * 30);
+    }
+    // Renew when 90% of the lifetime has passed (at least 10 s early, never in the past).
+    const auto early =
+        std::max<std::int64_t>(lifetime / 10, std::min<std::int64_t>(10, lifetime / 2));
+    renew_at_ = now + std::chrono::seconds(lifetime - early);
+    spdlog::info("gateway: new access token, valid {} s", lifetime);
+    return token_;
+  }
+
+  void forget_token() {
+    std::lock_guard lock(token_mutex_);
+    token_.clear();
+  }
+
+  GatewayConfig gateway_;
+  CredentialsConfig credentials_;
+  std::string secret_;
+  Url api_;
+  Url token_url_;
+  ClientPool api_pool_;
+  ClientPool token_pool_;
+  std::mutex token_mutex_;
+  std::string token_;
+  std::chrono::steady_clock::time_point renew_at_{};
+};
+
+}  // namespace
+
+Outcome classify(int status, bool is_submit) {
+  if (status == 200 || status == 201 || status == 202) return Outcome::kOk;
+  if (status == 401) return Outcome::kUnauthorized;
+  if (status == 404 && !is_submit) return Outcome::kNotFound;
+  switch (status) {
+    case 400:
+    case 403:
+    case 409:
+    case 413:
+    case 415:
+    case 422:
+      return Outcome::kPermanent;
+    default:
+      // No answer, 408, 429, 5xx, and anything unexpected (a proxy's 404 or 502 while the
+      // gateway is being deployed): keep the request and try again later.
+      return Outcome::kTransient;
+  }
+}
+
+std::optional<Duration> parse_retry_after(std::string_view value) {
+  if (value.empty() || value.size() > 9 ||
+      value.find_first_not_of("0123456789") != std::string_view::npos) {
+    return std::nullopt;
+  }
+  const long seconds = std::min(std::stol(std::string(value)), 86400L);
+  return std::chrono::seconds(seconds);
+}
+
+Expected<std::string> read_client_secret(const std::string& configured) {
+  std::string path = configured;
+  if (path.empty()) {
+    const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
+    if (dir == nullptr || *dir == '\0') {
+      return fail(
+          "no client secret: set [credentials] client_secret_file, or run under systemd with "
+          "LoadCredential=client_secret:...");
+    }
+    path = std::string(dir) + "/client_secret";
+  }
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail("client secret " + path + ": " + std::strerror(errno));
+  struct stat st {};
+  if (fstat(fd, &st) != 0) {
+    ::close(fd);
+    return fail("client secret " + path + ": " + std::strerror(errno));
+  }
+  if ((st.st_mode & 077) != 0) {
+    ::close(fd);
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return fail("client secret " + path + " has mode " + mode +
+                ": it must not be accessible by group or others; run: chmod 600 " + path);
+  }
+  std::string secret(4096, '\0');
+  const ssize_t n = ::read(fd, secret.data(), secret.size());
+  ::close(fd);
+  if (n < 0) return fail("client secret " + path + ": " + std::strerror(errno));
+  secret.resize(static_cast<std::size_t>(n));
+  while (!secret.empty() &&
+         (secret.back() == '\n' || secret.back() == '\r' || secret.back() == ' ')) {
+    secret.pop_back();
+  }
+  if (secret.empty()) return fail("client secret " + path + " is empty");
+  return secret;
+}
+
+Expected<std::unique_ptr<Gateway>> make_http_gateway(const GatewayConfig& gateway,
+                                                     const CredentialsConfig& credentials) {
+  auto api = split_url(gateway.url);
+  if (!api) return Unexpected{api.error()};
+  auto token = split_url(gateway.token_url);
+  if (!token) return Unexpected{token.error()};
+  auto secret = read_client_secret(credentials.client_secret_file);
+  if (!secret) return Unexpected{secret.error()};
+  return std::unique_ptr<Gateway>(std::make_unique<HttpGateway>(
+      gateway, credentials, std::move(*secret), std::move(*api), std::move(*token)));
+}
+
+}  // namespace stargate::daemon

@@ -1,0 +1,57 @@
+// The daemon's side of the gateway API: submit a request, read a process's status. The
+// interface lets the dispatcher be tested against a scripted gateway; HttpGateway is the real
+// one (cpp-httplib, HTTPS, OAuth2 client credentials with the token kept in memory only).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "daemon/config.hpp"
+#include "shared/codec.hpp"
+#include "shared/duration.hpp"
+
+namespace stargate::daemon {
+
+// How the daemon treats an answer.
+enum class Outcome {
+  kOk,            // 200/202
+  kTransient,     // connection errors, timeouts, 408, 429, 5xx, and anything unexpected: retry
+  kPermanent,     // 400, 403, 409, 413, 415, 422: the gateway refused this request for good
+  kUnauthorized,  // 401 even with a fresh token
+  kNotFound,      // 404 on a status read
+};
+
+// Classifies an HTTP status (0: no answer at all) for a submit or a status read.
+Outcome classify(int http_status, bool is_submit);
+
+struct GatewayReply {
+  Outcome outcome = Outcome::kTransient;
+  int status = 0;  // HTTP status; 0 when there was no answer
+  nlohmann::json body;
+  std::optional<Duration> retry_after;  // from Retry-After, when the gateway sent one
+  std::string error;                    // one line for logs and lastError; never a secret
+};
+
+// Reads a Retry-After value in seconds (RFC 9110 delay-seconds), capped at a day.
+std::optional<Duration> parse_retry_after(std::string_view value);
+
+class Gateway {
+ public:
+  virtual ~Gateway() = default;
+  // Both are safe to call from several threads at once.
+  virtual GatewayReply submit(const SubmitRequest& request) = 0;
+  virtual GatewayReply status(const std::string& process_id) = 0;
+};
+
+// Fails when the URL cannot be used or the secret cannot be read.
+Expected<std::unique_ptr<Gateway>> make_http_gateway(const GatewayConfig& gateway,
+                                                     const CredentialsConfig& credentials);
+
+// Reads the client secret from `path`, or from $CREDENTIALS_DIRECTORY/client_secret when
+// `path` is empty. Refuses a file that group or others may read, saying how to fix it.
+Expected<std::string> read_client_secret(const std::string& path);
+
+}  // namespace stargate::daemon

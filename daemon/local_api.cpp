@@ -1,0 +1,257 @@
+// Beast HTTP server on a Unix socket, with peer credentials and browser refusal.
+#include "daemon/local_api.hpp"
+
+#include <grp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "shared/errors.hpp"
+
+namespace stargate::daemon {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using Local = asio::local::stream_protocol;
+using Stream = beast::basic_stream<Local, asio::any_io_executor, beast::unlimited_rate_policy>;
+
+namespace {
+
+constexpr auto kReadTimeout = std::chrono::seconds(60);
+constexpr auto kWriteTimeout = std::chrono::seconds(30);
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Local::socket socket, LocalRoutes& routes) : stream_(std::move(socket)), routes_(routes) {
+    ucred cred{};
+    socklen_t length = sizeof cred;
+    if (getsockopt(stream_.socket().native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &length) ==
+        0) {
+      peer_ = "uid=" + std::to_string(cred.uid) + " pid=" + std::to_string(cred.pid);
+    } else {
+      peer_ = "uid=? pid=?";
+    }
+  }
+
+  void read() {
+    parser_.emplace();
+    parser_->body_limit(LocalRoutes::kMaxBody);
+    parser_->header_limit(16 * 1024);
+    stream_.expires_after(kReadTimeout);
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+  }
+
+ private:
+  void on_read(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == asio::error::connection_reset || ec == asio::error::eof) {
+      return close();
+    }
+    if (ec == http::error::body_limit) {
+      return send(
+          {413, error_body({ErrorCode::kPayloadTooLarge, "Request body too large", std::nullopt},
+                           format_timestamp(now_utc()), "")},
+          11, false);
+    }
+    if (ec) {
+      spdlog::debug("socket {}: bad request: {}", peer_, ec.message());
+      return send({400, error_body({ErrorCode::kInvalidRequest,
+                                    "Malformed HTTP request: " + ec.message(), std::nullopt},
+                                   format_timestamp(now_utc()), "")},
+                  11, false);
+    }
+    auto request = parser_->release();
+    const unsigned version = request.version();
+    const bool keep_alive = request.keep_alive();
+    const std::string method(request.method_string());
+    const std::string target(request.target());
+    if (request.count(http::field::origin) > 0 || request.count(http::field::referer) > 0 ||
+        !is_local_host_header(std::string(request[http::field::host]))) {
+      spdlog::warn("socket {}: refused {} {}: looks like a browser (Origin, Referer or Host)",
+                   peer_, method, target.substr(0, 100));
+      return send({403, error_body({ErrorCode::kInsufficientPermissions,
+                                    "Requests from browsers are refused", std::nullopt},
+                                   format_timestamp(now_utc()), "")},
+                  version, false);
+    }
+    if (method == "GET") {
+      spdlog::debug("socket {}: {} {}", peer_, method, target.substr(0, 200));
+    } else {
+      spdlog::info("socket {}: {} {}", peer_, method, target.substr(0, 200));
+    }
+    LocalRequest local{method, target, std::string(request[http::field::content_type]),
+                       std::move(request.body())};
+    stream_.expires_never();  // a wait may take long; the reply below sets its own timeout
+    routes_.handle(local, [self = shared_from_this(), version, keep_alive](LocalResponse reply) {
+      self->send(std::move(reply), version, keep_alive);
+    });
+  }
+
+  void send(LocalResponse reply, unsigned version, bool keep_alive) {
+    auto response = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(reply.status), version);
+    response->set(http::field::server, "stargated");
+    response->set(http::field::content_type, "application/json");
+    response->body() = reply.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    response->body() += '\n';
+    response->keep_alive(keep_alive);
+    response->prepare_payload();
+    stream_.expires_after(kWriteTimeout);
+    http::async_write(stream_, *response,
+                      [self = shared_from_this(), response](beast::error_code ec, std::size_t) {
+                        if (ec || !response->keep_alive()) return self->close();
+                        self->read();
+                      });
+  }
+
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(Local::socket::shutdown_both, ignored);
+    stream_.close();
+  }
+
+  Stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  LocalRoutes& routes_;
+  std::string peer_;
+};
+
+}  // namespace
+
+bool is_local_host_header(std::string_view host) {
+  return host.empty() || host == "localhost" || host == "stargated";
+}
+
+struct LocalApi::Impl : std::enable_shared_from_this<Impl> {
+  Impl(asio::io_context& i, LocalRoutes& r) : io(i), routes(r), acceptor(i) {}
+
+  asio::io_context& io;
+  LocalRoutes& routes;
+  Local::acceptor acceptor;
+  std::string path;
+  bool created_file = false;
+
+  void accept() {
+    acceptor.async_accept([self = shared_from_this()](beast::error_code ec, Local::socket socket) {
+      if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
+      if (!ec) {
+        std::make_shared<Session>(std::move(socket), self->routes)->read();
+      } else {
+        spdlog::warn("socket: accept failed: {}", ec.message());
+      }
+      self->accept();
+    });
+  }
+
+  Status remove_stale(const std::string& socket_path) {
+    struct stat st {};
+    if (lstat(socket_path.c_str(), &st) != 0) return {};  // nothing there
+    if (!S_ISSOCK(st.st_mode)) {
+      return fail(socket_path + " exists and is not a socket; remove it or choose another path");
+    }
+    Local::socket probe(io);
+    beast::error_code ec;
+    probe.connect(Local::endpoint(socket_path), ec);
+    if (!ec) {
+      return fail("another stargated is already listening on " + socket_path);
+    }
+    if (::unlink(socket_path.c_str()) != 0) {
+      return fail("cannot remove stale socket " + socket_path + ": " + std::strerror(errno));
+    }
+    spdlog::info("socket: removed stale {} left by an earlier run", socket_path);
+    return {};
+  }
+
+  Status bind(const SocketConfig& config) {
+    path = config.path;
+    if (path.size() >= sizeof(sockaddr_un::sun_path)) {
+      return fail("socket path too long (at most 107 bytes): " + path);
+    }
+    const auto dir = std::filesystem::path(path).parent_path();
+    std::error_code fs_error;
+    if (!dir.empty()) std::filesystem::create_directories(dir, fs_error);
+    if (fs_error) return fail("cannot create " + dir.string() + ": " + fs_error.message());
+    if (auto removed = remove_stale(path); !removed) return removed;
+    beast::error_code ec;
+    acceptor.open(Local(), ec);
+    if (!ec) {
+      // Nobody may connect between bind() and chmod(): create the file without permissions.
+      const mode_t old_mask = ::umask(0777);
+      acceptor.bind(Local::endpoint(path), ec);
+      ::umask(old_mask);
+    }
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return fail("cannot listen on " + path + ": " + ec.message());
+    created_file = true;
+    if (!config.group.empty()) {
+      const group* entry = ::getgrnam(config.group.c_str());
+      if (entry == nullptr) return fail("socket.group: no such group '" + config.group + "'");
+      if (::chown(path.c_str(), static_cast<uid_t>(-1), entry->gr_gid) != 0) {
+        return fail("cannot give " + path + " to group " + config.group + ": " +
+                    std::strerror(errno));
+      }
+    }
+    if (::chmod(path.c_str(), config.mode) != 0) {
+      return fail("cannot chmod " + path + ": " + std::strerror(errno));
+    }
+    return {};
+  }
+};
+
+LocalApi::LocalApi(asio::io_context& io, LocalRoutes& routes)
+    : impl_(std::make_shared<Impl>(io, routes)) {}
+
+LocalApi::~LocalApi() {
+  close();
+}
+
+Status LocalApi::listen(const SocketConfig& config) {
+  const int passed = sd_listen_fds(1);
+  if (passed >= 1) {
+    const int fd = SD_LISTEN_FDS_START;
+    if (sd_is_socket_unix(fd, SOCK_STREAM, 1, nullptr, 0) <= 0) {
+      return fail("the socket systemd passed (LISTEN_FDS) is not a listening Unix stream socket");
+    }
+    beast::error_code ec;
+    impl_->acceptor.assign(Local(), fd, ec);
+    if (ec) return fail("cannot use the socket systemd passed: " + ec.message());
+    impl_->path = config.path + " (from systemd)";
+    spdlog::info("socket: using the socket passed by systemd");
+  } else if (auto bound = impl_->bind(config); !bound) {
+    return bound;
+  }
+  impl_->accept();
+  return {};
+}
+
+void LocalApi::close() {
+  if (!impl_->acceptor.is_open()) return;
+  beast::error_code ignored;
+  impl_->acceptor.close(ignored);
+  if (impl_->created_file) {
+    ::unlink(impl_->path.c_str());
+    impl_->created_file = false;
+  }
+}
+
+const std::string& LocalApi::path() const {
+  return impl_->path;
+}
+
+}  // namespace stargate::daemon

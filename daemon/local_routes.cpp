@@ -1,0 +1,352 @@
+// Socket API routes.
+#include "daemon/local_routes.hpp"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "shared/errors.hpp"
+#include "shared/ids.hpp"
+#include "shared/json.hpp"
+#include "shared/version.hpp"
+
+namespace stargate::daemon {
+namespace {
+
+constexpr int kMaxWaitSeconds = 3600;
+constexpr int kDefaultWaitSeconds = 30;
+
+LocalResponse error(ErrorCode code, const std::string& message) {
+  return {http_status(code),
+          error_body({code, message, std::nullopt}, format_timestamp(now_utc()), "")};
+}
+
+LocalResponse store_error(const std::string& message) {
+  spdlog::error("{}", message);
+  return error(ErrorCode::kInternalError, "queue error: " + message);
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::optional<std::string> percent_decode(std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%') {
+      if (i + 2 >= text.size()) return std::nullopt;
+      const int hi = hex_value(text[i + 1]), lo = hex_value(text[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else {
+      out += text[i] == '+' ? ' ' : text[i];
+    }
+  }
+  return out;
+}
+
+// Reads a small non-negative integer parameter: `fallback` when absent, -1 when malformed or
+// above `max`.
+int int_param(const std::map<std::string, std::string>& query, const std::string& name,
+              int fallback, int max) {
+  const auto it = query.find(name);
+  if (it == query.end()) return fallback;
+  const auto& text = it->second;
+  if (text.empty() || text.size() > 6 ||
+      text.find_first_not_of("0123456789") != std::string::npos) {
+    return -1;
+  }
+  const int value = std::stoi(text);
+  return value > max ? -1 : value;
+}
+
+}  // namespace
+
+struct LocalRoutes::Waiter {
+  explicit Waiter(boost::asio::io_context& io) : timer(io) {}
+  boost::asio::steady_timer timer;
+  Respond respond;
+  bool done = false;
+};
+
+std::optional<std::map<std::string, std::string>> parse_query(std::string_view query) {
+  std::map<std::string, std::string> out;
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const auto pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    const auto eq = pair.find('=');
+    auto key = percent_decode(pair.substr(0, eq));
+    auto value = percent_decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
+    if (!key || !value) return std::nullopt;
+    out[*key] = *value;
+  }
+  return out;
+}
+
+LocalRoutes::LocalRoutes(boost::asio::io_context& io, Queue& queue, Dispatcher& dispatcher,
+                         const DaemonConfig& config)
+    : io_(io), queue_(queue), dispatcher_(dispatcher), config_(config) {}
+
+LocalRoutes::~LocalRoutes() {
+  release_waiters();
+}
+
+void LocalRoutes::handle(const LocalRequest& request, Respond respond) {
+  const auto question = request.target.find('?');
+  const std::string path = request.target.substr(0, question);
+  auto query = parse_query(question == std::string::npos
+                               ? std::string_view()
+                               : std::string_view(request.target).substr(question + 1));
+  if (!query) {
+    respond(error(ErrorCode::kInvalidRequest, "Malformed query string"));
+    return;
+  }
+  const std::string prefix = "/v1/processes";
+  const bool is_get = request.method == "GET";
+  const bool is_post = request.method == "POST";
+  if (path == prefix) {
+    if (is_post) return submit(request, respond);
+    if (is_get) return list(*query, respond);
+  } else if (path.rfind(prefix + "/", 0) == 0) {
+    std::string rest = path.substr(prefix.size() + 1);
+    std::string action;
+    if (const auto slash = rest.find('/'); slash != std::string::npos) {
+      action = rest.substr(slash + 1);
+      rest.resize(slash);
+    }
+    if (!is_safe_id(rest)) {
+      respond(error(ErrorCode::kNotFound, "No such process: the id is malformed"));
+      return;
+    }
+    if (action.empty() && is_get) return get(rest, respond);
+    if (action == "wait" && is_get) return wait(rest, *query, respond);
+  } else if (path == "/v1/queue" && is_get) {
+    return queue_view(respond);
+  } else if (path == "/v1/queue/flush" && is_post) {
+    dispatcher_.flush();
+    respond({202, {{"flushing", true}}});
+    return;
+  } else if (path == "/v1/health" && is_get) {
+    return health(respond);
+  }
+  respond(error(ErrorCode::kNotFound,
+                "No such endpoint: " + request.method + " " + path.substr(0, 100)));
+}
+
+void LocalRoutes::submit(const LocalRequest& request, Respond& respond) {
+  if (request.content_type.rfind("application/json", 0) != 0) {
+    respond(error(ErrorCode::kUnsupportedMediaType, "Content-Type must be application/json"));
+    return;
+  }
+  auto body = parse_json(request.body, {kMaxBody, 64});
+  if (!body) {
+    respond(error(body.error().kind == JsonError::Kind::kTooLarge ? ErrorCode::kPayloadTooLarge
+                                                                  : ErrorCode::kInvalidRequest,
+                  "Malformed JSON: " + body.error().message));
+    return;
+  }
+  if (!body->is_object()) {
+    respond(error(ErrorCode::kInvalidRequest, "Request body must be a JSON object"));
+    return;
+  }
+  NewRequest item;
+  for (const auto& [key, value] : body->items()) {
+    if (key == "processType") {
+      if (!value.is_string() || !is_process_type_name(value.get_ref<const std::string&>())) {
+        respond(error(ErrorCode::kInvalidRequest,
+                      "Field 'processType' must be 1-64 characters of a-z, 0-9, '_' and '-'"));
+        return;
+      }
+      item.process_type = value.get<std::string>();
+    } else if (key == "data") {
+      if (!value.is_object()) {
+        respond(error(ErrorCode::kInvalidRequest, "Field 'data' must be an object"));
+        return;
+      }
+      item.data = value;
+    } else if (key == "clientProcessId") {
+      if (!value.is_string() || !is_safe_id(value.get_ref<const std::string&>())) {
+        respond(error(ErrorCode::kInvalidRequest,
+                      "Field 'clientProcessId' must be 1-128 characters of letters, digits and "
+                      "-_.:"));
+        return;
+      }
+      item.client_process_id = value.get<std::string>();
+    } else {
+      respond(error(ErrorCode::kInvalidRequest, "Unknown field: " + key.substr(0, 64)));
+      return;
+    }
+  }
+  if (item.process_type.empty()) {
+    respond(error(ErrorCode::kInvalidRequest, "Missing required field: processType"));
+    return;
+  }
+  auto result = queue_.enqueue(item);
+  if (!result) {
+    respond(store_error(result.error()));
+    return;
+  }
+  auto json = to_json(result->record);
+  if (result->existed) {
+    json["existing"] = true;
+    respond({200, json});
+    return;
+  }
+  spdlog::info("queued {} ({})", result->record.client_process_id, item.process_type);
+  respond({202, json});
+  dispatcher_.kick();
+}
+
+void LocalRoutes::get(const std::string& id, Respond& respond) {
+  auto record = queue_.get(id);
+  if (!record) return respond(store_error(record.error()));
+  if (!record->has_value()) return respond(error(ErrorCode::kNotFound, "No such process: " + id));
+  respond({200, to_json(**record)});
+}
+
+void LocalRoutes::list(const std::map<std::string, std::string>& query, Respond& respond) {
+  ListFilter filter;
+  if (const auto it = query.find("state"); it != query.end()) {
+    filter.state = parse_local_state(it->second);
+    if (!filter.state) {
+      return respond(error(ErrorCode::kInvalidRequest,
+                           "Parameter 'state' must be one of queued, accepted, processing, "
+                           "completed, failed, rejected, cancelled"));
+    }
+  }
+  if (const auto it = query.find("processType"); it != query.end()) {
+    if (!is_process_type_name(it->second)) {
+      return respond(error(ErrorCode::kInvalidRequest, "Parameter 'processType' is malformed"));
+    }
+    filter.process_type = it->second;
+  }
+  const int limit = int_param(query, "limit", 100, 10000);
+  if (limit <= 0) {
+    return respond(error(ErrorCode::kInvalidRequest, "Parameter 'limit' must be 1-10000"));
+  }
+  filter.limit = static_cast<std::size_t>(limit);
+  auto records = queue_.list(filter);
+  if (!records) return respond(store_error(records.error()));
+  nlohmann::json items = nlohmann::json::array();
+  for (const auto& record : *records)
+    items.push_back(to_json(record));
+  respond({200, {{"processes", items}}});
+}
+
+void LocalRoutes::wait(const std::string& id, const std::map<std::string, std::string>& query,
+                       Respond& respond) {
+  const int timeout = int_param(query, "timeout", kDefaultWaitSeconds, kMaxWaitSeconds);
+  if (timeout < 0) {
+    return respond(error(ErrorCode::kInvalidRequest,
+                         "Parameter 'timeout' must be 0-" + std::to_string(kMaxWaitSeconds)));
+  }
+  auto record = queue_.get(id);
+  if (!record) return respond(store_error(record.error()));
+  if (!record->has_value()) return respond(error(ErrorCode::kNotFound, "No such process: " + id));
+  if (is_terminal((*record)->state) || timeout == 0) return respond({200, to_json(**record)});
+
+  auto waiter = std::make_shared<Waiter>(io_);
+  waiter->respond = std::move(respond);
+  waiters_.emplace(id, waiter);
+  waiter->timer.expires_after(std::chrono::seconds(timeout));
+  waiter->timer.async_wait([this, id, waiter](const boost::system::error_code& ec) {
+    if (ec || waiter->done) return;
+    waiter->done = true;
+    for (auto it = waiters_.lower_bound(id); it != waiters_.upper_bound(id); ++it) {
+      if (it->second == waiter) {
+        waiters_.erase(it);
+        break;
+      }
+    }
+    LocalResponse response{200, {}};
+    if (auto now = queue_.get(id); now && now->has_value()) {
+      response.body = to_json(**now);
+    } else {
+      response = error(ErrorCode::kNotFound, "No such process: " + id);
+    }
+    waiter->respond(std::move(response));
+  });
+}
+
+void LocalRoutes::changed(const std::string& id) {
+  const auto range = waiters_.equal_range(id);
+  if (range.first == range.second) return;
+  auto record = queue_.get(id);
+  if (!record || !record->has_value() || !is_terminal((*record)->state)) return;
+  const auto body = to_json(**record);
+  std::vector<std::shared_ptr<Waiter>> done;
+  for (auto it = range.first; it != range.second; ++it)
+    done.push_back(it->second);
+  waiters_.erase(range.first, range.second);
+  for (auto& waiter : done) {
+    waiter->done = true;
+    waiter->timer.cancel();
+    waiter->respond({200, body});
+  }
+}
+
+void LocalRoutes::release_waiters() {
+  auto all = std::move(waiters_);
+  waiters_.clear();
+  for (auto& [id, waiter] : all) {
+    if (waiter->done) continue;
+    waiter->done = true;
+    waiter->timer.cancel();
+    LocalResponse response = error(ErrorCode::kServiceUnavailable, "stargated is stopping");
+    if (auto record = queue_.get(id); record && record->has_value()) {
+      response = {200, to_json(**record)};
+    }
+    waiter->respond(std::move(response));
+  }
+}
+
+void LocalRoutes::queue_view(Respond& respond) {
+  ListFilter filter;
+  filter.state = LocalState::kQueued;
+  filter.limit = 10000;
+  filter.oldest_first = true;
+  auto records = queue_.list(filter);
+  if (!records) return respond(store_error(records.error()));
+  const auto now = now_utc();
+  nlohmann::json items = nlohmann::json::array();
+  for (const auto& record : *records) {
+    items.push_back({
+        {"clientProcessId", record.client_process_id},
+        {"processType", record.process_type},
+        {"createdAt", format_timestamp(record.created_at)},
+        {"ageSeconds",
+         std::chrono::duration_cast<std::chrono::seconds>(now - record.created_at).count()},
+        {"attempts", record.attempts},
+        {"lastError",
+         record.last_error.empty() ? nlohmann::json() : nlohmann::json(record.last_error)},
+    });
+  }
+  respond({200, {{"queued", items}}});
+}
+
+void LocalRoutes::health(Respond& respond) {
+  const auto health = dispatcher_.health();
+  auto queued = queue_.count(LocalState::kQueued);
+  if (!queued) return respond(store_error(queued.error()));
+  nlohmann::json body = {
+      {"version", version()},
+      {"status", health.degraded ? "degraded" : "ok"},
+      {"gateway",
+       {{"url", config_.gateway.url},
+        {"consecutiveFailures", health.consecutive_failures},
+        {"lastError",
+         health.last_error.empty() ? nlohmann::json() : nlohmann::json(health.last_error)},
+        {"lastSuccess",
+         health.last_success.empty() ? nlohmann::json() : nlohmann::json(health.last_success)}}},
+      {"queue", {{"queued", *queued}, {"activeProcesses", health.active_polls}}},
+  };
+  respond({200, body});
+}
+
+}  // namespace stargate::daemon

@@ -1,0 +1,299 @@
+// The SQLite queue: schema, migrations and state changes.
+#include "daemon/queue.hpp"
+
+#include <filesystem>
+
+#include "shared/ids.hpp"
+
+namespace stargate::daemon {
+namespace {
+
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE requests (
+  seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+  client_process_id TEXT NOT NULL UNIQUE,
+  process_type      TEXT NOT NULL,
+  data              TEXT NOT NULL,
+  idempotency_key   TEXT NOT NULL,
+  state             TEXT NOT NULL,
+  process_id        TEXT,
+  progress          INTEGER NOT NULL DEFAULT 0,
+  current_step      TEXT NOT NULL DEFAULT '',
+  result            TEXT,
+  error             TEXT,
+  retryable         INTEGER NOT NULL DEFAULT 0,
+  attempts          INTEGER NOT NULL DEFAULT 0,
+  last_error        TEXT NOT NULL DEFAULT '',
+  created_at        INTEGER NOT NULL,   -- unix ms
+  submitted_at      INTEGER,
+  updated_at        INTEGER NOT NULL,
+  completed_at      INTEGER,
+  hook_done         INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX requests_state ON requests (state, seq);
+)sql";
+
+constexpr const char* kColumns =
+    "seq, client_process_id, process_type, data, idempotency_key, state, process_id, progress, "
+    "current_step, result, error, retryable, attempts, last_error, created_at, submitted_at, "
+    "updated_at, completed_at, hook_done";
+
+LocalRecord read_record(const db::Statement& row) {
+  LocalRecord r;
+  r.seq = row.integer(0);
+  r.client_process_id = row.text(1);
+  r.process_type = row.text(2);
+  r.data = nlohmann::json::parse(row.text(3));
+  r.idempotency_key = row.text(4);
+  r.state = parse_local_state(row.text(5)).value_or(LocalState::kFailed);
+  r.process_id = row.optional_text(6).value_or("");
+  r.progress = static_cast<int>(row.integer(7));
+  r.current_step = row.text(8);
+  if (auto result = row.optional_text(9)) r.result = nlohmann::json::parse(*result);
+  if (auto error = row.optional_text(10)) r.error = nlohmann::json::parse(*error);
+  r.retryable = row.integer(11) != 0;
+  r.attempts = static_cast<int>(row.integer(12));
+  r.last_error = row.text(13);
+  r.created_at = from_unix_ms(row.integer(14));
+  if (auto t = row.optional_integer(15)) r.submitted_at = from_unix_ms(*t);
+  r.updated_at = from_unix_ms(row.integer(16));
+  if (auto t = row.optional_integer(17)) r.completed_at = from_unix_ms(*t);
+  r.hook_done = row.integer(18) != 0;
+  return r;
+}
+
+template <typename F>
+auto guarded(F&& body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const db::DbError& e) {
+    return fail(std::string("queue: ") + e.what());
+  } catch (const nlohmann::json::exception& e) {
+    return fail(std::string("queue: corrupt JSON in the queue file: ") + e.what());
+  }
+}
+
+}  // namespace
+
+Expected<std::unique_ptr<Queue>> Queue::open(const std::string& path, const Clock& clock) {
+  try {
+    const auto dir = std::filesystem::path(path).parent_path();
+    if (!dir.empty()) std::filesystem::create_directories(dir);
+    std::unique_ptr<Queue> queue(new Queue(db::Database(path), clock));
+    queue->migrate();
+    return queue;
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+}
+
+void Queue::migrate() {
+  db::Transaction tx(db_);
+  const int version = db_.user_version();
+  if (version > kSchemaVersion) {
+    throw std::runtime_error(db_.path() + ": queue schema version " + std::to_string(version) +
+                             " is newer than this stargated understands (" +
+                             std::to_string(kSchemaVersion) + "); upgrade stargated");
+  }
+  if (version < 1) db_.exec(kSchemaV1);
+  db_.set_user_version(kSchemaVersion);
+  tx.commit();
+}
+
+std::optional<LocalRecord> Queue::load(const std::string& id) {
+  auto stmt =
+      db_.prepare(std::string("SELECT ") + kColumns + " FROM requests WHERE client_process_id = ?");
+  stmt.bind(1, id);
+  if (!stmt.step()) return std::nullopt;
+  return read_record(stmt);
+}
+
+Expected<EnqueueResult> Queue::enqueue(const NewRequest& request) {
+  return guarded([&]() -> Expected<EnqueueResult> {
+    std::lock_guard lock(mutex_);
+    const std::string id =
+        request.client_process_id.empty() ? new_uuid() : request.client_process_id;
+    db::Transaction tx(db_);
+    if (auto existing = load(id)) return EnqueueResult{std::move(*existing), true};
+    const auto now = to_unix_ms(clock_.now());
+    db_.prepare(
+           "INSERT INTO requests (client_process_id, process_type, data, idempotency_key, state, "
+           "created_at, updated_at) VALUES (?, ?, ?, ?, 'queued', ?, ?)")
+        .bind(1, id)
+        .bind(2, request.process_type)
+        .bind(3, request.data.dump())
+        .bind(4, new_uuid())
+        .bind(5, now)
+        .bind(6, now)
+        .run();
+    auto record = load(id);
+    tx.commit();  // durable (synchronous=FULL) before the caller acknowledges
+    return EnqueueResult{std::move(*record), false};
+  });
+}
+
+Expected<std::optional<LocalRecord>> Queue::get(const std::string& id) {
+  return guarded([&]() -> Expected<std::optional<LocalRecord>> {
+    std::lock_guard lock(mutex_);
+    return load(id);
+  });
+}
+
+Expected<std::vector<LocalRecord>> Queue::list(const ListFilter& filter) {
+  return guarded([&]() -> Expected<std::vector<LocalRecord>> {
+    std::lock_guard lock(mutex_);
+    auto stmt = db_.prepare(std::string("SELECT ") + kColumns +
+                            " FROM requests WHERE (?1 IS NULL OR state = ?1)"
+                            " AND (?2 = '' OR process_type = ?2) ORDER BY seq " +
+                            (filter.oldest_first ? "ASC" : "DESC") + " LIMIT ?3");
+    if (filter.state) {
+      stmt.bind(1, to_string(*filter.state));
+    } else {
+      stmt.bind_null(1);
+    }
+    stmt.bind(2, filter.process_type).bind(3, static_cast<std::int64_t>(filter.limit));
+    std::vector<LocalRecord> out;
+    while (stmt.step())
+      out.push_back(read_record(stmt));
+    return out;
+  });
+}
+
+Expected<std::optional<LocalRecord>> Queue::next_queued() {
+  return guarded([&]() -> Expected<std::optional<LocalRecord>> {
+    std::lock_guard lock(mutex_);
+    auto stmt = db_.prepare(std::string("SELECT ") + kColumns +
+                            " FROM requests WHERE state = 'queued' ORDER BY seq LIMIT 1");
+    if (!stmt.step()) return std::optional<LocalRecord>{};
+    return std::optional<LocalRecord>{read_record(stmt)};
+  });
+}
+
+Expected<std::vector<LocalRecord>> Queue::active() {
+  return guarded([&]() -> Expected<std::vector<LocalRecord>> {
+    std::lock_guard lock(mutex_);
+    auto stmt =
+        db_.prepare(std::string("SELECT ") + kColumns +
+                    " FROM requests WHERE state IN ('accepted', 'processing') ORDER BY seq");
+    std::vector<LocalRecord> out;
+    while (stmt.step())
+      out.push_back(read_record(stmt));
+    return out;
+  });
+}
+
+Expected<std::size_t> Queue::count(LocalState state) {
+  return guarded([&]() -> Expected<std::size_t> {
+    std::lock_guard lock(mutex_);
+    auto stmt = db_.prepare("SELECT count(*) FROM requests WHERE state = ?");
+    stmt.bind(1, to_string(state));
+    stmt.step();
+    return static_cast<std::size_t>(stmt.integer(0));
+  });
+}
+
+template <typename F>
+Status Queue::transition(const std::string& id, LocalState to, bool retryable, F&& update) {
+  return guarded([&]() -> Status {
+    std::lock_guard lock(mutex_);
+    db::Transaction tx(db_);
+    auto record = load(id);
+    if (!record) return fail("no such request: " + id);
+    if (auto allowed = check_transition(record->state, to, retryable); !allowed) {
+      return fail(id + ": " + allowed.error());
+    }
+    update(*record, to_unix_ms(clock_.now()));
+    tx.commit();
+    return {};
+  });
+}
+
+Status Queue::record_send_failure(const std::string& id, const std::string& reason) {
+  return transition(id, LocalState::kQueued, false, [&](const LocalRecord&, std::int64_t now) {
+    db_.prepare(
+           "UPDATE requests SET attempts = attempts + 1, last_error = ?, updated_at = ? "
+           "WHERE client_process_id = ?")
+        .bind(1, reason.substr(0, 1000))
+        .bind(2, now)
+        .bind(3, id)
+        .run();
+  });
+}
+
+Status Queue::mark_accepted(const std::string& id, const Accepted& accepted) {
+  return transition(id, LocalState::kAccepted, false, [&](const LocalRecord&, std::int64_t now) {
+    db_.prepare(
+           "UPDATE requests SET state = 'accepted', process_id = ?, attempts = attempts + 1, "
+           "last_error = '', submitted_at = ?, updated_at = ? WHERE client_process_id = ?")
+        .bind(1, accepted.process_id)
+        .bind(2, now)
+        .bind(3, now)
+        .bind(4, id)
+        .run();
+  });
+}
+
+Status Queue::mark_rejected(const std::string& id, const nlohmann::json& error) {
+  return transition(id, LocalState::kRejected, false, [&](const LocalRecord&, std::int64_t now) {
+    db_.prepare(
+           "UPDATE requests SET state = 'rejected', error = ?, attempts = attempts + 1, "
+           "updated_at = ?, completed_at = ? WHERE client_process_id = ?")
+        .bind(1, error.dump())
+        .bind(2, now)
+        .bind(3, now)
+        .bind(4, id)
+        .run();
+  });
+}
+
+Status Queue::apply_status(const std::string& id, const ProcessView& view) {
+  const LocalState to = to_local_state(view.status);
+  return transition(id, to, false, [&](const LocalRecord&, std::int64_t now) {
+    std::optional<std::int64_t> completed;
+    if (is_terminal(to)) completed = now;
+    std::optional<std::string> result, error;
+    if (!view.result.is_null()) result = view.result.dump();
+    if (view.error) error = to_json(*view.error).dump();
+    db_.prepare(
+           "UPDATE requests SET state = ?, progress = ?, current_step = ?, result = ?, "
+           "error = ?, retryable = ?, last_error = '', updated_at = ?, completed_at = ? "
+           "WHERE client_process_id = ?")
+        .bind(1, to_string(to))
+        .bind(2, view.status == ProcessStatus::kCompleted ? 100 : view.progress)
+        .bind(3, view.current_step)
+        .bind(4, result)
+        .bind(5, error)
+        .bind(6, view.retryable ? 1 : 0)
+        .bind(7, now)
+        .bind(8, completed)
+        .bind(9, id)
+        .run();
+  });
+}
+
+Status Queue::record_poll_failure(const std::string& id, const std::string& reason) {
+  return guarded([&]() -> Status {
+    std::lock_guard lock(mutex_);
+    db_.prepare("UPDATE requests SET last_error = ?, updated_at = ? WHERE client_process_id = ?")
+        .bind(1, reason.substr(0, 1000))
+        .bind(2, to_unix_ms(clock_.now()))
+        .bind(3, id)
+        .run();
+    if (db_.changes() != 1) return fail("no such request: " + id);
+    return {};
+  });
+}
+
+Status Queue::cancel(const std::string& id) {
+  return transition(id, LocalState::kCancelled, false, [&](const LocalRecord&, std::int64_t now) {
+    db_.prepare(
+           "UPDATE requests SET state = 'cancelled', updated_at = ?, completed_at = ? "
+           "WHERE client_process_id = ?")
+        .bind(1, now)
+        .bind(2, now)
+        .bind(3, id)
+        .run();
+  });
+}
+
+}  // namespace stargate::daemon

@@ -1,0 +1,139 @@
+// Engine workers.
+#include "server/engine.hpp"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+namespace stargate::server {
+namespace {
+
+class WorkerContext final : public HandlerContext {
+ public:
+  WorkerContext(Store& store, const std::string& process_id, std::mutex& mutex,
+                std::condition_variable& wake, const std::atomic<bool>& stopping)
+      : store_(store), process_id_(process_id), mutex_(mutex), wake_(wake), stopping_(stopping) {}
+
+  void progress(int percent, const std::string& step) override {
+    const int clamped = std::clamp(percent, 0, 100);
+    if (auto saved = store_.update_progress(process_id_, clamped, step, now_utc()); !saved) {
+      spdlog::warn("process {}: cannot save progress: {}", process_id_, saved.error());
+    }
+    spdlog::debug("process {}: step {} ({}%)", process_id_, step, clamped);
+  }
+
+  bool pause(Duration duration) override {
+    std::unique_lock lock(mutex_);
+    return !wake_.wait_for(lock, duration, [&] { return stopping_.load(); });
+  }
+
+ private:
+  Store& store_;
+  const std::string& process_id_;
+  std::mutex& mutex_;
+  std::condition_variable& wake_;
+  const std::atomic<bool>& stopping_;
+};
+
+}  // namespace
+
+Engine::Engine(Store& store, std::map<std::string, std::shared_ptr<Handler>> handlers,
+               std::size_t workers)
+    : store_(store),
+      handlers_(std::move(handlers)),
+      worker_count_(std::max<std::size_t>(1, workers)) {}
+
+Engine::~Engine() {
+  stop();
+}
+
+Status Engine::start() {
+  auto requeued = store_.requeue_interrupted(now_utc());
+  if (!requeued) return Unexpected{requeued.error()};
+  if (*requeued > 0) spdlog::info("engine: resuming {} interrupted processes", *requeued);
+  stopping_ = false;
+  for (std::size_t i = 0; i < worker_count_; ++i)
+    workers_.emplace_back([this, i] { work(i); });
+  running_ = true;
+  spdlog::info("engine: {} workers started", worker_count_);
+  return {};
+}
+
+void Engine::notify() {
+  {
+    std::lock_guard lock(mutex_);
+    ++pending_;
+  }
+  wake_.notify_one();
+}
+
+void Engine::stop() {
+  if (workers_.empty()) return;
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  stop_cv_.notify_all();
+  for (auto& worker : workers_)
+    worker.join();
+  workers_.clear();
+  running_ = false;
+  spdlog::info("engine: stopped");
+}
+
+void Engine::work(std::size_t index) {
+  while (!stopping_) {
+    auto next = store_.claim_next(now_utc());
+    if (!next) {
+      spdlog::error("engine worker {}: {}", index, next.error());
+    } else if (next->has_value()) {
+      run_one(**next);
+      continue;
+    }
+    // Nothing to do (or the store failed): sleep until notified, and look again every
+    // second in case the notification went to a busy worker.
+    std::unique_lock lock(mutex_);
+    wake_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_ || pending_ > 0; });
+    if (pending_ > 0) --pending_;
+  }
+}
+
+void Engine::run_one(const ProcessRecord& record) {
+  const auto& id = record.view.process_id;
+  const auto handler = handlers_.find(record.view.process_type);
+  const auto started = now_utc();
+  HandlerOutcome outcome;
+  if (handler == handlers_.end()) {
+    outcome = HandlerOutcome::failure(
+        {"NO_HANDLER", "No handler for process type " + record.view.process_type, {}}, false);
+  } else {
+    spdlog::info("process {}: {} started (tenant {})", id, record.view.process_type, record.tenant);
+    WorkerContext context(store_, id, mutex_, stop_cv_, stopping_);
+    try {
+      outcome =
+          handler->second->run({id, record.tenant, record.view.process_type, record.data}, context);
+    } catch (const std::exception& e) {
+      outcome = HandlerOutcome::failure({"HANDLER_ERROR", e.what(), {}}, true);
+    }
+  }
+  if (outcome.interrupted) {
+    spdlog::info("process {}: interrupted by shutdown; it runs again at the next start", id);
+    return;
+  }
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(now_utc() - started);
+  Status saved = outcome.ok ? store_.complete(id, outcome.result, now_utc())
+                            : store_.fail_process(id, outcome.error, outcome.retryable, now_utc());
+  if (!saved) {
+    spdlog::error("process {}: cannot save outcome: {}", id, saved.error());
+    return;
+  }
+  if (outcome.ok) {
+    spdlog::info("process {}: completed in {} ms", id, took.count());
+  } else {
+    spdlog::info("process {}: failed with {} (retryable: {})", id, outcome.error.code,
+                 outcome.retryable);
+  }
+}
+
+}  // namespace stargate::server

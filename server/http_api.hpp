@@ -1,0 +1,32 @@
+// The gateway's HTTP API on cpp-httplib: the OAuth2 token endpoint, the process API and
+// the health probes (INTERFACES.md). cpp-httplib stays inside http_api.cpp.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "server/auth.hpp"
+#include "server/engine.hpp"
+#include "server/server_config.hpp"
+#include "server/store.hpp"
+
+namespace stargate::server {
+
+class HttpApi {
+ public:
+  HttpApi(const ServerConfig& config, Store& store, Engine& engine, const TokenSigner& signer);
+  ~HttpApi();
+  HttpApi(const HttpApi&) = delete;
+
+  // Binds the listening socket; the port actually bound (useful with port 0).
+  Expected<int> bind(const std::string& host, int port);
+  // Serves until stop() is called (from another thread or a signal handler thread).
+  void serve();
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace stargate::server

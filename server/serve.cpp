@@ -1,0 +1,226 @@
+// The serve command (signals, startup and shutdown order) and the client admin commands.
+#include "server/serve.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "server/auth.hpp"
+#include "server/engine.hpp"
+#include "server/http_api.hpp"
+#include "server/order_handler.hpp"
+#include "server/sqlite_store.hpp"
+#include "shared/codec.hpp"
+#include "shared/version.hpp"
+
+namespace stargate::server {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitError = 1;
+
+// Writes `text` to a new file only the owner can read; refuses to replace an existing file.
+Status write_private_file(const std::string& path, const std::string& text) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return fail(path + ": " + std::strerror(errno));
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                  ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) return fail(path + ": write failed");
+  return {};
+}
+
+Expected<std::unique_ptr<SqliteStore>> open_store(const ServerConfig& config) {
+  std::error_code ignored;
+  std::filesystem::create_directories(config.state_dir, ignored);
+  return SqliteStore::open(config.store_path);
+}
+
+std::map<std::string, std::shared_ptr<Handler>> make_handlers(const ServerConfig& config) {
+  std::map<std::string, std::shared_ptr<Handler>> handlers;
+  auto order = std::make_shared<OrderHandler>(config.order);
+  for (const auto& [name, type] : config.process_types) {
+    if (type.handler == "order") handlers[name] = order;
+  }
+  return handlers;
+}
+
+}  // namespace
+
+int serve(const ServeOptions& options) {
+  auto config = load_server_config(options.config_path);
+  if (!config) {
+    spdlog::error("configuration: {}", config.error());
+    return kExitError;
+  }
+  if (!options.listen.empty()) {
+    auto address = parse_listen_address(options.listen);
+    if (!address) {
+      spdlog::error("--listen: {}", address.error());
+      return kExitError;
+    }
+    std::tie(config->listen_host, config->listen_port) = *address;
+  }
+  auto store = open_store(*config);
+  if (!store) {
+    spdlog::error("{}", store.error());
+    return kExitError;
+  }
+  auto signer = TokenSigner::from_key_file(config->key_file, config->issuer);
+  if (!signer) {
+    spdlog::error("{}", signer.error());
+    return kExitError;
+  }
+
+  // Signals are taken by one thread with sigwait(); block them before any thread starts so
+  // that every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  Engine engine(**store, make_handlers(*config), config->workers);
+  HttpApi api(*config, **store, engine, *signer);
+  auto port = api.bind(config->listen_host, config->listen_port);
+  if (!port) {
+    spdlog::error("{}", port.error());
+    return kExitError;
+  }
+  if (auto started = engine.start(); !started) {
+    spdlog::error("engine: {}", started.error());
+    return kExitError;
+  }
+  if (!options.port_file.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove(options.port_file, ignored);
+    if (auto written = write_private_file(options.port_file, std::to_string(*port) + "\n");
+        !written) {
+      spdlog::error("--port-file: {}", written.error());
+      return kExitError;
+    }
+  }
+  spdlog::info("stargate-server {} listening on {}:{} (store {})", version(), config->listen_host,
+               *port, config->store_path);
+
+  std::thread waiter([&] {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    spdlog::info("received {}, shutting down", signal == SIGTERM ? "SIGTERM" : "SIGINT");
+    api.stop();
+  });
+  api.serve();
+  // serve() also returns when listening fails; wake the waiter so it can be joined.
+  pthread_kill(waiter.native_handle(), SIGTERM);
+  waiter.join();
+  engine.stop();
+  spdlog::info("stopped");
+  return kExitOk;
+}
+
+int client_add(const ClientAddOptions& options) {
+  auto config = load_server_config(options.config_path);
+  if (!config) {
+    std::fprintf(stderr, "stargate-server: configuration: %s\n", config.error().c_str());
+    return kExitError;
+  }
+  if (options.tenant.empty() || !is_process_type_name(options.tenant)) {
+    std::fprintf(stderr,
+                 "stargate-server: --tenant must be 1-64 characters of a-z, 0-9, '_' and '-'\n");
+    return 2;
+  }
+  for (const auto& type : options.process_types) {
+    if (!is_process_type_name(type)) {
+      std::fprintf(stderr, "stargate-server: invalid process type '%s'\n", type.c_str());
+      return 2;
+    }
+  }
+  auto store = open_store(*config);
+  if (!store) {
+    std::fprintf(stderr, "stargate-server: %s\n", store.error().c_str());
+    return kExitError;
+  }
+  ClientRecord client;
+  client.client_id = new_client_id();
+  client.tenant = options.tenant;
+  client.process_types = options.process_types;
+  client.created_at = now_utc();
+  const std::string secret = new_client_secret();
+  auto hash = hash_secret(secret);
+  if (!hash) {
+    std::fprintf(stderr, "stargate-server: %s\n", hash.error().c_str());
+    return kExitError;
+  }
+  client.secret_hash = *hash;
+  if (!options.secret_file.empty()) {
+    if (auto written = write_private_file(options.secret_file, secret + "\n"); !written) {
+      std::fprintf(stderr, "stargate-server: --secret-file: %s\n", written.error().c_str());
+      return kExitError;
+    }
+  }
+  if (auto added = (*store)->add_client(client); !added) {
+    std::fprintf(stderr, "stargate-server: %s\n", added.error().c_str());
+    if (!options.secret_file.empty()) ::unlink(options.secret_file.c_str());
+    return kExitError;
+  }
+  if (options.json) {
+    nlohmann::json out = {{"clientId", client.client_id},
+                          {"tenant", client.tenant},
+                          {"processTypes", client.process_types}};
+    if (options.secret_file.empty()) out["clientSecret"] = secret;
+    std::printf("%s\n", out.dump().c_str());
+  } else if (options.secret_file.empty()) {
+    std::printf("client_id:     %s\nclient_secret: %s\n", client.client_id.c_str(), secret.c_str());
+    std::fprintf(stderr, "The secret is shown once; store it now (it is kept only hashed).\n");
+  } else {
+    std::printf("%s\n", client.client_id.c_str());
+  }
+  return kExitOk;
+}
+
+int client_list(const std::string& config_path, bool json) {
+  auto config = load_server_config(config_path);
+  if (!config) {
+    std::fprintf(stderr, "stargate-server: configuration: %s\n", config.error().c_str());
+    return kExitError;
+  }
+  auto store = open_store(*config);
+  if (!store) {
+    std::fprintf(stderr, "stargate-server: %s\n", store.error().c_str());
+    return kExitError;
+  }
+  auto clients = (*store)->list_clients();
+  if (!clients) {
+    std::fprintf(stderr, "stargate-server: %s\n", clients.error().c_str());
+    return kExitError;
+  }
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& client : *clients) {
+    if (json) {
+      out.push_back({{"clientId", client.client_id},
+                     {"tenant", client.tenant},
+                     {"processTypes", client.process_types},
+                     {"createdAt", format_timestamp(client.created_at)},
+                     {"revoked", client.revoked}});
+    } else {
+      std::string types;
+      for (const auto& t : client.process_types)
+        types += (types.empty() ? "" : ",") + t;
+      std::printf("%-22s %-16s %-24s %s%s\n", client.client_id.c_str(), client.tenant.c_str(),
+                  types.c_str(), format_timestamp(client.created_at).c_str(),
+                  client.revoked ? " revoked" : "");
+    }
+  }
+  if (json) std::printf("%s\n", out.dump().c_str());
+  return kExitOk;
+}
+
+}  // namespace stargate::server

@@ -1,0 +1,105 @@
+// Loading server.toml.
+#include "server/server_config.hpp"
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "shared/codec.hpp"
+#include "shared/config.hpp"
+
+namespace stargate::server {
+namespace {
+
+std::string under(const std::string& dir, const std::string& path) {
+  if (path.empty() || path.front() == '/') return path;
+  return (std::filesystem::path(dir) / path).string();
+}
+
+void read(ConfigReader& reader, ServerConfig& config) {
+  const std::string listen = reader.string("server.listen", "127.0.0.1:8080");
+  if (auto address = parse_listen_address(listen)) {
+    std::tie(config.listen_host, config.listen_port) = *address;
+  } else {
+    reader.error("server.listen", address.error());
+  }
+  config.state_dir = reader.string("server.state_dir", config.state_dir);
+  config.http_threads = static_cast<std::size_t>(reader.integer("server.http_threads", 8, 1, 256));
+  config.max_body_bytes =
+      static_cast<std::size_t>(reader.integer("server.max_body_bytes", 1 << 20, 1024, 64 << 20));
+  config.store_path = reader.string("store.path", "stargate-server.db");
+  config.key_file = reader.string("auth.key_file", "jwt.key");
+  config.issuer = reader.string("auth.issuer", config.issuer);
+  config.token_lifetime =
+      reader.duration("auth.token_lifetime", config.token_lifetime, std::chrono::seconds(10));
+  config.workers = static_cast<std::size_t>(reader.integer("engine.workers", 2, 1, 256));
+
+  config.order.step_duration = reader.duration("order.step_duration", config.order.step_duration);
+  config.order.default_stock = reader.integer("order.default_stock", 1000, 0, 1LL << 40);
+  config.order.stock = reader.integer_table("order.stock");
+
+  for (const auto& name : reader.table_names("process_types")) {
+    const std::string prefix = "process_types." + name;
+    if (!is_process_type_name(name)) {
+      reader.error(prefix, "a process type name is 1-64 characters of a-z, 0-9, '_' and '-'");
+      continue;
+    }
+    ProcessTypeConfig type;
+    type.handler = reader.string(prefix + ".handler", name);
+    type.expected_duration = reader.duration(prefix + ".expected_duration", type.expected_duration);
+    if (type.handler != "order") {
+      reader.error(prefix + ".handler", "unknown handler '" + type.handler + "' (order)");
+    }
+    config.process_types[name] = type;
+  }
+}
+
+}  // namespace
+
+Expected<std::pair<std::string, int>> parse_listen_address(const std::string& text) {
+  std::string host;
+  std::string port_text;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return fail("expected [address]:port, got '" + text + "'");
+    }
+    host = text.substr(1, close - 1);
+    port_text = text.substr(close + 2);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos || colon == 0) {
+      return fail("expected host:port, got '" + text + "'");
+    }
+    host = text.substr(0, colon);
+    port_text = text.substr(colon + 1);
+  }
+  if (port_text.empty() || port_text.size() > 5 ||
+      port_text.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(port_text) > 65535) {
+    return fail("invalid port in '" + text + "' (0-65535)");
+  }
+  return std::pair{host, std::stoi(port_text)};
+}
+
+Expected<ServerConfig> load_server_config(const std::string& path) {
+  ServerConfig config;
+  if (const char* state = std::getenv("STATE_DIRECTORY"); state != nullptr && *state != '\0') {
+    config.state_dir = state;
+  }
+  if (path.empty()) {
+    config.store_path = "stargate-server.db";
+    config.key_file = "jwt.key";
+  } else {
+    auto reader = ConfigReader::load(path);
+    if (!reader) return Unexpected{reader.error()};
+    read(*reader, config);
+    reader->reject_unknown_keys();
+    if (!reader->ok()) return fail(reader->error_text());
+  }
+  if (config.process_types.empty()) config.process_types["order"] = ProcessTypeConfig{"order"};
+  config.store_path = under(config.state_dir, config.store_path);
+  config.key_file = under(config.state_dir, config.key_file);
+  return config;
+}
+
+}  // namespace stargate::server

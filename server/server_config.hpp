@@ -1,0 +1,43 @@
+// stargate-server's configuration (server.toml), documented in man/stargate-server.8.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "server/order_handler.hpp"
+#include "shared/duration.hpp"
+#include "shared/expected.hpp"
+
+namespace stargate::server {
+
+struct ProcessTypeConfig {
+  std::string handler;  // "order"
+  Duration expected_duration = std::chrono::minutes(10);
+};
+
+struct ServerConfig {
+  std::string listen_host = "127.0.0.1";
+  int listen_port = 8080;  // 0: any free port
+  std::string state_dir = ".";
+  std::string store_path;  // default: <state_dir>/stargate-server.db
+  std::string key_file;    // default: <state_dir>/jwt.key
+  std::string issuer = "stargate-server";
+  Duration token_lifetime = std::chrono::hours(1);
+  std::size_t http_threads = 8;
+  std::size_t max_body_bytes = 1 << 20;
+  std::size_t workers = 2;
+  std::map<std::string, ProcessTypeConfig> process_types;
+  OrderSettings order;
+};
+
+// Reads `path`, or uses the defaults when it is empty. Relative paths in the file are taken
+// from state_dir, whose default is $STATE_DIRECTORY under systemd and "." otherwise.
+// Fails listing every problem with its file, line and key.
+Expected<ServerConfig> load_server_config(const std::string& path);
+
+// "127.0.0.1:8080", "[::1]:8080", "localhost:0" -> host and port.
+Expected<std::pair<std::string, int>> parse_listen_address(const std::string& text);
+
+}  // namespace stargate::server

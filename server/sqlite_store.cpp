@@ -1,0 +1,375 @@
+// SqliteStore: schema, migrations and queries.
+#include "server/sqlite_store.hpp"
+
+#include <sstream>
+
+#include "shared/ids.hpp"
+
+namespace stargate::server {
+namespace {
+
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE clients (
+  client_id     TEXT PRIMARY KEY,
+  tenant        TEXT NOT NULL,
+  secret_hash   TEXT NOT NULL,
+  process_types TEXT NOT NULL,          -- space separated
+  created_at    INTEGER NOT NULL,       -- unix ms
+  revoked       INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE processes (
+  seq                  INTEGER PRIMARY KEY AUTOINCREMENT,
+  process_id           TEXT NOT NULL UNIQUE,
+  tenant               TEXT NOT NULL,
+  client_id            TEXT NOT NULL,
+  client_process_id    TEXT NOT NULL,
+  process_type         TEXT NOT NULL,
+  data                 TEXT NOT NULL,
+  status               TEXT NOT NULL,
+  progress             INTEGER NOT NULL DEFAULT 0,
+  current_step         TEXT NOT NULL DEFAULT '',
+  result               TEXT,
+  error                TEXT,
+  retryable            INTEGER NOT NULL DEFAULT 0,
+  attempt              INTEGER NOT NULL DEFAULT 1,
+  queued               INTEGER NOT NULL DEFAULT 1,  -- 1 while it waits for a worker
+  created_at           INTEGER NOT NULL,
+  updated_at           INTEGER NOT NULL,
+  finished_at          INTEGER,
+  estimated_completion INTEGER
+);
+CREATE INDEX processes_queue ON processes (seq) WHERE queued = 1;
+CREATE INDEX processes_tenant ON processes (tenant, seq);
+CREATE TABLE idempotency_keys (
+  tenant       TEXT NOT NULL,
+  key          TEXT NOT NULL,
+  request_hash TEXT NOT NULL,
+  process_id   TEXT NOT NULL,
+  created_at   INTEGER NOT NULL,
+  PRIMARY KEY (tenant, key)
+);
+CREATE TABLE id_sequence (
+  day  TEXT PRIMARY KEY,   -- YYYYMMDD
+  next INTEGER NOT NULL
+);
+)sql";
+
+constexpr const char* kProcessColumns =
+    "process_id, tenant, client_id, client_process_id, process_type, data, status, progress, "
+    "current_step, result, error, retryable, attempt, created_at, updated_at, finished_at, "
+    "estimated_completion";
+
+ProcessRecord read_process(const db::Statement& row) {
+  ProcessRecord record;
+  auto& view = record.view;
+  view.process_id = row.text(0);
+  record.tenant = row.text(1);
+  record.client_id = row.text(2);
+  view.client_process_id = row.text(3);
+  view.process_type = row.text(4);
+  record.data = nlohmann::json::parse(row.text(5));
+  view.status = parse_process_status(row.text(6)).value_or(ProcessStatus::kFailed);
+  view.progress = static_cast<int>(row.integer(7));
+  view.current_step = row.text(8);
+  if (auto result = row.optional_text(9)) view.result = nlohmann::json::parse(*result);
+  if (auto error = row.optional_text(10)) {
+    auto parsed = parse_process_error(nlohmann::json::parse(*error));
+    if (parsed) view.error = std::move(*parsed);
+  }
+  view.retryable = row.integer(11) != 0;
+  record.attempt = static_cast<int>(row.integer(12));
+  view.created_at = from_unix_ms(row.integer(13));
+  view.updated_at = from_unix_ms(row.integer(14));
+  if (auto finished = row.optional_integer(15)) view.finished_at = from_unix_ms(*finished);
+  if (auto estimate = row.optional_integer(16)) view.estimated_completion = from_unix_ms(*estimate);
+  return record;
+}
+
+ClientRecord read_client(const db::Statement& row) {
+  ClientRecord client;
+  client.client_id = row.text(0);
+  client.tenant = row.text(1);
+  client.secret_hash = row.text(2);
+  std::istringstream types(row.text(3));
+  for (std::string type; types >> type;)
+    client.process_types.push_back(type);
+  client.created_at = from_unix_ms(row.integer(4));
+  client.revoked = row.integer(5) != 0;
+  return client;
+}
+
+// Runs `body`, turning a database error into a value.
+template <typename F>
+auto guarded(F&& body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const db::DbError& e) {
+    return fail(std::string("store: ") + e.what());
+  } catch (const nlohmann::json::exception& e) {
+    return fail(std::string("store: corrupt JSON in the database: ") + e.what());
+  }
+}
+
+}  // namespace
+
+Expected<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
+  try {
+    std::unique_ptr<SqliteStore> store(new SqliteStore(db::Database(path)));
+    store->migrate();
+    return store;
+  } catch (const db::DbError& e) {
+    return fail(e.what());
+  } catch (const std::runtime_error& e) {
+    return fail(e.what());
+  }
+}
+
+void SqliteStore::migrate() {
+  db::Transaction tx(db_);
+  const int version = db_.user_version();
+  if (version > kSchemaVersion) {
+    throw std::runtime_error(db_.path() + ": schema version " + std::to_string(version) +
+                             " is newer than this stargate-server understands (" +
+                             std::to_string(kSchemaVersion) + "); upgrade stargate-server");
+  }
+  if (version < 1) db_.exec(kSchemaV1);
+  db_.set_user_version(kSchemaVersion);
+  tx.commit();
+}
+
+Status SqliteStore::add_client(const ClientRecord& client) {
+  return guarded([&]() -> Status {
+    std::lock_guard lock(mutex_);
+    std::string types;
+    for (const auto& type : client.process_types)
+      types += (types.empty() ? "" : " ") + type;
+    db_.prepare(
+           "INSERT INTO clients (client_id, tenant, secret_hash, process_types, created_at, "
+           "revoked) VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(1, client.client_id)
+        .bind(2, client.tenant)
+        .bind(3, client.secret_hash)
+        .bind(4, types)
+        .bind(5, to_unix_ms(client.created_at))
+        .bind(6, client.revoked ? 1 : 0)
+        .run();
+    return {};
+  });
+}
+
+Expected<std::optional<ClientRecord>> SqliteStore::find_client(const std::string& client_id) {
+  return guarded([&]() -> Expected<std::optional<ClientRecord>> {
+    std::lock_guard lock(mutex_);
+    auto stmt = db_.prepare(
+        "SELECT client_id, tenant, secret_hash, process_types, created_at, revoked FROM clients "
+        "WHERE client_id = ?");
+    stmt.bind(1, client_id);
+    if (!stmt.step()) return std::optional<ClientRecord>{};
+    return std::optional<ClientRecord>{read_client(stmt)};
+  });
+}
+
+Expected<std::vector<ClientRecord>> SqliteStore::list_clients() {
+  return guarded([&]() -> Expected<std::vector<ClientRecord>> {
+    std::lock_guard lock(mutex_);
+    auto stmt = db_.prepare(
+        "SELECT client_id, tenant, secret_hash, process_types, created_at, revoked FROM clients "
+        "ORDER BY created_at, client_id");
+    std::vector<ClientRecord> out;
+    while (stmt.step())
+      out.push_back(read_client(stmt));
+    return out;
+  });
+}
+
+std::string SqliteStore::next_process_id(TimePoint now) {
+  const std::string day = format_process_id(now, 0).substr(5, 8);
+  auto stmt = db_.prepare(
+      "INSERT INTO id_sequence (day, next) VALUES (?, 1) "
+      "ON CONFLICT (day) DO UPDATE SET next = next + 1 RETURNING next");
+  stmt.bind(1, day);
+  stmt.step();
+  return format_process_id(now, static_cast<std::uint64_t>(stmt.integer(0)));
+}
+
+std::optional<ProcessRecord> SqliteStore::load_process(const std::string& process_id) {
+  auto stmt = db_.prepare(std::string("SELECT ") + kProcessColumns +
+                          " FROM processes WHERE process_id = ?");
+  stmt.bind(1, process_id);
+  if (!stmt.step()) return std::nullopt;
+  return read_process(stmt);
+}
+
+Expected<CreateResult> SqliteStore::create_process(const NewProcess& process) {
+  return guarded([&]() -> Expected<CreateResult> {
+    std::lock_guard lock(mutex_);
+    db::Transaction tx(db_);
+    const auto& request = process.request;
+    if (!request.idempotency_key.empty()) {
+      auto lookup = db_.prepare(
+          "SELECT request_hash, process_id FROM idempotency_keys WHERE tenant = ? AND key = ?");
+      lookup.bind(1, process.tenant).bind(2, request.idempotency_key);
+      if (lookup.step()) {
+        CreateResult result;
+        result.kind = lookup.text(0) == process.request_hash ? CreateResult::Kind::kReplayed
+                                                             : CreateResult::Kind::kKeyReused;
+        auto existing = load_process(lookup.text(1));
+        if (!existing) return fail("store: idempotency key points to a missing process");
+        result.process = std::move(*existing);
+        return result;
+      }
+    }
+    const std::string id = next_process_id(process.now);
+    std::optional<std::int64_t> estimate;
+    if (process.estimated_completion) estimate = to_unix_ms(*process.estimated_completion);
+    db_.prepare(
+           "INSERT INTO processes (process_id, tenant, client_id, client_process_id, "
+           "process_type, data, status, created_at, updated_at, estimated_completion) "
+           "VALUES (?, ?, ?, ?, ?, ?, 'accepted', ?, ?, ?)")
+        .bind(1, id)
+        .bind(2, process.tenant)
+        .bind(3, process.client_id)
+        .bind(4, request.client_process_id)
+        .bind(5, request.process_type)
+        .bind(6, request.data.dump())
+        .bind(7, to_unix_ms(process.now))
+        .bind(8, to_unix_ms(process.now))
+        .bind(9, estimate)
+        .run();
+    if (!request.idempotency_key.empty()) {
+      db_.prepare(
+             "INSERT INTO idempotency_keys (tenant, key, request_hash, process_id, created_at) "
+             "VALUES (?, ?, ?, ?, ?)")
+          .bind(1, process.tenant)
+          .bind(2, request.idempotency_key)
+          .bind(3, process.request_hash)
+          .bind(4, id)
+          .bind(5, to_unix_ms(process.now))
+          .run();
+    }
+    auto created = load_process(id);
+    tx.commit();
+    return CreateResult{CreateResult::Kind::kCreated, std::move(*created)};
+  });
+}
+
+Expected<std::optional<ProcessRecord>> SqliteStore::get_process(const std::string& tenant,
+                                                                const std::string& process_id) {
+  return guarded([&]() -> Expected<std::optional<ProcessRecord>> {
+    std::lock_guard lock(mutex_);
+    auto record = load_process(process_id);
+    if (record && record->tenant != tenant) return std::optional<ProcessRecord>{};
+    return record;
+  });
+}
+
+Expected<std::vector<ProcessRecord>> SqliteStore::list_processes(const ListQuery& query) {
+  return guarded([&]() -> Expected<std::vector<ProcessRecord>> {
+    std::lock_guard lock(mutex_);
+    std::string sql = std::string("SELECT ") + kProcessColumns +
+                      " FROM processes WHERE tenant = ?1"
+                      " AND (?2 IS NULL OR status = ?2)"
+                      " AND (?3 = '' OR process_type = ?3)"
+                      " AND (?4 = '' OR seq < (SELECT seq FROM processes WHERE process_id = ?4"
+                      " AND tenant = ?1))"
+                      " ORDER BY seq DESC LIMIT ?5";
+    auto stmt = db_.prepare(sql);
+    stmt.bind(1, query.tenant);
+    if (query.status) {
+      stmt.bind(2, to_string(*query.status));
+    } else {
+      stmt.bind_null(2);
+    }
+    stmt.bind(3, query.process_type).bind(4, query.cursor);
+    stmt.bind(5, static_cast<std::int64_t>(query.limit));
+    std::vector<ProcessRecord> out;
+    while (stmt.step())
+      out.push_back(read_process(stmt));
+    return out;
+  });
+}
+
+Expected<std::optional<ProcessRecord>> SqliteStore::claim_next(TimePoint now) {
+  return guarded([&]() -> Expected<std::optional<ProcessRecord>> {
+    std::lock_guard lock(mutex_);
+    db::Transaction tx(db_);
+    auto next =
+        db_.prepare("SELECT process_id FROM processes WHERE queued = 1 ORDER BY seq LIMIT 1");
+    if (!next.step()) return std::optional<ProcessRecord>{};
+    const std::string id = next.text(0);
+    db_.prepare(
+           "UPDATE processes SET queued = 0, status = 'processing', updated_at = ? "
+           "WHERE process_id = ?")
+        .bind(1, to_unix_ms(now))
+        .bind(2, id)
+        .run();
+    auto record = load_process(id);
+    tx.commit();
+    return record;
+  });
+}
+
+Status SqliteStore::update_progress(const std::string& process_id, int progress,
+                                    const std::string& step, TimePoint now) {
+  return guarded([&]() -> Status {
+    std::lock_guard lock(mutex_);
+    db_.prepare(
+           "UPDATE processes SET progress = ?, current_step = ?, updated_at = ? "
+           "WHERE process_id = ? AND status = 'processing'")
+        .bind(1, progress)
+        .bind(2, step)
+        .bind(3, to_unix_ms(now))
+        .bind(4, process_id)
+        .run();
+    return {};
+  });
+}
+
+Status SqliteStore::complete(const std::string& process_id, const nlohmann::json& result,
+                             TimePoint now) {
+  return guarded([&]() -> Status {
+    std::lock_guard lock(mutex_);
+    db_.prepare(
+           "UPDATE processes SET status = 'completed', progress = 100, result = ?, "
+           "updated_at = ?, finished_at = ? WHERE process_id = ? AND status = 'processing'")
+        .bind(1, result.dump())
+        .bind(2, to_unix_ms(now))
+        .bind(3, to_unix_ms(now))
+        .bind(4, process_id)
+        .run();
+    if (db_.changes() != 1) return fail("store: process " + process_id + " is not processing");
+    return {};
+  });
+}
+
+Status SqliteStore::fail_process(const std::string& process_id, const ProcessError& error,
+                                 bool retryable, TimePoint now) {
+  return guarded([&]() -> Status {
+    std::lock_guard lock(mutex_);
+    db_.prepare(
+           "UPDATE processes SET status = 'failed', error = ?, retryable = ?, updated_at = ?, "
+           "finished_at = ? WHERE process_id = ? AND status = 'processing'")
+        .bind(1, to_json(error).dump())
+        .bind(2, retryable ? 1 : 0)
+        .bind(3, to_unix_ms(now))
+        .bind(4, to_unix_ms(now))
+        .bind(5, process_id)
+        .run();
+    if (db_.changes() != 1) return fail("store: process " + process_id + " is not processing");
+    return {};
+  });
+}
+
+Expected<std::size_t> SqliteStore::requeue_interrupted(TimePoint now) {
+  return guarded([&]() -> Expected<std::size_t> {
+    std::lock_guard lock(mutex_);
+    db_.prepare(
+           "UPDATE processes SET queued = 1, updated_at = ? "
+           "WHERE status = 'processing' AND queued = 0")
+        .bind(1, to_unix_ms(now))
+        .run();
+    return static_cast<std::size_t>(db_.changes());
+  });
+}
+
+}  // namespace stargate::server

@@ -1,0 +1,95 @@
+// The server's store: clients, processes, the work queue and idempotency keys. One interface
+// so that the embedded SQLite store and a Redis + MongoDB backend are interchangeable; every
+// method is safe to call from several threads at once and reports failures as values.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "shared/clock.hpp"
+#include "shared/codec.hpp"
+#include "shared/expected.hpp"
+#include "shared/process_state.hpp"
+
+namespace stargate::server {
+
+struct ClientRecord {
+  std::string client_id;
+  std::string tenant;
+  std::string secret_hash;  // Argon2id, libsodium's crypto_pwhash_str format
+  std::vector<std::string> process_types;
+  TimePoint created_at{};
+  bool revoked = false;
+};
+
+// Everything the store keeps of one process.
+struct ProcessRecord {
+  std::string tenant;
+  std::string client_id;
+  nlohmann::json data = nlohmann::json::object();
+  int attempt = 1;
+  ProcessView view;  // the fields the status API answers with
+};
+
+// What a submit asks the store to create.
+struct NewProcess {
+  std::string tenant;
+  std::string client_id;
+  SubmitRequest request;
+  std::string request_hash;  // SHA-256 of the canonical request, to compare replays
+  TimePoint now{};
+  std::optional<TimePoint> estimated_completion;
+};
+
+// The outcome of create_process(): the new process, the one an earlier request with the same
+// idempotency key created (a replay), or a conflict (same key, different request).
+struct CreateResult {
+  enum class Kind { kCreated, kReplayed, kKeyReused } kind = Kind::kCreated;
+  ProcessRecord process;
+};
+
+struct ListQuery {
+  std::string tenant;
+  std::optional<ProcessStatus> status;
+  std::string process_type;
+  std::size_t limit = 50;
+  std::string cursor;  // the last process id of the previous page
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  virtual Status add_client(const ClientRecord& client) = 0;
+  virtual Expected<std::optional<ClientRecord>> find_client(const std::string& client_id) = 0;
+  virtual Expected<std::vector<ClientRecord>> list_clients() = 0;
+
+  // Creates a process in state accepted and puts it on the work queue, atomically with its
+  // idempotency key (keyed by tenant and key).
+  virtual Expected<CreateResult> create_process(const NewProcess& process) = 0;
+
+  // std::nullopt when there is no such process for this tenant (another tenant's id
+  // included).
+  virtual Expected<std::optional<ProcessRecord>> get_process(const std::string& tenant,
+                                                             const std::string& process_id) = 0;
+  virtual Expected<std::vector<ProcessRecord>> list_processes(const ListQuery& query) = 0;
+
+  // Takes the oldest queued process and marks it processing; std::nullopt when none waits.
+  virtual Expected<std::optional<ProcessRecord>> claim_next(TimePoint now) = 0;
+  virtual Status update_progress(const std::string& process_id, int progress,
+                                 const std::string& step, TimePoint now) = 0;
+  virtual Status complete(const std::string& process_id, const nlohmann::json& result,
+                          TimePoint now) = 0;
+  virtual Status fail_process(const std::string& process_id, const ProcessError& error,
+                              bool retryable, TimePoint now) = 0;
+
+  // Puts processes left in state processing (by a server that stopped or crashed) back on
+  // the queue. Returns how many.
+  virtual Expected<std::size_t> requeue_interrupted(TimePoint now) = 0;
+};
+
+}  // namespace stargate::server

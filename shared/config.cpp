@@ -1,0 +1,273 @@
+// ConfigReader on toml11. The only translation unit that includes toml11 (it is slow to
+// compile).
+#include "shared/config.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <toml.hpp>
+
+namespace stargate {
+
+struct ConfigReader::Impl {
+  toml::value root;
+};
+
+namespace {
+
+// Splits "a.b.c" into its parts.
+std::vector<std::string> split_key(const std::string& key) {
+  std::vector<std::string> parts;
+  std::string part;
+  std::istringstream in(key);
+  while (std::getline(in, part, '.'))
+    parts.push_back(part);
+  return parts;
+}
+
+// The value at a dotted key, or nullptr.
+const toml::value* lookup(const toml::value& root, const std::string& key) {
+  const toml::value* node = &root;
+  for (const auto& part : split_key(key)) {
+    if (!node->is_table()) return nullptr;
+    const auto& table = node->as_table();
+    const auto it = table.find(part);
+    if (it == table.end()) return nullptr;
+    node = &it->second;
+  }
+  return node;
+}
+
+const char* type_name(const toml::value& value) {
+  switch (value.type()) {
+    case toml::value_t::boolean:
+      return "a boolean";
+    case toml::value_t::integer:
+      return "an integer";
+    case toml::value_t::floating:
+      return "a float";
+    case toml::value_t::string:
+      return "a string";
+    case toml::value_t::array:
+      return "an array";
+    case toml::value_t::table:
+      return "a table";
+    default:
+      return "a date or time";
+  }
+}
+
+void collect_keys(const toml::value& node, const std::string& prefix,
+                  std::vector<std::string>& out) {
+  for (const auto& [name, value] : node.as_table()) {
+    const std::string key = prefix.empty() ? name : prefix + "." + name;
+    if (value.is_table() && !value.as_table().empty()) {
+      collect_keys(value, key, out);
+    } else {
+      out.push_back(key);
+    }
+  }
+}
+
+std::string without_trailing_newlines(std::string text) {
+  // toml11's messages are several lines with a source excerpt; keep them whole but
+  // without trailing newlines.
+  while (!text.empty() && text.back() == '\n')
+    text.pop_back();
+  return text;
+}
+
+}  // namespace
+
+ConfigReader::ConfigReader(std::unique_ptr<Impl> impl, std::string name)
+    : impl_(std::move(impl)), name_(std::move(name)) {}
+ConfigReader::ConfigReader(ConfigReader&&) noexcept = default;
+ConfigReader& ConfigReader::operator=(ConfigReader&&) noexcept = default;
+ConfigReader::~ConfigReader() = default;
+
+Expected<ConfigReader> ConfigReader::load(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fail(path + ": cannot open: " + std::strerror(errno));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (text.str().size() > (1 << 20)) return fail(path + ": larger than 1 MiB");
+  return parse(text.str(), path);
+}
+
+Expected<ConfigReader> ConfigReader::parse(const std::string& text, const std::string& name) {
+  try {
+    std::istringstream in(text);
+    auto impl = std::make_unique<Impl>();
+    impl->root = toml::parse(in, name);
+    return ConfigReader(std::move(impl), name);
+  } catch (const toml::syntax_error& e) {
+    return fail(without_trailing_newlines(e.what()));
+  } catch (const std::exception& e) {
+    return fail(name + ": " + e.what());
+  }
+}
+
+void ConfigReader::error(const std::string& key, const std::string& message) {
+  std::string where = name_;
+  if (const auto* value = lookup(impl_->root, key)) {
+    where += ":" + std::to_string(value->location().line());
+  }
+  errors_.push_back(where + ": " + key + ": " + message);
+}
+
+bool ConfigReader::has(const std::string& key) const {
+  return lookup(impl_->root, key) != nullptr;
+}
+
+void ConfigReader::require(const std::string& key) {
+  used_.insert(key);
+  if (!has(key)) errors_.push_back(name_ + ": missing required key " + key);
+}
+
+std::string ConfigReader::string(const std::string& key, const std::string& fallback) {
+  used_.insert(key);
+  const auto* value = lookup(impl_->root, key);
+  if (value == nullptr) return fallback;
+  if (!value->is_string()) {
+    error(key, std::string("expected a string, found ") + type_name(*value));
+    return fallback;
+  }
+  return value->as_string().str;
+}
+
+std::int64_t ConfigReader::integer(const std::string& key, std::int64_t fallback, std::int64_t min,
+                                   std::int64_t max) {
+  used_.insert(key);
+  const auto* value = lookup(impl_->root, key);
+  if (value == nullptr) return fallback;
+  if (!value->is_integer()) {
+    error(key, std::string("expected an integer, found ") + type_name(*value));
+    return fallback;
+  }
+  const std::int64_t number = value->as_integer();
+  if (number < min || number > max) {
+    error(key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    return fallback;
+  }
+  return number;
+}
+
+bool ConfigReader::boolean(const std::string& key, bool fallback) {
+  used_.insert(key);
+  const auto* value = lookup(impl_->root, key);
+  if (value == nullptr) return fallback;
+  if (!value->is_boolean()) {
+    error(key, std::string("expected true or false, found ") + type_name(*value));
+    return fallback;
+  }
+  return value->as_boolean();
+}
+
+Duration ConfigReader::duration(const std::string& key, Duration fallback, Duration min) {
+  const std::string text = string(key, "");
+  if (!has(key) || text.empty()) {
+    if (has(key) && lookup(impl_->root, key)->is_string()) error(key, "empty duration");
+    return fallback;
+  }
+  auto parsed = parse_duration(text);
+  if (!parsed) {
+    error(key, parsed.error());
+    return fallback;
+  }
+  if (*parsed < min) {
+    error(key, "must be at least " + format_duration(min));
+    return fallback;
+  }
+  return *parsed;
+}
+
+std::uint32_t ConfigReader::file_mode(const std::string& key, std::uint32_t fallback) {
+  const std::string text = string(key, "");
+  if (text.empty()) return fallback;
+  if (text.size() > 4 || text.find_first_not_of("01234567") != std::string::npos) {
+    error(key, "expected an octal mode such as \"0660\"");
+    return fallback;
+  }
+  return static_cast<std::uint32_t>(std::stoul(text, nullptr, 8));
+}
+
+std::vector<std::string> ConfigReader::string_list(const std::string& key) {
+  used_.insert(key);
+  std::vector<std::string> out;
+  const auto* value = lookup(impl_->root, key);
+  if (value == nullptr) return out;
+  if (!value->is_array()) {
+    error(key, std::string("expected an array of strings, found ") + type_name(*value));
+    return out;
+  }
+  for (const auto& item : value->as_array()) {
+    if (!item.is_string()) {
+      error(key, "every entry must be a string");
+      return {};
+    }
+    out.push_back(item.as_string().str);
+  }
+  return out;
+}
+
+std::map<std::string, std::int64_t> ConfigReader::integer_table(const std::string& key) {
+  used_.insert(key);
+  std::map<std::string, std::int64_t> out;
+  const auto* value = lookup(impl_->root, key);
+  if (value == nullptr) return out;
+  if (!value->is_table()) {
+    error(key, std::string("expected a table, found ") + type_name(*value));
+    return out;
+  }
+  for (const auto& [name, item] : value->as_table()) {
+    used_.insert(key + "." + name);
+    if (!item.is_integer()) {
+      error(key + "." + name, std::string("expected an integer, found ") + type_name(item));
+      continue;
+    }
+    out[name] = item.as_integer();
+  }
+  return out;
+}
+
+std::vector<std::string> ConfigReader::table_names(const std::string& key) {
+  used_.insert(key);
+  std::vector<std::string> out;
+  const auto* value = lookup(impl_->root, key);
+  if (value == nullptr) return out;
+  if (!value->is_table()) {
+    error(key, std::string("expected a table, found ") + type_name(*value));
+    return out;
+  }
+  for (const auto& [name, item] : value->as_table()) {
+    if (!item.is_table()) {
+      error(key + "." + name, std::string("expected a table, found ") + type_name(item));
+      continue;
+    }
+    used_.insert(key + "." + name);  // an empty [key.name] table is known too
+    out.push_back(name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void ConfigReader::reject_unknown_keys() {
+  std::vector<std::string> keys;
+  collect_keys(impl_->root, "", keys);
+  std::sort(keys.begin(), keys.end());  // toml11 tables are unordered; report in a stable order
+  for (const auto& key : keys) {
+    if (used_.count(key) == 0) error(key, "unknown key");
+  }
+}
+
+std::string ConfigReader::error_text() const {
+  std::string text;
+  for (const auto& e : errors_)
+    text += e + "\n";
+  return text;
+}
+
+}  // namespace stargate

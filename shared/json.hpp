@@ -1,0 +1,34 @@
+// Reading JSON text from outside (request bodies, --data, files) with limits, and errors
+// that say where the text went wrong.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "shared/expected.hpp"
+
+namespace stargate {
+
+struct JsonLimits {
+  std::size_t max_bytes = 1 << 20;  // 1 MiB
+  std::size_t max_depth = 32;       // nesting of objects and arrays
+};
+
+struct JsonError {
+  std::string message;  // "line 3, column 7: unexpected '}'"
+  std::size_t line = 0;
+  std::size_t column = 0;
+  enum class Kind { kSyntax, kTooLarge, kTooDeep } kind = Kind::kSyntax;
+};
+
+// Parses `text`, refusing (without parsing) text over max_bytes or nested deeper than
+// max_depth, so hostile input costs little. Duplicate keys keep the last value.
+Expected<nlohmann::json, JsonError> parse_json(std::string_view text, JsonLimits limits = {});
+
+// The 1-based line and column of byte `offset` in `text`.
+std::pair<std::size_t, std::size_t> line_and_column(std::string_view text, std::size_t offset);
+
+}  // namespace stargate

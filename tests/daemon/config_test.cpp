@@ -1,0 +1,82 @@
+// Tests of daemon/config.cpp.
+#include "daemon/config.hpp"
+
+#include <gtest/gtest.h>
+
+namespace stargate::daemon {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr const char* kMinimal = R"(
+[gateway]
+url = "https://gateway.example.com/"
+[credentials]
+client_id = "sgc_1"
+client_secret_file = "/etc/stargate/client_secret"
+)";
+
+TEST(DaemonConfig, MinimalFileGetsTheSeedsDefaults) {
+  auto config = parse_daemon_config(kMinimal, "stargated.toml");
+  ASSERT_TRUE(config) << config.error();
+  EXPECT_EQ(config->gateway.url, "https://gateway.example.com");
+  EXPECT_EQ(config->gateway.token_url, "https://gateway.example.com/oauth/token");
+  EXPECT_EQ(config->polling.fast_interval, 30s);
+  EXPECT_EQ(config->polling.fast_phase, 2min);
+  EXPECT_EQ(config->polling.slow_interval, 60s);
+  EXPECT_EQ(config->polling.timeout, 10min);
+  EXPECT_EQ(config->polling.backoff_initial, 5s);
+  EXPECT_EQ(config->polling.alert_after, 5);
+  EXPECT_EQ(config->queue.retry_max, 60s);
+  EXPECT_EQ(config->socket.mode, 0660u);
+  EXPECT_EQ(config->timeout_for("order"), 10min);
+}
+
+TEST(DaemonConfig, ProcessTypes) {
+  auto config = parse_daemon_config(std::string(kMinimal) + R"(
+[process_types.order]
+timeout = "20m"
+on_complete = "/usr/local/bin/deliver"
+[process_types.shipping]
+)",
+                                    "stargated.toml");
+  ASSERT_TRUE(config) << config.error();
+  EXPECT_EQ(config->timeout_for("order"), 20min);
+  EXPECT_EQ(config->timeout_for("shipping"), 10min);
+  EXPECT_EQ(config->process_types.at("order").on_complete, "/usr/local/bin/deliver");
+}
+
+TEST(DaemonConfig, ReportsAllProblemsWithLines) {
+  auto config = parse_daemon_config(R"([gateway]
+url = "ftp://x"
+[polling]
+fast_interval = "soon"
+[socket]
+mode = "rw"
+[process_types."Bad Name"]
+[unknown]
+x = 1
+)",
+                                    "stargated.toml");
+  ASSERT_FALSE(config);
+  const auto& e = config.error();
+  EXPECT_NE(e.find("stargated.toml:2: gateway.url: must start with https://"), std::string::npos)
+      << e;
+  EXPECT_NE(e.find("stargated.toml:4: polling.fast_interval: invalid duration 'soon'"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(e.find("stargated.toml:6: socket.mode"), std::string::npos) << e;
+  EXPECT_NE(e.find("missing required key credentials.client_id"), std::string::npos) << e;
+  EXPECT_NE(e.find("process_types.Bad Name"), std::string::npos) << e;
+  EXPECT_NE(e.find("stargated.toml:9: unknown.x: unknown key"), std::string::npos) << e;
+}
+
+TEST(DaemonConfig, RefusesZeroIntervals) {
+  auto config =
+      parse_daemon_config(std::string(kMinimal) + "[polling]\nslow_interval = \"0s\"\n", "f.toml");
+  ASSERT_FALSE(config);
+  EXPECT_NE(config.error().find("must be at least 1ms"), std::string::npos) << config.error();
+}
+
+}  // namespace
+}  // namespace stargate::daemon

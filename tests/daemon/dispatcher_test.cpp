@@ -1,0 +1,179 @@
+// Tests of daemon/dispatcher.cpp: the real queue and event loop, with a scripted gateway
+// standing in for the network so that every answer can be chosen.
+#include "daemon/dispatcher.hpp"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <mutex>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "tests/support/process.hpp"
+
+namespace stargate::daemon {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Answers submits and status reads from scripts; once a script is used up it repeats its
+// last answer.
+class ScriptedGateway final : public Gateway {
+ public:
+  GatewayReply submit(const SubmitRequest& request) override {
+    std::lock_guard lock(mutex_);
+    submitted.push_back(request);
+    return next(submit_script);
+  }
+  GatewayReply status(const std::string& process_id) override {
+    std::lock_guard lock(mutex_);
+    polled.push_back(process_id);
+    return next(status_script);
+  }
+  std::deque<GatewayReply> submit_script, status_script;
+  std::vector<SubmitRequest> submitted;
+  std::vector<std::string> polled;
+
+ private:
+  static GatewayReply next(std::deque<GatewayReply>& script) {
+    GatewayReply reply = script.front();
+    if (script.size() > 1) script.pop_front();
+    return reply;
+  }
+  std::mutex mutex_;
+};
+
+GatewayReply answer(int status, nlohmann::json body = nullptr) {
+  GatewayReply reply;
+  reply.status = status;
+  reply.outcome = classify(status, true);
+  reply.body = std::move(body);
+  reply.error = "HTTP " + std::to_string(status);
+  return reply;
+}
+
+GatewayReply accepted(const std::string& id) {
+  return answer(202, {{"processId", "PROC-20260114-00001"},
+                      {"clientProcessId", id},
+                      {"processType", "order"},
+                      {"status", "accepted"},
+                      {"createdAt", "2026-01-14T12:48:00Z"}});
+}
+
+GatewayReply status(const std::string& state, nlohmann::json extra = nlohmann::json::object()) {
+  nlohmann::json body = {{"processId", "PROC-20260114-00001"}, {"status", state}};
+  body.update(extra);
+  GatewayReply reply = answer(200, body);
+  reply.outcome = Outcome::kOk;
+  return reply;
+}
+
+class DispatcherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    queue_ = std::move(*Queue::open(dir_.file("queue.db"), clock_));
+    config_.queue.retry_initial = 5ms;
+    config_.queue.retry_max = 20ms;
+    config_.polling.fast_interval = 5ms;
+    config_.polling.slow_interval = 10ms;
+    config_.polling.fast_phase = 50ms;
+    config_.polling.backoff_initial = 5ms;
+    config_.polling.backoff_max = 20ms;
+  }
+
+  // Runs the loop until `done` or a time limit.
+  void run_until(const std::function<bool()>& done, Duration limit = 10s) {
+    Dispatcher dispatcher(io_, *queue_, gateway_, config_);
+    dispatcher.start();
+    boost::asio::steady_timer check(io_);
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    std::function<void()> tick = [&] {
+      if (done() || std::chrono::steady_clock::now() > deadline) {
+        dispatcher.stop();
+        io_.stop();
+        return;
+      }
+      check.expires_after(2ms);
+      check.async_wait([&](const boost::system::error_code&) { tick(); });
+    };
+    tick();
+    io_.run();
+    io_.restart();
+  }
+
+  LocalState state(const std::string& id) { return (**queue_->get(id)).state; }
+
+  test::TempDir dir_;
+  SystemClock clock_;
+  std::unique_ptr<Queue> queue_;
+  DaemonConfig config_;
+  ScriptedGateway gateway_;
+  boost::asio::io_context io_;
+};
+
+TEST_F(DispatcherTest, SendsInOrderAndPollsToTheEnd) {
+  ASSERT_TRUE(queue_->enqueue({"a", "order", {}}));
+  ASSERT_TRUE(queue_->enqueue({"b", "order", {}}));
+  gateway_.submit_script = {accepted("x")};
+  gateway_.status_script = {status("processing", {{"progress", 50}}), status("processing"),
+                            status("completed", {{"result", {{"trackingNumber", "T"}}}})};
+  run_until(
+      [&] { return state("a") == LocalState::kCompleted && state("b") == LocalState::kCompleted; });
+  ASSERT_EQ(gateway_.submitted.size(), 2u);
+  EXPECT_EQ(gateway_.submitted[0].client_process_id, "a");
+  EXPECT_EQ(gateway_.submitted[1].client_process_id, "b");
+  EXPECT_EQ((**queue_->get("a")).result["trackingNumber"], "T");
+}
+
+TEST_F(DispatcherTest, TransientFailuresKeepTheRequestAndItsKey) {
+  ASSERT_TRUE(queue_->enqueue({"a", "order", {}}));
+  gateway_.submit_script = {answer(503), answer(0), answer(429), accepted("a")};
+  gateway_.status_script = {status("completed")};
+  run_until([&] { return state("a") == LocalState::kCompleted; });
+  ASSERT_EQ(gateway_.submitted.size(), 4u);
+  for (const auto& sent : gateway_.submitted) {
+    EXPECT_EQ(sent.idempotency_key, gateway_.submitted[0].idempotency_key);
+  }
+  EXPECT_EQ((**queue_->get("a")).attempts, 4);
+}
+
+TEST_F(DispatcherTest, PermanentRefusalRejectsAndMovesOn) {
+  ASSERT_TRUE(queue_->enqueue({"a", "order", {}}));
+  ASSERT_TRUE(queue_->enqueue({"b", "order", {}}));
+  gateway_.submit_script = {
+      answer(400, {{"error", "INVALID_REQUEST"}, {"message", "Missing required field: data"}}),
+      accepted("b")};
+  gateway_.status_script = {status("completed")};
+  run_until([&] { return state("b") == LocalState::kCompleted; });
+  const auto a = **queue_->get("a");
+  EXPECT_EQ(a.state, LocalState::kRejected);
+  EXPECT_EQ(a.error["code"], "INVALID_REQUEST");
+  EXPECT_EQ(a.error["message"], "Missing required field: data");
+}
+
+TEST_F(DispatcherTest, PollFailuresBackOffAndRecover) {
+  ASSERT_TRUE(queue_->enqueue({"a", "order", {}}));
+  gateway_.submit_script = {accepted("a")};
+  gateway_.status_script = {
+      answer(503), answer(503), answer(0),
+      status("failed", {{"error", {{"code", "E"}, {"message", "m"}}}, {"retryable", true}})};
+  run_until([&] { return state("a") == LocalState::kFailed; });
+  const auto a = **queue_->get("a");
+  EXPECT_EQ(a.error["code"], "E");
+  EXPECT_TRUE(a.retryable);
+  EXPECT_EQ(gateway_.polled.size(), 4u);
+}
+
+TEST_F(DispatcherTest, ResumesPollingAfterARestart) {
+  ASSERT_TRUE(queue_->enqueue({"a", "order", {}}));
+  ASSERT_TRUE(
+      queue_->mark_accepted("a", {"PROC-20260114-00001", "a", "order", now_utc(), std::nullopt}));
+  gateway_.status_script = {status("completed")};
+  run_until([&] { return state("a") == LocalState::kCompleted; });
+  EXPECT_TRUE(gateway_.submitted.empty());
+  EXPECT_EQ(gateway_.polled, std::vector<std::string>{"PROC-20260114-00001"});
+}
+
+}  // namespace
+}  // namespace stargate::daemon

@@ -1,0 +1,129 @@
+// Tests of daemon/queue.cpp on real SQLite files.
+#include "daemon/queue.hpp"
+
+#include <gtest/gtest.h>
+
+#include "shared/ids.hpp"
+#include "shared/sqlite.hpp"
+#include "tests/support/process.hpp"
+
+namespace stargate::daemon {
+namespace {
+
+class QueueTest : public ::testing::Test {
+ protected:
+  void SetUp() override { reopen(); }
+  void reopen() {
+    queue_.reset();
+    auto opened = Queue::open(dir_.file("state/queue.db"), clock_);
+    ASSERT_TRUE(opened) << opened.error();
+    queue_ = std::move(*opened);
+  }
+  LocalRecord enqueue(const std::string& id = "") {
+    auto result = queue_->enqueue({id, "order", {{"orderId", "O1"}}});
+    EXPECT_TRUE(result) << result.error();
+    return result->record;
+  }
+  static Accepted accepted(const std::string& id) {
+    return {"PROC-20260114-00001", id, "order", now_utc(), std::nullopt};
+  }
+
+  test::TempDir dir_;
+  SystemClock clock_;
+  std::unique_ptr<Queue> queue_;
+};
+
+TEST_F(QueueTest, EnqueuedRequestsAreOnDiskWithTheirKey) {
+  const auto record = enqueue();
+  EXPECT_TRUE(is_uuid(record.client_process_id));
+  EXPECT_TRUE(is_uuid(record.idempotency_key));
+  EXPECT_EQ(record.state, LocalState::kQueued);
+  reopen();
+  auto again = queue_->get(record.client_process_id);
+  ASSERT_TRUE(again && again->has_value());
+  EXPECT_EQ((*again)->idempotency_key, record.idempotency_key);
+  EXPECT_EQ((*again)->data["orderId"], "O1");
+}
+
+TEST_F(QueueTest, AKnownIdIsReportedNotQueuedTwice) {
+  enqueue("my-id");
+  auto second = queue_->enqueue({"my-id", "order", {{"other", true}}});
+  ASSERT_TRUE(second);
+  EXPECT_TRUE(second->existed);
+  EXPECT_EQ(second->record.data["orderId"], "O1");
+  EXPECT_EQ(queue_->list({})->size(), 1u);
+}
+
+TEST_F(QueueTest, SendsInQueueOrder) {
+  const auto a = enqueue("a"), b = enqueue("b"), c = enqueue("c");
+  EXPECT_EQ((*queue_->next_queued())->client_process_id, "a");
+  ASSERT_TRUE(queue_->record_send_failure("a", "HTTP 503"));
+  EXPECT_EQ((*queue_->next_queued())->client_process_id, "a");  // a failure keeps its place
+  EXPECT_EQ((*queue_->next_queued())->attempts, 1);
+  ASSERT_TRUE(queue_->mark_accepted("a", accepted("a")));
+  EXPECT_EQ((*queue_->next_queued())->client_process_id, "b");
+  ASSERT_TRUE(queue_->mark_rejected("b", {{"code", "INVALID_REQUEST"}}));
+  EXPECT_EQ((*queue_->next_queued())->client_process_id, "c");
+  EXPECT_EQ(queue_->active()->size(), 1u);
+}
+
+TEST_F(QueueTest, StatusUpdatesMoveForwardOnly) {
+  enqueue("a");
+  ASSERT_TRUE(queue_->mark_accepted("a", accepted("a")));
+  ProcessView view;
+  view.process_id = "PROC-20260114-00001";
+  view.status = ProcessStatus::kProcessing;
+  view.progress = 45;
+  view.current_step = "inventory_check";
+  ASSERT_TRUE(queue_->apply_status("a", view));
+  view.status = ProcessStatus::kCompleted;
+  view.result = {{"trackingNumber", "TRACK-1"}};
+  ASSERT_TRUE(queue_->apply_status("a", view));
+  auto record = **queue_->get("a");
+  EXPECT_EQ(record.state, LocalState::kCompleted);
+  EXPECT_EQ(record.progress, 100);
+  EXPECT_EQ(record.result["trackingNumber"], "TRACK-1");
+  EXPECT_TRUE(record.completed_at.has_value());
+  view.status = ProcessStatus::kProcessing;
+  EXPECT_FALSE(queue_->apply_status("a", view));  // completed stays completed
+  EXPECT_EQ((**queue_->get("a")).state, LocalState::kCompleted);
+}
+
+TEST_F(QueueTest, OnlyQueuedRequestsCanBeCancelled) {
+  enqueue("a");
+  enqueue("b");
+  ASSERT_TRUE(queue_->mark_accepted("b", accepted("b")));
+  EXPECT_TRUE(queue_->cancel("a"));
+  auto refused = queue_->cancel("b");
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().find("accepted -> cancelled"), std::string::npos);
+  EXPECT_FALSE(queue_->cancel("missing"));
+}
+
+TEST_F(QueueTest, ListFilters) {
+  enqueue("a");
+  enqueue("b");
+  ASSERT_TRUE(queue_->mark_accepted("a", accepted("a")));
+  ListFilter filter;
+  filter.state = LocalState::kQueued;
+  auto queued = *queue_->list(filter);
+  ASSERT_EQ(queued.size(), 1u);
+  EXPECT_EQ(queued[0].client_process_id, "b");
+  EXPECT_EQ((*queue_->list({}))[0].client_process_id, "b");  // newest first
+  EXPECT_EQ(*queue_->count(LocalState::kAccepted), 1u);
+}
+
+TEST(QueueSchema, RefusesANewerFile) {
+  test::TempDir dir;
+  {
+    db::Database db(dir.file("queue.db"));
+    db.set_user_version(Queue::kSchemaVersion + 1);
+  }
+  SystemClock clock;
+  auto opened = Queue::open(dir.file("queue.db"), clock);
+  ASSERT_FALSE(opened);
+  EXPECT_NE(opened.error().find("newer than this stargated"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace stargate::daemon

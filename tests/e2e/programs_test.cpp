@@ -1,0 +1,73 @@
+// The conventions every program keeps (INTERFACES.md): --help, --version, exit 2 with a
+// one-line reason on a usage error, a clean exit on SIGTERM, and configuration errors that
+// name the file, line and key.
+#include <signal.h>
+
+#include <gtest/gtest.h>
+
+#include "tests/support/stack.hpp"
+
+namespace stargate::test {
+namespace {
+
+TEST(Programs, HelpVersionAndUsageErrors) {
+  for (const char* program : {"stargate", "stargated", "stargate-server"}) {
+    auto help = run({binary(program), "--help"});
+    EXPECT_EQ(help.exit_code, 0) << program;
+    EXPECT_NE(help.out.find("Exit status"), std::string::npos) << program << help.out;
+    auto version = run({binary(program), "--version"});
+    EXPECT_EQ(version.exit_code, 0) << program;
+    EXPECT_EQ(version.out, "0.1.0\n") << program;
+  }
+  const std::vector<std::vector<std::string>> misuses = {
+      {binary("stargate"), "status", "x", "--no-such-flag"},
+      {binary("stargated"), "--no-such-flag"},
+      {binary("stargate-server"), "serve", "--no-such-flag"},
+  };
+  for (const auto& argv : misuses) {
+    auto usage = run(argv);
+    EXPECT_EQ(usage.exit_code, 2) << argv[0];
+    EXPECT_NE(usage.err.find("--no-such-flag"), std::string::npos) << usage.err;
+  }
+  EXPECT_EQ(run({binary("stargate")}).exit_code, 2);  // a command is required
+}
+
+TEST(Programs, StopCleanlyOnSigterm) {
+  Stack stack;
+  auto submit =
+      stack.cli({"submit", "order", "--data",
+                 "{\"orderId\":\"O\",\"items\":[{\"sku\":\"A\",\"quantity\":1}]}", "--wait"});
+  ASSERT_EQ(submit.exit_code, 0) << submit.err;
+  EXPECT_EQ(stack.stop_daemon(SIGTERM), 0) << stack.daemon_log();
+  EXPECT_EQ(stack.stop_server(SIGTERM), 0) << stack.server_log();
+  // Exit status 0 also means the sanitizers found no leak at exit.
+  EXPECT_NE(stack.daemon_log().find("stopped"), std::string::npos) << stack.daemon_log();
+  EXPECT_NE(stack.server_log().find("stopped"), std::string::npos) << stack.server_log();
+}
+
+TEST(Programs, DaemonConfigErrorsNameFileLineAndKey) {
+  TempDir dir;
+  write_file(dir.file("bad.toml"),
+             "[gateway]\nurl = \"https://gw\"\n[polling]\nfast_interval = 30\n");
+  auto check = run({binary("stargated"), "--check-config", "--config", dir.file("bad.toml")});
+  EXPECT_EQ(check.exit_code, 1);
+  EXPECT_NE(check.err.find(dir.file("bad.toml") + ":4: polling.fast_interval"), std::string::npos)
+      << check.err;
+  EXPECT_NE(check.err.find("missing required key credentials.client_id"), std::string::npos);
+}
+
+TEST(Programs, DaemonRefusesASecretOthersCanRead) {
+  TempDir dir;
+  write_file(dir.file("secret"), "s3cret\n", 0644);
+  write_file(dir.file("d.toml"),
+             "[gateway]\nurl = \"http://127.0.0.1:1\"\n[credentials]\n"
+             "client_id = \"c\"\nclient_secret_file = \"" +
+                 dir.file("secret") + "\"\n");
+  auto check = run({binary("stargated"), "--check-config", "--config", dir.file("d.toml")});
+  EXPECT_EQ(check.exit_code, 1);
+  EXPECT_NE(check.err.find("chmod 600"), std::string::npos) << check.err;
+  EXPECT_EQ(check.err.find("s3cret"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace stargate::test

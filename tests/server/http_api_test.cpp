@@ -1,0 +1,286 @@
+// Tests of server/http_api.cpp: real HTTP on loopback against the gateway running in this
+// process on a real SQLite store, with cpp-httplib's client.
+#include "server/http_api.hpp"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <thread>
+
+#include "server/order_handler.hpp"
+#include "server/sqlite_store.hpp"
+#include "tests/support/process.hpp"
+
+namespace stargate::server {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+class HttpApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_.max_body_bytes = 64 * 1024;
+    config_.process_types["order"] = {"order", std::chrono::minutes(10)};
+    config_.process_types["shipping"] = {"order", std::chrono::minutes(10)};
+    config_.order.step_duration = 10ms;
+    config_.order.stock = {{"SKU-LOW", 1}};
+    store_ = std::move(*SqliteStore::open(dir_.file("store.db")));
+    add_client("acme-order", "acme", {"order"});
+    add_client("acme-all", "acme", {"order", "shipping"});
+    add_client("globex", "globex", {"order"});
+    engine_ =
+        std::make_unique<Engine>(*store_,
+                                 std::map<std::string, std::shared_ptr<Handler>>{
+                                     {"order", std::make_shared<OrderHandler>(config_.order)}},
+                                 1);
+    ASSERT_TRUE(engine_->start());
+    api_ = std::make_unique<HttpApi>(config_, *store_, *engine_, signer_);
+    port_ = *api_->bind("127.0.0.1", 0);
+    thread_ = std::thread([this] { api_->serve(); });
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
+    client_->set_read_timeout(10s);
+  }
+
+  void TearDown() override {
+    api_->stop();
+    thread_.join();
+    engine_->stop();
+  }
+
+  void add_client(const std::string& id, const std::string& tenant,
+                  std::vector<std::string> types) {
+    ClientRecord client{id,        tenant, *hash_secret("secret-" + id), std::move(types),
+                        now_utc(), false};
+    ASSERT_TRUE(store_->add_client(client));
+  }
+
+  httplib::Result token_request(const httplib::Params& form) {
+    return client_->Post("/oauth/token", form);
+  }
+
+  std::string token(const std::string& id, const std::string& scope = "") {
+    httplib::Params form = {
+        {"grant_type", "client_credentials"}, {"client_id", id}, {"client_secret", "secret-" + id}};
+    if (!scope.empty()) form.emplace("scope", scope);
+    auto res = token_request(form);
+    EXPECT_EQ(res->status, 200) << res->body;
+    return json::parse(res->body)["access_token"];
+  }
+
+  httplib::Result submit(const std::string& token, const std::string& body,
+                         const std::string& type = "application/json") {
+    return client_->Post("/api/stargate/processes", {{"Authorization", "Bearer " + token}}, body,
+                         type);
+  }
+
+  httplib::Result get(const std::string& token, const std::string& path) {
+    return client_->Get(path, {{"Authorization", "Bearer " + token}});
+  }
+
+  static std::string order_body(const std::string& key, const std::string& sku = "SKU-001") {
+    return json{{"clientProcessId", "cp-" + key},
+                {"processType", "order"},
+                {"data", {{"orderId", "ORD-1"}, {"items", {{{"sku", sku}, {"quantity", 2}}}}}},
+                {"idempotencyKey", key}}
+        .dump();
+  }
+
+  static void expect_error(const httplib::Result& res, int status, const std::string& code) {
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, status) << res->body;
+    const auto body = json::parse(res->body);
+    EXPECT_EQ(body["error"], code) << res->body;
+    EXPECT_TRUE(body["message"].is_string());
+    EXPECT_TRUE(body["timestamp"].is_string());
+    EXPECT_EQ(body["correlationId"], res->get_header_value("X-Correlation-ID"));
+  }
+
+  test::TempDir dir_;
+  ServerConfig config_;
+  TokenSigner signer_{std::string(32, 'k'), "stargate-test"};
+  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<HttpApi> api_;
+  std::thread thread_;
+  int port_ = 0;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+TEST_F(HttpApiTest, TokenEndpointFollowsRfc6749) {
+  auto ok = token_request({{"grant_type", "client_credentials"},
+                           {"client_id", "acme-all"},
+                           {"client_secret", "secret-acme-all"}});
+  ASSERT_EQ(ok->status, 200);
+  EXPECT_EQ(ok->get_header_value("Cache-Control"), "no-store");
+  const auto body = json::parse(ok->body);
+  EXPECT_EQ(body["token_type"], "Bearer");
+  EXPECT_EQ(body["expires_in"], 3600);
+  EXPECT_EQ(body["scope"], "process:order process:shipping");
+
+  auto wrong = token_request(
+      {{"grant_type", "client_credentials"}, {"client_id", "acme-all"}, {"client_secret", "nope"}});
+  EXPECT_EQ(wrong->status, 401);
+  EXPECT_EQ(json::parse(wrong->body)["error"], "invalid_client");
+  auto unknown = token_request(
+      {{"grant_type", "client_credentials"}, {"client_id", "ghost"}, {"client_secret", "x"}});
+  EXPECT_EQ(unknown->status, 401);
+  EXPECT_EQ(unknown->body, wrong->body);  // no hint whether the client exists
+
+  auto scope = token_request({{"grant_type", "client_credentials"},
+                              {"client_id", "acme-order"},
+                              {"client_secret", "secret-acme-order"},
+                              {"scope", "process:shipping"}});
+  EXPECT_EQ(scope->status, 400);
+  EXPECT_EQ(json::parse(scope->body)["error"], "invalid_scope");
+  auto grant = token_request({{"grant_type", "password"}});
+  EXPECT_EQ(json::parse(grant->body)["error"], "unsupported_grant_type");
+  auto json_body = client_->Post("/oauth/token", "{}", "application/json");
+  EXPECT_EQ(json_body->status, 400);
+
+  // HTTP Basic client authentication (RFC 6749 §2.3.1).
+  httplib::Client basic("127.0.0.1", port_);
+  basic.set_basic_auth("acme-order", "secret-acme-order");
+  auto via_basic =
+      basic.Post("/oauth/token", httplib::Params{{"grant_type", "client_credentials"}});
+  EXPECT_EQ(via_basic->status, 200) << via_basic->body;
+}
+
+TEST_F(HttpApiTest, SubmitThenFollowToCompletion) {
+  const auto t = token("acme-order");
+  auto res = submit(t, order_body("k1"));
+  ASSERT_EQ(res->status, 202) << res->body;
+  const auto accepted = json::parse(res->body);
+  const std::string id = accepted["processId"];
+  EXPECT_EQ(accepted["status"], "accepted");
+  EXPECT_EQ(accepted["clientProcessId"], "cp-k1");
+  EXPECT_EQ(accepted["processType"], "order");
+  EXPECT_EQ(res->get_header_value("Location"), "/api/stargate/processes/" + id);
+  EXPECT_EQ(accepted["statusUrl"], res->get_header_value("Location"));
+  EXPECT_TRUE(accepted["estimatedCompletionTime"].is_string());
+
+  json status;
+  ASSERT_TRUE(test::wait_until(
+      [&] {
+        status = json::parse(get(t, "/api/stargate/processes/" + id)->body);
+        return status["status"] == "completed";
+      },
+      10s));
+  EXPECT_EQ(status["progress"], 100);
+  EXPECT_EQ(status["result"]["status"], "confirmed");
+  EXPECT_TRUE(status["result"]["trackingNumber"].is_string());
+  EXPECT_TRUE(status["completedAt"].is_string());
+}
+
+TEST_F(HttpApiTest, FailedProcessesCarryTheirError) {
+  const auto t = token("acme-order");
+  auto res = submit(t, order_body("k-low", "SKU-LOW"));
+  const std::string id = json::parse(res->body)["processId"];
+  json status;
+  ASSERT_TRUE(test::wait_until(
+      [&] {
+        status = json::parse(get(t, "/api/stargate/processes/" + id)->body);
+        return status["status"] == "failed";
+      },
+      10s));
+  EXPECT_EQ(status["error"]["code"], "INVENTORY_INSUFFICIENT");
+  EXPECT_EQ(status["error"]["details"]["available"], 1);
+  EXPECT_EQ(status["retryable"], true);
+  EXPECT_TRUE(status["failedAt"].is_string());
+}
+
+TEST_F(HttpApiTest, IdempotencyReplaysOrRefuses) {
+  const auto t = token("acme-order");
+  auto first = submit(t, order_body("k1"));
+  auto again = submit(t, order_body("k1"));
+  ASSERT_EQ(again->status, 202);
+  EXPECT_EQ(json::parse(again->body)["processId"], json::parse(first->body)["processId"]);
+  expect_error(submit(t, order_body("k1", "SKU-999")), 422, "IDEMPOTENCY_KEY_REUSED");
+}
+
+TEST_F(HttpApiTest, AuthenticationAndScopes) {
+  expect_error(submit("", order_body("k1")), 401, "INVALID_TOKEN");
+  expect_error(submit("not.a.token", order_body("k1")), 401, "INVALID_TOKEN");
+  auto no_header = client_->Post("/api/stargate/processes", order_body("k1"), "application/json");
+  expect_error(no_header, 401, "INVALID_TOKEN");
+  EXPECT_NE(no_header->get_header_value("WWW-Authenticate").find("Bearer"), std::string::npos);
+  const auto t = token("acme-order");
+  auto body = json::parse(order_body("k2"));
+  body["processType"] = "shipping";
+  expect_error(submit(t, body.dump()), 403, "INSUFFICIENT_PERMISSIONS");
+}
+
+TEST_F(HttpApiTest, AnotherTenantsProcessIsNotFound) {
+  auto res = submit(token("acme-order"), order_body("k1"));
+  const std::string id = json::parse(res->body)["processId"];
+  const auto other = token("globex");
+  expect_error(get(other, "/api/stargate/processes/" + id), 404, "NOT_FOUND");
+  expect_error(get(other, "/api/stargate/processes/PROC-20990101-00001"), 404, "NOT_FOUND");
+  expect_error(get(other, "/api/stargate/processes/..%2F..%2Fetc"), 404, "NOT_FOUND");
+  auto list = json::parse(get(other, "/api/stargate/processes")->body);
+  EXPECT_TRUE(list["processes"].empty());
+}
+
+TEST_F(HttpApiTest, BadBodiesGetClearErrorsAndChangeNothing) {
+  const auto t = token("acme-order");
+  expect_error(submit(t, order_body("k1"), "text/plain"), 415, "UNSUPPORTED_MEDIA_TYPE");
+  auto malformed = submit(t, "{\"clientProcessId\": \"a\",\n \"processType\": }");
+  expect_error(malformed, 400, "INVALID_REQUEST");
+  EXPECT_NE(json::parse(malformed->body)["message"].get<std::string>().find("line 2"),
+            std::string::npos);
+  auto missing = submit(t, R"({"processType":"order","data":{}})");
+  expect_error(missing, 400, "INVALID_REQUEST");
+  EXPECT_EQ(json::parse(missing->body)["message"], "Missing required field: clientProcessId");
+  expect_error(submit(t, "[]"), 400, "INVALID_REQUEST");
+  expect_error(submit(t, R"({"clientProcessId":"a","processType":"order","data":{})"), 400,
+               "INVALID_REQUEST");  // truncated
+  expect_error(submit(t, std::string(200, '[') + std::string(200, ']')), 400, "INVALID_REQUEST");
+  expect_error(submit(t, std::string(100 * 1024, ' ')), 413, "PAYLOAD_TOO_LARGE");
+  auto unknown = json::parse(order_body("k9"));
+  unknown["processType"] = "teleport";
+  expect_error(submit(t, unknown.dump()), 403, "INSUFFICIENT_PERMISSIONS");
+  ListQuery query;
+  query.tenant = "acme";
+  EXPECT_TRUE(store_->list_processes(query)->empty());
+  // And the server still serves.
+  EXPECT_EQ(submit(t, order_body("k1"))->status, 202);
+}
+
+TEST_F(HttpApiTest, CorrelationIdsAndUnknownRoutes) {
+  auto res = client_->Get("/nowhere", {{"X-Correlation-ID", "trace-42"}});
+  expect_error(res, 404, "NOT_FOUND");
+  EXPECT_EQ(res->get_header_value("X-Correlation-ID"), "trace-42");
+  auto bad_id = client_->Get("/health/live", {{"X-Correlation-ID", "bad id with spaces"}});
+  EXPECT_EQ(bad_id->status, 200);
+  EXPECT_NE(bad_id->get_header_value("X-Correlation-ID"), "bad id with spaces");
+  EXPECT_FALSE(bad_id->get_header_value("X-Correlation-ID").empty());
+}
+
+TEST_F(HttpApiTest, ListValidatesItsParameters) {
+  const auto t = token("acme-order");
+  ASSERT_EQ(submit(t, order_body("k1"))->status, 202);
+  ASSERT_EQ(submit(t, order_body("k2"))->status, 202);
+  auto page = json::parse(get(t, "/api/stargate/processes?limit=1")->body);
+  ASSERT_EQ(page["processes"].size(), 1u);
+  EXPECT_EQ(page["processes"][0]["clientProcessId"], "cp-k2");
+  auto next = json::parse(
+      get(t, "/api/stargate/processes?limit=1&cursor=" + page["nextCursor"].get<std::string>())
+          ->body);
+  EXPECT_EQ(next["processes"][0]["clientProcessId"], "cp-k1");
+  expect_error(get(t, "/api/stargate/processes?limit=0"), 400, "INVALID_REQUEST");
+  expect_error(get(t, "/api/stargate/processes?limit=abc"), 400, "INVALID_REQUEST");
+  expect_error(get(t, "/api/stargate/processes?status=done"), 400, "INVALID_REQUEST");
+  expect_error(get(t, "/api/stargate/processes?cursor=x"), 400, "INVALID_REQUEST");
+}
+
+TEST_F(HttpApiTest, HealthProbes) {
+  EXPECT_EQ(client_->Get("/health/live")->status, 200);
+  EXPECT_EQ(client_->Get("/health/ready")->status, 200);
+  engine_->stop();
+  auto ready = client_->Get("/health/ready");
+  EXPECT_EQ(ready->status, 503);
+  EXPECT_EQ(json::parse(ready->body)["failing"], json::array({"engine"}));
+}
+
+}  // namespace
+}  // namespace stargate::server

@@ -1,0 +1,67 @@
+// Tests of server/server_config.cpp.
+#include "server/server_config.hpp"
+
+#include <gtest/gtest.h>
+
+#include "tests/support/process.hpp"
+
+namespace stargate::server {
+namespace {
+
+TEST(ServerConfig, DefaultsWithoutAFile) {
+  auto config = load_server_config("");
+  ASSERT_TRUE(config);
+  EXPECT_EQ(config->listen_port, 8080);
+  EXPECT_EQ(config->process_types.count("order"), 1u);
+  EXPECT_EQ(config->token_lifetime, std::chrono::hours(1));
+}
+
+TEST(ServerConfig, ReadsAFileAndResolvesPaths) {
+  test::TempDir dir;
+  test::write_file(dir.file("server.toml"), R"(
+[server]
+listen = "[::1]:0"
+state_dir = ")" + dir.path() + R"("
+[engine]
+workers = 4
+[order]
+step_duration = "50ms"
+[order.stock]
+SKU-001 = 3
+[process_types.order]
+expected_duration = "5m"
+)");
+  auto config = load_server_config(dir.file("server.toml"));
+  ASSERT_TRUE(config) << config.error();
+  EXPECT_EQ(config->listen_host, "::1");
+  EXPECT_EQ(config->listen_port, 0);
+  EXPECT_EQ(config->workers, 4u);
+  EXPECT_EQ(config->store_path, dir.file("stargate-server.db"));
+  EXPECT_EQ(config->order.stock.at("SKU-001"), 3);
+  EXPECT_EQ(config->process_types.at("order").expected_duration, std::chrono::minutes(5));
+}
+
+TEST(ServerConfig, ReportsEveryProblem) {
+  test::TempDir dir;
+  test::write_file(dir.file("server.toml"),
+                   "[server]\nlisten = \"nowhere\"\n[engine]\nworkers = 0\nthreads = 2\n"
+                   "[process_types.order]\nhandler = \"magic\"\n");
+  auto config = load_server_config(dir.file("server.toml"));
+  ASSERT_FALSE(config);
+  EXPECT_NE(config.error().find(":2: server.listen"), std::string::npos) << config.error();
+  EXPECT_NE(config.error().find(":4: engine.workers"), std::string::npos);
+  EXPECT_NE(config.error().find(":5: engine.threads: unknown key"), std::string::npos);
+  EXPECT_NE(config.error().find(":7: process_types.order.handler"), std::string::npos);
+}
+
+TEST(ServerConfig, ListenAddresses) {
+  EXPECT_EQ(*parse_listen_address("127.0.0.1:8080"),
+            (std::pair<std::string, int>{"127.0.0.1", 8080}));
+  EXPECT_EQ(*parse_listen_address("[::1]:443"), (std::pair<std::string, int>{"::1", 443}));
+  for (const char* bad : {"", "8080", ":80", "host:", "host:99999", "host:-1", "[::1]80", "h:8o"}) {
+    EXPECT_FALSE(parse_listen_address(bad)) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace stargate::server

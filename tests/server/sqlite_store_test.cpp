@@ -1,0 +1,161 @@
+// Tests of server/sqlite_store.cpp on a real database file.
+#include "server/sqlite_store.hpp"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "shared/sqlite.hpp"
+#include "tests/support/process.hpp"
+
+namespace stargate::server {
+namespace {
+
+NewProcess new_process(const std::string& tenant, const std::string& key,
+                       const std::string& hash = "h1") {
+  NewProcess process;
+  process.tenant = tenant;
+  process.client_id = "client-" + tenant;
+  process.request.client_process_id = "cp-" + key;
+  process.request.process_type = "order";
+  process.request.data = {{"orderId", "O1"}};
+  process.request.idempotency_key = key;
+  process.request_hash = hash;
+  process.now = *parse_timestamp("2026-01-14T12:48:00Z");
+  return process;
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto opened = SqliteStore::open(dir_.file("store.db"));
+    ASSERT_TRUE(opened) << opened.error();
+    store_ = std::move(*opened);
+  }
+  test::TempDir dir_;
+  std::unique_ptr<SqliteStore> store_;
+};
+
+TEST_F(StoreTest, CreatesProcessesWithDailyIds) {
+  auto a = store_->create_process(new_process("acme", "k1"));
+  auto b = store_->create_process(new_process("acme", "k2"));
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->kind, CreateResult::Kind::kCreated);
+  EXPECT_EQ(a->process.view.process_id, "PROC-20260114-00001");
+  EXPECT_EQ(b->process.view.process_id, "PROC-20260114-00002");
+  EXPECT_EQ(a->process.view.status, ProcessStatus::kAccepted);
+  auto next_day = new_process("acme", "k3");
+  next_day.now += std::chrono::hours(24);
+  EXPECT_EQ(store_->create_process(next_day)->process.view.process_id, "PROC-20260115-00001");
+}
+
+TEST_F(StoreTest, IdempotencyReplaysAndRefusesReuse) {
+  auto first = store_->create_process(new_process("acme", "k1", "hash-a"));
+  auto replay = store_->create_process(new_process("acme", "k1", "hash-a"));
+  auto reused = store_->create_process(new_process("acme", "k1", "hash-b"));
+  ASSERT_TRUE(first && replay && reused);
+  EXPECT_EQ(replay->kind, CreateResult::Kind::kReplayed);
+  EXPECT_EQ(replay->process.view.process_id, first->process.view.process_id);
+  EXPECT_EQ(reused->kind, CreateResult::Kind::kKeyReused);
+  // Keys belong to a tenant: another tenant's identical key is a new process.
+  auto other = store_->create_process(new_process("globex", "k1", "hash-a"));
+  EXPECT_EQ(other->kind, CreateResult::Kind::kCreated);
+  EXPECT_NE(other->process.view.process_id, first->process.view.process_id);
+}
+
+TEST_F(StoreTest, ConcurrentSubmissionsWithOneKeyCreateOneProcess) {
+  std::vector<std::thread> threads;
+  std::atomic<int> created{0}, replayed{0};
+  for (int i = 0; i < 16; ++i) {
+    threads.emplace_back([&] {
+      auto result = store_->create_process(new_process("acme", "same-key"));
+      if (result && result->kind == CreateResult::Kind::kCreated) ++created;
+      if (result && result->kind == CreateResult::Kind::kReplayed) ++replayed;
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  EXPECT_EQ(created, 1);
+  EXPECT_EQ(replayed, 15);
+}
+
+TEST_F(StoreTest, TenantsOnlySeeTheirOwn) {
+  auto a = store_->create_process(new_process("acme", "k1"));
+  const auto id = a->process.view.process_id;
+  EXPECT_TRUE(store_->get_process("acme", id)->has_value());
+  EXPECT_FALSE(store_->get_process("globex", id)->has_value());
+  ListQuery query;
+  query.tenant = "globex";
+  EXPECT_TRUE(store_->list_processes(query)->empty());
+}
+
+TEST_F(StoreTest, QueueRunsInOrderAndRecordsOutcomes) {
+  const auto now = now_utc();
+  auto a = store_->create_process(new_process("acme", "k1"));
+  auto b = store_->create_process(new_process("acme", "k2"));
+  auto first = store_->claim_next(now);
+  ASSERT_TRUE(first && first->has_value());
+  EXPECT_EQ((*first)->view.process_id, a->process.view.process_id);
+  EXPECT_EQ((*first)->view.status, ProcessStatus::kProcessing);
+  ASSERT_TRUE(store_->update_progress(a->process.view.process_id, 50, "reserve", now));
+  auto view = (*store_->get_process("acme", a->process.view.process_id))->view;
+  EXPECT_EQ(view.progress, 50);
+  EXPECT_EQ(view.current_step, "reserve");
+  ASSERT_TRUE(store_->complete(a->process.view.process_id, {{"ok", true}}, now));
+  EXPECT_FALSE(store_->complete(a->process.view.process_id, {{"ok", true}}, now));  // not twice
+  auto second = store_->claim_next(now);
+  EXPECT_EQ((*second)->view.process_id, b->process.view.process_id);
+  ASSERT_TRUE(store_->fail_process(b->process.view.process_id, {"E", "m", {}}, true, now));
+  EXPECT_FALSE(store_->claim_next(now)->has_value());
+  auto failed = (*store_->get_process("acme", b->process.view.process_id))->view;
+  EXPECT_EQ(failed.status, ProcessStatus::kFailed);
+  EXPECT_TRUE(failed.retryable);
+  EXPECT_EQ(failed.error->code, "E");
+}
+
+TEST_F(StoreTest, InterruptedProcessesAreRequeued) {
+  auto a = store_->create_process(new_process("acme", "k1"));
+  ASSERT_TRUE(store_->claim_next(now_utc())->has_value());
+  EXPECT_FALSE(store_->claim_next(now_utc())->has_value());
+  EXPECT_EQ(*store_->requeue_interrupted(now_utc()), 1u);
+  auto again = store_->claim_next(now_utc());
+  EXPECT_EQ((*again)->view.process_id, a->process.view.process_id);
+}
+
+TEST_F(StoreTest, ListIsNewestFirstAndPaginated) {
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(store_->create_process(new_process("acme", "k" + std::to_string(i))));
+  ListQuery query;
+  query.tenant = "acme";
+  query.limit = 2;
+  auto page1 = *store_->list_processes(query);
+  ASSERT_EQ(page1.size(), 2u);
+  EXPECT_EQ(page1[0].view.process_id, "PROC-20260114-00005");
+  query.cursor = page1[1].view.process_id;
+  auto page2 = *store_->list_processes(query);
+  EXPECT_EQ(page2[0].view.process_id, "PROC-20260114-00003");
+}
+
+TEST_F(StoreTest, ClientsRoundTrip) {
+  ClientRecord client{"sgc_1", "acme", "$argon2id$...", {"order", "shipping"}, now_utc(), false};
+  ASSERT_TRUE(store_->add_client(client));
+  EXPECT_FALSE(store_->add_client(client));  // ids are unique
+  auto found = store_->find_client("sgc_1");
+  ASSERT_TRUE(found && found->has_value());
+  EXPECT_EQ((*found)->process_types, client.process_types);
+  EXPECT_FALSE(store_->find_client("sgc_2")->has_value());
+}
+
+TEST(SqliteStoreSchema, RefusesANewerDatabase) {
+  test::TempDir dir;
+  {
+    db::Database db(dir.file("store.db"));
+    db.set_user_version(SqliteStore::kSchemaVersion + 1);
+  }
+  auto opened = SqliteStore::open(dir.file("store.db"));
+  ASSERT_FALSE(opened);
+  EXPECT_NE(opened.error().find("newer"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace stargate::server

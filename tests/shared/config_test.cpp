@@ -1,0 +1,95 @@
+// Tests of shared/config.cpp: typed reads, and errors that name file, line and key.
+#include "shared/config.hpp"
+
+#include <gtest/gtest.h>
+
+namespace stargate {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(Config, ReadsTypedValuesWithDefaults) {
+  auto reader = ConfigReader::parse(R"(
+[gateway]
+url = "https://gw.example.com"
+[polling]
+fast_interval = "30s"
+alert_after = 7
+verbose = true
+[socket]
+mode = "0660"
+[order.stock]
+SKU-001 = 5
+[process_types.order]
+[process_types.shipping]
+timeout = "20m"
+)",
+                                    "test.toml");
+  ASSERT_TRUE(reader) << reader.error();
+  EXPECT_EQ(reader->string("gateway.url"), "https://gw.example.com");
+  EXPECT_EQ(reader->string("gateway.token_url", "fallback"), "fallback");
+  EXPECT_EQ(reader->duration("polling.fast_interval", 1s), 30s);
+  EXPECT_EQ(reader->duration("polling.slow_interval", 60s), 60s);
+  EXPECT_EQ(reader->integer("polling.alert_after", 5, 1, 100), 7);
+  EXPECT_TRUE(reader->boolean("polling.verbose", false));
+  EXPECT_EQ(reader->file_mode("socket.mode", 0600), 0660u);
+  EXPECT_EQ(reader->integer_table("order.stock").at("SKU-001"), 5);
+  EXPECT_EQ(reader->table_names("process_types"), (std::vector<std::string>{"order", "shipping"}));
+  EXPECT_EQ(reader->duration("process_types.shipping.timeout", 10min), 20min);
+  reader->reject_unknown_keys();
+  EXPECT_TRUE(reader->ok()) << reader->error_text();
+}
+
+TEST(Config, ErrorsNameFileLineAndKey) {
+  auto reader = ConfigReader::parse(
+      "[polling]\n\nfast_interval = 30\nslow_interval = \"1 minute\"\n", "stargated.toml");
+  ASSERT_TRUE(reader);
+  EXPECT_EQ(reader->duration("polling.fast_interval", 30s), 30s);  // falls back
+  reader->duration("polling.slow_interval", 60s);
+  ASSERT_EQ(reader->errors().size(), 2u);
+  EXPECT_EQ(reader->errors()[0],
+            "stargated.toml:3: polling.fast_interval: expected a string, found an integer");
+  EXPECT_EQ(
+      reader->errors()[1].rfind("stargated.toml:4: polling.slow_interval: invalid duration", 0), 0u)
+      << reader->errors()[1];
+}
+
+TEST(Config, UnknownKeysAreErrors) {
+  auto reader =
+      ConfigReader::parse("[gateway]\nurl = \"x\"\nurll = \"typo\"\n[extra]\na = 1\n", "f.toml");
+  ASSERT_TRUE(reader);
+  reader->string("gateway.url");
+  reader->reject_unknown_keys();
+  ASSERT_EQ(reader->errors().size(), 2u);
+  EXPECT_EQ(reader->errors()[0], "f.toml:5: extra.a: unknown key");
+  EXPECT_EQ(reader->errors()[1], "f.toml:3: gateway.urll: unknown key");
+}
+
+TEST(Config, RangesAndRequiredKeys) {
+  auto reader = ConfigReader::parse("n = 500\nmode = \"999\"\n", "f.toml");
+  ASSERT_TRUE(reader);
+  EXPECT_EQ(reader->integer("n", 5, 1, 100), 5);
+  EXPECT_EQ(reader->file_mode("mode", 0600), 0600u);
+  reader->require("missing.key");
+  ASSERT_EQ(reader->errors().size(), 3u);
+  EXPECT_EQ(reader->errors()[0], "f.toml:1: n: must be between 1 and 100");
+  EXPECT_EQ(reader->errors()[2], "f.toml: missing required key missing.key");
+}
+
+TEST(Config, SyntaxErrorsNameTheFileAndLine) {
+  auto reader = ConfigReader::parse("[gateway]\nurl = \"unterminated\n", "broken.toml");
+  ASSERT_FALSE(reader);
+  EXPECT_NE(reader.error().find("broken.toml"), std::string::npos) << reader.error();
+  EXPECT_NE(reader.error().find("2"), std::string::npos) << reader.error();
+  EXPECT_FALSE(ConfigReader::parse("a = 1\na = 2\n", "dup.toml"));
+  EXPECT_FALSE(ConfigReader::parse(std::string(100000, '['), "deep.toml"));
+}
+
+TEST(Config, MissingFile) {
+  auto reader = ConfigReader::load("/nonexistent/stargated.toml");
+  ASSERT_FALSE(reader);
+  EXPECT_EQ(reader.error(), "/nonexistent/stargated.toml: cannot open: No such file or directory");
+}
+
+}  // namespace
+}  // namespace stargate

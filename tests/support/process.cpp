@@ -1,0 +1,166 @@
+// Child processes and temporary directories for tests.
+#include "tests/support/process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+namespace stargate::test {
+namespace {
+
+int decode_status(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+// fork + exec with stdin/stdout/stderr redirected to the given descriptors.
+pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env,
+            int in_fd, int out_fd, int err_fd) {
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e)
+    env_strings.emplace_back(*e);
+  for (const auto& extra : extra_env) {
+    const bool unset = extra.front() == '-';
+    const auto name = unset ? extra.substr(1) + "=" : extra.substr(0, extra.find('=') + 1);
+    std::erase_if(env_strings, [&](const std::string& s) { return s.rfind(name, 0) == 0; });
+    if (!unset) env_strings.push_back(extra);
+  }
+  std::vector<char*> args, env;
+  for (const auto& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  for (const auto& e : env_strings)
+    env.push_back(const_cast<char*>(e.c_str()));
+  env.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    dup2(in_fd, 0);
+    dup2(out_fd, 1);
+    dup2(err_fd, 2);
+    // A fresh process group, so that a test's Ctrl-C does not reach it first.
+    setpgid(0, 0);
+    execve(args[0], args.data(), env.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+}  // namespace
+
+TempDir::TempDir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/stargate-test-XXXXXX";
+  if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+std::string binary(const std::string& name) {
+  return std::string(STARGATE_BIN_DIR) + "/" + name;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void write_file(const std::string& path, const std::string& text, unsigned mode) {
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << text;
+  }
+  ::chmod(path.c_str(), static_cast<mode_t>(mode));
+}
+
+bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return done();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+Child::Child(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env,
+             const std::string& log_path)
+    : log_path_(log_path) {
+  const int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  pid_ = spawn(argv, extra_env, null, log, log);
+  ::close(log);
+  ::close(null);
+}
+
+Child::Child(Child&& other) noexcept
+    : pid_(other.pid_), status_(other.status_), log_path_(std::move(other.log_path_)) {
+  other.pid_ = -1;
+}
+
+Child::~Child() {
+  if (pid_ > 0 && running()) stop(SIGKILL);
+}
+
+bool Child::running() {
+  if (pid_ <= 0 || status_ >= 0) return false;
+  int status = 0;
+  const pid_t done = waitpid(pid_, &status, WNOHANG);
+  if (done == pid_) {
+    status_ = decode_status(status);
+    return false;
+  }
+  return true;
+}
+
+int Child::stop(int signal, std::chrono::milliseconds limit) {
+  if (!running()) return status_;
+  ::kill(pid_, signal);
+  if (!wait_until([&] { return !running(); }, limit)) {
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    status_ = decode_status(status);
+  }
+  return status_;
+}
+
+RunResult run(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env,
+              const std::string& input, std::chrono::milliseconds limit) {
+  TempDir dir;
+  write_file(dir.file("in"), input);
+  const int in = ::open(dir.file("in").c_str(), O_RDONLY | O_CLOEXEC);
+  const int out = ::open(dir.file("out").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  const int err = ::open(dir.file("err").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  const pid_t pid = spawn(argv, extra_env, in, out, err);
+  ::close(in);
+  ::close(out);
+  ::close(err);
+  int status = 0;
+  const bool finished = wait_until([&] { return waitpid(pid, &status, WNOHANG) == pid; }, limit);
+  if (!finished) {
+    ::kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  return {decode_status(status), read_file(dir.file("out")), read_file(dir.file("err"))};
+}
+
+}  // namespace stargate::test

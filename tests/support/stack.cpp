@@ -1,0 +1,82 @@
+// The test stack.
+#include "tests/support/stack.hpp"
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <stdexcept>
+
+namespace stargate::test {
+
+Stack::Stack(StackOptions options) : options_(std::move(options)) {
+  socket_ = dir_.file("run/stargated.sock");
+  write_file(dir_.file("server.toml"), "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"" +
+                                           dir_.file("server") + "\"\n[order]\nstep_duration = \"" +
+                                           options_.step_duration + "\"\n" + options_.server_extra);
+  start_server();
+  auto added = run({binary("stargate-server"), "client", "add", "--config",
+                    dir_.file("server.toml"), "--tenant", "acme", "--process-types",
+                    "order,shipping", "--secret-file", dir_.file("client_secret")});
+  if (added.exit_code != 0) throw std::runtime_error("client add failed: " + added.err);
+  client_id_ = added.out.substr(0, added.out.find('\n'));
+  if (options_.start_daemon) start_daemon();
+}
+
+Stack::~Stack() {
+  if (daemon_) daemon_->stop(SIGTERM);
+  if (server_) server_->stop(SIGTERM);
+}
+
+void Stack::start_server() {
+  const std::string port_file = dir_.file("server.port");
+  ::unlink(port_file.c_str());
+  std::vector<std::string> argv = {binary("stargate-server"), "serve",       "--config",
+                                   dir_.file("server.toml"),  "--port-file", port_file};
+  if (port_ != 0) argv.push_back("--listen=127.0.0.1:" + std::to_string(port_));
+  server_ = std::make_unique<Child>(argv, std::vector<std::string>{}, dir_.file("server.log"));
+  if (!wait_until([&] { return read_file(port_file).find('\n') != std::string::npos; },
+                  std::chrono::seconds(30))) {
+    throw std::runtime_error("stargate-server did not start:\n" + server_log());
+  }
+  port_ = std::stoi(read_file(port_file));
+}
+
+int Stack::stop_server(int signal) {
+  const int status = server_ ? server_->stop(signal) : -1;
+  server_.reset();
+  return status;
+}
+
+void Stack::start_daemon() {
+  write_file(dir_.file("stargated.toml"),
+             "[gateway]\nurl = \"http://127.0.0.1:" + std::to_string(port_) +
+                 "\"\n[credentials]\nclient_id = \"" + client_id_ + "\"\nclient_secret_file = \"" +
+                 dir_.file("client_secret") + "\"\n[queue]\npath = \"" +
+                 dir_.file("daemon/queue.db") +
+                 "\"\nretry_initial = \"100ms\"\nretry_max = \"500ms\"\n[socket]\npath = \"" +
+                 socket_ + "\"\n[polling]\nfast_interval = \"" + options_.fast_interval + "\"\n" +
+                 options_.daemon_extra);
+  daemon_ = std::make_unique<Child>(
+      std::vector<std::string>{binary("stargated"), "--config", dir_.file("stargated.toml")},
+      std::vector<std::string>{}, dir_.file("daemon.log"));
+  struct stat st {};
+  if (!wait_until([&] { return ::stat(socket_.c_str(), &st) == 0 && S_ISSOCK(st.st_mode); },
+                  std::chrono::seconds(30))) {
+    throw std::runtime_error("stargated did not start:\n" + daemon_log());
+  }
+}
+
+int Stack::stop_daemon(int signal) {
+  const int status = daemon_ ? daemon_->stop(signal) : -1;
+  daemon_.reset();
+  return status;
+}
+
+RunResult Stack::cli(const std::vector<std::string>& args, const std::string& input,
+                     const std::vector<std::string>& extra_env) {
+  std::vector<std::string> argv = {binary("stargate"), "--socket", socket_};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run(argv, extra_env, input);
+}
+
+}  // namespace stargate::test

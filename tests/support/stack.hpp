@@ -1,0 +1,58 @@
+// Test support: the whole StarGate path on one machine, with the real binaries: a
+// stargate-server on a free loopback port, a provisioned client, a stargated with a private
+// socket, and a way to run the stargate CLI against it.
+#pragma once
+
+#include <signal.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tests/support/process.hpp"
+
+namespace stargate::test {
+
+struct StackOptions {
+  std::string step_duration = "100ms";  // each step of the order handler
+  std::string fast_interval = "100ms";  // daemon polling
+  std::string server_extra;             // appended to server.toml
+  std::string daemon_extra;             // appended to stargated.toml (after [polling])
+  bool start_daemon = true;
+};
+
+class Stack {
+ public:
+  explicit Stack(StackOptions options = {});
+  ~Stack();
+
+  // Starts the server (again) on the same port and store.
+  void start_server();
+  // Stops by PID and returns the exit status (128 + signal when killed).
+  int stop_server(int signal = SIGTERM);
+  void start_daemon();
+  int stop_daemon(int signal = SIGTERM);
+
+  // Runs `stargate --socket SOCKET args...`.
+  RunResult cli(const std::vector<std::string>& args, const std::string& input = "",
+                const std::vector<std::string>& extra_env = {});
+
+  const TempDir& dir() const { return dir_; }
+  int port() const { return port_; }
+  const std::string& socket() const { return socket_; }
+  const std::string& client_id() const { return client_id_; }
+  std::string server_log() const { return read_file(dir_.file("server.log")); }
+  std::string daemon_log() const { return read_file(dir_.file("daemon.log")); }
+
+ private:
+  StackOptions options_;
+  TempDir dir_;
+  int port_ = 0;
+  std::string socket_;
+  std::string client_id_;
+  std::unique_ptr<Child> server_;
+  std::unique_ptr<Child> daemon_;
+};
+
+}  // namespace stargate::test
