@@ -49,22 +49,33 @@ std::string random_hex(std::size_t bytes) {
   return hex;
 }
 
-Expected<std::string> read_key(const std::string& path) {
+// Reads a key file of at most 64 KiB; a private one must not be accessible to others.
+Expected<std::string> read_key(const std::string& path, bool is_private) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return fail(path + ": " + std::strerror(errno));
   struct stat st {};
-  if (fstat(fd, &st) != 0 || (st.st_mode & 077) != 0) {
+  if (fstat(fd, &st) != 0 || (is_private && (st.st_mode & 077) != 0)) {
     ::close(fd);
     return fail(path + ": key file is readable by group or others; run: chmod 600 " + path);
   }
-  std::string key(256, '\0');
+  std::string key(64 * 1024, '\0');
   const ssize_t n = ::read(fd, key.data(), key.size());
   ::close(fd);
-  if (n < static_cast<ssize_t>(kKeyBytes)) {
-    return fail(path + ": key file holds fewer than 32 bytes");
-  }
+  if (n < 0) return fail(path + ": " + std::strerror(errno));
   key.resize(static_cast<std::size_t>(n));
   return key;
+}
+
+jwt_alg_t jwt_algorithm(TokenAlgorithm algorithm) {
+  switch (algorithm) {
+    case TokenAlgorithm::kHS256:
+      return JWT_ALG_HS256;
+    case TokenAlgorithm::kRS256:
+      return JWT_ALG_RS256;
+    case TokenAlgorithm::kES256:
+      return JWT_ALG_ES256;
+  }
+  return JWT_ALG_INVAL;
 }
 
 Status create_key(const std::string& path) {
@@ -115,13 +126,75 @@ bool verify_secret(const std::string& hash, std::string_view secret) {
   return crypto_pwhash_str_verify(hash.c_str(), secret.data(), secret.size()) == 0;
 }
 
+std::string_view to_string(TokenAlgorithm algorithm) {
+  switch (algorithm) {
+    case TokenAlgorithm::kHS256:
+      return "HS256";
+    case TokenAlgorithm::kRS256:
+      return "RS256";
+    case TokenAlgorithm::kES256:
+      return "ES256";
+  }
+  return "?";
+}
+
+Expected<TokenAlgorithm> parse_token_algorithm(std::string_view name) {
+  if (name == "HS256") return TokenAlgorithm::kHS256;
+  if (name == "RS256") return TokenAlgorithm::kRS256;
+  if (name == "ES256") return TokenAlgorithm::kES256;
+  return fail("unknown token algorithm '" + std::string(name.substr(0, 16)) +
+              "' (HS256, RS256 or ES256)");
+}
+
 Expected<TokenSigner> TokenSigner::from_key_file(const std::string& path, std::string issuer) {
   if (::access(path.c_str(), F_OK) != 0) {
     if (auto created = create_key(path); !created) return Unexpected{created.error()};
   }
-  auto key = read_key(path);
+  auto key = read_key(path, true);
   if (!key) return Unexpected{key.error()};
+  if (key->size() < kKeyBytes) return fail(path + ": key file holds fewer than 32 bytes");
   return TokenSigner(std::move(*key), std::move(issuer));
+}
+
+Expected<TokenSigner> TokenSigner::from_pem_files(TokenAlgorithm algorithm,
+                                                  const std::string& private_key_file,
+                                                  const std::string& public_key_file,
+                                                  std::string issuer) {
+  if (algorithm == TokenAlgorithm::kHS256) return fail("HS256 uses a key file, not PEM files");
+  if (public_key_file.empty()) return fail("RS256 and ES256 need a public key file");
+  auto verify_key = read_key(public_key_file, false);
+  if (!verify_key) return Unexpected{verify_key.error()};
+  std::string signing_key;
+  if (!private_key_file.empty()) {
+    auto key = read_key(private_key_file, true);
+    if (!key) return Unexpected{key.error()};
+    signing_key = std::move(*key);
+  }
+  TokenSigner signer(algorithm, std::move(signing_key), std::move(*verify_key), std::move(issuer));
+  // Prove the keys work together now rather than on the first request.
+  const auto now = now_utc();
+  if (signer.can_issue()) {
+    auto token = signer.issue({"probe", "probe", {}, now, now + std::chrono::minutes(1), "p", "f"});
+    if (!token) return fail(private_key_file + ": cannot sign with this key");
+    if (auto claims = signer.verify(*token, now); !claims) {
+      return fail(public_key_file + ": does not verify what " + private_key_file + " signs (" +
+                  claims.error() + ")");
+    }
+  }
+  return signer;
+}
+
+std::string new_refresh_token() {
+  return new_client_secret();
+}
+
+std::string hash_token(std::string_view token) {
+  ensure_sodium();
+  unsigned char digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(token.data()), token.size());
+  char hex[crypto_hash_sha256_BYTES * 2 + 1];
+  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+  return hex;
 }
 
 Expected<std::string> TokenSigner::issue(const TokenClaims& claims) const {
@@ -137,11 +210,14 @@ Expected<std::string> TokenSigner::issue(const TokenClaims& claims) const {
   rc |= jwt_add_grant(jwt.get(), "tenant", claims.tenant.c_str());
   rc |= jwt_add_grant(jwt.get(), "scope", join_scopes(claims.scopes).c_str());
   rc |= jwt_add_grant(jwt.get(), "jti", claims.token_id.c_str());
+  rc |= jwt_add_grant(jwt.get(), "fam", claims.family.c_str());
   rc |= jwt_add_grant_int(jwt.get(), "iat", seconds(claims.issued_at));
   rc |= jwt_add_grant_int(jwt.get(), "nbf", seconds(claims.issued_at));
   rc |= jwt_add_grant_int(jwt.get(), "exp", seconds(claims.expires_at));
-  rc |= jwt_set_alg(jwt.get(), JWT_ALG_HS256, reinterpret_cast<const unsigned char*>(key_.data()),
-                    static_cast<int>(key_.size()));
+  if (!can_issue()) return fail("this gateway holds no signing key");
+  rc |= jwt_set_alg(jwt.get(), jwt_algorithm(algorithm_),
+                    reinterpret_cast<const unsigned char*>(signing_key_.data()),
+                    static_cast<int>(signing_key_.size()));
   if (rc != 0) return fail("cannot build token");
   std::unique_ptr<char, CharFree> encoded(jwt_encode_str(jwt.get()));
   if (!encoded) return fail("cannot sign token");
@@ -154,13 +230,15 @@ Expected<TokenClaims> TokenSigner::verify(std::string_view token, TimePoint now)
   jwt_t* raw = nullptr;
   // jwt_decode checks the signature with the algorithm the token names; pinning the
   // algorithm below is what stops "alg: none" and algorithm confusion.
-  if (jwt_decode(&raw, text.c_str(), reinterpret_cast<const unsigned char*>(key_.data()),
-                 static_cast<int>(key_.size())) != 0 ||
+  if (jwt_decode(&raw, text.c_str(), reinterpret_cast<const unsigned char*>(verify_key_.data()),
+                 static_cast<int>(verify_key_.size())) != 0 ||
       raw == nullptr) {
     return fail("signature invalid or token malformed");
   }
   JwtPtr jwt(raw);
-  if (jwt_get_alg(jwt.get()) != JWT_ALG_HS256) return fail("unexpected token algorithm");
+  if (jwt_get_alg(jwt.get()) != jwt_algorithm(algorithm_)) {
+    return fail("unexpected token algorithm");
+  }
   const char* iss = jwt_get_grant(jwt.get(), "iss");
   if (iss == nullptr || issuer_ != iss) return fail("wrong issuer");
   errno = 0;
@@ -176,12 +254,14 @@ Expected<TokenClaims> TokenSigner::verify(std::string_view token, TimePoint now)
   const char* tenant = jwt_get_grant(jwt.get(), "tenant");
   const char* scope = jwt_get_grant(jwt.get(), "scope");
   const char* jti = jwt_get_grant(jwt.get(), "jti");
+  const char* fam = jwt_get_grant(jwt.get(), "fam");
   if (sub == nullptr || tenant == nullptr || scope == nullptr) return fail("token lacks claims");
   TokenClaims claims;
   claims.client_id = sub;
   claims.tenant = tenant;
   claims.scopes = split_scopes(scope);
   claims.token_id = jti != nullptr ? jti : "";
+  claims.family = fam != nullptr ? fam : "";
   claims.expires_at = TimePoint{std::chrono::seconds{exp}};
   errno = 0;
   const long iat = jwt_get_grant_int(jwt.get(), "iat");

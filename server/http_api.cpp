@@ -99,6 +99,12 @@ struct HttpApi::Impl {
 
   void install();
   void token(const httplib::Request& req, httplib::Response& res);
+  std::optional<ClientRecord> authenticate_client(const httplib::Request& req,
+                                                  httplib::Response& res);
+  void refresh(const httplib::Request& req, httplib::Response& res, const ClientRecord& client);
+  void issue_tokens(httplib::Response& res, const ClientRecord& client,
+                    const std::vector<std::string>& scopes, const std::string& family,
+                    const std::string& refresh_secret);
   std::optional<TokenClaims> authenticate(const httplib::Request& req, httplib::Response& res);
   void submit(const httplib::Request& req, httplib::Response& res);
   void status(const httplib::Request& req, httplib::Response& res);
@@ -194,32 +200,24 @@ void HttpApi::Impl::token(const httplib::Request& req, httplib::Response& res) {
     send_oauth_error(res, 400, "invalid_request", "Missing grant_type");
     return;
   }
-  if (grant != "client_credentials") {
-    send_oauth_error(res, 400, "unsupported_grant_type", "Supported: client_credentials");
+  if (grant != "client_credentials" && grant != "refresh_token") {
+    send_oauth_error(res, 400, "unsupported_grant_type",
+                     "Supported: client_credentials, refresh_token");
     return;
   }
-  const auto [client_id, secret] = client_credentials(req);
-  if (client_id.empty() || secret.empty()) {
-    send_oauth_error(res, 401, "invalid_client", "Client authentication failed");
+  if (!signer.can_issue()) {
+    send_oauth_error(res, 400, "unsupported_grant_type",
+                     "This gateway only verifies tokens; ask the one that issues them");
     return;
   }
-  auto client = store.find_client(client_id);
-  if (!client) {
-    spdlog::error("token: {}", client.error());
-    send_oauth_error(res, 503, "temporarily_unavailable", "Store unavailable");
+  auto client = authenticate_client(req, res);
+  if (!client) return;
+  if (grant == "refresh_token") {
+    refresh(req, res, *client);
     return;
   }
-  // The same answer for an unknown client, a revoked one and a wrong secret.
-  if (!client->has_value() || (*client)->revoked ||
-      !verify_secret((*client)->secret_hash, secret)) {
-    spdlog::warn("token: client authentication failed for '{}' [{}]", client_id.substr(0, 64),
-                 correlation_id(res));
-    send_oauth_error(res, 401, "invalid_client", "Client authentication failed");
-    return;
-  }
-  const auto& record = **client;
   std::vector<std::string> granted;
-  for (const auto& type : record.process_types)
+  for (const auto& type : client->process_types)
     granted.push_back(scope_for(type));
   std::vector<std::string> scopes = granted;
   if (req.has_param("scope")) {
@@ -233,8 +231,76 @@ void HttpApi::Impl::token(const httplib::Request& req, httplib::Response& res) {
     }
   }
   const auto now = now_utc();
-  TokenClaims claims{record.client_id, record.tenant, scopes, now, now + config.token_lifetime,
-                     new_uuid()};
+  RefreshToken refresh_token{"", client->client_id, new_uuid(), join_scopes(scopes),
+                             now + config.refresh_token_lifetime};
+  const std::string refresh_secret = new_refresh_token();
+  refresh_token.hash = hash_token(refresh_secret);
+  if (auto saved = store.add_refresh_token(refresh_token); !saved) {
+    spdlog::error("token: {} [{}]", saved.error(), correlation_id(res));
+    send_oauth_error(res, 503, "temporarily_unavailable", "Store unavailable");
+    return;
+  }
+  issue_tokens(res, *client, scopes, refresh_token.family, refresh_secret);
+}
+
+std::optional<ClientRecord> HttpApi::Impl::authenticate_client(const httplib::Request& req,
+                                                               httplib::Response& res) {
+  const auto [client_id, secret] = client_credentials(req);
+  if (client_id.empty() || secret.empty()) {
+    send_oauth_error(res, 401, "invalid_client", "Client authentication failed");
+    return std::nullopt;
+  }
+  auto client = store.find_client(client_id);
+  if (!client) {
+    spdlog::error("token: {}", client.error());
+    send_oauth_error(res, 503, "temporarily_unavailable", "Store unavailable");
+    return std::nullopt;
+  }
+  // The same answer for an unknown client, a revoked one and a wrong secret.
+  if (!client->has_value() || (*client)->revoked ||
+      !verify_secret((*client)->secret_hash, secret)) {
+    spdlog::warn("token: client authentication failed for '{}' [{}]", client_id.substr(0, 64),
+                 correlation_id(res));
+    send_oauth_error(res, 401, "invalid_client", "Client authentication failed");
+    return std::nullopt;
+  }
+  return std::move(**client);
+}
+
+void HttpApi::Impl::refresh(const httplib::Request& req, httplib::Response& res,
+                            const ClientRecord& client) {
+  const std::string presented = req.get_param_value("refresh_token");
+  if (presented.empty() || presented.size() > 256) {
+    send_oauth_error(res, 400, "invalid_request", "Missing refresh_token");
+    return;
+  }
+  const auto now = now_utc();
+  const std::string next = new_refresh_token();
+  auto rotated = store.rotate_refresh_token(hash_token(presented), hash_token(next),
+                                            now + config.refresh_token_lifetime, now);
+  if (!rotated) {
+    spdlog::error("token: {} [{}]", rotated.error(), correlation_id(res));
+    send_oauth_error(res, 503, "temporarily_unavailable", "Store unavailable");
+    return;
+  }
+  if (rotated->kind == RefreshResult::Kind::kReused) {
+    spdlog::warn("token: refresh token reused by {}; its family is revoked [{}]", client.client_id,
+                 correlation_id(res));
+  }
+  if (rotated->kind != RefreshResult::Kind::kRotated ||
+      rotated->client.client_id != client.client_id) {
+    send_oauth_error(res, 400, "invalid_grant", "Refresh token invalid, expired or revoked");
+    return;
+  }
+  issue_tokens(res, client, split_scopes(rotated->next.scopes), rotated->next.family, next);
+}
+
+void HttpApi::Impl::issue_tokens(httplib::Response& res, const ClientRecord& client,
+                                 const std::vector<std::string>& scopes, const std::string& family,
+                                 const std::string& refresh_secret) {
+  const auto now = now_utc();
+  TokenClaims claims{client.client_id, client.tenant, scopes, now, now + config.token_lifetime,
+                     new_uuid(),       family};
   auto token = signer.issue(claims);
   if (!token) {
     spdlog::error("token: {}", token.error());
@@ -243,13 +309,14 @@ void HttpApi::Impl::token(const httplib::Request& req, httplib::Response& res) {
   }
   res.set_header("Cache-Control", "no-store");
   res.set_header("Pragma", "no-cache");
+  const auto lifetime = std::chrono::duration_cast<std::chrono::seconds>(config.token_lifetime);
   send_json(res, 200,
             {{"access_token", *token},
              {"token_type", "Bearer"},
-             {"expires_in",
-              std::chrono::duration_cast<std::chrono::seconds>(config.token_lifetime).count()},
+             {"expires_in", lifetime.count()},
+             {"refresh_token", refresh_secret},
              {"scope", join_scopes(scopes)}});
-  spdlog::info("token: issued to {} (tenant {}) [{}]", record.client_id, record.tenant,
+  spdlog::info("token: issued to {} (tenant {}) [{}]", client.client_id, client.tenant,
                correlation_id(res));
 }
 
@@ -263,6 +330,19 @@ std::optional<TokenClaims> HttpApi::Impl::authenticate(const httplib::Request& r
   auto claims = signer.verify(std::string_view(header).substr(7), now_utc());
   if (!claims) {
     spdlog::info("auth: token refused: {} [{}]", claims.error(), correlation_id(res));
+    send_error(res, ErrorCode::kInvalidToken, "Token expired or invalid");
+    return std::nullopt;
+  }
+  // Tokens are stateless, but a revoked client or token family stops working at once.
+  auto usable = store.token_usable(claims->client_id, claims->family);
+  if (!usable) {
+    spdlog::error("auth: {} [{}]", usable.error(), correlation_id(res));
+    send_error(res, {ErrorCode::kServiceUnavailable, "Store unavailable", 5});
+    return std::nullopt;
+  }
+  if (!*usable) {
+    spdlog::info("auth: token of revoked client {} refused [{}]", claims->client_id,
+                 correlation_id(res));
     send_error(res, ErrorCode::kInvalidToken, "Token expired or invalid");
     return std::nullopt;
   }

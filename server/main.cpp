@@ -47,6 +47,10 @@ int main(int argc, char** argv) {
   auto* list_cmd = client_cmd->add_subcommand("list", "List clients");
   list_cmd->add_option("--config,-c", list_config, "server.toml")->check(CLI::ExistingFile);
   list_cmd->add_flag("--json", list_json, "Print JSON");
+  std::string revoke_config, revoke_id;
+  auto* revoke_cmd = client_cmd->add_subcommand("revoke", "Revoke a client and all its tokens");
+  revoke_cmd->add_option("--config,-c", revoke_config, "server.toml")->check(CLI::ExistingFile);
+  revoke_cmd->add_option("CLIENT_ID", revoke_id, "The client to revoke")->required();
 
   try {
     app.parse(argc, argv);
@@ -83,6 +87,7 @@ int main(int argc, char** argv) {
       return server::client_add(add);
     }
     if (list_cmd->parsed()) return server::client_list(list_config, list_json);
+    if (revoke_cmd->parsed()) return server::client_revoke(revoke_config, revoke_id);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "stargate-server: %s\n", e.what());
     return 1;

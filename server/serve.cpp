@@ -44,6 +44,16 @@ Expected<std::unique_ptr<SqliteStore>> open_store(const ServerConfig& config) {
   return SqliteStore::open(config.store_path);
 }
 
+Expected<TokenSigner> make_signer(const ServerConfig& config) {
+  auto algorithm = parse_token_algorithm(config.token_algorithm);
+  if (!algorithm) return Unexpected{algorithm.error()};
+  if (*algorithm == TokenAlgorithm::kHS256) {
+    return TokenSigner::from_key_file(config.key_file, config.issuer);
+  }
+  return TokenSigner::from_pem_files(*algorithm, config.private_key_file, config.public_key_file,
+                                     config.issuer);
+}
+
 std::map<std::string, std::shared_ptr<Handler>> make_handlers(const ServerConfig& config) {
   std::map<std::string, std::shared_ptr<Handler>> handlers;
   auto order = std::make_shared<OrderHandler>(config.order);
@@ -74,7 +84,7 @@ int serve(const ServeOptions& options) {
     spdlog::error("{}", store.error());
     return kExitError;
   }
-  auto signer = TokenSigner::from_key_file(config->key_file, config->issuer);
+  auto signer = make_signer(*config);
   if (!signer) {
     spdlog::error("{}", signer.error());
     return kExitError;
@@ -183,6 +193,25 @@ int client_add(const ClientAddOptions& options) {
   } else {
     std::printf("%s\n", client.client_id.c_str());
   }
+  return kExitOk;
+}
+
+int client_revoke(const std::string& config_path, const std::string& client_id) {
+  auto config = load_server_config(config_path);
+  if (!config) {
+    std::fprintf(stderr, "stargate-server: configuration: %s\n", config.error().c_str());
+    return kExitError;
+  }
+  auto store = open_store(*config);
+  if (!store) {
+    std::fprintf(stderr, "stargate-server: %s\n", store.error().c_str());
+    return kExitError;
+  }
+  if (auto revoked = (*store)->revoke_client(client_id, now_utc()); !revoked) {
+    std::fprintf(stderr, "stargate-server: %s\n", revoked.error().c_str());
+    return kExitError;
+  }
+  std::fprintf(stderr, "revoked %s: its tokens stop working at once\n", client_id.c_str());
   return kExitOk;
 }
 

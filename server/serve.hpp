@@ -25,5 +25,7 @@ struct ClientAddOptions {
 
 int client_add(const ClientAddOptions& options);
 int client_list(const std::string& config_path, bool json);
+// Revokes a client: its tokens stop working at once and it gets no new ones.
+int client_revoke(const std::string& config_path, const std::string& client_id);
 
 }  // namespace stargate::server

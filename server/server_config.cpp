@@ -28,6 +28,16 @@ void read(ConfigReader& reader, ServerConfig& config) {
       static_cast<std::size_t>(reader.integer("server.max_body_bytes", 1 << 20, 1024, 64 << 20));
   config.store_path = reader.string("store.path", "stargate-server.db");
   config.key_file = reader.string("auth.key_file", "jwt.key");
+  config.token_algorithm = reader.string("auth.algorithm", config.token_algorithm);
+  if (config.token_algorithm != "HS256" && config.token_algorithm != "RS256" &&
+      config.token_algorithm != "ES256") {
+    reader.error("auth.algorithm", "expected HS256, RS256 or ES256");
+  }
+  config.private_key_file = reader.string("auth.private_key_file");
+  config.public_key_file = reader.string("auth.public_key_file");
+  if (config.token_algorithm != "HS256" && config.public_key_file.empty()) {
+    reader.error("auth.algorithm", config.token_algorithm + " needs auth.public_key_file");
+  }
   config.issuer = reader.string("auth.issuer", config.issuer);
   config.token_lifetime =
       reader.duration("auth.token_lifetime", config.token_lifetime, std::chrono::seconds(10));
@@ -99,6 +109,8 @@ Expected<ServerConfig> load_server_config(const std::string& path) {
   if (config.process_types.empty()) config.process_types["order"] = ProcessTypeConfig{"order"};
   config.store_path = under(config.state_dir, config.store_path);
   config.key_file = under(config.state_dir, config.key_file);
+  config.private_key_file = under(config.state_dir, config.private_key_file);
+  config.public_key_file = under(config.state_dir, config.public_key_file);
   return config;
 }
 

@@ -21,10 +21,14 @@ struct ServerConfig {
   std::string listen_host = "127.0.0.1";
   int listen_port = 8080;  // 0: any free port
   std::string state_dir = ".";
-  std::string store_path;  // default: <state_dir>/stargate-server.db
-  std::string key_file;    // default: <state_dir>/jwt.key
+  std::string store_path;                 // default: <state_dir>/stargate-server.db
+  std::string key_file;                   // HS256 key; default: <state_dir>/jwt.key
+  std::string token_algorithm = "HS256";  // or RS256, ES256 with the PEM files below
+  std::string private_key_file;           // RS256/ES256 signing key (absent: verify only)
+  std::string public_key_file;            // RS256/ES256 verification key
   std::string issuer = "stargate-server";
   Duration token_lifetime = std::chrono::hours(1);
+  Duration refresh_token_lifetime = std::chrono::hours(24 * 30);
   std::size_t http_threads = 8;
   std::size_t max_body_bytes = 1 << 20;
   std::size_t workers = 2;

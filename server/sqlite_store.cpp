@@ -3,6 +3,7 @@
 
 #include <sstream>
 
+#include "server/sqlite_rows.hpp"
 #include "shared/ids.hpp"
 
 namespace stargate::server {
@@ -54,6 +55,24 @@ CREATE TABLE id_sequence (
 );
 )sql";
 
+// v2: refresh tokens, rotated within families; a reused token revokes its family.
+constexpr const char* kSchemaV2 = R"sql(
+CREATE TABLE token_families (
+  family     TEXT PRIMARY KEY,
+  client_id  TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  revoked    INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE refresh_tokens (
+  hash       TEXT PRIMARY KEY,      -- SHA-256 of the token; the token itself is never stored
+  family     TEXT NOT NULL REFERENCES token_families (family),
+  scopes     TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  used_at    INTEGER
+);
+CREATE INDEX refresh_tokens_family ON refresh_tokens (family);
+)sql";
+
 constexpr const char* kProcessColumns =
     "process_id, tenant, client_id, client_process_id, process_type, data, status, progress, "
     "current_step, result, error, retryable, attempt, created_at, updated_at, finished_at, "
@@ -85,31 +104,6 @@ ProcessRecord read_process(const db::Statement& row) {
   return record;
 }
 
-ClientRecord read_client(const db::Statement& row) {
-  ClientRecord client;
-  client.client_id = row.text(0);
-  client.tenant = row.text(1);
-  client.secret_hash = row.text(2);
-  std::istringstream types(row.text(3));
-  for (std::string type; types >> type;)
-    client.process_types.push_back(type);
-  client.created_at = from_unix_ms(row.integer(4));
-  client.revoked = row.integer(5) != 0;
-  return client;
-}
-
-// Runs `body`, turning a database error into a value.
-template <typename F>
-auto guarded(F&& body) -> decltype(body()) {
-  try {
-    return body();
-  } catch (const db::DbError& e) {
-    return fail(std::string("store: ") + e.what());
-  } catch (const nlohmann::json::exception& e) {
-    return fail(std::string("store: corrupt JSON in the database: ") + e.what());
-  }
-}
-
 }  // namespace
 
 Expected<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
@@ -133,53 +127,9 @@ void SqliteStore::migrate() {
                              std::to_string(kSchemaVersion) + "); upgrade stargate-server");
   }
   if (version < 1) db_.exec(kSchemaV1);
+  if (version < 2) db_.exec(kSchemaV2);
   db_.set_user_version(kSchemaVersion);
   tx.commit();
-}
-
-Status SqliteStore::add_client(const ClientRecord& client) {
-  return guarded([&]() -> Status {
-    std::lock_guard lock(mutex_);
-    std::string types;
-    for (const auto& type : client.process_types)
-      types += (types.empty() ? "" : " ") + type;
-    db_.prepare(
-           "INSERT INTO clients (client_id, tenant, secret_hash, process_types, created_at, "
-           "revoked) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(1, client.client_id)
-        .bind(2, client.tenant)
-        .bind(3, client.secret_hash)
-        .bind(4, types)
-        .bind(5, to_unix_ms(client.created_at))
-        .bind(6, client.revoked ? 1 : 0)
-        .run();
-    return {};
-  });
-}
-
-Expected<std::optional<ClientRecord>> SqliteStore::find_client(const std::string& client_id) {
-  return guarded([&]() -> Expected<std::optional<ClientRecord>> {
-    std::lock_guard lock(mutex_);
-    auto stmt = db_.prepare(
-        "SELECT client_id, tenant, secret_hash, process_types, created_at, revoked FROM clients "
-        "WHERE client_id = ?");
-    stmt.bind(1, client_id);
-    if (!stmt.step()) return std::optional<ClientRecord>{};
-    return std::optional<ClientRecord>{read_client(stmt)};
-  });
-}
-
-Expected<std::vector<ClientRecord>> SqliteStore::list_clients() {
-  return guarded([&]() -> Expected<std::vector<ClientRecord>> {
-    std::lock_guard lock(mutex_);
-    auto stmt = db_.prepare(
-        "SELECT client_id, tenant, secret_hash, process_types, created_at, revoked FROM clients "
-        "ORDER BY created_at, client_id");
-    std::vector<ClientRecord> out;
-    while (stmt.step())
-      out.push_back(read_client(stmt));
-    return out;
-  });
 }
 
 std::string SqliteStore::next_process_id(TimePoint now) {
@@ -201,7 +151,7 @@ std::optional<ProcessRecord> SqliteStore::load_process(const std::string& proces
 }
 
 Expected<CreateResult> SqliteStore::create_process(const NewProcess& process) {
-  return guarded([&]() -> Expected<CreateResult> {
+  return rows::guarded([&]() -> Expected<CreateResult> {
     std::lock_guard lock(mutex_);
     db::Transaction tx(db_);
     const auto& request = process.request;
@@ -255,7 +205,7 @@ Expected<CreateResult> SqliteStore::create_process(const NewProcess& process) {
 
 Expected<std::optional<ProcessRecord>> SqliteStore::get_process(const std::string& tenant,
                                                                 const std::string& process_id) {
-  return guarded([&]() -> Expected<std::optional<ProcessRecord>> {
+  return rows::guarded([&]() -> Expected<std::optional<ProcessRecord>> {
     std::lock_guard lock(mutex_);
     auto record = load_process(process_id);
     if (record && record->tenant != tenant) return std::optional<ProcessRecord>{};
@@ -264,7 +214,7 @@ Expected<std::optional<ProcessRecord>> SqliteStore::get_process(const std::strin
 }
 
 Expected<std::vector<ProcessRecord>> SqliteStore::list_processes(const ListQuery& query) {
-  return guarded([&]() -> Expected<std::vector<ProcessRecord>> {
+  return rows::guarded([&]() -> Expected<std::vector<ProcessRecord>> {
     std::lock_guard lock(mutex_);
     std::string sql = std::string("SELECT ") + kProcessColumns +
                       " FROM processes WHERE tenant = ?1"
@@ -290,7 +240,7 @@ Expected<std::vector<ProcessRecord>> SqliteStore::list_processes(const ListQuery
 }
 
 Expected<std::optional<ProcessRecord>> SqliteStore::claim_next(TimePoint now) {
-  return guarded([&]() -> Expected<std::optional<ProcessRecord>> {
+  return rows::guarded([&]() -> Expected<std::optional<ProcessRecord>> {
     std::lock_guard lock(mutex_);
     db::Transaction tx(db_);
     auto next =
@@ -311,7 +261,7 @@ Expected<std::optional<ProcessRecord>> SqliteStore::claim_next(TimePoint now) {
 
 Status SqliteStore::update_progress(const std::string& process_id, int progress,
                                     const std::string& step, TimePoint now) {
-  return guarded([&]() -> Status {
+  return rows::guarded([&]() -> Status {
     std::lock_guard lock(mutex_);
     db_.prepare(
            "UPDATE processes SET progress = ?, current_step = ?, updated_at = ? "
@@ -327,7 +277,7 @@ Status SqliteStore::update_progress(const std::string& process_id, int progress,
 
 Status SqliteStore::complete(const std::string& process_id, const nlohmann::json& result,
                              TimePoint now) {
-  return guarded([&]() -> Status {
+  return rows::guarded([&]() -> Status {
     std::lock_guard lock(mutex_);
     db_.prepare(
            "UPDATE processes SET status = 'completed', progress = 100, result = ?, "
@@ -344,7 +294,7 @@ Status SqliteStore::complete(const std::string& process_id, const nlohmann::json
 
 Status SqliteStore::fail_process(const std::string& process_id, const ProcessError& error,
                                  bool retryable, TimePoint now) {
-  return guarded([&]() -> Status {
+  return rows::guarded([&]() -> Status {
     std::lock_guard lock(mutex_);
     db_.prepare(
            "UPDATE processes SET status = 'failed', error = ?, retryable = ?, updated_at = ?, "
@@ -361,7 +311,7 @@ Status SqliteStore::fail_process(const std::string& process_id, const ProcessErr
 }
 
 Expected<std::size_t> SqliteStore::requeue_interrupted(TimePoint now) {
-  return guarded([&]() -> Expected<std::size_t> {
+  return rows::guarded([&]() -> Expected<std::size_t> {
     std::lock_guard lock(mutex_);
     db_.prepare(
            "UPDATE processes SET queued = 1, updated_at = ? "

@@ -20,6 +20,12 @@ class SqliteStore final : public Store {
   Status add_client(const ClientRecord& client) override;
   Expected<std::optional<ClientRecord>> find_client(const std::string& client_id) override;
   Expected<std::vector<ClientRecord>> list_clients() override;
+  Status revoke_client(const std::string& client_id, TimePoint now) override;
+  Status add_refresh_token(const RefreshToken& token) override;
+  Expected<RefreshResult> rotate_refresh_token(const std::string& hash,
+                                               const std::string& next_hash, TimePoint next_expiry,
+                                               TimePoint now) override;
+  Expected<bool> token_usable(const std::string& client_id, const std::string& family) override;
   Expected<CreateResult> create_process(const NewProcess& process) override;
   Expected<std::optional<ProcessRecord>> get_process(const std::string& tenant,
                                                      const std::string& process_id) override;
@@ -33,7 +39,7 @@ class SqliteStore final : public Store {
                       TimePoint now) override;
   Expected<std::size_t> requeue_interrupted(TimePoint now) override;
 
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
  private:
   explicit SqliteStore(db::Database db) : db_(std::move(db)) {}

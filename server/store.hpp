@@ -52,6 +52,26 @@ struct CreateResult {
   ProcessRecord process;
 };
 
+// A refresh token as the store keeps it: only its hash.
+struct RefreshToken {
+  std::string hash;
+  std::string client_id;
+  std::string family;  // all tokens rotated from one grant
+  std::string scopes;  // space separated
+  TimePoint expires_at{};
+};
+
+// The outcome of presenting a refresh token.
+struct RefreshResult {
+  enum class Kind {
+    kRotated,  // valid: it is now used up and `next` replaces it
+    kReused,   // already used once: its whole family is revoked
+    kInvalid,  // unknown, expired, or its client or family revoked
+  } kind = Kind::kInvalid;
+  ClientRecord client;
+  RefreshToken next;
+};
+
 struct ListQuery {
   std::string tenant;
   std::optional<ProcessStatus> status;
@@ -67,6 +87,19 @@ class Store {
   virtual Status add_client(const ClientRecord& client) = 0;
   virtual Expected<std::optional<ClientRecord>> find_client(const std::string& client_id) = 0;
   virtual Expected<std::vector<ClientRecord>> list_clients() = 0;
+  // Revokes a client and every token family it holds; fails for an unknown id.
+  virtual Status revoke_client(const std::string& client_id, TimePoint now) = 0;
+
+  // Starts a token family with its first refresh token.
+  virtual Status add_refresh_token(const RefreshToken& token) = 0;
+  // Uses up the token whose hash is `hash` and, when it was valid, stores its successor
+  // (`next_hash`, valid until `next_expiry`) in the same family. Atomic.
+  virtual Expected<RefreshResult> rotate_refresh_token(const std::string& hash,
+                                                       const std::string& next_hash,
+                                                       TimePoint next_expiry, TimePoint now) = 0;
+  // Whether access tokens of this client and family may still be used: the client exists and
+  // is not revoked, and neither is the family.
+  virtual Expected<bool> token_usable(const std::string& client_id, const std::string& family) = 0;
 
   // Creates a process in state accepted and puts it on the work queue, atomically with its
   // idempotency key (keyed by tenant and key).

@@ -16,7 +16,7 @@ namespace {
 using namespace std::chrono_literals;
 
 TokenClaims claims_at(TimePoint now) {
-  return {"sgc_0123456789abcdef", "acme", {"process:order"}, now, now + 1h, "jti-1"};
+  return {"sgc_0123456789abcdef", "acme", {"process:order"}, now, now + 1h, "jti-1", "fam-1"};
 }
 
 std::string base64url(const std::string& text) {
@@ -122,6 +122,87 @@ TEST(Auth, KeyFileReadableByOthersIsRefused) {
   EXPECT_NE(signer.error().find("chmod 600"), std::string::npos);
   test::write_file(path, "short", 0600);
   EXPECT_FALSE(TokenSigner::from_key_file(path, "iss"));
+}
+
+// Makes a key pair with the openssl CLI, as an operator would.
+void make_key_pair(const test::TempDir& dir, const std::string& algorithm) {
+  const std::string key = dir.file("private.pem"), pub = dir.file("public.pem");
+  const std::vector<std::string> genkey =
+      algorithm == "RS256"
+          ? std::vector<std::string>{"/usr/bin/openssl",
+                                     "genpkey",
+                                     "-algorithm",
+                                     "RSA",
+                                     "-pkeyopt",
+                                     "rsa_keygen_bits:2048",
+                                     "-out",
+                                     key}
+          : std::vector<std::string>{
+                "/usr/bin/openssl",        "genpkey", "-algorithm", "EC", "-pkeyopt",
+                "ec_paramgen_curve:P-256", "-out",    key};
+  ASSERT_EQ(test::run(genkey).exit_code, 0);
+  ASSERT_EQ(test::run({"/usr/bin/openssl", "pkey", "-in", key, "-pubout", "-out", pub}).exit_code,
+            0);
+  ::chmod(key.c_str(), 0600);
+}
+
+class KeyPairTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(KeyPairTest, SignsWithThePrivateKeyVerifiesWithThePublicOne) {
+  test::TempDir dir;
+  make_key_pair(dir, GetParam());
+  const auto algorithm = *parse_token_algorithm(GetParam());
+  auto issuer = TokenSigner::from_pem_files(algorithm, dir.file("private.pem"),
+                                            dir.file("public.pem"), "iss");
+  ASSERT_TRUE(issuer) << issuer.error();
+  auto token = issuer->issue(claims_at(now_utc()));
+  ASSERT_TRUE(token);
+  // A gateway holding only the public key verifies, and cannot issue.
+  auto verifier = TokenSigner::from_pem_files(algorithm, "", dir.file("public.pem"), "iss");
+  ASSERT_TRUE(verifier) << verifier.error();
+  EXPECT_FALSE(verifier->can_issue());
+  EXPECT_FALSE(verifier->issue(claims_at(now_utc())));
+  auto claims = verifier->verify(*token, now_utc());
+  ASSERT_TRUE(claims) << claims.error();
+  EXPECT_EQ(claims->tenant, "acme");
+  EXPECT_EQ(claims->family, "fam-1");
+  // Algorithm confusion: an HS256 token whose HMAC key is the public key PEM.
+  TokenSigner confused(test::read_file(dir.file("public.pem")), "iss");
+  auto forged = confused.issue(claims_at(now_utc()));
+  ASSERT_TRUE(forged);
+  EXPECT_EQ(verifier->verify(*forged, now_utc()).error(), "unexpected token algorithm");
+  // An HS256 gateway does not take the asymmetric token either.
+  TokenSigner hs(std::string(32, 'k'), "iss");
+  EXPECT_FALSE(hs.verify(*token, now_utc()));
+}
+
+INSTANTIATE_TEST_SUITE_P(Algorithms, KeyPairTest, ::testing::Values("RS256", "ES256"));
+
+TEST(Auth, KeyPairProblemsAreReportedAtStart) {
+  test::TempDir dir;
+  make_key_pair(dir, "RS256");
+  ::chmod(dir.file("private.pem").c_str(), 0644);
+  EXPECT_FALSE(TokenSigner::from_pem_files(TokenAlgorithm::kRS256, dir.file("private.pem"),
+                                           dir.file("public.pem"), "iss"));
+  ::chmod(dir.file("private.pem").c_str(), 0600);
+  test::TempDir other;
+  make_key_pair(other, "RS256");
+  auto mismatched = TokenSigner::from_pem_files(TokenAlgorithm::kRS256, dir.file("private.pem"),
+                                                other.file("public.pem"), "iss");
+  ASSERT_FALSE(mismatched);
+  EXPECT_NE(mismatched.error().find("does not verify"), std::string::npos) << mismatched.error();
+  EXPECT_FALSE(
+      TokenSigner::from_pem_files(TokenAlgorithm::kRS256, "", dir.file("missing.pem"), "iss"));
+  EXPECT_FALSE(parse_token_algorithm("none"));
+  EXPECT_FALSE(parse_token_algorithm("HS512"));
+}
+
+TEST(Auth, RefreshTokensAreRandomAndStoredHashed) {
+  const auto a = new_refresh_token(), b = new_refresh_token();
+  EXPECT_NE(a, b);
+  EXPECT_EQ(hash_token(a).size(), 64u);
+  EXPECT_EQ(hash_token(a), hash_token(a));
+  EXPECT_NE(hash_token(a), hash_token(b));
 }
 
 TEST(Auth, Scopes) {

@@ -146,6 +146,54 @@ TEST_F(HttpApiTest, TokenEndpointFollowsRfc6749) {
   EXPECT_EQ(via_basic->status, 200) << via_basic->body;
 }
 
+TEST_F(HttpApiTest, RefreshTokensRotateAndReuseRevokesTheFamily) {
+  const httplib::Params credentials = {{"client_id", "acme-order"},
+                                       {"client_secret", "secret-acme-order"}};
+  auto with = [&](httplib::Params form) {
+    form.insert(credentials.begin(), credentials.end());
+    return token_request(form);
+  };
+  auto first = json::parse(with({{"grant_type", "client_credentials"}})->body);
+  const std::string refresh1 = first["refresh_token"];
+  auto second_res = with({{"grant_type", "refresh_token"}, {"refresh_token", refresh1}});
+  ASSERT_EQ(second_res->status, 200) << second_res->body;
+  auto second = json::parse(second_res->body);
+  EXPECT_NE(second["refresh_token"], refresh1);
+  EXPECT_EQ(second["scope"], "process:order");
+  const std::string access2 = second["access_token"];
+  EXPECT_EQ(submit(access2, order_body("k1"))->status, 202);
+  // The rotated token presented again: refused, and the whole family with it.
+  auto reuse = with({{"grant_type", "refresh_token"}, {"refresh_token", refresh1}});
+  EXPECT_EQ(reuse->status, 400);
+  EXPECT_EQ(json::parse(reuse->body)["error"], "invalid_grant");
+  auto successor = with({{"grant_type", "refresh_token"},
+                         {"refresh_token", second["refresh_token"].get<std::string>()}});
+  EXPECT_EQ(json::parse(successor->body)["error"], "invalid_grant");
+  expect_error(submit(access2, order_body("k2")), 401, "INVALID_TOKEN");
+  // Another client cannot use this client's refresh token.
+  auto other_family = json::parse(with({{"grant_type", "client_credentials"}})->body);
+  auto stolen =
+      token_request({{"grant_type", "refresh_token"},
+                     {"client_id", "globex"},
+                     {"client_secret", "secret-globex"},
+                     {"refresh_token", other_family["refresh_token"].get<std::string>()}});
+  EXPECT_EQ(json::parse(stolen->body)["error"], "invalid_grant");
+  // And a refresh needs the client's credentials.
+  auto anonymous = token_request({{"grant_type", "refresh_token"}, {"refresh_token", "x"}});
+  EXPECT_EQ(anonymous->status, 401);
+}
+
+TEST_F(HttpApiTest, RevokedClientsTokensStopAtOnce) {
+  const auto t = token("acme-order");
+  EXPECT_EQ(submit(t, order_body("k1"))->status, 202);
+  ASSERT_TRUE(store_->revoke_client("acme-order", now_utc()));
+  expect_error(submit(t, order_body("k2")), 401, "INVALID_TOKEN");
+  auto again = token_request({{"grant_type", "client_credentials"},
+                              {"client_id", "acme-order"},
+                              {"client_secret", "secret-acme-order"}});
+  EXPECT_EQ(again->status, 401);
+}
+
 TEST_F(HttpApiTest, SubmitThenFollowToCompletion) {
   const auto t = token("acme-order");
   auto res = submit(t, order_body("k1"));

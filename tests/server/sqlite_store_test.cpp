@@ -146,6 +146,42 @@ TEST_F(StoreTest, ClientsRoundTrip) {
   EXPECT_FALSE(store_->find_client("sgc_2")->has_value());
 }
 
+TEST_F(StoreTest, RefreshTokensRotateAndReuseRevokesTheFamily) {
+  const auto now = now_utc();
+  ASSERT_TRUE(store_->add_client({"sgc_1", "acme", "h", {"order"}, now, false}));
+  ASSERT_TRUE(store_->add_refresh_token(
+      {"r1", "sgc_1", "fam", "process:order", now + std::chrono::hours(1)}));
+  EXPECT_TRUE(*store_->token_usable("sgc_1", "fam"));
+  auto rotated = store_->rotate_refresh_token("r1", "r2", now + std::chrono::hours(1), now);
+  ASSERT_TRUE(rotated);
+  ASSERT_EQ(rotated->kind, RefreshResult::Kind::kRotated);
+  EXPECT_EQ(rotated->client.tenant, "acme");
+  EXPECT_EQ(rotated->next.family, "fam");
+  EXPECT_EQ(rotated->next.scopes, "process:order");
+  // r1 again: reuse. The family is revoked, so r2 and the access tokens of the family die.
+  EXPECT_EQ(store_->rotate_refresh_token("r1", "r3", now, now)->kind, RefreshResult::Kind::kReused);
+  EXPECT_FALSE(*store_->token_usable("sgc_1", "fam"));
+  EXPECT_EQ(store_->rotate_refresh_token("r2", "r4", now, now)->kind,
+            RefreshResult::Kind::kInvalid);
+  EXPECT_EQ(store_->rotate_refresh_token("unknown", "r5", now, now)->kind,
+            RefreshResult::Kind::kInvalid);
+}
+
+TEST_F(StoreTest, ExpiredRefreshTokensAndRevokedClients) {
+  const auto now = now_utc();
+  ASSERT_TRUE(store_->add_client({"sgc_1", "acme", "h", {"order"}, now, false}));
+  ASSERT_TRUE(store_->add_refresh_token({"old", "sgc_1", "f1", "", now - std::chrono::seconds(1)}));
+  EXPECT_EQ(store_->rotate_refresh_token("old", "n", now, now)->kind,
+            RefreshResult::Kind::kInvalid);
+  ASSERT_TRUE(store_->add_refresh_token({"r", "sgc_1", "f2", "", now + std::chrono::hours(1)}));
+  ASSERT_TRUE(store_->revoke_client("sgc_1", now));
+  EXPECT_FALSE(*store_->token_usable("sgc_1", "f2"));
+  EXPECT_FALSE(*store_->token_usable("sgc_1", ""));
+  EXPECT_EQ(store_->rotate_refresh_token("r", "n2", now, now)->kind, RefreshResult::Kind::kInvalid);
+  EXPECT_FALSE(store_->revoke_client("sgc_missing", now));
+  EXPECT_FALSE(*store_->token_usable("sgc_missing", ""));
+}
+
 TEST(SqliteStoreSchema, RefusesANewerDatabase) {
   test::TempDir dir;
   {
