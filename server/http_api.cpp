@@ -92,10 +92,11 @@ struct HttpApi::Impl {
   Store& store;
   Engine& engine;
   const TokenSigner& signer;
+  RateLimiter& limiter;
   httplib::Server http;
 
-  Impl(const ServerConfig& c, Store& s, Engine& e, const TokenSigner& t)
-      : config(c), store(s), engine(e), signer(t) {}
+  Impl(const ServerConfig& c, Store& s, Engine& e, const TokenSigner& t, RateLimiter& l)
+      : config(c), store(s), engine(e), signer(t), limiter(l) {}
 
   void install();
   void token(const httplib::Request& req, httplib::Response& res);
@@ -106,7 +107,10 @@ struct HttpApi::Impl {
                     const std::vector<std::string>& scopes, const std::string& family,
                     const std::string& refresh_secret);
   std::optional<TokenClaims> authenticate(const httplib::Request& req, httplib::Response& res);
+  bool admit(const TokenClaims& claims, httplib::Response& res);
+  std::optional<TokenClaims> authorize(const httplib::Request& req, httplib::Response& res);
   void submit(const httplib::Request& req, httplib::Response& res);
+  void retry(const httplib::Request& req, httplib::Response& res);
   void status(const httplib::Request& req, httplib::Response& res);
   void list(const httplib::Request& req, httplib::Response& res);
   void ready(httplib::Response& res);
@@ -185,6 +189,8 @@ void HttpApi::Impl::install() {
   http.Get("/api/stargate/processes", [this](const auto& req, auto& res) { list(req, res); });
   http.Get(R"(/api/stargate/processes/([^/]+))",
            [this](const auto& req, auto& res) { status(req, res); });
+  http.Post(R"(/api/stargate/processes/([^/]+)/retry)",
+            [this](const auto& req, auto& res) { retry(req, res); });
   http.Get("/health/live", [](const auto&, auto& res) { send_json(res, 200, {{"status", "ok"}}); });
   http.Get("/health/ready", [this](const auto&, auto& res) { ready(res); });
 }
@@ -349,8 +355,28 @@ std::optional<TokenClaims> HttpApi::Impl::authenticate(const httplib::Request& r
   return *claims;
 }
 
-void HttpApi::Impl::submit(const httplib::Request& req, httplib::Response& res) {
+bool HttpApi::Impl::admit(const TokenClaims& claims, httplib::Response& res) {
+  const auto decision = limiter.take(claims.tenant, now_utc());
+  res.set_header("X-RateLimit-Limit", std::to_string(decision.limit));
+  res.set_header("X-RateLimit-Remaining", std::to_string(decision.remaining));
+  res.set_header("X-RateLimit-Reset", std::to_string(decision.reset_seconds));
+  if (decision.allowed) return true;
+  spdlog::info("rate limit: tenant {} refused [{}]", claims.tenant, correlation_id(res));
+  send_error(res, {ErrorCode::kRateLimitExceeded,
+                   "Request rate limit exceeded (" + std::to_string(decision.limit) + " req/min)",
+                   static_cast<int>(decision.retry_after_seconds)});
+  return false;
+}
+
+std::optional<TokenClaims> HttpApi::Impl::authorize(const httplib::Request& req,
+                                                    httplib::Response& res) {
   auto claims = authenticate(req, res);
+  if (!claims || !admit(*claims, res)) return std::nullopt;
+  return claims;
+}
+
+void HttpApi::Impl::submit(const httplib::Request& req, httplib::Response& res) {
+  auto claims = authorize(req, res);
   if (!claims) return;
   const std::string type = req.get_header_value("Content-Type");
   if (type.rfind(kJson, 0) != 0) {
@@ -362,6 +388,12 @@ void HttpApi::Impl::submit(const httplib::Request& req, httplib::Response& res) 
     const bool too_large = body.error().kind == JsonError::Kind::kTooLarge;
     send_error(res, too_large ? ErrorCode::kPayloadTooLarge : ErrorCode::kInvalidRequest,
                "Malformed JSON: " + body.error().message);
+    return;
+  }
+  if (auto long_string = find_long_string(*body, config.max_string_bytes)) {
+    send_error(res, ErrorCode::kInvalidRequest,
+               "String at " + *long_string + " is longer than " +
+                   std::to_string(config.max_string_bytes) + " bytes");
     return;
   }
   auto request = parse_submit_request(*body);
@@ -427,7 +459,7 @@ void HttpApi::Impl::submit(const httplib::Request& req, httplib::Response& res) 
 }
 
 void HttpApi::Impl::status(const httplib::Request& req, httplib::Response& res) {
-  auto claims = authenticate(req, res);
+  auto claims = authorize(req, res);
   if (!claims) return;
   const std::string id = req.matches[1];
   if (!is_process_id(id)) {
@@ -449,11 +481,64 @@ void HttpApi::Impl::status(const httplib::Request& req, httplib::Response& res) 
     send_error(res, ErrorCode::kInsufficientPermissions, "ProcessType not authorized");
     return;
   }
+  if (!is_terminal(view.status)) {
+    const auto seconds =
+        std::chrono::duration_cast<std::chrono::seconds>(config.status_retry_after);
+    res.set_header("Retry-After", std::to_string(seconds.count()));
+  }
   send_json(res, 200, to_json(view));
 }
 
+void HttpApi::Impl::retry(const httplib::Request& req, httplib::Response& res) {
+  auto claims = authorize(req, res);
+  if (!claims) return;
+  const std::string id = req.matches[1];
+  if (!is_process_id(id)) {
+    send_error(res, ErrorCode::kNotFound, "Process not found");
+    return;
+  }
+  auto record = store.get_process(claims->tenant, id);
+  if (record && record->has_value() && !has_scope(*claims, (*record)->view.process_type)) {
+    send_error(res, ErrorCode::kInsufficientPermissions, "ProcessType not authorized");
+    return;
+  }
+  auto outcome = store.retry_process(claims->tenant, id, now_utc());
+  if (!record || !outcome) {
+    spdlog::error("retry: {} [{}]", !record ? record.error() : outcome.error(),
+                  correlation_id(res));
+    send_error(res, {ErrorCode::kServiceUnavailable, "Store unavailable", 5});
+    return;
+  }
+  switch (*outcome) {
+    case Store::RetryOutcome::kNotFound:
+      send_error(res, ErrorCode::kNotFound, "Process not found");
+      return;
+    case Store::RetryOutcome::kNotRetryable:
+      send_error(res, ErrorCode::kNotRetryable,
+                 "Process " + id + " is " + std::string(to_string((*record)->view.status)) +
+                     (((*record)->view.status == ProcessStatus::kFailed) ? " and not retryable"
+                                                                         : ", not failed"));
+      return;
+    case Store::RetryOutcome::kRetried:
+      break;
+  }
+  engine.notify();
+  auto retried = store.get_process(claims->tenant, id);
+  if (!retried || !retried->has_value()) {
+    send_error(res, {ErrorCode::kServiceUnavailable, "Store unavailable", 5});
+    return;
+  }
+  const auto& view = (*retried)->view;
+  spdlog::info("process {}: retry requested, attempt {} [{}]", id, (*retried)->attempt,
+               correlation_id(res));
+  Accepted accepted{view.process_id, view.client_process_id, view.process_type, view.created_at,
+                    view.estimated_completion};
+  res.set_header("Location", status_url(view.process_id));
+  send_json(res, 202, to_json(accepted));
+}
+
 void HttpApi::Impl::list(const httplib::Request& req, httplib::Response& res) {
-  auto claims = authenticate(req, res);
+  auto claims = authorize(req, res);
   if (!claims) return;
   ListQuery query;
   query.tenant = claims->tenant;
@@ -512,8 +597,8 @@ void HttpApi::Impl::ready(httplib::Response& res) {
 }
 
 HttpApi::HttpApi(const ServerConfig& config, Store& store, Engine& engine,
-                 const TokenSigner& signer)
-    : impl_(std::make_unique<Impl>(config, store, engine, signer)) {
+                 const TokenSigner& signer, RateLimiter& limiter)
+    : impl_(std::make_unique<Impl>(config, store, engine, signer, limiter)) {
   impl_->install();
 }
 

@@ -7,6 +7,7 @@
 
 #include "server/auth.hpp"
 #include "server/engine.hpp"
+#include "server/rate_limiter.hpp"
 #include "server/server_config.hpp"
 #include "server/store.hpp"
 
@@ -14,7 +15,8 @@ namespace stargate::server {
 
 class HttpApi {
  public:
-  HttpApi(const ServerConfig& config, Store& store, Engine& engine, const TokenSigner& signer);
+  HttpApi(const ServerConfig& config, Store& store, Engine& engine, const TokenSigner& signer,
+          RateLimiter& limiter);
   ~HttpApi();
   HttpApi(const HttpApi&) = delete;
 

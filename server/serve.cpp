@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -63,6 +65,47 @@ std::map<std::string, std::shared_ptr<Handler>> make_handlers(const ServerConfig
   return handlers;
 }
 
+// Periodic housekeeping on its own thread: forgets idempotency keys past their time.
+class Maintenance {
+ public:
+  Maintenance(Store& store, const ServerConfig& config)
+      : store_(store), config_(config), thread_([this] { loop(); }) {}
+  ~Maintenance() { stop(); }
+
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void loop() {
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+      lock.unlock();
+      if (auto pruned = store_.prune_idempotency_keys(now_utc() - config_.idempotency_ttl);
+          !pruned) {
+        spdlog::warn("maintenance: {}", pruned.error());
+      } else if (*pruned > 0) {
+        spdlog::info("maintenance: forgot {} idempotency keys older than {}", *pruned,
+                     format_duration(config_.idempotency_ttl));
+      }
+      lock.lock();
+      wake_.wait_for(lock, std::chrono::minutes(10), [&] { return stopping_; });
+    }
+  }
+
+  Store& store_;
+  const ServerConfig& config_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
 }  // namespace
 
 int serve(const ServeOptions& options) {
@@ -99,7 +142,8 @@ int serve(const ServeOptions& options) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   Engine engine(**store, make_handlers(*config), config->workers);
-  HttpApi api(*config, **store, engine, *signer);
+  TokenBucketLimiter limiter(config->rate_limit, config->tenant_rate_limits);
+  HttpApi api(*config, **store, engine, *signer, limiter);
   auto port = api.bind(config->listen_host, config->listen_port);
   if (!port) {
     spdlog::error("{}", port.error());
@@ -121,6 +165,7 @@ int serve(const ServeOptions& options) {
   spdlog::info("stargate-server {} listening on {}:{} (store {})", version(), config->listen_host,
                *port, config->store_path);
 
+  Maintenance maintenance(**store, *config);
   std::thread waiter([&] {
     int signal = 0;
     sigwait(&signals, &signal);
@@ -131,6 +176,7 @@ int serve(const ServeOptions& options) {
   // serve() also returns when listening fails; wake the waiter so it can be joined.
   pthread_kill(waiter.native_handle(), SIGTERM);
   waiter.join();
+  maintenance.stop();
   engine.stop();
   spdlog::info("stopped");
   return kExitOk;

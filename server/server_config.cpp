@@ -15,6 +15,15 @@ std::string under(const std::string& dir, const std::string& path) {
   return (std::filesystem::path(dir) / path).string();
 }
 
+RateLimit read_rate_limit(ConfigReader& reader, const std::string& prefix, RateLimit fallback) {
+  RateLimit limit;
+  limit.per_minute = static_cast<double>(reader.integer(
+      prefix + ".per_minute", static_cast<std::int64_t>(fallback.per_minute), 1, 10'000'000));
+  limit.burst = static_cast<double>(
+      reader.integer(prefix + ".burst", static_cast<std::int64_t>(fallback.burst), 1, 10'000'000));
+  return limit;
+}
+
 void read(ConfigReader& reader, ServerConfig& config) {
   const std::string listen = reader.string("server.listen", "127.0.0.1:8080");
   if (auto address = parse_listen_address(listen)) {
@@ -26,6 +35,17 @@ void read(ConfigReader& reader, ServerConfig& config) {
   config.http_threads = static_cast<std::size_t>(reader.integer("server.http_threads", 8, 1, 256));
   config.max_body_bytes =
       static_cast<std::size_t>(reader.integer("server.max_body_bytes", 1 << 20, 1024, 64 << 20));
+  config.max_string_bytes =
+      static_cast<std::size_t>(reader.integer("server.max_string_bytes", 64 * 1024, 64, 16 << 20));
+  config.status_retry_after = reader.duration("server.status_retry_after",
+                                              config.status_retry_after, std::chrono::seconds(1));
+  config.idempotency_ttl =
+      reader.duration("server.idempotency_ttl", config.idempotency_ttl, std::chrono::hours(24));
+  config.rate_limit = read_rate_limit(reader, "rate_limit", config.rate_limit);
+  for (const auto& tenant : reader.table_names("rate_limit.tenants")) {
+    config.tenant_rate_limits[tenant] =
+        read_rate_limit(reader, "rate_limit.tenants." + tenant, config.rate_limit);
+  }
   config.store_path = reader.string("store.path", "stargate-server.db");
   config.key_file = reader.string("auth.key_file", "jwt.key");
   config.token_algorithm = reader.string("auth.algorithm", config.token_algorithm);

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "server/order_handler.hpp"
+#include "server/rate_limiter.hpp"
 #include "shared/duration.hpp"
 #include "shared/expected.hpp"
 
@@ -31,6 +32,11 @@ struct ServerConfig {
   Duration refresh_token_lifetime = std::chrono::hours(24 * 30);
   std::size_t http_threads = 8;
   std::size_t max_body_bytes = 1 << 20;
+  std::size_t max_string_bytes = 64 * 1024;                // any one string in a request's data
+  Duration status_retry_after = std::chrono::seconds(30);  // suggested poll interval
+  Duration idempotency_ttl = std::chrono::hours(24);       // at least 24 h
+  RateLimit rate_limit;
+  std::map<std::string, RateLimit> tenant_rate_limits;
   std::size_t workers = 2;
   std::map<std::string, ProcessTypeConfig> process_types;
   OrderSettings order;

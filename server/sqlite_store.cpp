@@ -239,6 +239,39 @@ Expected<std::vector<ProcessRecord>> SqliteStore::list_processes(const ListQuery
   });
 }
 
+Expected<Store::RetryOutcome> SqliteStore::retry_process(const std::string& tenant,
+                                                         const std::string& process_id,
+                                                         TimePoint now) {
+  return rows::guarded([&]() -> Expected<RetryOutcome> {
+    std::lock_guard lock(mutex_);
+    db::Transaction tx(db_);
+    auto record = load_process(process_id);
+    if (!record || record->tenant != tenant) return RetryOutcome::kNotFound;
+    if (!check_transition(record->view.status, ProcessStatus::kAccepted, record->view.retryable)) {
+      return RetryOutcome::kNotRetryable;
+    }
+    db_.prepare(
+           "UPDATE processes SET status = 'accepted', queued = 1, attempt = attempt + 1, "
+           "progress = 0, current_step = '', result = NULL, error = NULL, retryable = 0, "
+           "finished_at = NULL, updated_at = ? WHERE process_id = ?")
+        .bind(1, to_unix_ms(now))
+        .bind(2, process_id)
+        .run();
+    tx.commit();
+    return RetryOutcome::kRetried;
+  });
+}
+
+Expected<std::size_t> SqliteStore::prune_idempotency_keys(TimePoint before) {
+  return rows::guarded([&]() -> Expected<std::size_t> {
+    std::lock_guard lock(mutex_);
+    db_.prepare("DELETE FROM idempotency_keys WHERE created_at < ?")
+        .bind(1, to_unix_ms(before))
+        .run();
+    return static_cast<std::size_t>(db_.changes());
+  });
+}
+
 Expected<std::optional<ProcessRecord>> SqliteStore::claim_next(TimePoint now) {
   return rows::guarded([&]() -> Expected<std::optional<ProcessRecord>> {
     std::lock_guard lock(mutex_);

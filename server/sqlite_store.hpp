@@ -30,6 +30,9 @@ class SqliteStore final : public Store {
   Expected<std::optional<ProcessRecord>> get_process(const std::string& tenant,
                                                      const std::string& process_id) override;
   Expected<std::vector<ProcessRecord>> list_processes(const ListQuery& query) override;
+  Expected<RetryOutcome> retry_process(const std::string& tenant, const std::string& process_id,
+                                       TimePoint now) override;
+  Expected<std::size_t> prune_idempotency_keys(TimePoint before) override;
   Expected<std::optional<ProcessRecord>> claim_next(TimePoint now) override;
   Status update_progress(const std::string& process_id, int progress, const std::string& step,
                          TimePoint now) override;

@@ -111,6 +111,15 @@ class Store {
                                                              const std::string& process_id) = 0;
   virtual Expected<std::vector<ProcessRecord>> list_processes(const ListQuery& query) = 0;
 
+  // Starts a new attempt of a failed, retryable process: back to accepted and on the queue,
+  // same process id. kNotFound also for another tenant's process.
+  enum class RetryOutcome { kRetried, kNotRetryable, kNotFound };
+  virtual Expected<RetryOutcome> retry_process(const std::string& tenant,
+                                               const std::string& process_id, TimePoint now) = 0;
+
+  // Forgets idempotency keys created before `before`. Returns how many.
+  virtual Expected<std::size_t> prune_idempotency_keys(TimePoint before) = 0;
+
   // Takes the oldest queued process and marks it processing; std::nullopt when none waits.
   virtual Expected<std::optional<ProcessRecord>> claim_next(TimePoint now) = 0;
   virtual Status update_progress(const std::string& process_id, int progress,

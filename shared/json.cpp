@@ -47,6 +47,26 @@ std::pair<std::size_t, std::size_t> line_and_column(std::string_view text, std::
   return {line, column};
 }
 
+std::optional<std::string> find_long_string(const nlohmann::json& value, std::size_t max_bytes) {
+  if (value.is_string()) {
+    if (value.get_ref<const std::string&>().size() > max_bytes) return std::string();
+    return std::nullopt;
+  }
+  if (value.is_object()) {
+    for (const auto& [key, item] : value.items()) {
+      if (key.size() > max_bytes) return "/" + key.substr(0, 32) + "...";
+      if (auto inner = find_long_string(item, max_bytes)) return "/" + key + *inner;
+    }
+  } else if (value.is_array()) {
+    for (std::size_t i = 0; i < value.size(); ++i) {
+      if (auto inner = find_long_string(value[i], max_bytes)) {
+        return "/" + std::to_string(i) + *inner;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 Expected<nlohmann::json, JsonError> parse_json(std::string_view text, JsonLimits limits) {
   if (text.size() > limits.max_bytes) {
     return Unexpected{JsonError{"JSON text is " + std::to_string(text.size()) +

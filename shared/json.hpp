@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -27,6 +28,10 @@ struct JsonError {
 // Parses `text`, refusing (without parsing) text over max_bytes or nested deeper than
 // max_depth, so hostile input costs little. Duplicate keys keep the last value.
 Expected<nlohmann::json, JsonError> parse_json(std::string_view text, JsonLimits limits = {});
+
+// The JSON pointer ("/items/0/sku") of the first string or object key in `value` longer
+// than `max_bytes`, or std::nullopt. Recursion is bounded by the depth parse_json() allowed.
+std::optional<std::string> find_long_string(const nlohmann::json& value, std::size_t max_bytes);
 
 // The 1-based line and column of byte `offset` in `text`.
 std::pair<std::size_t, std::size_t> line_and_column(std::string_view text, std::size_t offset);

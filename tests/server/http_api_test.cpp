@@ -20,7 +20,7 @@ using namespace std::chrono_literals;
 class HttpApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    config_.max_body_bytes = 64 * 1024;
+    config_.max_body_bytes = 256 * 1024;
     config_.process_types["order"] = {"order", std::chrono::minutes(10)};
     config_.process_types["shipping"] = {"order", std::chrono::minutes(10)};
     config_.order.step_duration = 10ms;
@@ -35,7 +35,9 @@ class HttpApiTest : public ::testing::Test {
                                      {"order", std::make_shared<OrderHandler>(config_.order)}},
                                  1);
     ASSERT_TRUE(engine_->start());
-    api_ = std::make_unique<HttpApi>(config_, *store_, *engine_, signer_);
+    limiter_ = std::make_unique<TokenBucketLimiter>(
+        RateLimit{6000, 1000}, std::map<std::string, RateLimit>{{"globex", {60, 3}}});
+    api_ = std::make_unique<HttpApi>(config_, *store_, *engine_, signer_, *limiter_);
     port_ = *api_->bind("127.0.0.1", 0);
     thread_ = std::thread([this] { api_->serve(); });
     client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
@@ -101,6 +103,7 @@ class HttpApiTest : public ::testing::Test {
   TokenSigner signer_{std::string(32, 'k'), "stargate-test"};
   std::unique_ptr<SqliteStore> store_;
   std::unique_ptr<Engine> engine_;
+  std::unique_ptr<TokenBucketLimiter> limiter_;
   std::unique_ptr<HttpApi> api_;
   std::thread thread_;
   int port_ = 0;
@@ -283,7 +286,7 @@ TEST_F(HttpApiTest, BadBodiesGetClearErrorsAndChangeNothing) {
   expect_error(submit(t, R"({"clientProcessId":"a","processType":"order","data":{})"), 400,
                "INVALID_REQUEST");  // truncated
   expect_error(submit(t, std::string(200, '[') + std::string(200, ']')), 400, "INVALID_REQUEST");
-  expect_error(submit(t, std::string(100 * 1024, ' ')), 413, "PAYLOAD_TOO_LARGE");
+  expect_error(submit(t, std::string(300 * 1024, ' ')), 413, "PAYLOAD_TOO_LARGE");
   auto unknown = json::parse(order_body("k9"));
   unknown["processType"] = "teleport";
   expect_error(submit(t, unknown.dump()), 403, "INSUFFICIENT_PERMISSIONS");
@@ -319,6 +322,85 @@ TEST_F(HttpApiTest, ListValidatesItsParameters) {
   expect_error(get(t, "/api/stargate/processes?limit=abc"), 400, "INVALID_REQUEST");
   expect_error(get(t, "/api/stargate/processes?status=done"), 400, "INVALID_REQUEST");
   expect_error(get(t, "/api/stargate/processes?cursor=x"), 400, "INVALID_REQUEST");
+}
+
+TEST_F(HttpApiTest, RateLimitsPerTenantWithHeaders) {
+  const auto t = token("globex");  // 60 a minute, bursts of 3
+  for (int i = 0; i < 3; ++i) {
+    auto res = get(t, "/api/stargate/processes");
+    ASSERT_EQ(res->status, 200);
+    EXPECT_EQ(res->get_header_value("X-RateLimit-Limit"), "60");
+    EXPECT_EQ(res->get_header_value("X-RateLimit-Remaining"), std::to_string(2 - i));
+    EXPECT_FALSE(res->get_header_value("X-RateLimit-Reset").empty());
+  }
+  auto refused = get(t, "/api/stargate/processes");
+  expect_error(refused, 429, "RATE_LIMIT_EXCEEDED");
+  const auto body = json::parse(refused->body);
+  EXPECT_EQ(body["retryAfter"], 1);
+  EXPECT_EQ(refused->get_header_value("Retry-After"), "1");
+  EXPECT_EQ(refused->get_header_value("X-RateLimit-Remaining"), "0");
+  EXPECT_EQ(body["message"], "Request rate limit exceeded (60 req/min)");
+  // Another tenant is not affected.
+  EXPECT_EQ(get(token("acme-order"), "/api/stargate/processes")->status, 200);
+}
+
+TEST_F(HttpApiTest, RetryStartsANewAttemptOfARetryableFailure) {
+  const auto t = token("acme-order");
+  const std::string failing =
+      json::parse(submit(t, order_body("k-low", "SKU-LOW"))->body)["processId"];
+  ASSERT_TRUE(test::wait_until(
+      [&] {
+        return json::parse(get(t, "/api/stargate/processes/" + failing)->body)["status"] ==
+               "failed";
+      },
+      10s));
+  auto retried = client_->Post("/api/stargate/processes/" + failing + "/retry",
+                               {{"Authorization", "Bearer " + t}}, "", "application/json");
+  ASSERT_EQ(retried->status, 202) << retried->body;
+  EXPECT_EQ(json::parse(retried->body)["processId"], failing);
+  // It runs again (and fails again: the stock is still short).
+  ASSERT_TRUE(test::wait_until(
+      [&] {
+        return json::parse(get(t, "/api/stargate/processes/" + failing)->body)["status"] ==
+               "failed";
+      },
+      10s));
+
+  const std::string fine = json::parse(submit(t, order_body("k-ok"))->body)["processId"];
+  auto running = client_->Post("/api/stargate/processes/" + fine + "/retry",
+                               {{"Authorization", "Bearer " + t}}, "", "application/json");
+  expect_error(running, 409, "NOT_RETRYABLE");
+  auto missing = client_->Post("/api/stargate/processes/PROC-20990101-00001/retry",
+                               {{"Authorization", "Bearer " + t}}, "", "application/json");
+  expect_error(missing, 404, "NOT_FOUND");
+  auto foreign =
+      client_->Post("/api/stargate/processes/" + failing + "/retry",
+                    {{"Authorization", "Bearer " + token("globex")}}, "", "application/json");
+  expect_error(foreign, 404, "NOT_FOUND");
+}
+
+TEST_F(HttpApiTest, RunningProcessesSuggestWhenToPollAgain) {
+  const auto t = token("acme-order");
+  const std::string id = json::parse(submit(t, order_body("k1"))->body)["processId"];
+  auto first = get(t, "/api/stargate/processes/" + id);
+  if (json::parse(first->body)["status"] != "completed") {
+    EXPECT_EQ(first->get_header_value("Retry-After"), "30");
+  }
+  ASSERT_TRUE(test::wait_until(
+      [&] {
+        return json::parse(get(t, "/api/stargate/processes/" + id)->body)["status"] == "completed";
+      },
+      10s));
+  EXPECT_FALSE(get(t, "/api/stargate/processes/" + id)->has_header("Retry-After"));
+}
+
+TEST_F(HttpApiTest, OverlongStringsAreRefused) {
+  auto body = json::parse(order_body("k1"));
+  body["data"]["items"][0]["sku"] = std::string(65 * 1024, 'x');
+  auto res = submit(token("acme-order"), body.dump());
+  expect_error(res, 400, "INVALID_REQUEST");
+  EXPECT_NE(json::parse(res->body)["message"].get<std::string>().find("/data/items/0/sku"),
+            std::string::npos);
 }
 
 TEST_F(HttpApiTest, HealthProbes) {

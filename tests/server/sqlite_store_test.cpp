@@ -182,6 +182,33 @@ TEST_F(StoreTest, ExpiredRefreshTokensAndRevokedClients) {
   EXPECT_FALSE(*store_->token_usable("sgc_missing", ""));
 }
 
+TEST_F(StoreTest, IdempotencyKeysArePrunedAfterTheirTime) {
+  auto first = store_->create_process(new_process("acme", "k1"));
+  const auto created = first->process.view.created_at;
+  EXPECT_EQ(*store_->prune_idempotency_keys(created), 0u);
+  EXPECT_EQ(*store_->prune_idempotency_keys(created + std::chrono::milliseconds(1)), 1u);
+  // The key is gone: the same key now makes a new process.
+  EXPECT_EQ(store_->create_process(new_process("acme", "k1"))->kind, CreateResult::Kind::kCreated);
+}
+
+TEST_F(StoreTest, OnlyRetryableFailuresAreRetried) {
+  const auto now = now_utc();
+  auto a = store_->create_process(new_process("acme", "k1"));
+  const auto id = a->process.view.process_id;
+  EXPECT_EQ(*store_->retry_process("acme", id, now), Store::RetryOutcome::kNotRetryable);
+  ASSERT_TRUE(store_->claim_next(now)->has_value());
+  ASSERT_TRUE(store_->fail_process(id, {"E", "m", {}}, true, now));
+  EXPECT_EQ(*store_->retry_process("globex", id, now), Store::RetryOutcome::kNotFound);
+  EXPECT_EQ(*store_->retry_process("acme", id, now), Store::RetryOutcome::kRetried);
+  auto record = **store_->get_process("acme", id);
+  EXPECT_EQ(record.view.status, ProcessStatus::kAccepted);
+  EXPECT_EQ(record.attempt, 2);
+  EXPECT_FALSE(record.view.error.has_value());
+  ASSERT_TRUE(store_->claim_next(now)->has_value());  // back on the queue
+  ASSERT_TRUE(store_->fail_process(id, {"E", "m", {}}, false, now));
+  EXPECT_EQ(*store_->retry_process("acme", id, now), Store::RetryOutcome::kNotRetryable);
+}
+
 TEST(SqliteStoreSchema, RefusesANewerDatabase) {
   test::TempDir dir;
   {

@@ -43,6 +43,14 @@ TEST(Json, RefusesDeepNesting) {
   EXPECT_FALSE(parse_json("[[[[]]]]", {100, 3}));
 }
 
+TEST(Json, FindsOverlongStringsAndKeys) {
+  const auto value = nlohmann::json::parse(R"({"a": [1, "short", {"b": "0123456789"}]})");
+  EXPECT_EQ(find_long_string(value, 10), std::nullopt);
+  EXPECT_EQ(find_long_string(value, 9), "/a/2/b");
+  nlohmann::json keyed = {{std::string(20, 'k'), 1}};
+  EXPECT_TRUE(find_long_string(keyed, 10).has_value());
+}
+
 TEST(Json, LineAndColumn) {
   EXPECT_EQ(line_and_column("ab\ncd", 0), (std::pair<std::size_t, std::size_t>{1, 1}));
   EXPECT_EQ(line_and_column("ab\ncd", 4), (std::pair<std::size_t, std::size_t>{2, 2}));
