@@ -16,6 +16,7 @@
 #include <sodium.h>
 #include <nlohmann/json.hpp>
 
+#include "server/digest.hpp"
 #include "shared/ids.hpp"
 
 namespace stargate::server {
@@ -189,12 +190,7 @@ std::string new_refresh_token() {
 }
 
 std::string hash_token(std::string_view token) {
-  ensure_sodium();
-  unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(token.data()), token.size());
-  char hex[crypto_hash_sha256_BYTES * 2 + 1];
-  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
-  return hex;
+  return sha256_hex(token);
 }
 
 Expected<std::string> TokenSigner::issue(const TokenClaims& claims) const {

@@ -2,11 +2,13 @@
 #include "server/http_api.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include <httplib.h>
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
+#include "server/digest.hpp"
 #include "shared/errors.hpp"
 #include "shared/ids.hpp"
 #include "shared/json.hpp"
@@ -16,6 +18,15 @@ namespace {
 
 constexpr const char* kCorrelationHeader = "X-Correlation-ID";
 constexpr const char* kJson = "application/json";
+
+// What the audit record of the request being answered needs. cpp-httplib runs the
+// pre-routing handler, the route and the logger of one request on one thread.
+struct RequestContext {
+  std::chrono::steady_clock::time_point start;
+  std::string client_id;
+  std::string tenant;
+};
+thread_local RequestContext request_context;
 
 // The correlation id of this exchange: set on the response before routing.
 std::string correlation_id(const httplib::Response& res) {
@@ -48,14 +59,6 @@ void send_oauth_error(httplib::Response& res, int status, const std::string& err
   res.set_header("Cache-Control", "no-store");
   if (status == 401) res.set_header("WWW-Authenticate", "Basic realm=\"stargate\"");
   send_json(res, status, {{"error", error}, {"error_description", description}});
-}
-
-std::string sha256_hex(const std::string& text) {
-  unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(text.data()), text.size());
-  char hex[crypto_hash_sha256_BYTES * 2 + 1];
-  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
-  return hex;
 }
 
 // Client credentials from HTTP Basic (RFC 6749 §2.3.1) or the form body.
@@ -93,10 +96,12 @@ struct HttpApi::Impl {
   Engine& engine;
   const TokenSigner& signer;
   RateLimiter& limiter;
+  AuditLog& audit;
   httplib::Server http;
 
-  Impl(const ServerConfig& c, Store& s, Engine& e, const TokenSigner& t, RateLimiter& l)
-      : config(c), store(s), engine(e), signer(t), limiter(l) {}
+  Impl(const ServerConfig& c, Store& s, Engine& e, const TokenSigner& t, RateLimiter& l,
+       AuditLog& a)
+      : config(c), store(s), engine(e), signer(t), limiter(l), audit(a) {}
 
   void install();
   void token(const httplib::Request& req, httplib::Response& res);
@@ -126,6 +131,7 @@ void HttpApi::Impl::install() {
   http.set_write_timeout(std::chrono::seconds(10));
 
   http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    request_context = {std::chrono::steady_clock::now(), "", ""};
     std::string id = req.get_header_value(kCorrelationHeader);
     if (!is_safe_id(id)) id = new_uuid();
     res.set_header(kCorrelationHeader, id);
@@ -180,8 +186,21 @@ void HttpApi::Impl::install() {
                       correlation_id(res));
         send_error(res, ErrorCode::kInternalError, "Internal error");
       });
-  http.set_logger([](const httplib::Request& req, const httplib::Response& res) {
-    spdlog::info("{} {} {} [{}]", req.method, req.path, res.status, correlation_id(res));
+  http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    const auto took = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                                request_context.start)
+                          .count();
+    spdlog::info("{} {} {} {:.1f}ms [{}]", req.method, req.path.substr(0, 200), res.status, took,
+                 correlation_id(res));
+    nlohmann::json fields = {{"method", req.method},
+                             {"route", req.path.substr(0, 200)},
+                             {"status", res.status},
+                             {"latencyMs", std::round(took * 10) / 10},
+                             {"correlationId", correlation_id(res)},
+                             {"remoteAddr", req.remote_addr}};
+    if (!request_context.client_id.empty()) fields["client"] = request_context.client_id;
+    if (!request_context.tenant.empty()) fields["tenant"] = request_context.tenant;
+    audit.record({now_utc(), "request", std::move(fields)});
   });
 
   http.Post("/oauth/token", [this](const auto& req, auto& res) { token(req, res); });
@@ -270,6 +289,8 @@ std::optional<ClientRecord> HttpApi::Impl::authenticate_client(const httplib::Re
     send_oauth_error(res, 401, "invalid_client", "Client authentication failed");
     return std::nullopt;
   }
+  request_context.client_id = (*client)->client_id;
+  request_context.tenant = (*client)->tenant;
   return std::move(**client);
 }
 
@@ -352,6 +373,8 @@ std::optional<TokenClaims> HttpApi::Impl::authenticate(const httplib::Request& r
     send_error(res, ErrorCode::kInvalidToken, "Token expired or invalid");
     return std::nullopt;
   }
+  request_context.client_id = claims->client_id;
+  request_context.tenant = claims->tenant;
   return *claims;
 }
 
@@ -597,8 +620,8 @@ void HttpApi::Impl::ready(httplib::Response& res) {
 }
 
 HttpApi::HttpApi(const ServerConfig& config, Store& store, Engine& engine,
-                 const TokenSigner& signer, RateLimiter& limiter)
-    : impl_(std::make_unique<Impl>(config, store, engine, signer, limiter)) {
+                 const TokenSigner& signer, RateLimiter& limiter, AuditLog& audit)
+    : impl_(std::make_unique<Impl>(config, store, engine, signer, limiter, audit)) {
   impl_->install();
 }
 

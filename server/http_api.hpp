@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "server/audit_log.hpp"
 #include "server/auth.hpp"
 #include "server/engine.hpp"
 #include "server/rate_limiter.hpp"
@@ -16,7 +17,7 @@ namespace stargate::server {
 class HttpApi {
  public:
   HttpApi(const ServerConfig& config, Store& store, Engine& engine, const TokenSigner& signer,
-          RateLimiter& limiter);
+          RateLimiter& limiter, AuditLog& audit);
   ~HttpApi();
   HttpApi(const HttpApi&) = delete;
 

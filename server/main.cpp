@@ -52,6 +52,16 @@ int main(int argc, char** argv) {
   revoke_cmd->add_option("--config,-c", revoke_config, "server.toml")->check(CLI::ExistingFile);
   revoke_cmd->add_option("CLIENT_ID", revoke_id, "The client to revoke")->required();
 
+  auto* audit_cmd = app.add_subcommand("audit", "Check or export the audit trail");
+  audit_cmd->require_subcommand(1);
+  std::string audit_config, since;
+  auto* verify_cmd = audit_cmd->add_subcommand("verify", "Check the hash chain (exit 1 if broken)");
+  verify_cmd->add_option("--config,-c", audit_config, "server.toml")->check(CLI::ExistingFile);
+  auto* export_cmd = audit_cmd->add_subcommand("export", "Print records as JSON lines");
+  export_cmd->add_option("--config,-c", audit_config, "server.toml")->check(CLI::ExistingFile);
+  export_cmd->add_option("--since", since, "RFC 3339 time, or a duration ago such as 24h")
+      ->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -88,6 +98,8 @@ int main(int argc, char** argv) {
     }
     if (list_cmd->parsed()) return server::client_list(list_config, list_json);
     if (revoke_cmd->parsed()) return server::client_revoke(revoke_config, revoke_id);
+    if (verify_cmd->parsed()) return server::audit_verify(audit_config);
+    if (export_cmd->parsed()) return server::audit_export(audit_config, since);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "stargate-server: %s\n", e.what());
     return 1;

@@ -46,6 +46,12 @@ Expected<std::unique_ptr<SqliteStore>> open_store(const ServerConfig& config) {
   return SqliteStore::open(config.store_path);
 }
 
+void audit_admin(Store& store, nlohmann::json fields) {
+  if (auto appended = store.append_audit({{now_utc(), "admin", std::move(fields)}}); !appended) {
+    std::fprintf(stderr, "stargate-server: warning: not audited: %s\n", appended.error().c_str());
+  }
+}
+
 Expected<TokenSigner> make_signer(const ServerConfig& config) {
   auto algorithm = parse_token_algorithm(config.token_algorithm);
   if (!algorithm) return Unexpected{algorithm.error()};
@@ -143,7 +149,8 @@ int serve(const ServeOptions& options) {
 
   Engine engine(**store, make_handlers(*config), config->workers);
   TokenBucketLimiter limiter(config->rate_limit, config->tenant_rate_limits);
-  HttpApi api(*config, **store, engine, *signer, limiter);
+  AuditLog audit(**store);
+  HttpApi api(*config, **store, engine, *signer, limiter, audit);
   auto port = api.bind(config->listen_host, config->listen_port);
   if (!port) {
     spdlog::error("{}", port.error());
@@ -178,6 +185,7 @@ int serve(const ServeOptions& options) {
   waiter.join();
   maintenance.stop();
   engine.stop();
+  audit.stop();
   spdlog::info("stopped");
   return kExitOk;
 }
@@ -227,6 +235,10 @@ int client_add(const ClientAddOptions& options) {
     if (!options.secret_file.empty()) ::unlink(options.secret_file.c_str());
     return kExitError;
   }
+  audit_admin(**store, {{"action", "client add"},
+                        {"clientId", client.client_id},
+                        {"tenant", client.tenant},
+                        {"processTypes", client.process_types}});
   if (options.json) {
     nlohmann::json out = {{"clientId", client.client_id},
                           {"tenant", client.tenant},
@@ -257,7 +269,72 @@ int client_revoke(const std::string& config_path, const std::string& client_id) 
     std::fprintf(stderr, "stargate-server: %s\n", revoked.error().c_str());
     return kExitError;
   }
+  audit_admin(**store, {{"action", "client revoke"}, {"clientId", client_id}});
   std::fprintf(stderr, "revoked %s: its tokens stop working at once\n", client_id.c_str());
+  return kExitOk;
+}
+
+int audit_verify(const std::string& config_path) {
+  auto config = load_server_config(config_path);
+  if (!config) {
+    std::fprintf(stderr, "stargate-server: configuration: %s\n", config.error().c_str());
+    return kExitError;
+  }
+  auto store = open_store(*config);
+  if (!store) {
+    std::fprintf(stderr, "stargate-server: %s\n", store.error().c_str());
+    return kExitError;
+  }
+  auto check = (*store)->verify_audit();
+  if (!check) {
+    std::fprintf(stderr, "stargate-server: %s\n", check.error().c_str());
+    return kExitError;
+  }
+  if (!check->intact) {
+    std::printf("audit trail BROKEN at record %lld: %s\n", static_cast<long long>(check->bad_seq),
+                check->problem.c_str());
+    return kExitError;
+  }
+  std::printf("audit trail intact: %lld records, head %s\n", static_cast<long long>(check->records),
+              check->head_hash.c_str());
+  return kExitOk;
+}
+
+int audit_export(const std::string& config_path, const std::string& since_text) {
+  TimePoint since{};
+  if (auto ago = parse_duration(since_text)) {
+    since = now_utc() - *ago;
+  } else if (auto time = parse_timestamp(since_text)) {
+    since = *time;
+  } else {
+    std::fprintf(stderr,
+                 "stargate-server: --since: expected a time (2026-01-14T12:00:00Z) or a "
+                 "duration ago (24h), got '%s'\n",
+                 since_text.substr(0, 64).c_str());
+    return 2;
+  }
+  auto config = load_server_config(config_path);
+  if (!config) {
+    std::fprintf(stderr, "stargate-server: configuration: %s\n", config.error().c_str());
+    return kExitError;
+  }
+  auto store = open_store(*config);
+  if (!store) {
+    std::fprintf(stderr, "stargate-server: %s\n", store.error().c_str());
+    return kExitError;
+  }
+  auto exported = (*store)->export_audit(since, [](const AuditRecord& record) {
+    auto line = nlohmann::json::parse(record.record, nullptr, false);
+    if (line.is_discarded()) line = {{"unreadable", record.record}};
+    line["prevHash"] = record.prev_hash;
+    line["hash"] = record.hash;
+    std::printf("%s\n",
+                line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  });
+  if (!exported) {
+    std::fprintf(stderr, "stargate-server: %s\n", exported.error().c_str());
+    return kExitError;
+  }
   return kExitOk;
 }
 

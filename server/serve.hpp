@@ -28,4 +28,10 @@ int client_list(const std::string& config_path, bool json);
 // Revokes a client: its tokens stop working at once and it gets no new ones.
 int client_revoke(const std::string& config_path, const std::string& client_id);
 
+// Checks the audit trail's hash chain: 0 when intact, 1 when a record was edited or removed.
+int audit_verify(const std::string& config_path);
+// Prints the audit records at or after `since` (RFC 3339, or a duration such as 24h meaning
+// that long ago) as JSON lines.
+int audit_export(const std::string& config_path, const std::string& since);
+
 }  // namespace stargate::server

@@ -73,6 +73,18 @@ CREATE TABLE refresh_tokens (
 CREATE INDEX refresh_tokens_family ON refresh_tokens (family);
 )sql";
 
+// v3: the audit trail, a hash chain.
+constexpr const char* kSchemaV3 = R"sql(
+CREATE TABLE audit (
+  seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+  time      INTEGER NOT NULL,    -- unix ms, for --since
+  record    TEXT NOT NULL,       -- the JSON text that was hashed
+  prev_hash TEXT NOT NULL,
+  hash      TEXT NOT NULL
+);
+CREATE INDEX audit_time ON audit (time);
+)sql";
+
 constexpr const char* kProcessColumns =
     "process_id, tenant, client_id, client_process_id, process_type, data, status, progress, "
     "current_step, result, error, retryable, attempt, created_at, updated_at, finished_at, "
@@ -128,6 +140,7 @@ void SqliteStore::migrate() {
   }
   if (version < 1) db_.exec(kSchemaV1);
   if (version < 2) db_.exec(kSchemaV2);
+  if (version < 3) db_.exec(kSchemaV3);
   db_.set_user_version(kSchemaVersion);
   tx.commit();
 }
@@ -140,6 +153,12 @@ std::string SqliteStore::next_process_id(TimePoint now) {
   stmt.bind(1, day);
   stmt.step();
   return format_process_id(now, static_cast<std::uint64_t>(stmt.integer(0)));
+}
+
+std::string SqliteStore::tenant_of(const std::string& process_id) {
+  auto stmt = db_.prepare("SELECT tenant FROM processes WHERE process_id = ?");
+  stmt.bind(1, process_id);
+  return stmt.step() ? stmt.text(0) : std::string();
 }
 
 std::optional<ProcessRecord> SqliteStore::load_process(const std::string& process_id) {
@@ -197,6 +216,7 @@ Expected<CreateResult> SqliteStore::create_process(const NewProcess& process) {
           .bind(5, to_unix_ms(process.now))
           .run();
     }
+    audit_state(id, process.tenant, nullptr, "accepted", process.now);
     auto created = load_process(id);
     tx.commit();
     return CreateResult{CreateResult::Kind::kCreated, std::move(*created)};
@@ -257,6 +277,7 @@ Expected<Store::RetryOutcome> SqliteStore::retry_process(const std::string& tena
         .bind(1, to_unix_ms(now))
         .bind(2, process_id)
         .run();
+    audit_state(process_id, tenant, "failed", "accepted", now);
     tx.commit();
     return RetryOutcome::kRetried;
   });
@@ -287,6 +308,7 @@ Expected<std::optional<ProcessRecord>> SqliteStore::claim_next(TimePoint now) {
         .bind(2, id)
         .run();
     auto record = load_process(id);
+    audit_state(id, record->tenant, "accepted", "processing", now);
     tx.commit();
     return record;
   });
@@ -312,6 +334,7 @@ Status SqliteStore::complete(const std::string& process_id, const nlohmann::json
                              TimePoint now) {
   return rows::guarded([&]() -> Status {
     std::lock_guard lock(mutex_);
+    db::Transaction tx(db_);
     db_.prepare(
            "UPDATE processes SET status = 'completed', progress = 100, result = ?, "
            "updated_at = ?, finished_at = ? WHERE process_id = ? AND status = 'processing'")
@@ -321,6 +344,8 @@ Status SqliteStore::complete(const std::string& process_id, const nlohmann::json
         .bind(4, process_id)
         .run();
     if (db_.changes() != 1) return fail("store: process " + process_id + " is not processing");
+    audit_state(process_id, tenant_of(process_id), "processing", "completed", now);
+    tx.commit();
     return {};
   });
 }
@@ -329,6 +354,7 @@ Status SqliteStore::fail_process(const std::string& process_id, const ProcessErr
                                  bool retryable, TimePoint now) {
   return rows::guarded([&]() -> Status {
     std::lock_guard lock(mutex_);
+    db::Transaction tx(db_);
     db_.prepare(
            "UPDATE processes SET status = 'failed', error = ?, retryable = ?, updated_at = ?, "
            "finished_at = ? WHERE process_id = ? AND status = 'processing'")
@@ -339,6 +365,8 @@ Status SqliteStore::fail_process(const std::string& process_id, const ProcessErr
         .bind(5, process_id)
         .run();
     if (db_.changes() != 1) return fail("store: process " + process_id + " is not processing");
+    audit_state(process_id, tenant_of(process_id), "processing", "failed", now);
+    tx.commit();
     return {};
   });
 }

@@ -41,14 +41,24 @@ class SqliteStore final : public Store {
   Status fail_process(const std::string& process_id, const ProcessError& error, bool retryable,
                       TimePoint now) override;
   Expected<std::size_t> requeue_interrupted(TimePoint now) override;
+  Status append_audit(const std::vector<AuditEvent>& events) override;
+  Expected<AuditCheck> verify_audit() override;
+  Status export_audit(TimePoint since,
+                      const std::function<void(const AuditRecord&)>& sink) override;
 
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
  private:
   explicit SqliteStore(db::Database db) : db_(std::move(db)) {}
   void migrate();
   std::optional<ProcessRecord> load_process(const std::string& process_id);
   std::string next_process_id(TimePoint now);
+  std::string tenant_of(const std::string& process_id);
+  // Appends one audit record; the caller holds mutex_ and has a transaction open, so the
+  // record commits together with the change it describes.
+  void append_audit_locked(const AuditEvent& event);
+  void audit_state(const std::string& process_id, const std::string& tenant, const char* from,
+                   const char* to, TimePoint now);
 
   std::mutex mutex_;
   db::Database db_;

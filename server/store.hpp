@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -72,6 +73,31 @@ struct RefreshResult {
   RefreshToken next;
 };
 
+// One entry of the audit trail, before it is chained.
+struct AuditEvent {
+  TimePoint time{};
+  std::string kind;       // "request", "state" or "admin"
+  nlohmann::json fields;  // what happened; never a secret, token or Authorization header
+};
+
+// One entry as stored: `record` is the exact JSON text that was hashed, and
+// hash = SHA-256(prev_hash + "\n" + record).
+struct AuditRecord {
+  std::int64_t seq = 0;
+  TimePoint time{};
+  std::string record;
+  std::string prev_hash;
+  std::string hash;
+};
+
+struct AuditCheck {
+  bool intact = true;
+  std::int64_t records = 0;
+  std::string head_hash;  // of the last record: note it elsewhere to detect truncation
+  std::int64_t bad_seq = 0;
+  std::string problem;
+};
+
 struct ListQuery {
   std::string tenant;
   std::optional<ProcessStatus> status;
@@ -128,6 +154,14 @@ class Store {
                           TimePoint now) = 0;
   virtual Status fail_process(const std::string& process_id, const ProcessError& error,
                               bool retryable, TimePoint now) = 0;
+
+  // Appends events to the audit trail, each chained to the one before, atomically.
+  virtual Status append_audit(const std::vector<AuditEvent>& events) = 0;
+  // Recomputes the chain from the first record: finds edited, inserted and deleted records.
+  virtual Expected<AuditCheck> verify_audit() = 0;
+  // Calls `sink` for every record at or after `since`, oldest first.
+  virtual Status export_audit(TimePoint since,
+                              const std::function<void(const AuditRecord&)>& sink) = 0;
 
   // Puts processes left in state processing (by a server that stopped or crashed) back on
   // the queue. Returns how many.

@@ -37,7 +37,8 @@ class HttpApiTest : public ::testing::Test {
     ASSERT_TRUE(engine_->start());
     limiter_ = std::make_unique<TokenBucketLimiter>(
         RateLimit{6000, 1000}, std::map<std::string, RateLimit>{{"globex", {60, 3}}});
-    api_ = std::make_unique<HttpApi>(config_, *store_, *engine_, signer_, *limiter_);
+    audit_ = std::make_unique<AuditLog>(*store_);
+    api_ = std::make_unique<HttpApi>(config_, *store_, *engine_, signer_, *limiter_, *audit_);
     port_ = *api_->bind("127.0.0.1", 0);
     thread_ = std::thread([this] { api_->serve(); });
     client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
@@ -104,6 +105,7 @@ class HttpApiTest : public ::testing::Test {
   std::unique_ptr<SqliteStore> store_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<TokenBucketLimiter> limiter_;
+  std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<HttpApi> api_;
   std::thread thread_;
   int port_ = 0;
@@ -401,6 +403,43 @@ TEST_F(HttpApiTest, OverlongStringsAreRefused) {
   expect_error(res, 400, "INVALID_REQUEST");
   EXPECT_NE(json::parse(res->body)["message"].get<std::string>().find("/data/items/0/sku"),
             std::string::npos);
+}
+
+TEST_F(HttpApiTest, RequestsAndStateChangesAreAudited) {
+  const auto t = token("acme-order");
+  auto res = client_->Post("/api/stargate/processes",
+                           {{"Authorization", "Bearer " + t}, {"X-Correlation-ID", "audit-me"}},
+                           order_body("k1"), "application/json");
+  const std::string id = json::parse(res->body)["processId"];
+  ASSERT_TRUE(test::wait_until(
+      [&] {
+        return json::parse(get(t, "/api/stargate/processes/" + id)->body)["status"] == "completed";
+      },
+      10s));
+  audit_->flush();
+  std::vector<json> records;
+  ASSERT_TRUE(store_->export_audit(
+      TimePoint{}, [&](const AuditRecord& r) { records.push_back(json::parse(r.record)); }));
+  bool saw_request = false;
+  std::vector<std::string> states;
+  for (const auto& r : records) {
+    if (r["kind"] == "request" && r["correlationId"] == "audit-me") {
+      saw_request = true;
+      EXPECT_EQ(r["client"], "acme-order");
+      EXPECT_EQ(r["tenant"], "acme");
+      EXPECT_EQ(r["status"], 202);
+      EXPECT_EQ(r["route"], "/api/stargate/processes");
+      EXPECT_TRUE(r["latencyMs"].is_number());
+    }
+    if (r["kind"] == "state" && r["processId"] == id) states.push_back(r["to"]);
+    // Never a secret, token or Authorization header.
+    EXPECT_EQ(r.dump().find(t), std::string::npos);
+    EXPECT_EQ(r.dump().find("secret-acme"), std::string::npos);
+    EXPECT_EQ(r.dump().find("Bearer"), std::string::npos);
+  }
+  EXPECT_TRUE(saw_request);
+  EXPECT_EQ(states, (std::vector<std::string>{"accepted", "processing", "completed"}));
+  EXPECT_TRUE(store_->verify_audit()->intact);
 }
 
 TEST_F(HttpApiTest, HealthProbes) {

@@ -209,6 +209,58 @@ TEST_F(StoreTest, OnlyRetryableFailuresAreRetried) {
   EXPECT_EQ(*store_->retry_process("acme", id, now), Store::RetryOutcome::kNotRetryable);
 }
 
+TEST_F(StoreTest, AuditChainDetectsEditsAndDeletions) {
+  const auto now = now_utc();
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(store_->append_audit({{now, "request", {{"n", i}}}}));
+  }
+  auto check = store_->verify_audit();
+  ASSERT_TRUE(check && check->intact);
+  EXPECT_EQ(check->records, 5);
+  EXPECT_EQ(check->head_hash.size(), 64u);
+  {
+    db::Database db(dir_.file("store.db"));
+    db.exec("UPDATE audit SET record = replace(record, '\"n\":2', '\"n\":7') WHERE seq = 3");
+  }
+  check = store_->verify_audit();
+  EXPECT_FALSE(check->intact);
+  EXPECT_EQ(check->bad_seq, 3);
+  EXPECT_NE(check->problem.find("edited"), std::string::npos);
+}
+
+TEST_F(StoreTest, AuditChainDetectsADeletedRecord) {
+  const auto now = now_utc();
+  for (int i = 0; i < 4; ++i)
+    ASSERT_TRUE(store_->append_audit({{now, "request", {{"n", i}}}}));
+  {
+    db::Database db(dir_.file("store.db"));
+    db.exec("DELETE FROM audit WHERE seq = 2");
+  }
+  auto check = store_->verify_audit();
+  EXPECT_FALSE(check->intact);
+  EXPECT_EQ(check->bad_seq, 3);
+  // Re-hashing the edited record alone does not help: the next record no longer follows.
+  {
+    db::Database db(dir_.file("store.db"));
+    db.exec(
+        "INSERT INTO audit (seq, time, record, prev_hash, hash) SELECT 2, time, record, "
+        "prev_hash, hash FROM audit WHERE seq = 1");
+  }
+  EXPECT_FALSE(store_->verify_audit()->intact);
+}
+
+TEST_F(StoreTest, StateChangesAreAuditedWithTheChange) {
+  auto a = store_->create_process(new_process("acme", "k1"));
+  ASSERT_TRUE(store_->claim_next(now_utc())->has_value());
+  ASSERT_TRUE(store_->complete(a->process.view.process_id, {{"ok", true}}, now_utc()));
+  std::vector<std::string> to;
+  ASSERT_TRUE(store_->export_audit(TimePoint{}, [&](const AuditRecord& r) {
+    to.push_back(nlohmann::json::parse(r.record)["to"]);
+  }));
+  EXPECT_EQ(to, (std::vector<std::string>{"accepted", "processing", "completed"}));
+  EXPECT_TRUE(store_->verify_audit()->intact);
+}
+
 TEST(SqliteStoreSchema, RefusesANewerDatabase) {
   test::TempDir dir;
   {
