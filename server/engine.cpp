@@ -38,10 +38,11 @@ class WorkerContext final : public HandlerContext {
 }  // namespace
 
 Engine::Engine(Store& store, std::map<std::string, std::shared_ptr<Handler>> handlers,
-               std::size_t workers)
+               std::size_t workers, Metrics* metrics)
     : store_(store),
       handlers_(std::move(handlers)),
-      worker_count_(std::max<std::size_t>(1, workers)) {}
+      worker_count_(std::max<std::size_t>(1, workers)),
+      metrics_(metrics) {}
 
 Engine::~Engine() {
   stop();
@@ -122,6 +123,10 @@ void Engine::run_one(const ProcessRecord& record) {
     return;
   }
   const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(now_utc() - started);
+  if (metrics_ != nullptr) {
+    metrics_->handler_finished(record.view.process_type, outcome.ok,
+                               std::chrono::duration<double>(took).count());
+  }
   Status saved = outcome.ok ? store_.complete(id, outcome.result, now_utc())
                             : store_.fail_process(id, outcome.error, outcome.retryable, now_utc());
   if (!saved) {

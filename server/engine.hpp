@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "server/handler.hpp"
+#include "server/metrics.hpp"
 #include "server/store.hpp"
 
 namespace stargate::server {
@@ -19,8 +20,9 @@ namespace stargate::server {
 class Engine {
  public:
   // `handlers` maps process type names to their handler.
+  // `metrics` may be null.
   Engine(Store& store, std::map<std::string, std::shared_ptr<Handler>> handlers,
-         std::size_t workers);
+         std::size_t workers, Metrics* metrics = nullptr);
   ~Engine();
   Engine(const Engine&) = delete;
 
@@ -40,6 +42,7 @@ class Engine {
   Store& store_;
   std::map<std::string, std::shared_ptr<Handler>> handlers_;
   std::size_t worker_count_;
+  Metrics* metrics_;
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable wake_;     // new work

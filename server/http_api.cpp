@@ -97,11 +97,12 @@ struct HttpApi::Impl {
   const TokenSigner& signer;
   RateLimiter& limiter;
   AuditLog& audit;
+  Metrics& metrics;
   httplib::Server http;
 
   Impl(const ServerConfig& c, Store& s, Engine& e, const TokenSigner& t, RateLimiter& l,
-       AuditLog& a)
-      : config(c), store(s), engine(e), signer(t), limiter(l), audit(a) {}
+       AuditLog& a, Metrics& m)
+      : config(c), store(s), engine(e), signer(t), limiter(l), audit(a), metrics(m) {}
 
   void install();
   void token(const httplib::Request& req, httplib::Response& res);
@@ -119,6 +120,7 @@ struct HttpApi::Impl {
   void status(const httplib::Request& req, httplib::Response& res);
   void list(const httplib::Request& req, httplib::Response& res);
   void ready(httplib::Response& res);
+  void metrics_page(const httplib::Request& req, httplib::Response& res);
 };
 
 void HttpApi::Impl::install() {
@@ -192,6 +194,7 @@ void HttpApi::Impl::install() {
                           .count();
     spdlog::info("{} {} {} {:.1f}ms [{}]", req.method, req.path.substr(0, 200), res.status, took,
                  correlation_id(res));
+    metrics.request(req.method, route_label(req.path), res.status, took / 1000);
     nlohmann::json fields = {{"method", req.method},
                              {"route", req.path.substr(0, 200)},
                              {"status", res.status},
@@ -212,6 +215,7 @@ void HttpApi::Impl::install() {
             [this](const auto& req, auto& res) { retry(req, res); });
   http.Get("/health/live", [](const auto&, auto& res) { send_json(res, 200, {{"status", "ok"}}); });
   http.Get("/health/ready", [this](const auto&, auto& res) { ready(res); });
+  http.Get("/metrics", [this](const auto& req, auto& res) { metrics_page(req, res); });
 }
 
 void HttpApi::Impl::token(const httplib::Request& req, httplib::Response& res) {
@@ -385,6 +389,7 @@ bool HttpApi::Impl::admit(const TokenClaims& claims, httplib::Response& res) {
   res.set_header("X-RateLimit-Reset", std::to_string(decision.reset_seconds));
   if (decision.allowed) return true;
   spdlog::info("rate limit: tenant {} refused [{}]", claims.tenant, correlation_id(res));
+  metrics.rate_limited(claims.tenant);
   send_error(res, {ErrorCode::kRateLimitExceeded,
                    "Request rate limit exceeded (" + std::to_string(decision.limit) + " req/min)",
                    static_cast<int>(decision.retry_after_seconds)});
@@ -619,9 +624,38 @@ void HttpApi::Impl::ready(httplib::Response& res) {
   }
 }
 
+void HttpApi::Impl::metrics_page(const httplib::Request& req, httplib::Response& res) {
+  const auto& allowed = config.metrics_allow;
+  if (std::find(allowed.begin(), allowed.end(), req.remote_addr) == allowed.end()) {
+    send_error(res, ErrorCode::kInsufficientPermissions,
+               "Metrics are not served to this address (see [server] metrics_allow)");
+    return;
+  }
+  std::string gauges;
+  if (auto counts = store.process_counts()) {
+    gauges += "# HELP stargate_processes Processes in the store, by state.\n";
+    gauges += "# TYPE stargate_processes gauge\n";
+    for (const char* state : {"accepted", "processing", "completed", "failed"}) {
+      const auto it = counts->by_status.find(state);
+      gauges += std::string("stargate_processes{state=\"") + state + "\"} " +
+                std::to_string(it == counts->by_status.end() ? 0 : it->second) + "\n";
+    }
+    gauges += "# HELP stargate_queue_depth Accepted processes waiting for a worker.\n";
+    gauges += "# TYPE stargate_queue_depth gauge\n";
+    gauges += "stargate_queue_depth " + std::to_string(counts->queued) + "\n";
+  }
+  gauges += "# HELP stargate_audit_records_lost_total Audit records that could not be written.\n";
+  gauges += "# TYPE stargate_audit_records_lost_total counter\n";
+  gauges += "stargate_audit_records_lost_total " + std::to_string(audit.lost()) + "\n";
+  gauges += "# HELP stargate_engine_up Whether the engine's workers are running.\n";
+  gauges += "# TYPE stargate_engine_up gauge\n";
+  gauges += std::string("stargate_engine_up ") + (engine.running() ? "1" : "0") + "\n";
+  res.set_content(metrics.render(gauges), "text/plain; version=0.0.4; charset=utf-8");
+}
+
 HttpApi::HttpApi(const ServerConfig& config, Store& store, Engine& engine,
-                 const TokenSigner& signer, RateLimiter& limiter, AuditLog& audit)
-    : impl_(std::make_unique<Impl>(config, store, engine, signer, limiter, audit)) {
+                 const TokenSigner& signer, RateLimiter& limiter, AuditLog& audit, Metrics& metrics)
+    : impl_(std::make_unique<Impl>(config, store, engine, signer, limiter, audit, metrics)) {
   impl_->install();
 }
 

@@ -8,6 +8,7 @@
 #include "server/audit_log.hpp"
 #include "server/auth.hpp"
 #include "server/engine.hpp"
+#include "server/metrics.hpp"
 #include "server/rate_limiter.hpp"
 #include "server/server_config.hpp"
 #include "server/store.hpp"
@@ -17,7 +18,7 @@ namespace stargate::server {
 class HttpApi {
  public:
   HttpApi(const ServerConfig& config, Store& store, Engine& engine, const TokenSigner& signer,
-          RateLimiter& limiter, AuditLog& audit);
+          RateLimiter& limiter, AuditLog& audit, Metrics& metrics);
   ~HttpApi();
   HttpApi(const HttpApi&) = delete;
 

@@ -147,10 +147,11 @@ int serve(const ServeOptions& options) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  Engine engine(**store, make_handlers(*config), config->workers);
+  Metrics metrics;
+  Engine engine(**store, make_handlers(*config), config->workers, &metrics);
   TokenBucketLimiter limiter(config->rate_limit, config->tenant_rate_limits);
   AuditLog audit(**store);
-  HttpApi api(*config, **store, engine, *signer, limiter, audit);
+  HttpApi api(*config, **store, engine, *signer, limiter, audit, metrics);
   auto port = api.bind(config->listen_host, config->listen_port);
   if (!port) {
     spdlog::error("{}", port.error());

@@ -41,6 +41,9 @@ void read(ConfigReader& reader, ServerConfig& config) {
                                               config.status_retry_after, std::chrono::seconds(1));
   config.idempotency_ttl =
       reader.duration("server.idempotency_ttl", config.idempotency_ttl, std::chrono::hours(24));
+  if (reader.has("server.metrics_allow")) {
+    config.metrics_allow = reader.string_list("server.metrics_allow");
+  }
   config.rate_limit = read_rate_limit(reader, "rate_limit", config.rate_limit);
   for (const auto& tenant : reader.table_names("rate_limit.tenants")) {
     config.tenant_rate_limits[tenant] =

@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "server/order_handler.hpp"
 #include "server/rate_limiter.hpp"
@@ -35,6 +36,7 @@ struct ServerConfig {
   std::size_t max_string_bytes = 64 * 1024;                // any one string in a request's data
   Duration status_retry_after = std::chrono::seconds(30);  // suggested poll interval
   Duration idempotency_ttl = std::chrono::hours(24);       // at least 24 h
+  std::vector<std::string> metrics_allow = {"127.0.0.1", "::1"};  // who may GET /metrics
   RateLimit rate_limit;
   std::map<std::string, RateLimit> tenant_rate_limits;
   std::size_t workers = 2;

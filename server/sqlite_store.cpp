@@ -371,6 +371,20 @@ Status SqliteStore::fail_process(const std::string& process_id, const ProcessErr
   });
 }
 
+Expected<ProcessCounts> SqliteStore::process_counts() {
+  return rows::guarded([&]() -> Expected<ProcessCounts> {
+    std::lock_guard lock(mutex_);
+    ProcessCounts counts;
+    auto by_status = db_.prepare("SELECT status, count(*) FROM processes GROUP BY status");
+    while (by_status.step())
+      counts.by_status[by_status.text(0)] = by_status.integer(1);
+    auto queued = db_.prepare("SELECT count(*) FROM processes WHERE queued = 1");
+    queued.step();
+    counts.queued = queued.integer(0);
+    return counts;
+  });
+}
+
 Expected<std::size_t> SqliteStore::requeue_interrupted(TimePoint now) {
   return rows::guarded([&]() -> Expected<std::size_t> {
     std::lock_guard lock(mutex_);

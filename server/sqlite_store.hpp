@@ -41,6 +41,7 @@ class SqliteStore final : public Store {
   Status fail_process(const std::string& process_id, const ProcessError& error, bool retryable,
                       TimePoint now) override;
   Expected<std::size_t> requeue_interrupted(TimePoint now) override;
+  Expected<ProcessCounts> process_counts() override;
   Status append_audit(const std::vector<AuditEvent>& events) override;
   Expected<AuditCheck> verify_audit() override;
   Status export_audit(TimePoint since,

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -98,6 +99,11 @@ struct AuditCheck {
   std::string problem;
 };
 
+struct ProcessCounts {
+  std::map<std::string, std::int64_t> by_status;  // "accepted" -> 3, ...
+  std::int64_t queued = 0;                        // waiting for a worker
+};
+
 struct ListQuery {
   std::string tenant;
   std::optional<ProcessStatus> status;
@@ -154,6 +160,8 @@ class Store {
                           TimePoint now) = 0;
   virtual Status fail_process(const std::string& process_id, const ProcessError& error,
                               bool retryable, TimePoint now) = 0;
+
+  virtual Expected<ProcessCounts> process_counts() = 0;
 
   // Appends events to the audit trail, each chained to the one before, atomically.
   virtual Status append_audit(const std::vector<AuditEvent>& events) = 0;

@@ -7,6 +7,7 @@
 
 #include <thread>
 
+#include "server/metrics.hpp"
 #include "server/order_handler.hpp"
 #include "server/sqlite_store.hpp"
 #include "tests/support/process.hpp"
@@ -33,12 +34,13 @@ class HttpApiTest : public ::testing::Test {
         std::make_unique<Engine>(*store_,
                                  std::map<std::string, std::shared_ptr<Handler>>{
                                      {"order", std::make_shared<OrderHandler>(config_.order)}},
-                                 1);
+                                 1, &metrics_);
     ASSERT_TRUE(engine_->start());
     limiter_ = std::make_unique<TokenBucketLimiter>(
         RateLimit{6000, 1000}, std::map<std::string, RateLimit>{{"globex", {60, 3}}});
     audit_ = std::make_unique<AuditLog>(*store_);
-    api_ = std::make_unique<HttpApi>(config_, *store_, *engine_, signer_, *limiter_, *audit_);
+    api_ = std::make_unique<HttpApi>(config_, *store_, *engine_, signer_, *limiter_, *audit_,
+                                     metrics_);
     port_ = *api_->bind("127.0.0.1", 0);
     thread_ = std::thread([this] { api_->serve(); });
     client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
@@ -106,6 +108,7 @@ class HttpApiTest : public ::testing::Test {
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<TokenBucketLimiter> limiter_;
   std::unique_ptr<AuditLog> audit_;
+  Metrics metrics_;
   std::unique_ptr<HttpApi> api_;
   std::thread thread_;
   int port_ = 0;
@@ -416,10 +419,19 @@ TEST_F(HttpApiTest, RequestsAndStateChangesAreAudited) {
         return json::parse(get(t, "/api/stargate/processes/" + id)->body)["status"] == "completed";
       },
       10s));
-  audit_->flush();
+  // A request is audited just after its answer is sent.
   std::vector<json> records;
-  ASSERT_TRUE(store_->export_audit(
-      TimePoint{}, [&](const AuditRecord& r) { records.push_back(json::parse(r.record)); }));
+  test::wait_until(
+      [&] {
+        audit_->flush();
+        records.clear();
+        EXPECT_TRUE(store_->export_audit(
+            TimePoint{}, [&](const AuditRecord& r) { records.push_back(json::parse(r.record)); }));
+        return std::any_of(records.begin(), records.end(), [](const json& r) {
+          return r.value("correlationId", "") == "audit-me";
+        });
+      },
+      5s);
   bool saw_request = false;
   std::vector<std::string> states;
   for (const auto& r : records) {
@@ -440,6 +452,57 @@ TEST_F(HttpApiTest, RequestsAndStateChangesAreAudited) {
   EXPECT_TRUE(saw_request);
   EXPECT_EQ(states, (std::vector<std::string>{"accepted", "processing", "completed"}));
   EXPECT_TRUE(store_->verify_audit()->intact);
+}
+
+TEST_F(HttpApiTest, MetricsInPrometheusFormat) {
+  const auto t = token("acme-order");
+  const std::string id = json::parse(submit(t, order_body("k1"))->body)["processId"];
+  ASSERT_TRUE(test::wait_until(
+      [&] {
+        return json::parse(get(t, "/api/stargate/processes/" + id)->body)["status"] == "completed";
+      },
+      10s));
+  get(t, "/api/stargate/processes/PROC-20990101-00009");
+  client_->Get("/no/such/route/" + std::string(50, 'x'));
+  // Requests are counted just after their answer is sent, so give the last ones a moment.
+  const std::vector<std::string> expected = {
+      "# TYPE stargate_http_requests_total counter",
+      "stargate_http_requests_total{method=\"POST\",route=\"/api/stargate/"
+      "processes\",status=\"202\"} 1",
+      "stargate_http_requests_total{method=\"GET\",route=\"/api/stargate/processes/"
+      ":id\",status=\"404\"} 1",
+      "route=\"other\"",
+      "stargate_http_request_duration_seconds_bucket{route=\"/oauth/token\",le=\"+Inf\"} 1",
+      "stargate_processes{state=\"completed\"} 1",
+      "stargate_queue_depth 0",
+      "stargate_handler_runs_total{process_type=\"order\",outcome=\"completed\"} 1",
+      "stargate_handler_duration_seconds_count{process_type=\"order\"} 1",
+      "stargate_engine_up 1"};
+  std::string text;
+  test::wait_until(
+      [&] {
+        auto res = client_->Get("/metrics");
+        EXPECT_EQ(res->get_header_value("Content-Type").rfind("text/plain; version=0.0.4", 0), 0u);
+        text = res->body;
+        return std::all_of(expected.begin(), expected.end(), [&](const std::string& line) {
+          return text.find(line) != std::string::npos;
+        });
+      },
+      5s);
+  for (const auto& line : expected) {
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+  }
+  EXPECT_EQ(text.find(std::string(50, 'x')), std::string::npos);  // no label per random URL
+}
+
+TEST(Metrics, RouteLabels) {
+  EXPECT_EQ(route_label("/api/stargate/processes"), "/api/stargate/processes");
+  EXPECT_EQ(route_label("/api/stargate/processes/PROC-20260114-00001"),
+            "/api/stargate/processes/:id");
+  EXPECT_EQ(route_label("/api/stargate/processes/PROC-20260114-00001/retry"),
+            "/api/stargate/processes/:id/retry");
+  EXPECT_EQ(route_label("/api/stargate/processes/evil\"label"), "other");
+  EXPECT_EQ(route_label("/wp-admin"), "other");
 }
 
 TEST_F(HttpApiTest, HealthProbes) {
