@@ -16,9 +16,10 @@
 #include <spdlog/spdlog.h>
 
 #include "server/auth.hpp"
+#include "server/builtin_handlers.hpp"
 #include "server/engine.hpp"
+#include "server/exec_handler.hpp"
 #include "server/http_api.hpp"
-#include "server/order_handler.hpp"
 #include "server/sqlite_store.hpp"
 #include "shared/codec.hpp"
 #include "shared/version.hpp"
@@ -65,8 +66,13 @@ Expected<TokenSigner> make_signer(const ServerConfig& config) {
 std::map<std::string, std::shared_ptr<Handler>> make_handlers(const ServerConfig& config) {
   std::map<std::string, std::shared_ptr<Handler>> handlers;
   auto order = std::make_shared<OrderHandler>(config.order);
+  auto shipping = std::make_shared<ShippingHandler>(config.shipping);
   for (const auto& [name, type] : config.process_types) {
     if (type.handler == "order") handlers[name] = order;
+    if (type.handler == "shipping") handlers[name] = shipping;
+    if (type.handler == "exec") {
+      handlers[name] = std::make_shared<ExecHandler>(ExecSettings{type.command, type.timeout});
+    }
   }
   return handlers;
 }
@@ -146,6 +152,8 @@ int serve(const ServeOptions& options) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A handler program that closes its stdin early must not kill the server with SIGPIPE.
+  ::signal(SIGPIPE, SIG_IGN);
 
   Metrics metrics;
   Engine engine(**store, make_handlers(*config), config->workers, &metrics);

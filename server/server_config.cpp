@@ -69,6 +69,9 @@ void read(ConfigReader& reader, ServerConfig& config) {
   config.order.step_duration = reader.duration("order.step_duration", config.order.step_duration);
   config.order.default_stock = reader.integer("order.default_stock", 1000, 0, 1LL << 40);
   config.order.stock = reader.integer_table("order.stock");
+  config.shipping.step_duration =
+      reader.duration("shipping.step_duration", config.shipping.step_duration);
+  config.shipping.carrier = reader.string("shipping.carrier", config.shipping.carrier);
 
   for (const auto& name : reader.table_names("process_types")) {
     const std::string prefix = "process_types." + name;
@@ -79,8 +82,17 @@ void read(ConfigReader& reader, ServerConfig& config) {
     ProcessTypeConfig type;
     type.handler = reader.string(prefix + ".handler", name);
     type.expected_duration = reader.duration(prefix + ".expected_duration", type.expected_duration);
-    if (type.handler != "order") {
-      reader.error(prefix + ".handler", "unknown handler '" + type.handler + "' (order)");
+    if (type.handler == "exec") {
+      type.command = reader.string_list(prefix + ".command");
+      type.timeout = reader.duration(prefix + ".timeout", type.timeout, std::chrono::seconds(1));
+      if (type.command.empty()) {
+        reader.error(prefix + ".handler", "exec needs command = [\"/path/to/program\", ...]");
+      } else if (type.command.front().empty() || type.command.front().front() != '/') {
+        reader.error(prefix + ".command", "the program must be an absolute path");
+      }
+    } else if (type.handler != "order" && type.handler != "shipping") {
+      reader.error(prefix + ".handler",
+                   "unknown handler '" + type.handler + "' (order, shipping or exec)");
     }
     config.process_types[name] = type;
   }
@@ -129,7 +141,10 @@ Expected<ServerConfig> load_server_config(const std::string& path) {
     reader->reject_unknown_keys();
     if (!reader->ok()) return fail(reader->error_text());
   }
-  if (config.process_types.empty()) config.process_types["order"] = ProcessTypeConfig{"order"};
+  if (config.process_types.empty()) {
+    config.process_types["order"].handler = "order";
+    config.process_types["shipping"].handler = "shipping";
+  }
   config.store_path = under(config.state_dir, config.store_path);
   config.key_file = under(config.state_dir, config.key_file);
   config.private_key_file = under(config.state_dir, config.private_key_file);

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "server/order_handler.hpp"
+#include "server/builtin_handlers.hpp"
 #include "server/rate_limiter.hpp"
 #include "shared/duration.hpp"
 #include "shared/expected.hpp"
@@ -15,8 +15,10 @@
 namespace stargate::server {
 
 struct ProcessTypeConfig {
-  std::string handler;  // "order"
+  std::string handler;  // "order", "shipping" or "exec"
   Duration expected_duration = std::chrono::minutes(10);
+  std::vector<std::string> command;            // exec: the program and its arguments
+  Duration timeout = std::chrono::minutes(5);  // exec: then it is stopped
 };
 
 struct ServerConfig {
@@ -42,6 +44,7 @@ struct ServerConfig {
   std::size_t workers = 2;
   std::map<std::string, ProcessTypeConfig> process_types;
   OrderSettings order;
+  ShippingSettings shipping;
 };
 
 // Reads `path`, or uses the defaults when it is empty. Relative paths in the file are taken

@@ -7,8 +7,8 @@
 
 #include <thread>
 
+#include "server/builtin_handlers.hpp"
 #include "server/metrics.hpp"
-#include "server/order_handler.hpp"
 #include "server/sqlite_store.hpp"
 #include "tests/support/process.hpp"
 
@@ -22,8 +22,8 @@ class HttpApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
     config_.max_body_bytes = 256 * 1024;
-    config_.process_types["order"] = {"order", std::chrono::minutes(10)};
-    config_.process_types["shipping"] = {"order", std::chrono::minutes(10)};
+    config_.process_types["order"].handler = "order";
+    config_.process_types["shipping"].handler = "shipping";
     config_.order.step_duration = 10ms;
     config_.order.stock = {{"SKU-LOW", 1}};
     store_ = std::move(*SqliteStore::open(dir_.file("store.db")));

@@ -1,5 +1,5 @@
-// Tests of server/order_handler.cpp with a recording context.
-#include "server/order_handler.hpp"
+// Tests of server/builtin_handlers.cpp with a recording context.
+#include "server/builtin_handlers.hpp"
 
 #include <gtest/gtest.h>
 
@@ -80,6 +80,40 @@ TEST(OrderHandler, StopsAtAStepBoundaryWhenTheServerStops) {
   context.stop = true;
   auto outcome = handler.run(order({{"orderId", "O"}}), context);
   EXPECT_TRUE(outcome.interrupted);
+}
+
+TEST(ShippingHandler, DeliversStepByStep) {
+  ShippingHandler handler({Duration::zero(), "Acme Freight"});
+  Recorder context;
+  auto outcome = handler.run({"PROC-20260114-00002",
+                              "acme",
+                              "shipping",
+                              {{"shipmentId", "SHP-1"},
+                               {"destination", "Rue de la Paix 1, Paris"},
+                               {"items", {{{"sku", "SKU-001"}, {"quantity", 2}}}}}},
+                             context);
+  ASSERT_TRUE(outcome.ok) << outcome.error.message;
+  EXPECT_EQ(context.steps,
+            (std::vector<std::string>{"pack", "dispatch", "in_transit", "delivered"}));
+  EXPECT_EQ(outcome.result["shipmentId"], "SHP-1");
+  EXPECT_EQ(outcome.result["status"], "delivered");
+  EXPECT_EQ(outcome.result["carrier"], "Acme Freight");
+  EXPECT_EQ(outcome.result["trackingNumber"], "SHIP-2026011400002");
+}
+
+TEST(ShippingHandler, MalformedShipmentsFailForGood) {
+  ShippingHandler handler({Duration::zero(), "c"});
+  for (const auto& data : {nlohmann::json::object(), nlohmann::json{{"shipmentId", "S"}},
+                           nlohmann::json{{"shipmentId", "S"}, {"destination", "D"}},
+                           nlohmann::json{{"shipmentId", "S"},
+                                          {"destination", 5},
+                                          {"items", {{{"sku", "A"}, {"quantity", 1}}}}}}) {
+    Recorder context;
+    auto outcome = handler.run({"P", "acme", "shipping", data}, context);
+    EXPECT_FALSE(outcome.ok) << data.dump();
+    EXPECT_EQ(outcome.error.code, "INVALID_SHIPMENT");
+    EXPECT_FALSE(outcome.retryable);
+  }
 }
 
 }  // namespace

@@ -1,0 +1,51 @@
+// The built-in process types of the reference server (INTERFACES.md): `order` (validate,
+// inventory_check, reserve, confirm) and `shipping` (pack, dispatch, in_transit, delivered).
+// Both are deterministic: run again from the start on the same input, they give the same
+// result, which is what lets the engine resume them after a crash.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "server/handler.hpp"
+
+namespace stargate::server {
+
+struct OrderSettings {
+  Duration step_duration = std::chrono::seconds(2);
+  // Units in stock per SKU; SKUs not listed have default_stock units.
+  std::map<std::string, std::int64_t> stock;
+  std::int64_t default_stock = 1000;
+};
+
+// Data {orderId, items: [{sku, quantity}]} (seed 000 §11). Result {orderId,
+// status: "confirmed", trackingNumber, estimatedDelivery}. INVENTORY_INSUFFICIENT
+// (retryable, details {sku, requested, available}) when stock is short.
+class OrderHandler final : public Handler {
+ public:
+  explicit OrderHandler(OrderSettings settings) : settings_(std::move(settings)) {}
+  HandlerOutcome run(const HandlerInput& input, HandlerContext& context) override;
+
+ private:
+  OrderSettings settings_;
+};
+
+struct ShippingSettings {
+  Duration step_duration = std::chrono::seconds(2);
+  std::string carrier = "StarGate Logistics";
+};
+
+// Data {shipmentId, destination, items: [{sku, quantity}]}: send the items, track the
+// shipment, report its delivery. Result {shipmentId, status: "delivered", carrier,
+// trackingNumber, deliveredAt}.
+class ShippingHandler final : public Handler {
+ public:
+  explicit ShippingHandler(ShippingSettings settings) : settings_(std::move(settings)) {}
+  HandlerOutcome run(const HandlerInput& input, HandlerContext& context) override;
+
+ private:
+  ShippingSettings settings_;
+};
+
+}  // namespace stargate::server
