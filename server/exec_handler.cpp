@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -41,6 +42,19 @@ bool make_pipe(Pipe& p) {
   return true;
 }
 
+// The program's stdin is one end of a socket pair rather than a pipe, so that writing to a
+// program that has already exited gives EPIPE through send(MSG_NOSIGNAL) instead of a
+// SIGPIPE for the whole server. `read` is the program's end.
+bool make_stdin(Pipe& p) {
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return false;
+  ::shutdown(fds[0], SHUT_WR);
+  ::shutdown(fds[1], SHUT_RD);
+  p.read = fds[0];
+  p.write = fds[1];
+  return true;
+}
+
 // Trims `text` to a one-paragraph message of at most kMaxMessage bytes.
 std::string shorten(std::string text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == ' '))
@@ -71,7 +85,7 @@ HandlerOutcome failed(const char* code, const std::string& message, nlohmann::js
 HandlerOutcome ExecHandler::run(const HandlerInput& input, HandlerContext& context) {
   if (settings_.command.empty()) return failed("EXEC_FAILED", "no command configured", {}, false);
   Pipe in, out, err;
-  if (!make_pipe(in) || !make_pipe(out) || !make_pipe(err)) {
+  if (!make_stdin(in) || !make_pipe(out) || !make_pipe(err)) {
     return failed("EXEC_FAILED", std::string("pipe: ") + std::strerror(errno), {}, true);
   }
   posix_spawn_file_actions_t actions;
@@ -116,15 +130,13 @@ HandlerOutcome ExecHandler::run(const HandlerInput& input, HandlerContext& conte
   ::close(err.write);
   in.read = out.write = err.write = -1;
 
-  // The request. A program that does not read it all gets EPIPE, not a SIGPIPE for us
-  // (the server ignores SIGPIPE).
+  // The request. A program may exit without reading it: that is not an error.
   const std::string request = nlohmann::json{{"processId", input.process_id},
                                              {"processType", input.process_type},
                                              {"tenant", input.tenant},
                                              {"data", input.data}}
                                   .dump() +
                               "\n";
-  ::fcntl(in.write, F_SETFL, O_NONBLOCK);
   std::size_t written = 0;
 
   const auto deadline = std::chrono::steady_clock::now() + settings_.timeout;
@@ -134,7 +146,8 @@ HandlerOutcome ExecHandler::run(const HandlerInput& input, HandlerContext& conte
   int open_streams = 2;
   while (open_streams > 0) {
     if (written < request.size() && in.write >= 0) {
-      const ssize_t n = ::write(in.write, request.data() + written, request.size() - written);
+      const ssize_t n = ::send(in.write, request.data() + written, request.size() - written,
+                               MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n > 0) written += static_cast<std::size_t>(n);
       if (n < 0 && errno != EAGAIN) written = request.size();  // it closed stdin: fine
     }

@@ -1,10 +1,16 @@
 // Routes of the gateway API.
 #include "server/http_api.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 
 #include <httplib.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
@@ -98,11 +104,24 @@ struct HttpApi::Impl {
   RateLimiter& limiter;
   AuditLog& audit;
   Metrics& metrics;
-  httplib::Server http;
+  std::string tls_error;  // why the TLS context could not be set up
+  std::unique_ptr<httplib::Server> server;
+  httplib::Server& http;
 
   Impl(const ServerConfig& c, Store& s, Engine& e, const TokenSigner& t, RateLimiter& l,
        AuditLog& a, Metrics& m)
-      : config(c), store(s), engine(e), signer(t), limiter(l), audit(a), metrics(m) {}
+      : config(c),
+        store(s),
+        engine(e),
+        signer(t),
+        limiter(l),
+        audit(a),
+        metrics(m),
+        server(make_server()),
+        http(*server) {}
+
+  std::unique_ptr<httplib::Server> make_server();
+  bool setup_tls(SSL_CTX& ctx);
 
   void install();
   void token(const httplib::Request& req, httplib::Response& res);
@@ -122,6 +141,48 @@ struct HttpApi::Impl {
   void ready(httplib::Response& res);
   void metrics_page(const httplib::Request& req, httplib::Response& res);
 };
+
+std::unique_ptr<httplib::Server> HttpApi::Impl::make_server() {
+  if (config.tls_cert.empty()) return std::make_unique<httplib::Server>();
+  return std::make_unique<httplib::SSLServer>([this](SSL_CTX& ctx) { return setup_tls(ctx); });
+}
+
+bool HttpApi::Impl::setup_tls(SSL_CTX& ctx) {
+  const auto openssl_error = [] {
+    char text[256] = "unknown error";
+    if (const unsigned long code = ERR_get_error(); code != 0) {
+      ERR_error_string_n(code, text, sizeof text);
+    }
+    return std::string(text);
+  };
+  struct stat st {};
+  if (::stat(config.tls_key.c_str(), &st) != 0) {
+    tls_error = config.tls_key + ": " + std::strerror(errno);
+    return false;
+  }
+  if ((st.st_mode & 077) != 0) {
+    tls_error =
+        config.tls_key + " is readable by group or others; run: chmod 600 " + config.tls_key;
+    return false;
+  }
+  // TLS 1.2 at least (seed §6); no renegotiation or compression.
+  SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(
+      &ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  if (SSL_CTX_use_certificate_chain_file(&ctx, config.tls_cert.c_str()) != 1) {
+    tls_error = config.tls_cert + ": " + openssl_error();
+    return false;
+  }
+  if (SSL_CTX_use_PrivateKey_file(&ctx, config.tls_key.c_str(), SSL_FILETYPE_PEM) != 1) {
+    tls_error = config.tls_key + ": " + openssl_error();
+    return false;
+  }
+  if (SSL_CTX_check_private_key(&ctx) != 1) {
+    tls_error = config.tls_key + " does not match " + config.tls_cert;
+    return false;
+  }
+  return true;
+}
 
 void HttpApi::Impl::install() {
   http.new_task_queue = [threads = config.http_threads] {
@@ -662,6 +723,10 @@ HttpApi::HttpApi(const ServerConfig& config, Store& store, Engine& engine,
 HttpApi::~HttpApi() = default;
 
 Expected<int> HttpApi::bind(const std::string& host, int port) {
+  if (!impl_->http.is_valid()) {
+    return fail("TLS: " + (impl_->tls_error.empty() ? std::string("cannot set up the context")
+                                                    : impl_->tls_error));
+  }
   if (port == 0) {
     const int bound = impl_->http.bind_to_any_port(host);
     if (bound <= 0) return fail("cannot listen on " + host + ": no free port");
@@ -680,6 +745,10 @@ void HttpApi::serve() {
 
 void HttpApi::stop() {
   impl_->http.stop();
+}
+
+bool HttpApi::uses_tls() const {
+  return !impl_->config.tls_cert.empty();
 }
 
 }  // namespace stargate::server

@@ -22,11 +22,13 @@ class HttpApi {
   ~HttpApi();
   HttpApi(const HttpApi&) = delete;
 
-  // Binds the listening socket; the port actually bound (useful with port 0).
+  // Binds the listening socket; the port actually bound (useful with port 0). Fails when the
+  // TLS certificate or key cannot be used, naming the file and the reason.
   Expected<int> bind(const std::string& host, int port);
   // Serves until stop() is called (from another thread or a signal handler thread).
   void serve();
   void stop();
+  bool uses_tls() const;
 
  private:
   struct Impl;

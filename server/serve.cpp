@@ -134,6 +134,14 @@ int serve(const ServeOptions& options) {
     }
     std::tie(config->listen_host, config->listen_port) = *address;
   }
+  if (config->tls_cert.empty() && !config->allow_plain_http &&
+      !is_loopback_host(config->listen_host)) {
+    spdlog::error(
+        "refusing plain HTTP on {}: configure [server] tls_cert and tls_key, or set "
+        "allow_plain_http = true (for example behind a TLS-terminating proxy)",
+        config->listen_host);
+    return kExitError;
+  }
   auto store = open_store(*config);
   if (!store) {
     spdlog::error("{}", store.error());
@@ -178,8 +186,8 @@ int serve(const ServeOptions& options) {
       return kExitError;
     }
   }
-  spdlog::info("stargate-server {} listening on {}:{} (store {})", version(), config->listen_host,
-               *port, config->store_path);
+  spdlog::info("stargate-server {} listening on {}://{}:{} (store {})", version(),
+               api.uses_tls() ? "https" : "http", config->listen_host, *port, config->store_path);
 
   Maintenance maintenance(**store, *config);
   std::thread waiter([&] {

@@ -32,6 +32,13 @@ void read(ConfigReader& reader, ServerConfig& config) {
     reader.error("server.listen", address.error());
   }
   config.state_dir = reader.string("server.state_dir", config.state_dir);
+  config.tls_cert = reader.string("server.tls_cert");
+  config.tls_key = reader.string("server.tls_key");
+  if (config.tls_cert.empty() != config.tls_key.empty()) {
+    reader.error(config.tls_cert.empty() ? "server.tls_key" : "server.tls_cert",
+                 "tls_cert and tls_key go together");
+  }
+  config.allow_plain_http = reader.boolean("server.allow_plain_http", false);
   config.http_threads = static_cast<std::size_t>(reader.integer("server.http_threads", 8, 1, 256));
   config.max_body_bytes =
       static_cast<std::size_t>(reader.integer("server.max_body_bytes", 1 << 20, 1024, 64 << 20));
@@ -100,6 +107,10 @@ void read(ConfigReader& reader, ServerConfig& config) {
 
 }  // namespace
 
+bool is_loopback_host(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
 Expected<std::pair<std::string, int>> parse_listen_address(const std::string& text) {
   std::string host;
   std::string port_text;
@@ -148,6 +159,8 @@ Expected<ServerConfig> load_server_config(const std::string& path) {
   config.store_path = under(config.state_dir, config.store_path);
   config.key_file = under(config.state_dir, config.key_file);
   config.private_key_file = under(config.state_dir, config.private_key_file);
+  config.tls_cert = under(config.state_dir, config.tls_cert);
+  config.tls_key = under(config.state_dir, config.tls_key);
   config.public_key_file = under(config.state_dir, config.public_key_file);
   return config;
 }

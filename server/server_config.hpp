@@ -23,7 +23,10 @@ struct ProcessTypeConfig {
 
 struct ServerConfig {
   std::string listen_host = "127.0.0.1";
-  int listen_port = 8080;  // 0: any free port
+  int listen_port = 8080;         // 0: any free port
+  std::string tls_cert;           // PEM certificate chain; with tls_key, the server speaks HTTPS
+  std::string tls_key;            // PEM private key, not readable by group or others
+  bool allow_plain_http = false;  // plain HTTP beyond loopback only when this is true
   std::string state_dir = ".";
   std::string store_path;                 // default: <state_dir>/stargate-server.db
   std::string key_file;                   // HS256 key; default: <state_dir>/jwt.key
@@ -51,6 +54,9 @@ struct ServerConfig {
 // from state_dir, whose default is $STATE_DIRECTORY under systemd and "." otherwise.
 // Fails listing every problem with its file, line and key.
 Expected<ServerConfig> load_server_config(const std::string& path);
+
+// Whether `host` is a loopback address or name (127.0.0.0/8, ::1, localhost).
+bool is_loopback_host(const std::string& host);
 
 // "127.0.0.1:8080", "[::1]:8080", "localhost:0" -> host and port.
 Expected<std::pair<std::string, int>> parse_listen_address(const std::string& text);

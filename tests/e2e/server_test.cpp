@@ -4,6 +4,9 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <sys/stat.h>
+
+#include <map>
 #include <sstream>
 
 #include "tests/support/stack.hpp"
@@ -52,6 +55,181 @@ TEST(Server, AuditVerifyCatchesARecordEditedWithSqlite3) {
   EXPECT_EQ(broken.exit_code, 1);
   EXPECT_NE(broken.out.find("BROKEN"), std::string::npos) << broken.out;
   EXPECT_EQ(server_admin(stack, {"audit", "export", "--since", "yesterday"}).exit_code, 2);
+}
+
+// A self-signed certificate for 127.0.0.1 made with the openssl CLI, as an operator would.
+void make_certificate(const TempDir& dir) {
+  auto made = run({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                   dir.file("tls.key"), "-out", dir.file("tls.crt"), "-days", "2", "-subj",
+                   "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  ::chmod(dir.file("tls.key").c_str(), 0600);
+}
+
+TEST(Server, ServesTlsToTheDaemonAndRefusesOldProtocols) {
+  TempDir certs;
+  make_certificate(certs);
+  StackOptions options;
+  options.server_settings =
+      "tls_cert = \"" + certs.file("tls.crt") + "\"\ntls_key = \"" + certs.file("tls.key") + "\"\n";
+  options.gateway_scheme = "https";
+  options.gateway_settings = "ca_file = \"" + certs.file("tls.crt") + "\"\n";
+  Stack stack(options);
+  auto done = stack.cli({"--json", "submit", "order", "--data", kOrder, "--wait"});
+  ASSERT_EQ(done.exit_code, 0) << done.err << stack.daemon_log();
+  EXPECT_EQ(json::parse(done.out)["state"], "completed");
+  EXPECT_NE(stack.server_log().find("https://127.0.0.1"), std::string::npos) << stack.server_log();
+
+  const std::string url = "https://127.0.0.1:" + std::to_string(stack.port()) + "/health/live";
+  auto modern = run({"/usr/bin/curl", "-sS", "--cacert", certs.file("tls.crt"), url});
+  EXPECT_EQ(modern.exit_code, 0) << modern.err;
+  EXPECT_NE(modern.out.find("ok"), std::string::npos);
+  auto old = run({"/usr/bin/curl", "-sS", "--cacert", certs.file("tls.crt"), "--tlsv1.1",
+                  "--tls-max", "1.1", url});
+  EXPECT_NE(old.exit_code, 0) << "TLS 1.1 was accepted";
+  auto untrusted = run({"/usr/bin/curl", "-sS", url});
+  EXPECT_NE(untrusted.exit_code, 0);
+}
+
+TEST(Server, RefusesPlainHttpBeyondLoopbackAndBadTlsFiles) {
+  StackOptions options;
+  options.start_daemon = false;
+  Stack stack(options);
+  stack.stop_server();
+  auto exposed = run({binary("stargate-server"), "serve", "--config",
+                      stack.dir().file("server.toml"), "--listen", "0.0.0.0:0"});
+  EXPECT_EQ(exposed.exit_code, 1);
+  EXPECT_NE(exposed.err.find("refusing plain HTTP"), std::string::npos) << exposed.err;
+
+  TempDir certs;
+  make_certificate(certs);
+  ::chmod(certs.file("tls.key").c_str(), 0644);
+  write_file(stack.dir().file("tls.toml"), "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"" +
+                                               stack.dir().file("server") + "\"\ntls_cert = \"" +
+                                               certs.file("tls.crt") + "\"\ntls_key = \"" +
+                                               certs.file("tls.key") + "\"\n");
+  auto readable =
+      run({binary("stargate-server"), "serve", "--config", stack.dir().file("tls.toml")});
+  EXPECT_EQ(readable.exit_code, 1);
+  EXPECT_NE(readable.err.find("chmod 600"), std::string::npos) << readable.err;
+}
+
+// Every error of INTERFACES.md that a client can provoke, with its status and body.
+TEST(Server, AnswersEveryClientErrorWithItsBody) {
+  StackOptions options;
+  options.server_settings = "max_body_bytes = 4096\n";
+  options.server_extra = "[rate_limit.tenants.acme]\nper_minute = 60\nburst = 12\n";
+  options.start_daemon = false;
+  Stack stack(options);
+  httplib::Client http("127.0.0.1", stack.port());
+  auto token_res =
+      http.Post("/oauth/token", httplib::Params{{"grant_type", "client_credentials"},
+                                                {"client_id", stack.client_id()},
+                                                {"client_secret", stack.client_secret()}});
+  ASSERT_EQ(token_res->status, 200) << token_res->body;
+  const std::string token = json::parse(token_res->body)["access_token"];
+  const httplib::Headers auth = {{"Authorization", "Bearer " + token}};
+  auto body = [](const std::string& key, const std::string& type = "order") {
+    return json{{"clientProcessId", "c-" + key},
+                {"processType", type},
+                {"data", json::parse(kOrder)},
+                {"idempotencyKey", key}}
+        .dump();
+  };
+  auto check = [](const httplib::Result& res, int status, const char* code) {
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, status) << res->body;
+    const auto error = json::parse(res->body);
+    EXPECT_EQ(error["error"], code);
+    EXPECT_TRUE(error["message"].is_string());
+    EXPECT_TRUE(error["timestamp"].is_string());
+    EXPECT_EQ(error["correlationId"], res->get_header_value("X-Correlation-ID"));
+  };
+  auto accepted = http.Post("/api/stargate/processes", auth, body("k1"), "application/json");
+  ASSERT_EQ(accepted->status, 202);
+  const std::string id = json::parse(accepted->body)["processId"];
+  check(http.Post("/api/stargate/processes", auth, "{", "application/json"), 400,
+        "INVALID_REQUEST");
+  check(http.Post("/api/stargate/processes", body("k2"), "application/json"), 401, "INVALID_TOKEN");
+  check(http.Post("/api/stargate/processes", auth, body("k3", "teleport"), "application/json"), 403,
+        "INSUFFICIENT_PERMISSIONS");
+  check(http.Get("/api/stargate/processes/PROC-20990101-00001", auth), 404, "NOT_FOUND");
+  check(http.Post("/api/stargate/processes/" + id + "/retry", auth, "", "application/json"), 409,
+        "NOT_RETRYABLE");
+  check(http.Post("/api/stargate/processes", auth, std::string(5000, ' '), "application/json"), 413,
+        "PAYLOAD_TOO_LARGE");
+  check(http.Post("/api/stargate/processes", auth, body("k4"), "text/plain"), 415,
+        "UNSUPPORTED_MEDIA_TYPE");
+  auto reused = json::parse(body("k1"));
+  reused["data"]["orderId"] = "ORD-OTHER";
+  check(http.Post("/api/stargate/processes", auth, reused.dump(), "application/json"), 422,
+        "IDEMPOTENCY_KEY_REUSED");
+  auto limited = http.Get("/api/stargate/processes", auth);
+  for (int i = 0; i < 20 && limited->status != 429; ++i) {
+    limited = http.Get("/api/stargate/processes", auth);
+  }
+  check(limited, 429, "RATE_LIMIT_EXCEEDED");
+  EXPECT_FALSE(limited->get_header_value("Retry-After").empty());
+  EXPECT_TRUE(json::parse(limited->body)["retryAfter"].is_number());
+  // Hostile input left it serving.
+  EXPECT_EQ(http.Get("/health/ready")->status, 200);
+}
+
+// kill -9 while processes run, then a restart: every process completes, and none twice.
+TEST(Server, ResumesAfterKillNineAndRunsEachProcessToOneEnd) {
+  StackOptions options;
+  options.step_duration = "150ms";
+  options.server_extra = "[rate_limit]\nper_minute = 1000000\nburst = 100000\n";
+  options.start_daemon = false;
+  Stack stack(options);
+  httplib::Client http("127.0.0.1", stack.port());
+  auto token_of = [&] {
+    auto res = http.Post("/oauth/token", httplib::Params{{"grant_type", "client_credentials"},
+                                                         {"client_id", stack.client_id()},
+                                                         {"client_secret", stack.client_secret()}});
+    return json::parse(res->body)["access_token"].get<std::string>();
+  };
+  const httplib::Headers auth = {{"Authorization", "Bearer " + token_of()}};
+  std::vector<std::string> ids;
+  for (int i = 0; i < 12; ++i) {
+    auto res = http.Post("/api/stargate/processes", auth,
+                         json{{"clientProcessId", "c" + std::to_string(i)},
+                              {"processType", "order"},
+                              {"data", json::parse(kOrder)}}
+                             .dump(),
+                         "application/json");
+    ASSERT_EQ(res->status, 202);
+    ids.push_back(json::parse(res->body)["processId"]);
+  }
+  // Wait until work is under way, then kill without warning.
+  ASSERT_TRUE(
+      wait_until([&] { return stack.server_log().find("order started") != std::string::npos; },
+                 std::chrono::seconds(10)));
+  EXPECT_EQ(stack.stop_server(SIGKILL), 128 + SIGKILL);
+  stack.start_server();
+  httplib::Client again("127.0.0.1", stack.port());
+  ASSERT_TRUE(wait_until(
+      [&] {
+        for (const auto& id : ids) {
+          auto res = again.Get("/api/stargate/processes/" + id, auth);
+          if (!res || json::parse(res->body)["status"] != "completed") return false;
+        }
+        return true;
+      },
+      std::chrono::seconds(60)))
+      << stack.server_log();
+  auto exported = server_admin(stack, {"audit", "export", "--since", "1h"});
+  std::map<std::string, int> completions;
+  std::istringstream lines(exported.out);
+  for (std::string line; std::getline(lines, line);) {
+    const auto record = json::parse(line);
+    if (record["kind"] == "state" && record["to"] == "completed")
+      ++completions[record["processId"]];
+  }
+  EXPECT_EQ(completions.size(), ids.size());
+  for (const auto& [id, count] : completions)
+    EXPECT_EQ(count, 1) << id;
+  EXPECT_EQ(server_admin(stack, {"audit", "verify"}).exit_code, 0);
 }
 
 }  // namespace

@@ -10,9 +10,11 @@ namespace stargate::test {
 
 Stack::Stack(StackOptions options) : options_(std::move(options)) {
   socket_ = dir_.file("run/stargated.sock");
-  write_file(dir_.file("server.toml"), "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"" +
-                                           dir_.file("server") + "\"\n[order]\nstep_duration = \"" +
-                                           options_.step_duration + "\"\n" + options_.server_extra);
+  write_file(dir_.file("server.toml"),
+             "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"" + dir_.file("server") + "\"\n" +
+                 options_.server_settings + "\n[order]\nstep_duration = \"" +
+                 options_.step_duration + "\"\n[shipping]\nstep_duration = \"" +
+                 options_.step_duration + "\"\n" + options_.server_extra);
   start_server();
   auto added = run({binary("stargate-server"), "client", "add", "--config",
                     dir_.file("server.toml"), "--tenant", "acme", "--process-types",
@@ -27,18 +29,29 @@ Stack::~Stack() {
   if (server_) server_->stop(SIGTERM);
 }
 
-void Stack::start_server() {
+std::unique_ptr<Child> Stack::spawn_server(const std::vector<std::string>& extra_args) {
   const std::string port_file = dir_.file("server.port");
   ::unlink(port_file.c_str());
   std::vector<std::string> argv = {binary("stargate-server"), "serve",       "--config",
                                    dir_.file("server.toml"),  "--port-file", port_file};
   if (port_ != 0) argv.push_back("--listen=127.0.0.1:" + std::to_string(port_));
-  server_ = std::make_unique<Child>(argv, std::vector<std::string>{}, dir_.file("server.log"));
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  return std::make_unique<Child>(argv, std::vector<std::string>{}, dir_.file("server.log"));
+}
+
+void Stack::start_server() {
+  const std::string port_file = dir_.file("server.port");
+  server_ = spawn_server();
   if (!wait_until([&] { return read_file(port_file).find('\n') != std::string::npos; },
                   std::chrono::seconds(30))) {
     throw std::runtime_error("stargate-server did not start:\n" + server_log());
   }
   port_ = std::stoi(read_file(port_file));
+}
+
+std::string Stack::client_secret() const {
+  const auto secret = read_file(dir_.file("client_secret"));
+  return secret.substr(0, secret.find('\n'));
 }
 
 int Stack::stop_server(int signal) {
@@ -49,8 +62,9 @@ int Stack::stop_server(int signal) {
 
 void Stack::start_daemon() {
   write_file(dir_.file("stargated.toml"),
-             "[gateway]\nurl = \"http://127.0.0.1:" + std::to_string(port_) +
-                 "\"\n[credentials]\nclient_id = \"" + client_id_ + "\"\nclient_secret_file = \"" +
+             "[gateway]\nurl = \"" + options_.gateway_scheme +
+                 "://127.0.0.1:" + std::to_string(port_) + "\"\n" + options_.gateway_settings +
+                 "\n[credentials]\nclient_id = \"" + client_id_ + "\"\nclient_secret_file = \"" +
                  dir_.file("client_secret") + "\"\n[queue]\npath = \"" +
                  dir_.file("daemon/queue.db") +
                  "\"\nretry_initial = \"100ms\"\nretry_max = \"500ms\"\n[socket]\npath = \"" +

@@ -17,8 +17,11 @@ namespace stargate::test {
 struct StackOptions {
   std::string step_duration = "100ms";  // each step of the order handler
   std::string fast_interval = "100ms";  // daemon polling
-  std::string server_extra;             // appended to server.toml
-  std::string daemon_extra;             // appended to stargated.toml (after [polling])
+  std::string server_settings;          // lines inside [server] of server.toml
+  std::string server_extra;             // appended to server.toml (further tables)
+  std::string gateway_scheme = "http";
+  std::string gateway_settings;  // lines inside [gateway] of stargated.toml
+  std::string daemon_extra;      // appended to stargated.toml (after [polling])
   bool start_daemon = true;
 };
 
@@ -29,6 +32,8 @@ class Stack {
 
   // Starts the server (again) on the same port and store.
   void start_server();
+  // Starts it without waiting for it to listen; the caller checks what happened.
+  std::unique_ptr<Child> spawn_server(const std::vector<std::string>& extra_args = {});
   // Stops by PID and returns the exit status (128 + signal when killed).
   int stop_server(int signal = SIGTERM);
   void start_daemon();
@@ -42,6 +47,9 @@ class Stack {
   int port() const { return port_; }
   const std::string& socket() const { return socket_; }
   const std::string& client_id() const { return client_id_; }
+  std::string client_secret() const;
+  // The server's process, while it runs.
+  Child* server() { return server_.get(); }
   std::string server_log() const { return read_file(dir_.file("server.log")); }
   std::string daemon_log() const { return read_file(dir_.file("daemon.log")); }
 
