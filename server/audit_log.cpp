@@ -7,7 +7,10 @@ namespace stargate::server {
 namespace {
 
 constexpr std::size_t kMaxPending = 1'000'000;
-constexpr auto kBatchDelay = std::chrono::milliseconds(100);
+// Small, frequent batches: one long burst of hashing and inserting would take a core away
+// from the request threads for tens of milliseconds and show as latency spikes.
+constexpr auto kBatchDelay = std::chrono::milliseconds(10);
+constexpr std::size_t kMaxBatch = 512;
 
 }  // namespace
 
@@ -56,9 +59,17 @@ void AuditLog::loop() {
     wake_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
     if (pending_.empty() && stopping_) break;
     // Let a batch gather: one transaction for many events.
-    if (!stopping_) wake_.wait_for(lock, kBatchDelay, [&] { return stopping_; });
+    if (!stopping_ && pending_.size() < kMaxBatch) {
+      wake_.wait_for(lock, kBatchDelay, [&] { return stopping_; });
+    }
     std::vector<AuditEvent> batch;
-    batch.swap(pending_);
+    if (pending_.size() <= kMaxBatch) {
+      batch.swap(pending_);
+    } else {
+      batch.assign(std::make_move_iterator(pending_.begin()),
+                   std::make_move_iterator(pending_.begin() + kMaxBatch));
+      pending_.erase(pending_.begin(), pending_.begin() + kMaxBatch);
+    }
     lock.unlock();
     auto written = store_.append_audit(batch);
     lock.lock();

@@ -185,6 +185,21 @@ Expected<TokenSigner> TokenSigner::from_pem_files(TokenAlgorithm algorithm,
   return signer;
 }
 
+std::optional<TokenClaims> TokenCache::find(const std::string& token, TimePoint now) const {
+  std::lock_guard lock(mutex_);
+  const auto it = claims_.find(token);
+  if (it == claims_.end()) return std::nullopt;
+  if (now >= it->second.expires_at || now < it->second.issued_at) return std::nullopt;
+  return it->second;
+}
+
+void TokenCache::remember(const std::string& token, const TokenClaims& claims) {
+  std::lock_guard lock(mutex_);
+  // Crude but bounded: when full, start over (tokens live an hour; clients re-verify once).
+  if (claims_.size() >= capacity_) claims_.clear();
+  claims_[token] = claims;
+}
+
 std::string new_refresh_token() {
   return new_client_secret();
 }

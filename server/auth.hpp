@@ -3,8 +3,11 @@
 // expiry, not-before and issuer itself, since libjwt 1.10 checks none of the claims.
 #pragma once
 
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "shared/clock.hpp"
@@ -79,6 +82,22 @@ class TokenSigner {
   std::string signing_key_;
   std::string verify_key_;
   std::string issuer_;
+};
+
+// Remembers the claims of tokens verified recently, so that a client polling with the same
+// token does not pay for its signature check on every request. Expiry and not-before are
+// still checked each time; revocation is checked by the caller on every request anyway.
+class TokenCache {
+ public:
+  explicit TokenCache(std::size_t capacity = 10000) : capacity_(capacity) {}
+  // The claims of `token` if it verified before and is still within its validity.
+  std::optional<TokenClaims> find(const std::string& token, TimePoint now) const;
+  void remember(const std::string& token, const TokenClaims& claims);
+
+ private:
+  std::size_t capacity_;
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, TokenClaims> claims_;
 };
 
 // A new refresh token (32 random bytes, base64url) and the hash the store keeps of it.

@@ -1,4 +1,4 @@
-// Routes of the gateway API.
+// HttpApi: server setup (TLS, limits, hooks), health, metrics, and shared helpers.
 #include "server/http_api.hpp"
 
 #include <sys/stat.h>
@@ -8,33 +8,17 @@
 #include <cmath>
 #include <cstring>
 
-#include <httplib.h>
 #include <openssl/err.h>
-#include <openssl/ssl.h>
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
-#include "server/digest.hpp"
-#include "shared/errors.hpp"
+#include "server/http_api_impl.hpp"
 #include "shared/ids.hpp"
-#include "shared/json.hpp"
 
 namespace stargate::server {
-namespace {
 
-constexpr const char* kCorrelationHeader = "X-Correlation-ID";
-constexpr const char* kJson = "application/json";
-
-// What the audit record of the request being answered needs. cpp-httplib runs the
-// pre-routing handler, the route and the logger of one request on one thread.
-struct RequestContext {
-  std::chrono::steady_clock::time_point start;
-  std::string client_id;
-  std::string tenant;
-};
 thread_local RequestContext request_context;
 
-// The correlation id of this exchange: set on the response before routing.
 std::string correlation_id(const httplib::Response& res) {
   return res.get_header_value(kCorrelationHeader);
 }
@@ -59,7 +43,6 @@ void send_error(httplib::Response& res, ErrorCode code, std::string message) {
   send_error(res, ApiError{code, std::move(message), std::nullopt});
 }
 
-// RFC 6749 §5.2 error answer of the token endpoint.
 void send_oauth_error(httplib::Response& res, int status, const std::string& error,
                       const std::string& description) {
   res.set_header("Cache-Control", "no-store");
@@ -67,7 +50,6 @@ void send_oauth_error(httplib::Response& res, int status, const std::string& err
   send_json(res, status, {{"error", error}, {"error_description", description}});
 }
 
-// Client credentials from HTTP Basic (RFC 6749 §2.3.1) or the form body.
 std::pair<std::string, std::string> client_credentials(const httplib::Request& req) {
   const std::string auth = req.get_header_value("Authorization");
   if (auth.rfind("Basic ", 0) == 0 && auth.size() < 1024) {
@@ -94,53 +76,18 @@ bool has_scope(const TokenClaims& claims, const std::string& process_type) {
   return std::find(claims.scopes.begin(), claims.scopes.end(), wanted) != claims.scopes.end();
 }
 
-}  // namespace
+std::optional<CompletedCache::Entry> CompletedCache::find(const std::string& process_id) const {
+  std::lock_guard lock(mutex_);
+  const auto it = entries_.find(process_id);
+  if (it == entries_.end()) return std::nullopt;
+  return it->second;
+}
 
-struct HttpApi::Impl {
-  const ServerConfig& config;
-  Store& store;
-  Engine& engine;
-  const TokenSigner& signer;
-  RateLimiter& limiter;
-  AuditLog& audit;
-  Metrics& metrics;
-  std::string tls_error;  // why the TLS context could not be set up
-  std::unique_ptr<httplib::Server> server;
-  httplib::Server& http;
-
-  Impl(const ServerConfig& c, Store& s, Engine& e, const TokenSigner& t, RateLimiter& l,
-       AuditLog& a, Metrics& m)
-      : config(c),
-        store(s),
-        engine(e),
-        signer(t),
-        limiter(l),
-        audit(a),
-        metrics(m),
-        server(make_server()),
-        http(*server) {}
-
-  std::unique_ptr<httplib::Server> make_server();
-  bool setup_tls(SSL_CTX& ctx);
-
-  void install();
-  void token(const httplib::Request& req, httplib::Response& res);
-  std::optional<ClientRecord> authenticate_client(const httplib::Request& req,
-                                                  httplib::Response& res);
-  void refresh(const httplib::Request& req, httplib::Response& res, const ClientRecord& client);
-  void issue_tokens(httplib::Response& res, const ClientRecord& client,
-                    const std::vector<std::string>& scopes, const std::string& family,
-                    const std::string& refresh_secret);
-  std::optional<TokenClaims> authenticate(const httplib::Request& req, httplib::Response& res);
-  bool admit(const TokenClaims& claims, httplib::Response& res);
-  std::optional<TokenClaims> authorize(const httplib::Request& req, httplib::Response& res);
-  void submit(const httplib::Request& req, httplib::Response& res);
-  void retry(const httplib::Request& req, httplib::Response& res);
-  void status(const httplib::Request& req, httplib::Response& res);
-  void list(const httplib::Request& req, httplib::Response& res);
-  void ready(httplib::Response& res);
-  void metrics_page(const httplib::Request& req, httplib::Response& res);
-};
+void CompletedCache::remember(const std::string& process_id, Entry entry) {
+  std::lock_guard lock(mutex_);
+  if (entries_.size() >= kCapacity) entries_.clear();
+  entries_[process_id] = std::move(entry);
+}
 
 std::unique_ptr<httplib::Server> HttpApi::Impl::make_server() {
   if (config.tls_cert.empty()) return std::make_unique<httplib::Server>();
@@ -191,6 +138,11 @@ void HttpApi::Impl::install() {
   http.set_tcp_nodelay(true);
   http.set_payload_max_length(config.max_body_bytes);
   http.set_read_timeout(std::chrono::seconds(10));
+  // cpp-httplib closes a kept-alive connection after 5 requests by default, which makes busy
+  // clients reconnect constantly; each connection holds a thread while it lives, so idle
+  // ones are closed after a few seconds.
+  http.set_keep_alive_max_count(1000);
+  http.set_keep_alive_timeout(5);
   http.set_write_timeout(std::chrono::seconds(10));
 
   http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
@@ -277,401 +229,6 @@ void HttpApi::Impl::install() {
   http.Get("/health/live", [](const auto&, auto& res) { send_json(res, 200, {{"status", "ok"}}); });
   http.Get("/health/ready", [this](const auto&, auto& res) { ready(res); });
   http.Get("/metrics", [this](const auto& req, auto& res) { metrics_page(req, res); });
-}
-
-void HttpApi::Impl::token(const httplib::Request& req, httplib::Response& res) {
-  if (req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) != 0) {
-    send_oauth_error(res, 400, "invalid_request",
-                     "Content-Type must be application/x-www-form-urlencoded");
-    return;
-  }
-  const std::string grant = req.get_param_value("grant_type");
-  if (grant.empty()) {
-    send_oauth_error(res, 400, "invalid_request", "Missing grant_type");
-    return;
-  }
-  if (grant != "client_credentials" && grant != "refresh_token") {
-    send_oauth_error(res, 400, "unsupported_grant_type",
-                     "Supported: client_credentials, refresh_token");
-    return;
-  }
-  if (!signer.can_issue()) {
-    send_oauth_error(res, 400, "unsupported_grant_type",
-                     "This gateway only verifies tokens; ask the one that issues them");
-    return;
-  }
-  auto client = authenticate_client(req, res);
-  if (!client) return;
-  if (grant == "refresh_token") {
-    refresh(req, res, *client);
-    return;
-  }
-  std::vector<std::string> granted;
-  for (const auto& type : client->process_types)
-    granted.push_back(scope_for(type));
-  std::vector<std::string> scopes = granted;
-  if (req.has_param("scope")) {
-    scopes = split_scopes(req.get_param_value("scope"));
-    for (const auto& scope : scopes) {
-      if (std::find(granted.begin(), granted.end(), scope) == granted.end()) {
-        send_oauth_error(res, 400, "invalid_scope",
-                         "Scope not granted to this client: " + scope.substr(0, 80));
-        return;
-      }
-    }
-  }
-  const auto now = now_utc();
-  RefreshToken refresh_token{"", client->client_id, new_uuid(), join_scopes(scopes),
-                             now + config.refresh_token_lifetime};
-  const std::string refresh_secret = new_refresh_token();
-  refresh_token.hash = hash_token(refresh_secret);
-  if (auto saved = store.add_refresh_token(refresh_token); !saved) {
-    spdlog::error("token: {} [{}]", saved.error(), correlation_id(res));
-    send_oauth_error(res, 503, "temporarily_unavailable", "Store unavailable");
-    return;
-  }
-  issue_tokens(res, *client, scopes, refresh_token.family, refresh_secret);
-}
-
-std::optional<ClientRecord> HttpApi::Impl::authenticate_client(const httplib::Request& req,
-                                                               httplib::Response& res) {
-  const auto [client_id, secret] = client_credentials(req);
-  if (client_id.empty() || secret.empty()) {
-    send_oauth_error(res, 401, "invalid_client", "Client authentication failed");
-    return std::nullopt;
-  }
-  auto client = store.find_client(client_id);
-  if (!client) {
-    spdlog::error("token: {}", client.error());
-    send_oauth_error(res, 503, "temporarily_unavailable", "Store unavailable");
-    return std::nullopt;
-  }
-  // The same answer for an unknown client, a revoked one and a wrong secret.
-  if (!client->has_value() || (*client)->revoked ||
-      !verify_secret((*client)->secret_hash, secret)) {
-    spdlog::warn("token: client authentication failed for '{}' [{}]", client_id.substr(0, 64),
-                 correlation_id(res));
-    send_oauth_error(res, 401, "invalid_client", "Client authentication failed");
-    return std::nullopt;
-  }
-  request_context.client_id = (*client)->client_id;
-  request_context.tenant = (*client)->tenant;
-  return std::move(**client);
-}
-
-void HttpApi::Impl::refresh(const httplib::Request& req, httplib::Response& res,
-                            const ClientRecord& client) {
-  const std::string presented = req.get_param_value("refresh_token");
-  if (presented.empty() || presented.size() > 256) {
-    send_oauth_error(res, 400, "invalid_request", "Missing refresh_token");
-    return;
-  }
-  const auto now = now_utc();
-  const std::string next = new_refresh_token();
-  auto rotated = store.rotate_refresh_token(hash_token(presented), hash_token(next),
-                                            now + config.refresh_token_lifetime, now);
-  if (!rotated) {
-    spdlog::error("token: {} [{}]", rotated.error(), correlation_id(res));
-    send_oauth_error(res, 503, "temporarily_unavailable", "Store unavailable");
-    return;
-  }
-  if (rotated->kind == RefreshResult::Kind::kReused) {
-    spdlog::warn("token: refresh token reused by {}; its family is revoked [{}]", client.client_id,
-                 correlation_id(res));
-  }
-  if (rotated->kind != RefreshResult::Kind::kRotated ||
-      rotated->client.client_id != client.client_id) {
-    send_oauth_error(res, 400, "invalid_grant", "Refresh token invalid, expired or revoked");
-    return;
-  }
-  issue_tokens(res, client, split_scopes(rotated->next.scopes), rotated->next.family, next);
-}
-
-void HttpApi::Impl::issue_tokens(httplib::Response& res, const ClientRecord& client,
-                                 const std::vector<std::string>& scopes, const std::string& family,
-                                 const std::string& refresh_secret) {
-  const auto now = now_utc();
-  TokenClaims claims{client.client_id, client.tenant, scopes, now, now + config.token_lifetime,
-                     new_uuid(),       family};
-  auto token = signer.issue(claims);
-  if (!token) {
-    spdlog::error("token: {}", token.error());
-    send_oauth_error(res, 500, "server_error", "Cannot issue token");
-    return;
-  }
-  res.set_header("Cache-Control", "no-store");
-  res.set_header("Pragma", "no-cache");
-  const auto lifetime = std::chrono::duration_cast<std::chrono::seconds>(config.token_lifetime);
-  send_json(res, 200,
-            {{"access_token", *token},
-             {"token_type", "Bearer"},
-             {"expires_in", lifetime.count()},
-             {"refresh_token", refresh_secret},
-             {"scope", join_scopes(scopes)}});
-  spdlog::info("token: issued to {} (tenant {}) [{}]", client.client_id, client.tenant,
-               correlation_id(res));
-}
-
-std::optional<TokenClaims> HttpApi::Impl::authenticate(const httplib::Request& req,
-                                                       httplib::Response& res) {
-  const std::string header = req.get_header_value("Authorization");
-  if (header.rfind("Bearer ", 0) != 0) {
-    send_error(res, ErrorCode::kInvalidToken, "Missing bearer token");
-    return std::nullopt;
-  }
-  auto claims = signer.verify(std::string_view(header).substr(7), now_utc());
-  if (!claims) {
-    spdlog::info("auth: token refused: {} [{}]", claims.error(), correlation_id(res));
-    send_error(res, ErrorCode::kInvalidToken, "Token expired or invalid");
-    return std::nullopt;
-  }
-  // Tokens are stateless, but a revoked client or token family stops working at once.
-  auto usable = store.token_usable(claims->client_id, claims->family);
-  if (!usable) {
-    spdlog::error("auth: {} [{}]", usable.error(), correlation_id(res));
-    send_error(res, {ErrorCode::kServiceUnavailable, "Store unavailable", 5});
-    return std::nullopt;
-  }
-  if (!*usable) {
-    spdlog::info("auth: token of revoked client {} refused [{}]", claims->client_id,
-                 correlation_id(res));
-    send_error(res, ErrorCode::kInvalidToken, "Token expired or invalid");
-    return std::nullopt;
-  }
-  request_context.client_id = claims->client_id;
-  request_context.tenant = claims->tenant;
-  return *claims;
-}
-
-bool HttpApi::Impl::admit(const TokenClaims& claims, httplib::Response& res) {
-  const auto decision = limiter.take(claims.tenant, now_utc());
-  res.set_header("X-RateLimit-Limit", std::to_string(decision.limit));
-  res.set_header("X-RateLimit-Remaining", std::to_string(decision.remaining));
-  res.set_header("X-RateLimit-Reset", std::to_string(decision.reset_seconds));
-  if (decision.allowed) return true;
-  spdlog::info("rate limit: tenant {} refused [{}]", claims.tenant, correlation_id(res));
-  metrics.rate_limited(claims.tenant);
-  send_error(res, {ErrorCode::kRateLimitExceeded,
-                   "Request rate limit exceeded (" + std::to_string(decision.limit) + " req/min)",
-                   static_cast<int>(decision.retry_after_seconds)});
-  return false;
-}
-
-std::optional<TokenClaims> HttpApi::Impl::authorize(const httplib::Request& req,
-                                                    httplib::Response& res) {
-  auto claims = authenticate(req, res);
-  if (!claims || !admit(*claims, res)) return std::nullopt;
-  return claims;
-}
-
-void HttpApi::Impl::submit(const httplib::Request& req, httplib::Response& res) {
-  auto claims = authorize(req, res);
-  if (!claims) return;
-  const std::string type = req.get_header_value("Content-Type");
-  if (type.rfind(kJson, 0) != 0) {
-    send_error(res, ErrorCode::kUnsupportedMediaType, "Content-Type must be application/json");
-    return;
-  }
-  auto body = parse_json(req.body, {config.max_body_bytes, 32});
-  if (!body) {
-    const bool too_large = body.error().kind == JsonError::Kind::kTooLarge;
-    send_error(res, too_large ? ErrorCode::kPayloadTooLarge : ErrorCode::kInvalidRequest,
-               "Malformed JSON: " + body.error().message);
-    return;
-  }
-  if (auto long_string = find_long_string(*body, config.max_string_bytes)) {
-    send_error(res, ErrorCode::kInvalidRequest,
-               "String at " + *long_string + " is longer than " +
-                   std::to_string(config.max_string_bytes) + " bytes");
-    return;
-  }
-  auto request = parse_submit_request(*body);
-  if (!request) {
-    send_error(res, ErrorCode::kInvalidRequest, request.error());
-    return;
-  }
-  const std::string header_key = req.get_header_value("Idempotency-Key");
-  if (!header_key.empty()) {
-    if (!is_safe_id(header_key)) {
-      send_error(res, ErrorCode::kInvalidRequest,
-                 "Idempotency-Key must be 1-128 characters of letters, digits and -_.:");
-      return;
-    }
-    if (!request->idempotency_key.empty() && request->idempotency_key != header_key) {
-      send_error(res, ErrorCode::kInvalidRequest,
-                 "idempotencyKey and the Idempotency-Key header differ");
-      return;
-    }
-    request->idempotency_key = header_key;
-  }
-  if (!has_scope(*claims, request->process_type)) {
-    send_error(res, ErrorCode::kInsufficientPermissions, "ProcessType not authorized");
-    return;
-  }
-  const auto type_config = config.process_types.find(request->process_type);
-  if (type_config == config.process_types.end()) {
-    send_error(res, ErrorCode::kInvalidRequest, "Unknown processType: " + request->process_type);
-    return;
-  }
-  NewProcess process;
-  process.tenant = claims->tenant;
-  process.client_id = claims->client_id;
-  process.now = now_utc();
-  process.estimated_completion = process.now + type_config->second.expected_duration;
-  {
-    SubmitRequest canonical = *request;
-    canonical.idempotency_key.clear();
-    process.request_hash = sha256_hex(to_json(canonical).dump());
-  }
-  process.request = std::move(*request);
-  auto created = store.create_process(process);
-  if (!created) {
-    spdlog::error("submit: {} [{}]", created.error(), correlation_id(res));
-    send_error(res, {ErrorCode::kServiceUnavailable, "Store unavailable", 5});
-    return;
-  }
-  if (created->kind == CreateResult::Kind::kKeyReused) {
-    send_error(res, ErrorCode::kIdempotencyKeyReused,
-               "Idempotency key already used with a different request");
-    return;
-  }
-  const auto& view = created->process.view;
-  if (created->kind == CreateResult::Kind::kCreated) {
-    engine.notify();
-    spdlog::info("process {}: accepted {} for tenant {} (client process {}) [{}]", view.process_id,
-                 view.process_type, claims->tenant, view.client_process_id, correlation_id(res));
-  }
-  Accepted accepted{view.process_id, view.client_process_id, view.process_type, view.created_at,
-                    view.estimated_completion};
-  res.set_header("Location", status_url(view.process_id));
-  send_json(res, 202, to_json(accepted));
-}
-
-void HttpApi::Impl::status(const httplib::Request& req, httplib::Response& res) {
-  auto claims = authorize(req, res);
-  if (!claims) return;
-  const std::string id = req.matches[1];
-  if (!is_process_id(id)) {
-    send_error(res, ErrorCode::kNotFound, "Process not found");
-    return;
-  }
-  auto record = store.get_process(claims->tenant, id);
-  if (!record) {
-    spdlog::error("status: {} [{}]", record.error(), correlation_id(res));
-    send_error(res, {ErrorCode::kServiceUnavailable, "Store unavailable", 5});
-    return;
-  }
-  if (!record->has_value()) {
-    send_error(res, ErrorCode::kNotFound, "Process not found");
-    return;
-  }
-  const auto& view = (*record)->view;
-  if (!has_scope(*claims, view.process_type)) {
-    send_error(res, ErrorCode::kInsufficientPermissions, "ProcessType not authorized");
-    return;
-  }
-  if (!is_terminal(view.status)) {
-    const auto seconds =
-        std::chrono::duration_cast<std::chrono::seconds>(config.status_retry_after);
-    res.set_header("Retry-After", std::to_string(seconds.count()));
-  }
-  send_json(res, 200, to_json(view));
-}
-
-void HttpApi::Impl::retry(const httplib::Request& req, httplib::Response& res) {
-  auto claims = authorize(req, res);
-  if (!claims) return;
-  const std::string id = req.matches[1];
-  if (!is_process_id(id)) {
-    send_error(res, ErrorCode::kNotFound, "Process not found");
-    return;
-  }
-  auto record = store.get_process(claims->tenant, id);
-  if (record && record->has_value() && !has_scope(*claims, (*record)->view.process_type)) {
-    send_error(res, ErrorCode::kInsufficientPermissions, "ProcessType not authorized");
-    return;
-  }
-  auto outcome = store.retry_process(claims->tenant, id, now_utc());
-  if (!record || !outcome) {
-    spdlog::error("retry: {} [{}]", !record ? record.error() : outcome.error(),
-                  correlation_id(res));
-    send_error(res, {ErrorCode::kServiceUnavailable, "Store unavailable", 5});
-    return;
-  }
-  switch (*outcome) {
-    case Store::RetryOutcome::kNotFound:
-      send_error(res, ErrorCode::kNotFound, "Process not found");
-      return;
-    case Store::RetryOutcome::kNotRetryable:
-      send_error(res, ErrorCode::kNotRetryable,
-                 "Process " + id + " is " + std::string(to_string((*record)->view.status)) +
-                     (((*record)->view.status == ProcessStatus::kFailed) ? " and not retryable"
-                                                                         : ", not failed"));
-      return;
-    case Store::RetryOutcome::kRetried:
-      break;
-  }
-  engine.notify();
-  auto retried = store.get_process(claims->tenant, id);
-  if (!retried || !retried->has_value()) {
-    send_error(res, {ErrorCode::kServiceUnavailable, "Store unavailable", 5});
-    return;
-  }
-  const auto& view = (*retried)->view;
-  spdlog::info("process {}: retry requested, attempt {} [{}]", id, (*retried)->attempt,
-               correlation_id(res));
-  Accepted accepted{view.process_id, view.client_process_id, view.process_type, view.created_at,
-                    view.estimated_completion};
-  res.set_header("Location", status_url(view.process_id));
-  send_json(res, 202, to_json(accepted));
-}
-
-void HttpApi::Impl::list(const httplib::Request& req, httplib::Response& res) {
-  auto claims = authorize(req, res);
-  if (!claims) return;
-  ListQuery query;
-  query.tenant = claims->tenant;
-  if (req.has_param("status")) {
-    query.status = parse_process_status(req.get_param_value("status"));
-    if (!query.status) {
-      send_error(res, ErrorCode::kInvalidRequest,
-                 "Parameter 'status' must be accepted, processing, completed or failed");
-      return;
-    }
-  }
-  query.process_type = req.get_param_value("processType");
-  if (!query.process_type.empty() && !is_process_type_name(query.process_type)) {
-    send_error(res, ErrorCode::kInvalidRequest, "Parameter 'processType' is not a process type");
-    return;
-  }
-  if (req.has_param("limit")) {
-    const std::string limit = req.get_param_value("limit");
-    if (limit.empty() || limit.size() > 3 ||
-        limit.find_first_not_of("0123456789") != std::string::npos || std::stoi(limit) < 1 ||
-        std::stoi(limit) > 100) {
-      send_error(res, ErrorCode::kInvalidRequest, "Parameter 'limit' must be 1-100");
-      return;
-    }
-    query.limit = static_cast<std::size_t>(std::stoi(limit));
-  }
-  query.cursor = req.get_param_value("cursor");
-  if (!query.cursor.empty() && !is_process_id(query.cursor)) {
-    send_error(res, ErrorCode::kInvalidRequest, "Parameter 'cursor' is not a process id");
-    return;
-  }
-  auto records = store.list_processes(query);
-  if (!records) {
-    spdlog::error("list: {} [{}]", records.error(), correlation_id(res));
-    send_error(res, {ErrorCode::kServiceUnavailable, "Store unavailable", 5});
-    return;
-  }
-  nlohmann::json items = nlohmann::json::array();
-  for (const auto& record : *records) {
-    if (has_scope(*claims, record.view.process_type)) items.push_back(to_json(record.view));
-  }
-  nlohmann::json body = {{"processes", items}};
-  if (records->size() == query.limit) body["nextCursor"] = records->back().view.process_id;
-  send_json(res, 200, body);
 }
 
 void HttpApi::Impl::ready(httplib::Response& res) {

@@ -121,6 +121,16 @@ class Maintenance {
 }  // namespace
 
 int serve(const ServeOptions& options) {
+  // Signals are taken by one thread with sigwait(); block them before any thread starts
+  // (the store starts one) so that every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A handler program that closes its stdin early must not kill the server with SIGPIPE.
+  ::signal(SIGPIPE, SIG_IGN);
+
   auto config = load_server_config(options.config_path);
   if (!config) {
     spdlog::error("configuration: {}", config.error());
@@ -152,16 +162,6 @@ int serve(const ServeOptions& options) {
     spdlog::error("{}", signer.error());
     return kExitError;
   }
-
-  // Signals are taken by one thread with sigwait(); block them before any thread starts so
-  // that every thread inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  // A handler program that closes its stdin early must not kill the server with SIGPIPE.
-  ::signal(SIGPIPE, SIG_IGN);
 
   Metrics metrics;
   Engine engine(**store, make_handlers(*config), config->workers, &metrics);

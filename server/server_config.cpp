@@ -39,7 +39,8 @@ void read(ConfigReader& reader, ServerConfig& config) {
                  "tls_cert and tls_key go together");
   }
   config.allow_plain_http = reader.boolean("server.allow_plain_http", false);
-  config.http_threads = static_cast<std::size_t>(reader.integer("server.http_threads", 8, 1, 256));
+  config.http_threads =
+      static_cast<std::size_t>(reader.integer("server.http_threads", 64, 1, 1024));
   config.max_body_bytes =
       static_cast<std::size_t>(reader.integer("server.max_body_bytes", 1 << 20, 1024, 64 << 20));
   config.max_string_bytes =

@@ -36,7 +36,7 @@ struct ServerConfig {
   std::string issuer = "stargate-server";
   Duration token_lifetime = std::chrono::hours(1);
   Duration refresh_token_lifetime = std::chrono::hours(24 * 30);
-  std::size_t http_threads = 8;
+  std::size_t http_threads = 64;  // each open connection holds one
   std::size_t max_body_bytes = 1 << 20;
   std::size_t max_string_bytes = 64 * 1024;                // any one string in a request's data
   Duration status_retry_after = std::chrono::seconds(30);  // suggested poll interval

@@ -2,9 +2,11 @@
 // one connection behind a mutex; SQLite serialises writers anyway.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "server/store.hpp"
 #include "shared/sqlite.hpp"
@@ -52,7 +54,33 @@ class SqliteStore final : public Store {
  private:
   explicit SqliteStore(db::Database db) : db_(std::move(db)) {}
   void migrate();
-  std::optional<ProcessRecord> load_process(const std::string& process_id);
+  static std::optional<ProcessRecord> load_process(db::Database& db, const std::string& process_id);
+
+  // A read-only connection for one read, taken from a pool and given back at destruction.
+  // Reads use these instead of mutex_ and db_: in WAL mode readers and the writer do not
+  // wait for each other.
+  class ReadLease {
+   public:
+    ReadLease(SqliteStore& store, std::unique_ptr<db::Database> db)
+        : store_(store), db_(std::move(db)) {}
+    ReadLease(ReadLease&&) = default;
+    ~ReadLease();
+    db::Database& db() { return *db_; }
+
+   private:
+    SqliteStore& store_;
+    std::unique_ptr<db::Database> db_;
+  };
+  ReadLease reader();
+  struct PendingCreate {
+    explicit PendingCreate(const NewProcess& p) : process(p) {}
+    const NewProcess& process;
+    Expected<CreateResult> result = fail("store: not committed");
+    bool done = false;  // under batch_mutex_
+  };
+  void commit_creates(std::vector<std::shared_ptr<PendingCreate>>& batch);
+  // One submission inside the open transaction; throws db::DbError.
+  Expected<CreateResult> create_locked(const NewProcess& process);
   std::string next_process_id(TimePoint now);
   std::string tenant_of(const std::string& process_id);
   // Appends one audit record; the caller holds mutex_ and has a transaction open, so the
@@ -61,8 +89,15 @@ class SqliteStore final : public Store {
   void audit_state(const std::string& process_id, const std::string& tenant, const char* from,
                    const char* to, TimePoint now);
 
-  std::mutex mutex_;
+  std::mutex mutex_;  // serialises writes on db_
   db::Database db_;
+  std::mutex batch_mutex_;
+  std::condition_variable batch_done_;
+  std::vector<std::shared_ptr<PendingCreate>> pending_creates_;  // under batch_mutex_
+  bool committing_ = false;                                      // under batch_mutex_
+  std::unique_ptr<db::Checkpointer> checkpointer_;
+  std::mutex readers_mutex_;
+  std::vector<std::unique_ptr<db::Database>> readers_;
 };
 
 }  // namespace stargate::server

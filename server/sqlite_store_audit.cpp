@@ -62,8 +62,9 @@ Status SqliteStore::append_audit(const std::vector<AuditEvent>& events) {
 
 Expected<AuditCheck> SqliteStore::verify_audit() {
   return rows::guarded([&]() -> Expected<AuditCheck> {
-    std::lock_guard lock(mutex_);
-    auto stmt = db_.prepare("SELECT seq, record, prev_hash, hash FROM audit ORDER BY seq");
+    auto lease = reader();
+    db::Database& db = lease.db();
+    auto stmt = db.prepare("SELECT seq, record, prev_hash, hash FROM audit ORDER BY seq");
     AuditCheck check;
     std::string prev = kGenesis;
     std::int64_t expected_seq = 1;
@@ -103,8 +104,9 @@ Expected<AuditCheck> SqliteStore::verify_audit() {
 Status SqliteStore::export_audit(TimePoint since,
                                  const std::function<void(const AuditRecord&)>& sink) {
   return rows::guarded([&]() -> Status {
-    std::lock_guard lock(mutex_);
-    auto stmt = db_.prepare(
+    auto lease = reader();
+    db::Database& db = lease.db();
+    auto stmt = db.prepare(
         "SELECT seq, time, record, prev_hash, hash FROM audit WHERE time >= ? ORDER BY seq");
     stmt.bind(1, to_unix_ms(since));
     while (stmt.step()) {

@@ -40,9 +40,10 @@ Status SqliteStore::add_client(const ClientRecord& client) {
 
 Expected<std::optional<ClientRecord>> SqliteStore::find_client(const std::string& client_id) {
   return rows::guarded([&]() -> Expected<std::optional<ClientRecord>> {
-    std::lock_guard lock(mutex_);
-    auto stmt = db_.prepare(std::string("SELECT ") + rows::kClientColumns +
-                            " FROM clients WHERE client_id = ?");
+    auto lease = reader();
+    db::Database& db = lease.db();
+    auto stmt = db.prepare(std::string("SELECT ") + rows::kClientColumns +
+                           " FROM clients WHERE client_id = ?");
     stmt.bind(1, client_id);
     if (!stmt.step()) return std::optional<ClientRecord>{};
     return std::optional<ClientRecord>{rows::read_client(stmt)};
@@ -51,9 +52,10 @@ Expected<std::optional<ClientRecord>> SqliteStore::find_client(const std::string
 
 Expected<std::vector<ClientRecord>> SqliteStore::list_clients() {
   return rows::guarded([&]() -> Expected<std::vector<ClientRecord>> {
-    std::lock_guard lock(mutex_);
-    auto stmt = db_.prepare(std::string("SELECT ") + rows::kClientColumns +
-                            " FROM clients ORDER BY created_at, client_id");
+    auto lease = reader();
+    db::Database& db = lease.db();
+    auto stmt = db.prepare(std::string("SELECT ") + rows::kClientColumns +
+                           " FROM clients ORDER BY created_at, client_id");
     std::vector<ClientRecord> out;
     while (stmt.step())
       out.push_back(rows::read_client(stmt));
@@ -146,8 +148,9 @@ Expected<RefreshResult> SqliteStore::rotate_refresh_token(const std::string& has
 
 Expected<bool> SqliteStore::token_usable(const std::string& client_id, const std::string& family) {
   return rows::guarded([&]() -> Expected<bool> {
-    std::lock_guard lock(mutex_);
-    auto stmt = db_.prepare(
+    auto lease = reader();
+    db::Database& db = lease.db();
+    auto stmt = db.prepare(
         "SELECT c.revoked, (SELECT revoked FROM token_families WHERE family = ?2) "
         "FROM clients c WHERE c.client_id = ?1");
     stmt.bind(1, client_id).bind(2, family);

@@ -10,7 +10,8 @@
 
 namespace stargate {
 
-// A random (version 4) UUID in lowercase canonical form, from the kernel's random source.
+// A random (version 4) UUID in lowercase canonical form. Unique, but not meant to be
+// unguessable: never use it as a secret.
 std::string new_uuid();
 
 // Canonical 8-4-4-4-12 hex form, either case, any version.

@@ -63,12 +63,13 @@ class LineFormatter final : public spdlog::formatter {
     std::string line;
     switch (target_) {
       case Target::kJournal:
-        line = "<" + std::to_string(syslog_priority(msg.level)) + ">" + std::string(text);
+        line.append("<").append(std::to_string(syslog_priority(msg.level))).append(">");
+        line.append(text);
         break;
       case Target::kTerminal:
-        line = utc_time(msg, false) + " " + std::string(level.data(), level.size());
+        line.append(utc_time(msg, false)).append(" ").append(level.data(), level.size());
         line.resize(std::max<std::size_t>(line.size(), 32), ' ');
-        line += std::string(text);
+        line.append(text);
         break;
       case Target::kJson: {
         nlohmann::json record = {

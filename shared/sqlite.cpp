@@ -3,6 +3,8 @@
 
 #include <sqlite3.h>
 
+#include <memory>
+
 namespace stargate::db {
 namespace {
 
@@ -15,12 +17,20 @@ namespace {
 
 }  // namespace
 
-Statement::Statement(Statement&& other) noexcept : db_(other.db_), stmt_(other.stmt_) {
+Statement::Statement(Statement&& other) noexcept
+    : db_(other.db_), stmt_(other.stmt_), in_use_(other.in_use_) {
   other.stmt_ = nullptr;
+  other.in_use_ = nullptr;
 }
 
 Statement::~Statement() {
-  sqlite3_finalize(stmt_);
+  if (in_use_ != nullptr) {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    *in_use_ = false;
+  } else {
+    sqlite3_finalize(stmt_);
+  }
 }
 
 Statement& Statement::bind(int index, std::int64_t value) {
@@ -93,10 +103,10 @@ std::optional<std::int64_t> Statement::optional_integer(int column) const {
   return integer(column);
 }
 
-Database::Database(const std::string& path, int busy_timeout_ms) : path_(path) {
-  const int rc =
-      sqlite3_open_v2(path.c_str(), &db_,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+Database::Database(const std::string& path, int busy_timeout_ms, Mode mode) : path_(path) {
+  const int flags =
+      mode == Mode::kReadOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  const int rc = sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     const std::string message =
         "open " + path + ": " + (db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
@@ -106,6 +116,7 @@ Database::Database(const std::string& path, int busy_timeout_ms) : path_(path) {
   }
   sqlite3_busy_timeout(db_, busy_timeout_ms);
   sqlite3_extended_result_codes(db_, 1);
+  if (mode == Mode::kReadOnly) return;
   try {
     exec("PRAGMA journal_mode=WAL");
     // FULL: every commit is fsync'd before it returns (WAL's NORMAL may lose the last
@@ -119,11 +130,14 @@ Database::Database(const std::string& path, int busy_timeout_ms) : path_(path) {
   }
 }
 
-Database::Database(Database&& other) noexcept : db_(other.db_), path_(std::move(other.path_)) {
+Database::Database(Database&& other) noexcept
+    : db_(other.db_), path_(std::move(other.path_)), cache_(std::move(other.cache_)) {
   other.db_ = nullptr;
 }
 
 Database::~Database() {
+  for (auto& [sql, cached] : cache_)
+    sqlite3_finalize(cached.stmt);
   sqlite3_close(db_);
 }
 
@@ -138,10 +152,27 @@ void Database::exec(const std::string& sql) {
 }
 
 Statement Database::prepare(std::string_view sql) {
+  constexpr std::size_t kMaxCached = 128;
+  Cached* cached = nullptr;
+  if (auto it = cache_.find(std::string(sql)); it != cache_.end()) {
+    if (!it->second.in_use) cached = &it->second;
+  } else if (cache_.size() < kMaxCached) {
+    cached = &cache_[std::string(sql)];
+  }
+  if (cached != nullptr && cached->stmt != nullptr) {
+    cached->in_use = true;
+    return Statement(db_, cached->stmt, &cached->in_use);
+  }
   sqlite3_stmt* stmt = nullptr;
   const int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
-  if (rc != SQLITE_OK) raise(db_, rc, "prepare");
-  return Statement(db_, stmt);
+  if (rc != SQLITE_OK) {
+    if (cached != nullptr) cache_.erase(std::string(sql));
+    raise(db_, rc, "prepare");
+  }
+  if (cached == nullptr) return Statement(db_, stmt);
+  cached->stmt = stmt;
+  cached->in_use = true;
+  return Statement(db_, stmt, &cached->in_use);
 }
 
 int Database::user_version() {
@@ -156,6 +187,41 @@ void Database::set_user_version(int version) {
 
 std::int64_t Database::changes() const {
   return sqlite3_changes64(db_);
+}
+
+Checkpointer::Checkpointer(std::string path, std::chrono::milliseconds interval)
+    : path_(std::move(path)), interval_(interval), thread_([this] { loop(); }) {}
+
+Checkpointer::~Checkpointer() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+void Checkpointer::loop() {
+  std::unique_ptr<Database> db;
+  std::unique_lock lock(mutex_);
+  while (!wake_.wait_for(lock, interval_, [&] { return stopping_; })) {
+    lock.unlock();
+    try {
+      if (!db) db = std::make_unique<Database>(path_, 1000);
+      // PASSIVE: copy what no reader still needs, never wait for the writer.
+      db->exec("PRAGMA wal_checkpoint(PASSIVE)");
+    } catch (const DbError&) {
+      db.reset();  // try again with a fresh connection next time
+    }
+    lock.lock();
+  }
+  lock.unlock();
+  // A last full pass at shutdown keeps the log from growing across restarts.
+  try {
+    if (!db) db = std::make_unique<Database>(path_, 1000);
+    db->exec("PRAGMA wal_checkpoint(PASSIVE)");
+  } catch (const DbError&) {
+  }
 }
 
 Transaction::Transaction(Database& db) : db_(db) {

@@ -1,0 +1,54 @@
+# Shared by the benchmark scripts: the Release build, free ports, process cleanup, wrk
+# output parsing and the machine description that goes next to every figure.
+# Sourced, not run.
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+bin="$repo/build-release/bin"
+
+# Benchmarks measure an optimised build of their own, not the sanitizer build of the tests.
+build_release() {
+  "$repo/scripts/bootstrap" bench
+  if [ ! -f "$repo/build-release/CMakeCache.txt" ]; then
+    cmake -S "$repo" -B "$repo/build-release" -DCMAKE_BUILD_TYPE=Release -DSTARGATE_TESTS=OFF \
+      >/dev/null
+  fi
+  cmake --build "$repo/build-release" -j"$(nproc)" --target stargate stargated stargate-server \
+    >/dev/null
+}
+
+# A port nobody listens on right now (the kernel's choice for an ephemeral bind).
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
+    echo $((20000 + RANDOM % 20000))
+}
+
+pids=()
+work=""
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
+  [ -n "$work" ] && rm -rf "$work"
+}
+trap cleanup EXIT
+
+wait_for() {  # wait_for CONDITION [SECONDS]
+  local limit=$(( ${2:-30} * 10 ))
+  for _ in $(seq "$limit"); do eval "$1" && return 0; sleep 0.1; done
+  echo "bench: timed out waiting for: $1" >&2
+  return 1
+}
+
+# Reads wrk --latency output on stdin; prints "requests/s p50 p99" (latencies in ms).
+wrk_figures() {
+  awk '
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    /Requests\/sec:/ { rps = $2 }
+    $1 == "50.000%" || $1 == "50%" { p50 = ms($2) }
+    $1 == "99.000%" || $1 == "99%" { p99 = ms($2) }
+    /Non-2xx or 3xx responses:/ { bad = $5 }
+    END { printf "%.0f %.2f %.2f %d\n", rps, p50, p99, bad }'
+}
+
+machine() {
+  echo "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r), $(. /etc/os-release; echo "$PRETTY_NAME")"
+}

@@ -1,0 +1,299 @@
+// The process API: authentication and rate limiting of API requests, submit, status,
+// retry and list.
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "server/digest.hpp"
+#include "server/http_api_impl.hpp"
+#include "shared/ids.hpp"
+#include "shared/json.hpp"
+
+namespace stargate::server {
+
+std::optional<TokenClaims> HttpApi::Impl::authenticate(const httplib::Request& req,
+                                                       httplib::Response& res) {
+  const std::string header = req.get_header_value("Authorization");
+  if (header.rfind("Bearer ", 0) != 0) {
+    send_error(res, ErrorCode::kInvalidToken, "Missing bearer token");
+    return std::nullopt;
+  }
+  const std::string token = header.substr(7);
+  const auto now = now_utc();
+  auto claims = verified.find(token, now);
+  if (!claims) {
+    auto checked = signer.verify(token, now);
+    if (!checked) {
+      spdlog::info("auth: token refused: {} [{}]", checked.error(), correlation_id(res));
+      send_error(res, ErrorCode::kInvalidToken, "Token expired or invalid");
+      return std::nullopt;
+    }
+    verified.remember(token, *checked);
+    claims = std::move(*checked);
+  }
+  // Tokens are stateless, but a revoked client or token family stops working at once.
+  auto usable = store.token_usable(claims->client_id, claims->family);
+  if (!usable) {
+    spdlog::error("auth: {} [{}]", usable.error(), correlation_id(res));
+    send_error(res, {ErrorCode::kServiceUnavailable, "Store unavailable", 5});
+    return std::nullopt;
+  }
+  if (!*usable) {
+    spdlog::info("auth: token of revoked client {} refused [{}]", claims->client_id,
+                 correlation_id(res));
+    send_error(res, ErrorCode::kInvalidToken, "Token expired or invalid");
+    return std::nullopt;
+  }
+  request_context.client_id = claims->client_id;
+  request_context.tenant = claims->tenant;
+  return *claims;
+}
+
+bool HttpApi::Impl::admit(const TokenClaims& claims, httplib::Response& res) {
+  const auto decision = limiter.take(claims.tenant, now_utc());
+  res.set_header("X-RateLimit-Limit", std::to_string(decision.limit));
+  res.set_header("X-RateLimit-Remaining", std::to_string(decision.remaining));
+  res.set_header("X-RateLimit-Reset", std::to_string(decision.reset_seconds));
+  if (decision.allowed) return true;
+  spdlog::info("rate limit: tenant {} refused [{}]", claims.tenant, correlation_id(res));
+  metrics.rate_limited(claims.tenant);
+  send_error(res, {ErrorCode::kRateLimitExceeded,
+                   "Request rate limit exceeded (" + std::to_string(decision.limit) + " req/min)",
+                   static_cast<int>(decision.retry_after_seconds)});
+  return false;
+}
+
+std::optional<TokenClaims> HttpApi::Impl::authorize(const httplib::Request& req,
+                                                    httplib::Response& res) {
+  auto claims = authenticate(req, res);
+  if (!claims || !admit(*claims, res)) return std::nullopt;
+  return claims;
+}
+
+void HttpApi::Impl::submit(const httplib::Request& req, httplib::Response& res) {
+  auto claims = authorize(req, res);
+  if (!claims) return;
+  const std::string type = req.get_header_value("Content-Type");
+  if (type.rfind(kJson, 0) != 0) {
+    send_error(res, ErrorCode::kUnsupportedMediaType, "Content-Type must be application/json");
+    return;
+  }
+  auto body = parse_json(req.body, {config.max_body_bytes, 32});
+  if (!body) {
+    const bool too_large = body.error().kind == JsonError::Kind::kTooLarge;
+    send_error(res, too_large ? ErrorCode::kPayloadTooLarge : ErrorCode::kInvalidRequest,
+               "Malformed JSON: " + body.error().message);
+    return;
+  }
+  if (auto long_string = find_long_string(*body, config.max_string_bytes)) {
+    send_error(res, ErrorCode::kInvalidRequest,
+               "String at " + *long_string + " is longer than " +
+                   std::to_string(config.max_string_bytes) + " bytes");
+    return;
+  }
+  auto request = parse_submit_request(*body);
+  if (!request) {
+    send_error(res, ErrorCode::kInvalidRequest, request.error());
+    return;
+  }
+  const std::string header_key = req.get_header_value("Idempotency-Key");
+  if (!header_key.empty()) {
+    if (!is_safe_id(header_key)) {
+      send_error(res, ErrorCode::kInvalidRequest,
+                 "Idempotency-Key must be 1-128 characters of letters, digits and -_.:");
+      return;
+    }
+    if (!request->idempotency_key.empty() && request->idempotency_key != header_key) {
+      send_error(res, ErrorCode::kInvalidRequest,
+                 "idempotencyKey and the Idempotency-Key header differ");
+      return;
+    }
+    request->idempotency_key = header_key;
+  }
+  if (!has_scope(*claims, request->process_type)) {
+    send_error(res, ErrorCode::kInsufficientPermissions, "ProcessType not authorized");
+    return;
+  }
+  const auto type_config = config.process_types.find(request->process_type);
+  if (type_config == config.process_types.end()) {
+    send_error(res, ErrorCode::kInvalidRequest, "Unknown processType: " + request->process_type);
+    return;
+  }
+  NewProcess process;
+  process.tenant = claims->tenant;
+  process.client_id = claims->client_id;
+  process.now = now_utc();
+  process.estimated_completion = process.now + type_config->second.expected_duration;
+  {
+    SubmitRequest canonical = *request;
+    canonical.idempotency_key.clear();
+    process.request_hash = sha256_hex(to_json(canonical).dump());
+  }
+  process.request = std::move(*request);
+  auto created = store.create_process(process);
+  if (!created) {
+    spdlog::error("submit: {} [{}]", created.error(), correlation_id(res));
+    send_error(res, {ErrorCode::kServiceUnavailable, "Store unavailable", 5});
+    return;
+  }
+  if (created->kind == CreateResult::Kind::kKeyReused) {
+    send_error(res, ErrorCode::kIdempotencyKeyReused,
+               "Idempotency key already used with a different request");
+    return;
+  }
+  const auto& view = created->process.view;
+  if (created->kind == CreateResult::Kind::kCreated) {
+    engine.notify();
+    spdlog::info("process {}: accepted {} for tenant {} (client process {}) [{}]", view.process_id,
+                 view.process_type, claims->tenant, view.client_process_id, correlation_id(res));
+  }
+  Accepted accepted{view.process_id, view.client_process_id, view.process_type, view.created_at,
+                    view.estimated_completion};
+  res.set_header("Location", status_url(view.process_id));
+  send_json(res, 202, to_json(accepted));
+}
+
+void HttpApi::Impl::status(const httplib::Request& req, httplib::Response& res) {
+  auto claims = authorize(req, res);
+  if (!claims) return;
+  const std::string id = req.matches[1];
+  if (!is_process_id(id)) {
+    send_error(res, ErrorCode::kNotFound, "Process not found");
+    return;
+  }
+  if (auto cached = completed.find(id)) {
+    if (cached->tenant != claims->tenant) {
+      send_error(res, ErrorCode::kNotFound, "Process not found");
+    } else if (!has_scope(*claims, cached->process_type)) {
+      send_error(res, ErrorCode::kInsufficientPermissions, "ProcessType not authorized");
+    } else {
+      res.status = 200;
+      res.set_content(cached->body, kJson);
+    }
+    return;
+  }
+  auto record = store.get_process(claims->tenant, id);
+  if (!record) {
+    spdlog::error("status: {} [{}]", record.error(), correlation_id(res));
+    send_error(res, {ErrorCode::kServiceUnavailable, "Store unavailable", 5});
+    return;
+  }
+  if (!record->has_value()) {
+    send_error(res, ErrorCode::kNotFound, "Process not found");
+    return;
+  }
+  const auto& view = (*record)->view;
+  if (!has_scope(*claims, view.process_type)) {
+    send_error(res, ErrorCode::kInsufficientPermissions, "ProcessType not authorized");
+    return;
+  }
+  if (!is_terminal(view.status)) {
+    const auto seconds =
+        std::chrono::duration_cast<std::chrono::seconds>(config.status_retry_after);
+    res.set_header("Retry-After", std::to_string(seconds.count()));
+  }
+  std::string body = to_json(view).dump();
+  if (view.status == ProcessStatus::kCompleted) {
+    completed.remember(id, {(*record)->tenant, view.process_type, body});
+  }
+  res.status = 200;
+  res.set_content(std::move(body), kJson);
+}
+
+void HttpApi::Impl::retry(const httplib::Request& req, httplib::Response& res) {
+  auto claims = authorize(req, res);
+  if (!claims) return;
+  const std::string id = req.matches[1];
+  if (!is_process_id(id)) {
+    send_error(res, ErrorCode::kNotFound, "Process not found");
+    return;
+  }
+  auto record = store.get_process(claims->tenant, id);
+  if (record && record->has_value() && !has_scope(*claims, (*record)->view.process_type)) {
+    send_error(res, ErrorCode::kInsufficientPermissions, "ProcessType not authorized");
+    return;
+  }
+  auto outcome = store.retry_process(claims->tenant, id, now_utc());
+  if (!record || !outcome) {
+    spdlog::error("retry: {} [{}]", !record ? record.error() : outcome.error(),
+                  correlation_id(res));
+    send_error(res, {ErrorCode::kServiceUnavailable, "Store unavailable", 5});
+    return;
+  }
+  switch (*outcome) {
+    case Store::RetryOutcome::kNotFound:
+      send_error(res, ErrorCode::kNotFound, "Process not found");
+      return;
+    case Store::RetryOutcome::kNotRetryable:
+      send_error(res, ErrorCode::kNotRetryable,
+                 "Process " + id + " is " + std::string(to_string((*record)->view.status)) +
+                     (((*record)->view.status == ProcessStatus::kFailed) ? " and not retryable"
+                                                                         : ", not failed"));
+      return;
+    case Store::RetryOutcome::kRetried:
+      break;
+  }
+  engine.notify();
+  auto retried = store.get_process(claims->tenant, id);
+  if (!retried || !retried->has_value()) {
+    send_error(res, {ErrorCode::kServiceUnavailable, "Store unavailable", 5});
+    return;
+  }
+  const auto& view = (*retried)->view;
+  spdlog::info("process {}: retry requested, attempt {} [{}]", id, (*retried)->attempt,
+               correlation_id(res));
+  Accepted accepted{view.process_id, view.client_process_id, view.process_type, view.created_at,
+                    view.estimated_completion};
+  res.set_header("Location", status_url(view.process_id));
+  send_json(res, 202, to_json(accepted));
+}
+
+void HttpApi::Impl::list(const httplib::Request& req, httplib::Response& res) {
+  auto claims = authorize(req, res);
+  if (!claims) return;
+  ListQuery query;
+  query.tenant = claims->tenant;
+  if (req.has_param("status")) {
+    query.status = parse_process_status(req.get_param_value("status"));
+    if (!query.status) {
+      send_error(res, ErrorCode::kInvalidRequest,
+                 "Parameter 'status' must be accepted, processing, completed or failed");
+      return;
+    }
+  }
+  query.process_type = req.get_param_value("processType");
+  if (!query.process_type.empty() && !is_process_type_name(query.process_type)) {
+    send_error(res, ErrorCode::kInvalidRequest, "Parameter 'processType' is not a process type");
+    return;
+  }
+  if (req.has_param("limit")) {
+    const std::string limit = req.get_param_value("limit");
+    if (limit.empty() || limit.size() > 3 ||
+        limit.find_first_not_of("0123456789") != std::string::npos || std::stoi(limit) < 1 ||
+        std::stoi(limit) > 100) {
+      send_error(res, ErrorCode::kInvalidRequest, "Parameter 'limit' must be 1-100");
+      return;
+    }
+    query.limit = static_cast<std::size_t>(std::stoi(limit));
+  }
+  query.cursor = req.get_param_value("cursor");
+  if (!query.cursor.empty() && !is_process_id(query.cursor)) {
+    send_error(res, ErrorCode::kInvalidRequest, "Parameter 'cursor' is not a process id");
+    return;
+  }
+  auto records = store.list_processes(query);
+  if (!records) {
+    spdlog::error("list: {} [{}]", records.error(), correlation_id(res));
+    send_error(res, {ErrorCode::kServiceUnavailable, "Store unavailable", 5});
+    return;
+  }
+  nlohmann::json items = nlohmann::json::array();
+  for (const auto& record : *records) {
+    if (has_scope(*claims, record.view.process_type)) items.push_back(to_json(record.view));
+  }
+  nlohmann::json body = {{"processes", items}};
+  if (records->size() == query.limit) body["nextCursor"] = records->back().view.process_id;
+  send_json(res, 200, body);
+}
+
+}  // namespace stargate::server
