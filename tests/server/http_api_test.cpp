@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <atomic>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include "server/builtin_handlers.hpp"
@@ -264,6 +267,55 @@ TEST_F(HttpApiTest, AuthenticationAndScopes) {
   auto body = json::parse(order_body("k2"));
   body["processType"] = "shipping";
   expect_error(submit(t, body.dump()), 403, "INSUFFICIENT_PERMISSIONS");
+}
+
+TEST_F(HttpApiTest, ThirtyTwoConcurrentSubmissionsWithOneKeyMakeOneProcess) {
+  const auto t = token("acme-order");
+  std::vector<std::thread> threads;
+  std::mutex mutex;
+  std::set<std::string> ids;
+  std::atomic<int> accepted{0};
+  for (int i = 0; i < 32; ++i) {
+    threads.emplace_back([&] {
+      httplib::Client own("127.0.0.1", port_);
+      auto res = own.Post("/api/stargate/processes", {{"Authorization", "Bearer " + t}},
+                          order_body("same-key"), "application/json");
+      if (res && res->status == 202) {
+        ++accepted;
+        std::lock_guard lock(mutex);
+        ids.insert(json::parse(res->body)["processId"].get<std::string>());
+      }
+    });
+  }
+  for (auto& thread : threads)
+    thread.join();
+  EXPECT_EQ(accepted, 32);
+  EXPECT_EQ(ids.size(), 1u);
+  ListQuery query;
+  query.tenant = "acme";
+  EXPECT_EQ(store_->list_processes(query)->size(), 1u);
+}
+
+TEST_F(HttpApiTest, ForgedAndExpiredTokensAreRefused) {
+  const auto now = now_utc();
+  TokenClaims claims{"acme-order", "acme", {"process:order"}, now, now + std::chrono::hours(1),
+                     "j",          ""};
+  TokenSigner wrong_key(std::string(32, 'z'), "stargate-test");
+  TokenSigner wrong_issuer(std::string(32, 'k'), "someone-else");
+  TokenClaims expired = claims;
+  expired.issued_at = now - std::chrono::hours(2);
+  expired.expires_at = now - std::chrono::hours(1);
+  const std::string none_token =
+      "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0."
+      "eyJpc3MiOiJzdGFyZ2F0ZS10ZXN0Iiwic3ViIjoiYWNtZS1vcmRlciIsInRlbmFudCI6ImFjbWUiLCJzY29wZSI6In"
+      "Byb2Nlc3M6b3JkZXIiLCJleHAiOjk5OTk5OTk5OTl9.";
+  std::string tampered = token("acme-order");
+  tampered[tampered.size() / 2] = tampered[tampered.size() / 2] == 'A' ? 'B' : 'A';
+  for (const auto& bad : {*wrong_key.issue(claims), *wrong_issuer.issue(claims),
+                          *signer_.issue(expired), none_token, tampered}) {
+    expect_error(submit(bad, order_body("k1")), 401, "INVALID_TOKEN");
+  }
+  EXPECT_EQ(submit(*signer_.issue(claims), order_body("k1"))->status, 202);  // the control
 }
 
 TEST_F(HttpApiTest, AnotherTenantsProcessIsNotFound) {
