@@ -197,8 +197,9 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
   void poll_now(const std::string& id) {
     const auto it = polls.find(id);
     if (it == polls.end()) return;
-    off_loop([this, process_id = it->second->process_id] { return gateway.status(process_id); },
-             [this, id](GatewayReply reply) { on_polled(id, std::move(reply)); });
+    off_loop(
+        [this, id, process_id = it->second->process_id] { return gateway.status(process_id, id); },
+        [this, id](GatewayReply reply) { on_polled(id, std::move(reply)); });
   }
 
   void on_polled(const std::string& id, GatewayReply reply) {

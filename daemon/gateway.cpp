@@ -99,27 +99,30 @@ class HttpGateway final : public Gateway {
 
   GatewayReply submit(const SubmitRequest& request) override {
     const std::string body = to_json(request).dump();
-    return call(true, [&](httplib::Client& client, const httplib::Headers& headers) {
-      return client.Post(api_.path + kProcessesPath, headers, body, "application/json");
-    });
+    return call(true, request.client_process_id,
+                [&](httplib::Client& client, const httplib::Headers& headers) {
+                  return client.Post(api_.path + kProcessesPath, headers, body, "application/json");
+                });
   }
 
-  GatewayReply status(const std::string& process_id) override {
-    return call(false, [&](httplib::Client& client, const httplib::Headers& headers) {
-      return client.Get(api_.path + kProcessesPath + "/" + process_id, headers);
-    });
+  GatewayReply status(const std::string& process_id, const std::string& correlation_id) override {
+    return call(false, correlation_id,
+                [&](httplib::Client& client, const httplib::Headers& headers) {
+                  return client.Get(api_.path + kProcessesPath + "/" + process_id, headers);
+                });
   }
 
  private:
   // Sends with a bearer token; on 401 renews the token once and sends again.
   template <typename Send>
-  GatewayReply call(bool is_submit, Send&& send) {
+  GatewayReply call(bool is_submit, const std::string& correlation_id, Send&& send) {
     for (int attempt = 0; attempt < 2; ++attempt) {
       GatewayReply reply;
       auto token = access_token(attempt > 0, reply);
       if (!token) return reply;
       httplib::Headers headers = {{"Authorization", "Bearer " + *token},
                                   {"Accept", "application/json"}};
+      if (!correlation_id.empty()) headers.emplace("X-Correlation-ID", correlation_id);
       auto client = api_pool_.acquire();
       auto result = send(*client, headers);
       reply = make_reply(result, is_submit);

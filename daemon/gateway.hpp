@@ -42,8 +42,10 @@ class Gateway {
  public:
   virtual ~Gateway() = default;
   // Both are safe to call from several threads at once.
+  // Requests carry X-Correlation-ID: the clientProcessId, so that one request can be
+  // followed through the daemon's and the gateway's logs and the gateway's audit trail.
   virtual GatewayReply submit(const SubmitRequest& request) = 0;
-  virtual GatewayReply status(const std::string& process_id) = 0;
+  virtual GatewayReply status(const std::string& process_id, const std::string& correlation_id) = 0;
 };
 
 // Fails when the URL cannot be used or the secret cannot be read.

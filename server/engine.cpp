@@ -109,7 +109,8 @@ void Engine::run_one(const ProcessRecord& record) {
     outcome = HandlerOutcome::failure(
         {"NO_HANDLER", "No handler for process type " + record.view.process_type, {}}, false);
   } else {
-    spdlog::info("process {}: {} started (tenant {})", id, record.view.process_type, record.tenant);
+    spdlog::info("process {}: {} started (tenant {}, attempt {}) [{}]", id,
+                 record.view.process_type, record.tenant, record.attempt, record.correlation_id);
     WorkerContext context(store_, id, mutex_, stop_cv_, stopping_);
     try {
       outcome =
@@ -134,10 +135,10 @@ void Engine::run_one(const ProcessRecord& record) {
     return;
   }
   if (outcome.ok) {
-    spdlog::info("process {}: completed in {} ms", id, took.count());
+    spdlog::info("process {}: completed in {} ms [{}]", id, took.count(), record.correlation_id);
   } else {
-    spdlog::info("process {}: failed with {} (retryable: {})", id, outcome.error.code,
-                 outcome.retryable);
+    spdlog::info("process {}: failed with {} (retryable: {}) [{}]", id, outcome.error.code,
+                 outcome.retryable, record.correlation_id);
   }
 }
 

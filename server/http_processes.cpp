@@ -122,6 +122,7 @@ void HttpApi::Impl::submit(const httplib::Request& req, httplib::Response& res) 
   NewProcess process;
   process.tenant = claims->tenant;
   process.client_id = claims->client_id;
+  process.correlation_id = correlation_id(res);
   process.now = now_utc();
   process.estimated_completion = process.now + type_config->second.expected_duration;
   {

@@ -85,10 +85,15 @@ CREATE TABLE audit (
 CREATE INDEX audit_time ON audit (time);
 )sql";
 
+// v4: the correlation id of the submitting request, carried into the engine's logs.
+constexpr const char* kSchemaV4 = R"sql(
+ALTER TABLE processes ADD COLUMN correlation_id TEXT NOT NULL DEFAULT '';
+)sql";
+
 constexpr const char* kProcessColumns =
     "process_id, tenant, client_id, client_process_id, process_type, data, status, progress, "
     "current_step, result, error, retryable, attempt, created_at, updated_at, finished_at, "
-    "estimated_completion";
+    "estimated_completion, correlation_id";
 
 ProcessRecord read_process(const db::Statement& row) {
   ProcessRecord record;
@@ -113,6 +118,7 @@ ProcessRecord read_process(const db::Statement& row) {
   view.updated_at = from_unix_ms(row.integer(14));
   if (auto finished = row.optional_integer(15)) view.finished_at = from_unix_ms(*finished);
   if (auto estimate = row.optional_integer(16)) view.estimated_completion = from_unix_ms(*estimate);
+  record.correlation_id = row.text(17);
   return record;
 }
 
@@ -162,6 +168,7 @@ void SqliteStore::migrate() {
   if (version < 1) db_.exec(kSchemaV1);
   if (version < 2) db_.exec(kSchemaV2);
   if (version < 3) db_.exec(kSchemaV3);
+  if (version < 4) db_.exec(kSchemaV4);
   db_.set_user_version(kSchemaVersion);
   tx.commit();
 }
@@ -259,8 +266,8 @@ Expected<CreateResult> SqliteStore::create_locked(const NewProcess& process) {
   if (process.estimated_completion) estimate = to_unix_ms(*process.estimated_completion);
   db_.prepare(
          "INSERT INTO processes (process_id, tenant, client_id, client_process_id, "
-         "process_type, data, status, created_at, updated_at, estimated_completion) "
-         "VALUES (?, ?, ?, ?, ?, ?, 'accepted', ?, ?, ?)")
+         "process_type, data, status, created_at, updated_at, estimated_completion, "
+         "correlation_id) VALUES (?, ?, ?, ?, ?, ?, 'accepted', ?, ?, ?, ?)")
       .bind(1, id)
       .bind(2, process.tenant)
       .bind(3, process.client_id)
@@ -270,6 +277,7 @@ Expected<CreateResult> SqliteStore::create_locked(const NewProcess& process) {
       .bind(7, to_unix_ms(process.now))
       .bind(8, to_unix_ms(process.now))
       .bind(9, estimate)
+      .bind(10, process.correlation_id)
       .run();
   if (!request.idempotency_key.empty()) {
     db_.prepare(
@@ -288,6 +296,7 @@ Expected<CreateResult> SqliteStore::create_locked(const NewProcess& process) {
   created.process.tenant = process.tenant;
   created.process.client_id = process.client_id;
   created.process.data = request.data;
+  created.process.correlation_id = process.correlation_id;
   auto& view = created.process.view;
   view.process_id = id;
   view.client_process_id = request.client_process_id;

@@ -49,7 +49,7 @@ class SqliteStore final : public Store {
   Status export_audit(TimePoint since,
                       const std::function<void(const AuditRecord&)>& sink) override;
 
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
  private:
   explicit SqliteStore(db::Database db) : db_(std::move(db)) {}

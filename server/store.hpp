@@ -34,7 +34,8 @@ struct ProcessRecord {
   std::string client_id;
   nlohmann::json data = nlohmann::json::object();
   int attempt = 1;
-  ProcessView view;  // the fields the status API answers with
+  std::string correlation_id;  // of the request that submitted it, for tracing
+  ProcessView view;            // the fields the status API answers with
 };
 
 // What a submit asks the store to create.
@@ -43,6 +44,7 @@ struct NewProcess {
   std::string client_id;
   SubmitRequest request;
   std::string request_hash;  // SHA-256 of the canonical request, to compare replays
+  std::string correlation_id;
   TimePoint now{};
   std::optional<TimePoint> estimated_completion;
 };

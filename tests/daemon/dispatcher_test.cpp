@@ -26,7 +26,7 @@ class ScriptedGateway final : public Gateway {
     submitted.push_back(request);
     return next(submit_script);
   }
-  GatewayReply status(const std::string& process_id) override {
+  GatewayReply status(const std::string& process_id, const std::string&) override {
     std::lock_guard lock(mutex_);
     polled.push_back(process_id);
     return next(status_script);

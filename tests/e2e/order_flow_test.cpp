@@ -30,6 +30,12 @@ TEST(OrderFlow, SubmitWaitReturnsTheCompletedResult) {
   EXPECT_TRUE(record["result"]["estimatedDelivery"].is_string());
   EXPECT_TRUE(record["completedAt"].is_string());
   EXPECT_EQ(run.err, "");  // no TTY: nothing but the answer
+  // The clientProcessId travels as the correlation id: one request, traceable end to end.
+  const std::string trace = "[" + record["clientProcessId"].get<std::string>() + "]";
+  const auto server_log = stack.server_log();
+  EXPECT_NE(server_log.find("POST /api/stargate/processes 202"), std::string::npos);
+  EXPECT_NE(server_log.find("order started (tenant acme, attempt 1) " + trace), std::string::npos)
+      << server_log;
 
   // The same record through status, in human form.
   auto status = stack.cli({"status", record["clientProcessId"]});
