@@ -1,0 +1,71 @@
+// Tests of shared/subprocess.cpp with /bin/sh.
+#include "shared/subprocess.hpp"
+
+#include <gtest/gtest.h>
+
+namespace stargate {
+namespace {
+
+using namespace std::chrono_literals;
+
+SubprocessOptions shell(const std::string& script) {
+  SubprocessOptions options;
+  options.argv = {"/bin/sh", "-c", script};
+  options.timeout = 20s;
+  options.kill_grace = 500ms;
+  return options;
+}
+
+TEST(Subprocess, PassesInputEnvironmentAndLines) {
+  auto options = shell("read line; echo \"got $line\"; echo \"env $STARGATE_X\"; echo oops >&2");
+  options.input = "hello\n";
+  options.environment = {"STARGATE_X=42"};
+  std::vector<std::string> lines;
+  options.on_line = [&](std::string_view line) { lines.emplace_back(line); };
+  const auto result = run_subprocess(options);
+  EXPECT_EQ(result.kind, SubprocessResult::Kind::kExited);
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_EQ(lines, (std::vector<std::string>{"got hello", "env 42"}));
+  EXPECT_EQ(result.last_line, "env 42");
+  EXPECT_EQ(result.errors, "oops\n");
+}
+
+TEST(Subprocess, ExitCodesAndSignals) {
+  EXPECT_EQ(run_subprocess(shell("exit 7")).exit_code, 7);
+  const auto killed = run_subprocess(shell("kill -KILL $$"));
+  EXPECT_EQ(killed.kind, SubprocessResult::Kind::kSignaled);
+  EXPECT_EQ(killed.signal, 9);
+  SubprocessOptions missing;
+  missing.argv = {"/nonexistent/program"};
+  const auto failed = run_subprocess(missing);
+  EXPECT_EQ(failed.kind, SubprocessResult::Kind::kSpawnFailed);
+  EXPECT_NE(failed.error.find("No such file"), std::string::npos);
+}
+
+TEST(Subprocess, TimeLimitHoldsEvenWhenOutputIsClosed) {
+  auto options = shell("exec >/dev/null 2>&1; trap '' TERM; sleep 30");
+  options.timeout = 300ms;
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(run_subprocess(options).kind, SubprocessResult::Kind::kTimedOut);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+}
+
+TEST(Subprocess, StopsOnRequestAndOnTooMuchOutput) {
+  auto stopped = shell("sleep 30");
+  stopped.keep_going = [] { return false; };
+  EXPECT_EQ(run_subprocess(stopped).kind, SubprocessResult::Kind::kStopped);
+  auto chatty = shell("yes");
+  chatty.max_output_bytes = 10000;
+  EXPECT_EQ(run_subprocess(chatty).kind, SubprocessResult::Kind::kTooMuchOutput);
+  auto noisy = shell("head -c 100000 /dev/zero >&2");
+  noisy.max_error_bytes = 1000;
+  EXPECT_EQ(run_subprocess(noisy).errors.size(), 1000u);
+}
+
+TEST(Subprocess, ShortenMessage) {
+  EXPECT_EQ(shorten_message("fine\n\n"), "fine");
+  EXPECT_EQ(shorten_message(std::string(600, 'x'), 10), "xxxxxxx...");
+}
+
+}  // namespace
+}  // namespace stargate
