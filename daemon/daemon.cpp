@@ -16,6 +16,7 @@
 #include "daemon/config.hpp"
 #include "daemon/dispatcher.hpp"
 #include "daemon/gateway.hpp"
+#include "daemon/hooks.hpp"
 #include "daemon/local_api.hpp"
 #include "daemon/local_routes.hpp"
 #include "daemon/queue.hpp"
@@ -57,7 +58,7 @@ class SystemdNotifier {
  private:
   void tick() {
     const auto queued = queue_.count(LocalState::kQueued);
-    const auto health = dispatcher_.health();
+    const auto health = dispatcher_.stats();
     const std::string status = "STATUS=" + std::to_string(queued ? *queued : 0) + " queued, " +
                                std::to_string(health.active_polls) + " active" +
                                (health.degraded ? ", gateway unreachable" : "");
@@ -154,8 +155,9 @@ int run(const DaemonOptions& options) {
   }
 
   asio::io_context io;
-  Dispatcher dispatcher(io, **queue, **gateway, config);
-  LocalRoutes routes(io, **queue, dispatcher, config);
+  HookRunner hooks(io, **queue, config);
+  Dispatcher dispatcher(io, **queue, **gateway, hooks, config);
+  LocalRoutes routes(io, **queue, dispatcher, **gateway, config);
   dispatcher.set_listener([&routes](const std::string& id) { routes.changed(id); });
   LocalApi api(io, routes);
   if (auto listening = api.listen(config.socket); !listening) {
@@ -176,6 +178,7 @@ int run(const DaemonOptions& options) {
     api.close();
     routes.release_waiters();
     dispatcher.stop();
+    hooks.stop();
     hup.cancel();
     io.stop();
   });
@@ -195,6 +198,7 @@ int run(const DaemonOptions& options) {
                config.queue.path, config.gateway.url);
   io.run();
   dispatcher.stop();
+  hooks.stop();
   spdlog::info("stopped");
   return kExitOk;
 }

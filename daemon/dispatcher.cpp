@@ -1,4 +1,4 @@
-// Dispatcher: sending and polling on Asio timers.
+// Dispatcher: sending, polling, retry and cancel, on Asio timers.
 #include "daemon/dispatcher.hpp"
 
 #include <map>
@@ -49,9 +49,11 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
   asio::io_context& io;
   Queue& queue;
   Gateway& gateway;
+  HookRunner& hooks;
   const DaemonConfig& config;
   asio::thread_pool blocking{kBlockingThreads};
   asio::steady_timer send_timer;
+  asio::steady_timer prune_timer;
   std::map<std::string, std::unique_ptr<Poll>> polls;
   std::function<void(const std::string&)> listener;
   std::mt19937_64 random{std::random_device{}()};
@@ -59,22 +61,33 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
   bool stopped = false;
   bool sending = false;  // a submit is in flight or waiting out a backoff
   bool backing_off = false;
+  std::string in_flight;  // the request being submitted right now
   int send_failures = 0;
   std::string last_error;
   TimePoint last_success{};
+  DispatcherStats counters;
 
-  Impl(asio::io_context& i, Queue& q, Gateway& g, const DaemonConfig& c)
-      : io(i), queue(q), gateway(g), config(c), send_timer(i) {}
+  Impl(asio::io_context& i, Queue& q, Gateway& g, HookRunner& h, const DaemonConfig& c)
+      : io(i), queue(q), gateway(g), hooks(h), config(c), send_timer(i), prune_timer(i) {}
 
+  // A record changed: tell the listener (waiters) and, when it ended, the hooks.
   void changed(const std::string& id) {
     if (listener) listener(id);
+    auto record = queue.get(id);
+    if (record && record->has_value() && is_terminal((*record)->state)) {
+      hooks.terminal(**record);
+    }
   }
 
-  // Runs `call` on the blocking pool, then `done(result)` on the loop.
+  // Runs `call` on the blocking pool, then `done(result)` on the loop. The pool is ours, and
+  // stop() drops the calls it has not started: those must not own us (a cycle), so they
+  // hold a weak reference.
   template <typename Call, typename Done>
   void off_loop(Call call, Done done) {
-    auto self = shared_from_this();
-    asio::post(blocking, [self, call = std::move(call), done = std::move(done)]() mutable {
+    std::weak_ptr<Impl> weak = shared_from_this();
+    asio::post(blocking, [weak, call = std::move(call), done = std::move(done)]() mutable {
+      auto self = weak.lock();
+      if (!self) return;
       auto result = call();
       asio::post(self->io, [self, result = std::move(result), done = std::move(done)]() mutable {
         if (!self->stopped) done(std::move(result));
@@ -94,6 +107,7 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
     if (!next->has_value()) return;
     const LocalRecord record = std::move(**next);
     sending = true;
+    in_flight = record.client_process_id;
     SubmitRequest request{record.client_process_id, record.process_type, record.data,
                           record.idempotency_key};
     spdlog::debug("send {}: attempt {}", record.client_process_id, record.attempts + 1);
@@ -104,6 +118,7 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void on_submitted(const std::string& id, GatewayReply reply) {
+    in_flight.clear();
     if (reply.outcome == Outcome::kOk) {
       auto accepted = parse_accepted(reply.body);
       if (!accepted) {
@@ -111,6 +126,7 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
         reply.error = "gateway's 202 answer is unreadable: " + accepted.error();
       } else {
         send_succeeded();
+        ++counters.sends_accepted;
         if (auto saved = queue.mark_accepted(id, *accepted); !saved) {
           spdlog::error("send {}: {}", id, saved.error());
         } else {
@@ -125,6 +141,7 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
     }
     if (reply.outcome == Outcome::kPermanent) {
       send_succeeded();
+      ++counters.sends_rejected;
       spdlog::warn("send {}: rejected by the gateway: {}", id, reply.error);
       if (auto saved = queue.mark_rejected(id, rejection_error(reply)); !saved) {
         spdlog::error("send {}: {}", id, saved.error());
@@ -136,11 +153,12 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
     }
     // Transient (and a 401 that persisted through a token renewal): keep it, retry later.
     ++send_failures;
+    ++counters.sends_failed;
     last_error = reply.error;
     if (auto saved = queue.record_send_failure(id, reply.error); !saved) {
       spdlog::error("send {}: {}", id, saved.error());
     }
-    changed(id);
+    if (listener) listener(id);
     Duration delay = backoff_with_jitter(config.queue.retry_initial, config.queue.retry_max,
                                          send_failures, 0.2, random);
     if (reply.retry_after && *reply.retry_after > delay) delay = *reply.retry_after;
@@ -212,11 +230,13 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
         reply.outcome = Outcome::kTransient;
         reply.error = "unreadable status answer: " + view.error();
       } else {
+        ++counters.polls_ok;
         poll_succeeded(id, poll, *view);
         return;
       }
     }
     ++poll.failures;
+    ++counters.polls_failed;
     last_error = reply.error;
     if (auto saved = queue.record_poll_failure(id, reply.error); !saved) {
       spdlog::error("poll {}: {}", id, saved.error());
@@ -237,22 +257,27 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
     poll.failures = 0;
     last_success = now_utc();
     auto before = queue.get(id);
-    const LocalState old_state =
-        before && before->has_value() ? (*before)->state : LocalState::kAccepted;
-    if (auto saved = queue.apply_status(id, view); !saved) {
+    if (!before || !before->has_value()) {
+      polls.erase(id);  // pruned or gone: nothing left to follow
+      return;
+    }
+    const LocalRecord& record = **before;
+    auto saved = queue.apply_status(id, view);
+    if (!saved) {
       // A status that does not move forward (an older answer, say): keep polling.
       spdlog::debug("poll {}: {}", id, saved.error());
-    } else {
+    } else if (*saved) {
       const LocalState state = to_local_state(view.status);
-      if (state != old_state) {
-        spdlog::info("process {} ({}): {} -> {}", id, poll.process_id, to_string(old_state),
+      if (state != record.state) {
+        spdlog::info("process {} ({}): {} -> {}", id, poll.process_id, to_string(record.state),
                      to_string(state));
       }
-      changed(id);
       if (is_terminal(state)) {
         polls.erase(id);
+        changed(id);
         return;
       }
+      changed(id);
     }
     const Duration age = std::chrono::duration_cast<Duration>(now_utc() - poll.accepted_at);
     const PollPhase phase = poll_phase(config.polling, age);
@@ -262,20 +287,78 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
                    format_duration(config.polling.slow_interval));
       poll.phase = phase;
     }
-    const std::string type = before && before->has_value() ? (*before)->process_type : "";
-    if (!poll.timeout_warned && age >= config.timeout_for(type)) {
+    const Duration timeout = config.timeout_for(record.process_type);
+    if (!poll.timeout_warned && age >= timeout) {
       poll.timeout_warned = true;
       spdlog::warn("process {} ({}): not finished after {}; still polling every {}", id,
-                   poll.process_id, format_duration(config.timeout_for(type)),
+                   poll.process_id, format_duration(timeout),
                    format_duration(config.polling.slow_interval));
     }
     schedule_poll(id, poll_interval(config.polling, age));
   }
+
+  // --- retry ---
+
+  void retry(const std::string& id, RetryDone done) {
+    auto record = queue.get(id);
+    if (!record || !record->has_value()) {
+      done(ApiError{ErrorCode::kNotFound, "No such process: " + id, std::nullopt});
+      return;
+    }
+    if ((*record)->state != LocalState::kFailed || !(*record)->retryable) {
+      done(ApiError{
+          ErrorCode::kNotRetryable,
+          "Process " + id + " is " + std::string(to_string((*record)->state)) +
+              ((*record)->state == LocalState::kFailed ? " and not retryable" : ", not failed"),
+          std::nullopt});
+      return;
+    }
+    const std::string process_id = (*record)->process_id;
+    off_loop([this, id, process_id] { return gateway.retry(process_id, id); },
+             [this, id, process_id, done = std::move(done)](GatewayReply reply) {
+               if (reply.outcome == Outcome::kPermanent) {
+                 done(ApiError{ErrorCode::kNotRetryable, "The gateway refused: " + reply.error,
+                               std::nullopt});
+                 return;
+               }
+               if (reply.outcome != Outcome::kOk) {
+                 done(ApiError{ErrorCode::kServiceUnavailable,
+                               "Cannot reach the gateway (" + reply.error + "); try again later",
+                               std::nullopt});
+                 return;
+               }
+               if (auto saved = queue.mark_retried(id); !saved) {
+                 done(ApiError{ErrorCode::kInternalError, saved.error(), std::nullopt});
+                 return;
+               }
+               spdlog::info("process {} ({}): retried, a new attempt", id, process_id);
+               start_polling(id, process_id, now_utc());
+               if (listener) listener(id);
+               done(std::nullopt);
+             });
+  }
+
+  // --- pruning ---
+
+  void prune() {
+    if (stopped) return;
+    if (auto pruned = queue.prune(now_utc() - config.queue.retention); !pruned) {
+      spdlog::warn("prune: {}", pruned.error());
+    } else if (*pruned > 0) {
+      counters.pruned += *pruned;
+      spdlog::info("pruned {} records that ended more than {} ago", *pruned,
+                   format_duration(config.queue.retention));
+    }
+    prune_timer.expires_after(std::chrono::minutes(10));
+    prune_timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (!ec) self->prune();
+    });
+  }
 };
 
-Dispatcher::Dispatcher(asio::io_context& io, Queue& queue, Gateway& gateway,
+Dispatcher::Dispatcher(asio::io_context& io, Queue& queue, Gateway& gateway, HookRunner& hooks,
                        const DaemonConfig& config)
-    : impl_(std::make_shared<Impl>(io, queue, gateway, config)) {}
+    : impl_(std::make_shared<Impl>(io, queue, gateway, hooks, config)) {}
 
 Dispatcher::~Dispatcher() {
   stop();
@@ -292,13 +375,16 @@ void Dispatcher::start() {
     }
     if (!active->empty()) spdlog::info("resuming polling of {} processes", active->size());
   }
+  impl_->hooks.resume();
   impl_->send_next();
+  impl_->prune();
 }
 
 void Dispatcher::stop() {
   if (impl_->stopped) return;
   impl_->stopped = true;
   impl_->send_timer.cancel();
+  impl_->prune_timer.cancel();
   for (auto& [id, poll] : impl_->polls)
     poll->timer.cancel();
   // Calls already running finish (bounded by the gateway timeouts); queued ones are dropped.
@@ -319,19 +405,35 @@ void Dispatcher::flush() {
   impl_->send_next();
 }
 
+Status Dispatcher::cancel(const std::string& id) {
+  if (impl_->in_flight == id) {
+    return fail("it is being sent to the gateway right now; wait for the answer");
+  }
+  if (auto cancelled = impl_->queue.cancel(id); !cancelled) return cancelled;
+  spdlog::info("cancelled {} before it was sent", id);
+  impl_->changed(id);
+  return {};
+}
+
+void Dispatcher::retry(const std::string& id, RetryDone done) {
+  impl_->retry(id, std::move(done));
+}
+
 void Dispatcher::set_listener(std::function<void(const std::string&)> listener) {
   impl_->listener = std::move(listener);
 }
 
-DispatcherHealth Dispatcher::health() const {
-  DispatcherHealth health;
-  health.consecutive_failures = impl_->send_failures;
-  health.degraded = impl_->send_failures >= impl_->config.polling.alert_after;
-  health.last_error = impl_->last_error;
+DispatcherStats Dispatcher::stats() const {
+  DispatcherStats stats = impl_->counters;
+  stats.consecutive_failures = impl_->send_failures;
+  stats.degraded = impl_->send_failures >= impl_->config.polling.alert_after;
+  stats.last_error = impl_->last_error;
   if (impl_->last_success != TimePoint{})
-    health.last_success = format_timestamp(impl_->last_success);
-  health.active_polls = impl_->polls.size();
-  return health;
+    stats.last_success = format_timestamp(impl_->last_success);
+  stats.active_polls = impl_->polls.size();
+  stats.hooks_succeeded = impl_->hooks.succeeded();
+  stats.hooks_failed = impl_->hooks.failed();
+  return stats;
 }
 
 }  // namespace stargate::daemon

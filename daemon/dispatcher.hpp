@@ -1,17 +1,21 @@
 // The dispatcher moves requests through their lives: it sends queued requests to the gateway
-// one at a time in queue order, and polls every accepted process on the adaptive schedule
-// until it ends, backing off on failures. It runs on the daemon's one Asio event loop, with
-// timers instead of threads per process; blocking HTTP calls run on a small thread pool and
-// their results come back to the loop, so the queue is only touched from the loop's thread.
+// one at a time in queue order, polls every accepted process on the adaptive schedule until
+// it ends, backs off on failures, hands terminal records to the hooks, and prunes old ones.
+// It runs on the daemon's one Asio event loop, with timers instead of threads per process;
+// blocking HTTP calls run on a small thread pool and their results come back to the loop.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "daemon/config.hpp"
 #include "daemon/gateway.hpp"
+#include "daemon/hooks.hpp"
 #include "daemon/queue.hpp"
+#include "shared/errors.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -19,22 +23,28 @@ class io_context;
 
 namespace stargate::daemon {
 
-struct DispatcherHealth {
+struct DispatcherStats {
   bool degraded = false;  // the last `alert_after` or more sends failed in a row
   int consecutive_failures = 0;
   std::string last_error;    // of the last failed send or poll; empty after a success
   std::string last_success;  // RFC 3339 time of the last answer from the gateway
   std::size_t active_polls = 0;
+  // Counters since start.
+  std::uint64_t sends_accepted = 0, sends_rejected = 0, sends_failed = 0;
+  std::uint64_t polls_ok = 0, polls_failed = 0;
+  std::uint64_t hooks_succeeded = 0, hooks_failed = 0;
+  std::uint64_t pruned = 0;
 };
 
 class Dispatcher {
  public:
-  Dispatcher(boost::asio::io_context& io, Queue& queue, Gateway& gateway,
+  Dispatcher(boost::asio::io_context& io, Queue& queue, Gateway& gateway, HookRunner& hooks,
              const DaemonConfig& config);
   ~Dispatcher();
   Dispatcher(const Dispatcher&) = delete;
 
-  // Resumes after a (re)start: polls every accepted process, sends what is queued.
+  // Resumes after a (re)start: polls every accepted process, sends what is queued, runs the
+  // hooks a previous run did not finish, and starts pruning.
   void start();
   // Stops timers and waits for calls in flight (bounded by the gateway timeouts). Requests
   // not yet accepted stay queued on disk.
@@ -44,10 +54,19 @@ class Dispatcher {
   // Sends now, cutting short any backoff wait.
   void flush();
 
+  // Withdraws a request that is still queued. Fails (changing nothing) for one already sent,
+  // being sent, or ended.
+  Status cancel(const std::string& id);
+
+  // Asks the gateway for a new attempt of a failed, retryable process; `done` gets nothing on
+  // success, or the error to report. Called and answered on the loop's thread.
+  using RetryDone = std::function<void(std::optional<ApiError>)>;
+  void retry(const std::string& id, RetryDone done);
+
   // Called on the loop's thread after any change of a record is saved.
   void set_listener(std::function<void(const std::string& client_process_id)> listener);
 
-  DispatcherHealth health() const;
+  DispatcherStats stats() const;
 
  private:
   struct Impl;

@@ -112,6 +112,21 @@ class HttpGateway final : public Gateway {
                 });
   }
 
+  std::optional<Duration> token_valid_for() const override {
+    std::lock_guard lock(token_mutex_);
+    if (token_.empty()) return std::nullopt;
+    const auto left = expires_at_ - std::chrono::steady_clock::now();
+    return std::max(Duration::zero(), std::chrono::duration_cast<Duration>(left));
+  }
+
+  GatewayReply retry(const std::string& process_id, const std::string& correlation_id) override {
+    return call(true, correlation_id,
+                [&](httplib::Client& client, const httplib::Headers& headers) {
+                  return client.Post(api_.path + kProcessesPath + "/" + process_id + "/retry",
+                                     headers, "", "application/json");
+                });
+  }
+
  private:
   // Sends with a bearer token; on 401 renews the token once and sends again.
   template <typename Send>
@@ -205,6 +220,7 @@ class HttpGateway final : public Gateway {
     const auto early =
         std::max<std::int64_t>(lifetime / 10, std::min<std::int64_t>(10, lifetime / 2));
     renew_at_ = now + std::chrono::seconds(lifetime - early);
+    expires_at_ = now + std::chrono::seconds(lifetime);
     spdlog::info("gateway: new access token, valid {} s", lifetime);
     return token_;
   }
@@ -221,9 +237,10 @@ class HttpGateway final : public Gateway {
   Url token_url_;
   ClientPool api_pool_;
   ClientPool token_pool_;
-  std::mutex token_mutex_;
+  mutable std::mutex token_mutex_;
   std::string token_;
   std::chrono::steady_clock::time_point renew_at_{};
+  std::chrono::steady_clock::time_point expires_at_{};
 };
 
 }  // namespace

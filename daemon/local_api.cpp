@@ -63,17 +63,13 @@ class Session : public std::enable_shared_from_this<Session> {
       return close();
     }
     if (ec == http::error::body_limit) {
-      return send(
-          {413, error_body({ErrorCode::kPayloadTooLarge, "Request body too large", std::nullopt},
-                           format_timestamp(now_utc()), "")},
-          11, false);
+      return send(local_error(ErrorCode::kPayloadTooLarge, "Request body too large"), 11, false);
     }
     if (ec) {
       spdlog::debug("socket {}: bad request: {}", peer_, ec.message());
-      return send({400, error_body({ErrorCode::kInvalidRequest,
-                                    "Malformed HTTP request: " + ec.message(), std::nullopt},
-                                   format_timestamp(now_utc()), "")},
-                  11, false);
+      return send(
+          local_error(ErrorCode::kInvalidRequest, "Malformed HTTP request: " + ec.message()), 11,
+          false);
     }
     auto request = parser_->release();
     const unsigned version = request.version();
@@ -84,10 +80,9 @@ class Session : public std::enable_shared_from_this<Session> {
         !is_local_host_header(std::string(request[http::field::host]))) {
       spdlog::warn("socket {}: refused {} {}: looks like a browser (Origin, Referer or Host)",
                    peer_, method, target.substr(0, 100));
-      return send({403, error_body({ErrorCode::kInsufficientPermissions,
-                                    "Requests from browsers are refused", std::nullopt},
-                                   format_timestamp(now_utc()), "")},
-                  version, false);
+      return send(
+          local_error(ErrorCode::kInsufficientPermissions, "Requests from browsers are refused"),
+          version, false);
     }
     if (method == "GET") {
       spdlog::debug("socket {}: {} {}", peer_, method, target.substr(0, 200));
@@ -106,9 +101,13 @@ class Session : public std::enable_shared_from_this<Session> {
     auto response = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(reply.status), version);
     response->set(http::field::server, "stargated");
-    response->set(http::field::content_type, "application/json");
-    response->body() = reply.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    response->body() += '\n';
+    response->set(http::field::content_type, reply.content_type);
+    if (!reply.text.empty()) {
+      response->body() = std::move(reply.text);
+    } else {
+      response->body() = reply.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      response->body() += '\n';
+    }
     response->keep_alive(keep_alive);
     response->prepare_payload();
     stream_.expires_after(kWriteTimeout);

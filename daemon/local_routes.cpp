@@ -3,7 +3,9 @@
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include "shared/errors.hpp"
 #include "shared/ids.hpp"
@@ -11,14 +13,16 @@
 #include "shared/version.hpp"
 
 namespace stargate::daemon {
+
+namespace asio = boost::asio;
+
 namespace {
 
 constexpr int kMaxWaitSeconds = 3600;
 constexpr int kDefaultWaitSeconds = 30;
 
 LocalResponse error(ErrorCode code, const std::string& message) {
-  return {http_status(code),
-          error_body({code, message, std::nullopt}, format_timestamp(now_utc()), "")};
+  return local_error(code, message);
 }
 
 LocalResponse store_error(const std::string& message) {
@@ -73,6 +77,11 @@ struct LocalRoutes::Waiter {
   bool done = false;
 };
 
+LocalResponse local_error(ErrorCode code, const std::string& message) {
+  return {http_status(code),
+          error_body({code, message, std::nullopt}, format_timestamp(now_utc()), "")};
+}
+
 std::optional<std::map<std::string, std::string>> parse_query(std::string_view query) {
   std::map<std::string, std::string> out;
   while (!query.empty()) {
@@ -90,8 +99,13 @@ std::optional<std::map<std::string, std::string>> parse_query(std::string_view q
 }
 
 LocalRoutes::LocalRoutes(boost::asio::io_context& io, Queue& queue, Dispatcher& dispatcher,
-                         const DaemonConfig& config)
-    : io_(io), queue_(queue), dispatcher_(dispatcher), config_(config) {}
+                         const Gateway& gateway, const DaemonConfig& config)
+    : io_(io),
+      queue_(queue),
+      dispatcher_(dispatcher),
+      gateway_(gateway),
+      config_(config),
+      writer_(std::make_unique<asio::thread_pool>(1)) {}
 
 LocalRoutes::~LocalRoutes() {
   release_waiters();
@@ -126,6 +140,8 @@ void LocalRoutes::handle(const LocalRequest& request, Respond respond) {
     }
     if (action.empty() && is_get) return get(rest, respond);
     if (action == "wait" && is_get) return wait(rest, *query, respond);
+    if (action == "cancel" && is_post) return cancel(rest, respond);
+    if (action == "retry" && is_post) return retry(rest, respond);
   } else if (path == "/v1/queue" && is_get) {
     return queue_view(respond);
   } else if (path == "/v1/queue/flush" && is_post) {
@@ -134,6 +150,8 @@ void LocalRoutes::handle(const LocalRequest& request, Respond respond) {
     return;
   } else if (path == "/v1/health" && is_get) {
     return health(respond);
+  } else if (path == "/v1/metrics" && is_get) {
+    return metrics(respond);
   }
   respond(error(ErrorCode::kNotFound,
                 "No such endpoint: " + request.method + " " + path.substr(0, 100)));
@@ -187,20 +205,78 @@ void LocalRoutes::submit(const LocalRequest& request, Respond& respond) {
     respond(error(ErrorCode::kInvalidRequest, "Missing required field: processType"));
     return;
   }
-  auto result = queue_.enqueue(item);
-  if (!result) {
-    respond(store_error(result.error()));
+  if (stopping_) {
+    respond(error(ErrorCode::kServiceUnavailable, "stargated is stopping"));
     return;
   }
-  auto json = to_json(result->record);
-  if (result->existed) {
-    json["existing"] = true;
-    respond({200, json});
-    return;
+  pending_submits_.push_back({std::move(item), std::move(respond)});
+  commit_submits();
+}
+
+void LocalRoutes::commit_submits() {
+  if (committing_ || pending_submits_.empty() || stopping_) return;
+  committing_ = true;
+  auto batch = std::make_shared<std::vector<PendingSubmit>>();
+  batch->swap(pending_submits_);
+  asio::post(*writer_, [this, batch] {
+    std::vector<NewRequest> requests;
+    for (const auto& pending : *batch)
+      requests.push_back(pending.request);
+    auto results =
+        std::make_shared<std::vector<Expected<EnqueueResult>>>(queue_.enqueue_batch(requests));
+    // Back on the loop: the batch is on disk, so every one of them may be acknowledged.
+    asio::post(io_, [this, batch, results] {
+      committing_ = false;
+      bool queued = false;
+      for (std::size_t i = 0; i < batch->size(); ++i) {
+        auto& result = (*results)[i];
+        auto& respond = (*batch)[i].respond;
+        if (!result) {
+          respond(store_error(result.error()));
+          continue;
+        }
+        auto json = to_json(result->record);
+        if (result->existed) {
+          json["existing"] = true;
+          respond({200, json});
+          continue;
+        }
+        spdlog::info("queued {} ({})", result->record.client_process_id,
+                     result->record.process_type);
+        respond({202, json});
+        queued = true;
+      }
+      if (queued) dispatcher_.kick();
+      commit_submits();
+    });
+  });
+}
+
+void LocalRoutes::cancel(const std::string& id, Respond& respond) {
+  auto record = queue_.get(id);
+  if (!record) return respond(store_error(record.error()));
+  if (!record->has_value()) return respond(error(ErrorCode::kNotFound, "No such process: " + id));
+  if (auto cancelled = dispatcher_.cancel(id); !cancelled) {
+    return respond(error(ErrorCode::kConflict,
+                         "Cannot cancel " + id + " (" + std::string(to_string((*record)->state)) +
+                             "): only a request still queued can be cancelled; " +
+                             cancelled.error()));
   }
-  spdlog::info("queued {} ({})", result->record.client_process_id, item.process_type);
-  respond({202, json});
-  dispatcher_.kick();
+  auto now = queue_.get(id);
+  if (!now || !now->has_value()) return respond(store_error("record vanished"));
+  respond({200, to_json(**now)});
+}
+
+void LocalRoutes::retry(const std::string& id, Respond& respond) {
+  dispatcher_.retry(id, [this, id, respond = std::move(respond)](std::optional<ApiError> failure) {
+    if (failure) {
+      respond(error(failure->code, failure->message));
+      return;
+    }
+    auto record = queue_.get(id);
+    if (!record || !record->has_value()) return respond(store_error("record vanished"));
+    respond({202, to_json(**record)});
+  });
 }
 
 void LocalRoutes::get(const std::string& id, Respond& respond) {
@@ -292,6 +368,12 @@ void LocalRoutes::changed(const std::string& id) {
 }
 
 void LocalRoutes::release_waiters() {
+  stopping_ = true;
+  for (auto& pending : pending_submits_) {
+    pending.respond(error(ErrorCode::kServiceUnavailable, "stargated is stopping; not queued"));
+  }
+  pending_submits_.clear();
+  if (writer_) writer_->join();  // a commit under way finishes: it is durable either way
   auto all = std::move(waiters_);
   waiters_.clear();
   for (auto& [id, waiter] : all) {
@@ -304,49 +386,6 @@ void LocalRoutes::release_waiters() {
     }
     waiter->respond(std::move(response));
   }
-}
-
-void LocalRoutes::queue_view(Respond& respond) {
-  ListFilter filter;
-  filter.state = LocalState::kQueued;
-  filter.limit = 10000;
-  filter.oldest_first = true;
-  auto records = queue_.list(filter);
-  if (!records) return respond(store_error(records.error()));
-  const auto now = now_utc();
-  nlohmann::json items = nlohmann::json::array();
-  for (const auto& record : *records) {
-    items.push_back({
-        {"clientProcessId", record.client_process_id},
-        {"processType", record.process_type},
-        {"createdAt", format_timestamp(record.created_at)},
-        {"ageSeconds",
-         std::chrono::duration_cast<std::chrono::seconds>(now - record.created_at).count()},
-        {"attempts", record.attempts},
-        {"lastError",
-         record.last_error.empty() ? nlohmann::json() : nlohmann::json(record.last_error)},
-    });
-  }
-  respond({200, {{"queued", items}}});
-}
-
-void LocalRoutes::health(Respond& respond) {
-  const auto health = dispatcher_.health();
-  auto queued = queue_.count(LocalState::kQueued);
-  if (!queued) return respond(store_error(queued.error()));
-  nlohmann::json body = {
-      {"version", version()},
-      {"status", health.degraded ? "degraded" : "ok"},
-      {"gateway",
-       {{"url", config_.gateway.url},
-        {"consecutiveFailures", health.consecutive_failures},
-        {"lastError",
-         health.last_error.empty() ? nlohmann::json() : nlohmann::json(health.last_error)},
-        {"lastSuccess",
-         health.last_success.empty() ? nlohmann::json() : nlohmann::json(health.last_success)}}},
-      {"queue", {{"queued", *queued}, {"activeProcesses", health.active_polls}}},
-  };
-  respond({200, body});
 }
 
 }  // namespace stargate::daemon

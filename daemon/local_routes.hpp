@@ -13,10 +13,12 @@
 #include "daemon/config.hpp"
 #include "daemon/dispatcher.hpp"
 #include "daemon/queue.hpp"
+#include "shared/errors.hpp"
 
 namespace boost::asio {
 class io_context;
-}
+class thread_pool;
+}  // namespace boost::asio
 
 namespace stargate::daemon {
 
@@ -28,8 +30,14 @@ struct LocalRequest {
 };
 
 struct LocalResponse {
+  LocalResponse() = default;
+  LocalResponse(int status_code, nlohmann::json json)
+      : status(status_code), body(std::move(json)) {}
+
   int status = 200;
   nlohmann::json body;
+  std::string text;  // when set, sent instead of `body` (metrics)
+  std::string content_type = "application/json";
 };
 
 using Respond = std::function<void(LocalResponse)>;
@@ -37,7 +45,7 @@ using Respond = std::function<void(LocalResponse)>;
 class LocalRoutes {
  public:
   LocalRoutes(boost::asio::io_context& io, Queue& queue, Dispatcher& dispatcher,
-              const DaemonConfig& config);
+              const Gateway& gateway, const DaemonConfig& config);
   ~LocalRoutes();
 
   // Must be called on the loop's thread; `respond` is called exactly once, on that thread.
@@ -46,7 +54,8 @@ class LocalRoutes {
   // A record changed: answer the waits on it that are now done.
   void changed(const std::string& client_process_id);
 
-  // Answers every pending wait with the current record (at shutdown).
+  // At shutdown: answers every pending wait with the current record and every submission
+  // not yet committed with 503, and waits for a commit under way to finish.
   void release_waiters();
 
   // The largest request body accepted (the data of one request, plus a little).
@@ -54,20 +63,39 @@ class LocalRoutes {
 
  private:
   struct Waiter;
+  struct PendingSubmit {
+    NewRequest request;
+    Respond respond;
+  };
   void submit(const LocalRequest& request, Respond& respond);
+  // Commits the submissions waiting, if no commit is under way (group commit: while one
+  // transaction syncs, the next batch gathers).
+  void commit_submits();
+  void cancel(const std::string& id, Respond& respond);
+  void retry(const std::string& id, Respond& respond);
   void get(const std::string& id, Respond& respond);
   void list(const std::map<std::string, std::string>& query, Respond& respond);
   void wait(const std::string& id, const std::map<std::string, std::string>& query,
             Respond& respond);
+  // local_views.cpp: what operators look at.
   void queue_view(Respond& respond);
   void health(Respond& respond);
+  void metrics(Respond& respond);
 
   boost::asio::io_context& io_;
   Queue& queue_;
   Dispatcher& dispatcher_;
+  const Gateway& gateway_;
   const DaemonConfig& config_;
   std::multimap<std::string, std::shared_ptr<Waiter>> waiters_;
+  std::unique_ptr<boost::asio::thread_pool> writer_;  // commits submissions off the loop
+  std::vector<PendingSubmit> pending_submits_;
+  bool committing_ = false;
+  bool stopping_ = false;
 };
+
+// The error answer of the socket API ({error, message, timestamp}).
+LocalResponse local_error(ErrorCode code, const std::string& message);
 
 // Splits "a=1&b=x%20y" into decoded pairs; std::nullopt on malformed percent-encoding.
 std::optional<std::map<std::string, std::string>> parse_query(std::string_view query);

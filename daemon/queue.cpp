@@ -81,6 +81,8 @@ Expected<std::unique_ptr<Queue>> Queue::open(const std::string& path, const Cloc
     if (!dir.empty()) std::filesystem::create_directories(dir);
     std::unique_ptr<Queue> queue(new Queue(db::Database(path), clock));
     queue->migrate();
+    queue->db_.disable_autocheckpoint();
+    queue->checkpointer_ = std::make_unique<db::Checkpointer>(path, std::chrono::seconds(1));
     return queue;
   } catch (const std::exception& e) {
     return fail(e.what());
@@ -109,27 +111,50 @@ std::optional<LocalRecord> Queue::load(const std::string& id) {
 }
 
 Expected<EnqueueResult> Queue::enqueue(const NewRequest& request) {
-  return guarded([&]() -> Expected<EnqueueResult> {
+  return std::move(enqueue_batch({request}).front());
+}
+
+std::vector<Expected<EnqueueResult>> Queue::enqueue_batch(const std::vector<NewRequest>& requests) {
+  std::vector<Expected<EnqueueResult>> results;
+  try {
     std::lock_guard lock(mutex_);
-    const std::string id =
-        request.client_process_id.empty() ? new_uuid() : request.client_process_id;
     db::Transaction tx(db_);
-    if (auto existing = load(id)) return EnqueueResult{std::move(*existing), true};
-    const auto now = to_unix_ms(clock_.now());
-    db_.prepare(
-           "INSERT INTO requests (client_process_id, process_type, data, idempotency_key, state, "
-           "created_at, updated_at) VALUES (?, ?, ?, ?, 'queued', ?, ?)")
-        .bind(1, id)
-        .bind(2, request.process_type)
-        .bind(3, request.data.dump())
-        .bind(4, new_uuid())
-        .bind(5, now)
-        .bind(6, now)
-        .run();
-    auto record = load(id);
-    tx.commit();  // durable (synchronous=FULL) before the caller acknowledges
-    return EnqueueResult{std::move(*record), false};
-  });
+    for (const auto& request : requests) {
+      db_.prepare("SAVEPOINT enqueue_one").run();
+      try {
+        results.emplace_back(enqueue_locked(request));
+        db_.prepare("RELEASE enqueue_one").run();
+      } catch (const std::exception& e) {
+        db_.prepare("ROLLBACK TO enqueue_one").run();
+        db_.prepare("RELEASE enqueue_one").run();
+        results.emplace_back(fail(std::string("queue: ") + e.what()));
+      }
+    }
+    tx.commit();  // durable (synchronous=FULL) before any caller acknowledges
+  } catch (const std::exception& e) {
+    results.clear();
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      results.emplace_back(fail(std::string("queue: ") + e.what()));
+    }
+  }
+  return results;
+}
+
+EnqueueResult Queue::enqueue_locked(const NewRequest& request) {
+  const std::string id = request.client_process_id.empty() ? new_uuid() : request.client_process_id;
+  if (auto existing = load(id)) return EnqueueResult{std::move(*existing), true};
+  const auto now = to_unix_ms(clock_.now());
+  db_.prepare(
+         "INSERT INTO requests (client_process_id, process_type, data, idempotency_key, state, "
+         "created_at, updated_at) VALUES (?, ?, ?, ?, 'queued', ?, ?)")
+      .bind(1, id)
+      .bind(2, request.process_type)
+      .bind(3, request.data.dump())
+      .bind(4, new_uuid())
+      .bind(5, now)
+      .bind(6, now)
+      .run();
+  return EnqueueResult{std::move(*load(id)), false};
 }
 
 Expected<std::optional<LocalRecord>> Queue::get(const std::string& id) {
@@ -246,20 +271,33 @@ Status Queue::mark_rejected(const std::string& id, const nlohmann::json& error) 
   });
 }
 
-Status Queue::apply_status(const std::string& id, const ProcessView& view) {
-  const LocalState to = to_local_state(view.status);
-  return transition(id, to, false, [&](const LocalRecord&, std::int64_t now) {
+Expected<bool> Queue::apply_status(const std::string& id, const ProcessView& view) {
+  return guarded([&]() -> Expected<bool> {
+    std::lock_guard lock(mutex_);
+    auto record = load(id);
+    if (!record) return fail("no such request: " + id);
+    const LocalState to = to_local_state(view.status);
+    const int progress = view.status == ProcessStatus::kCompleted ? 100 : view.progress;
+    if (record->state == to && record->progress == progress &&
+        record->current_step == view.current_step && record->last_error.empty()) {
+      return false;
+    }
+    if (auto allowed = check_transition(record->state, to); !allowed) {
+      return fail(id + ": " + allowed.error());
+    }
     std::optional<std::int64_t> completed;
+    const auto now = to_unix_ms(clock_.now());
     if (is_terminal(to)) completed = now;
     std::optional<std::string> result, error;
     if (!view.result.is_null()) result = view.result.dump();
     if (view.error) error = to_json(*view.error).dump();
+    db::Transaction tx(db_);
     db_.prepare(
            "UPDATE requests SET state = ?, progress = ?, current_step = ?, result = ?, "
            "error = ?, retryable = ?, last_error = '', updated_at = ?, completed_at = ? "
            "WHERE client_process_id = ?")
         .bind(1, to_string(to))
-        .bind(2, view.status == ProcessStatus::kCompleted ? 100 : view.progress)
+        .bind(2, progress)
         .bind(3, view.current_step)
         .bind(4, result)
         .bind(5, error)
@@ -268,6 +306,8 @@ Status Queue::apply_status(const std::string& id, const ProcessView& view) {
         .bind(8, completed)
         .bind(9, id)
         .run();
+    tx.commit();
+    return true;
   });
 }
 
@@ -281,6 +321,65 @@ Status Queue::record_poll_failure(const std::string& id, const std::string& reas
         .run();
     if (db_.changes() != 1) return fail("no such request: " + id);
     return {};
+  });
+}
+
+Status Queue::mark_retried(const std::string& id) {
+  return guarded([&]() -> Status {
+    std::lock_guard lock(mutex_);
+    db::Transaction tx(db_);
+    auto record = load(id);
+    if (!record) return fail("no such request: " + id);
+    if (record->state != LocalState::kFailed) {
+      return fail(id + " is " + std::string(to_string(record->state)) + ", not failed");
+    }
+    if (auto allowed = check_transition(record->state, LocalState::kAccepted, record->retryable);
+        !allowed) {
+      return fail(id + ": " + allowed.error());
+    }
+    db_.prepare(
+           "UPDATE requests SET state = 'accepted', progress = 0, current_step = '', "
+           "result = NULL, error = NULL, retryable = 0, last_error = '', completed_at = NULL, "
+           "hook_done = 0, updated_at = ? WHERE client_process_id = ?")
+        .bind(1, to_unix_ms(clock_.now()))
+        .bind(2, id)
+        .run();
+    tx.commit();
+    return {};
+  });
+}
+
+Expected<std::vector<LocalRecord>> Queue::hooks_due() {
+  return guarded([&]() -> Expected<std::vector<LocalRecord>> {
+    std::lock_guard lock(mutex_);
+    auto stmt = db_.prepare(std::string("SELECT ") + kColumns +
+                            " FROM requests WHERE hook_done = 0 AND state IN ('completed', "
+                            "'failed', 'rejected', 'cancelled') ORDER BY seq");
+    std::vector<LocalRecord> out;
+    while (stmt.step())
+      out.push_back(read_record(stmt));
+    return out;
+  });
+}
+
+Status Queue::mark_hook_done(const std::string& id) {
+  return guarded([&]() -> Status {
+    std::lock_guard lock(mutex_);
+    db_.prepare("UPDATE requests SET hook_done = 1 WHERE client_process_id = ?").bind(1, id).run();
+    if (db_.changes() != 1) return fail("no such request: " + id);
+    return {};
+  });
+}
+
+Expected<std::size_t> Queue::prune(TimePoint before) {
+  return guarded([&]() -> Expected<std::size_t> {
+    std::lock_guard lock(mutex_);
+    db_.prepare(
+           "DELETE FROM requests WHERE hook_done = 1 AND completed_at IS NOT NULL "
+           "AND completed_at < ? AND state IN ('completed', 'failed', 'rejected', 'cancelled')")
+        .bind(1, to_unix_ms(before))
+        .run();
+    return static_cast<std::size_t>(db_.changes());
   });
 }
 

@@ -42,6 +42,9 @@ class Queue {
   static Expected<std::unique_ptr<Queue>> open(const std::string& path, const Clock& clock);
 
   Expected<EnqueueResult> enqueue(const NewRequest& request);
+  // Queues several requests in one transaction: one fsync acknowledges them all (group
+  // commit). Each gets its own result; one bad request does not fail the others.
+  std::vector<Expected<EnqueueResult>> enqueue_batch(const std::vector<NewRequest>& requests);
   Expected<std::optional<LocalRecord>> get(const std::string& client_process_id);
   Expected<std::vector<LocalRecord>> list(const ListFilter& filter);
   // The oldest queued request: the next to send.
@@ -55,9 +58,19 @@ class Queue {
   Status record_send_failure(const std::string& id, const std::string& reason);
   Status mark_accepted(const std::string& id, const Accepted& accepted);
   Status mark_rejected(const std::string& id, const nlohmann::json& error);
-  Status apply_status(const std::string& id, const ProcessView& view);
+  // Records what a poll returned. True when anything changed; an answer that changes nothing
+  // writes nothing (10,000 processes polled every minute must not mean 10,000 fsyncs).
+  Expected<bool> apply_status(const std::string& id, const ProcessView& view);
   Status record_poll_failure(const std::string& id, const std::string& reason);
   Status cancel(const std::string& id);
+  // A retryable failure starts a new attempt: back to accepted, result and error cleared.
+  Status mark_retried(const std::string& id);
+
+  // Terminal records whose on_complete hook has not run (or been waived) yet.
+  Expected<std::vector<LocalRecord>> hooks_due();
+  Status mark_hook_done(const std::string& id);
+  // Forgets terminal records that ended before `before` and whose hook is done.
+  Expected<std::size_t> prune(TimePoint before);
 
   static constexpr int kSchemaVersion = 1;
 
@@ -65,6 +78,8 @@ class Queue {
   Queue(db::Database db, const Clock& clock) : db_(std::move(db)), clock_(clock) {}
   void migrate();
   std::optional<LocalRecord> load(const std::string& id);
+  // One request inside the open transaction; throws db::DbError.
+  EnqueueResult enqueue_locked(const NewRequest& request);
   // Loads the record, checks the transition to `to`, runs `update` in one transaction.
   template <typename F>
   Status transition(const std::string& id, LocalState to, bool retryable, F&& update);
@@ -72,6 +87,7 @@ class Queue {
   std::mutex mutex_;
   db::Database db_;
   const Clock& clock_;
+  std::unique_ptr<db::Checkpointer> checkpointer_;
 };
 
 }  // namespace stargate::daemon

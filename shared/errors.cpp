@@ -17,13 +17,14 @@ struct CodeInfo {
   int status;
 };
 
-constexpr std::array<CodeInfo, 12> kCodes = {{
+constexpr std::array<CodeInfo, 13> kCodes = {{
     {ErrorCode::kInvalidRequest, "INVALID_REQUEST", 400},
     {ErrorCode::kInvalidToken, "INVALID_TOKEN", 401},
     {ErrorCode::kInsufficientPermissions, "INSUFFICIENT_PERMISSIONS", 403},
     {ErrorCode::kNotFound, "NOT_FOUND", 404},
     {ErrorCode::kMethodNotAllowed, "METHOD_NOT_ALLOWED", 405},
     {ErrorCode::kNotRetryable, "NOT_RETRYABLE", 409},
+    {ErrorCode::kConflict, "CONFLICT", 409},
     {ErrorCode::kPayloadTooLarge, "PAYLOAD_TOO_LARGE", 413},
     {ErrorCode::kUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", 415},
     {ErrorCode::kIdempotencyKeyReused, "IDEMPOTENCY_KEY_REUSED", 422},
@@ -36,7 +37,7 @@ const CodeInfo& info(ErrorCode code) {
   for (const auto& entry : kCodes) {
     if (entry.code == code) return entry;
   }
-  return kCodes.at(10);  // INTERNAL_ERROR; every enumerator is in the table
+  return kCodes.at(11);  // INTERNAL_ERROR; every enumerator is in the table
 }
 
 }  // namespace

@@ -19,6 +19,7 @@ enum class ErrorCode {
   kNotFound,                 // 404
   kMethodNotAllowed,         // 405
   kNotRetryable,             // 409
+  kConflict,                 // 409: the request does not fit the current state
   kPayloadTooLarge,          // 413
   kUnsupportedMediaType,     // 415
   kIdempotencyKeyReused,     // 422

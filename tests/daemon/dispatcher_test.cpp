@@ -26,12 +26,19 @@ class ScriptedGateway final : public Gateway {
     submitted.push_back(request);
     return next(submit_script);
   }
+  std::optional<Duration> token_valid_for() const override { return std::nullopt; }
+  GatewayReply retry(const std::string& process_id, const std::string&) override {
+    std::lock_guard lock(mutex_);
+    retried.push_back(process_id);
+    return next(retry_script);
+  }
   GatewayReply status(const std::string& process_id, const std::string&) override {
     std::lock_guard lock(mutex_);
     polled.push_back(process_id);
     return next(status_script);
   }
-  std::deque<GatewayReply> submit_script, status_script;
+  std::deque<GatewayReply> submit_script, status_script, retry_script;
+  std::vector<std::string> retried;
   std::vector<SubmitRequest> submitted;
   std::vector<std::string> polled;
 
@@ -84,13 +91,16 @@ class DispatcherTest : public ::testing::Test {
 
   // Runs the loop until `done` or a time limit.
   void run_until(const std::function<bool()>& done, Duration limit = 10s) {
-    Dispatcher dispatcher(io_, *queue_, gateway_, config_);
+    HookRunner hooks(io_, *queue_, config_);
+    Dispatcher dispatcher(io_, *queue_, gateway_, hooks, config_);
+    if (before_start_) before_start_(dispatcher);
     dispatcher.start();
     boost::asio::steady_timer check(io_);
     const auto deadline = std::chrono::steady_clock::now() + limit;
     std::function<void()> tick = [&] {
       if (done() || std::chrono::steady_clock::now() > deadline) {
         dispatcher.stop();
+        hooks.stop();
         io_.stop();
         return;
       }
@@ -103,6 +113,8 @@ class DispatcherTest : public ::testing::Test {
   }
 
   LocalState state(const std::string& id) { return (**queue_->get(id)).state; }
+  bool hook_done(const std::string& id) { return (**queue_->get(id)).hook_done; }
+  std::function<void(Dispatcher&)> before_start_;
 
   test::TempDir dir_;
   SystemClock clock_;
@@ -173,6 +185,89 @@ TEST_F(DispatcherTest, ResumesPollingAfterARestart) {
   run_until([&] { return state("a") == LocalState::kCompleted; });
   EXPECT_TRUE(gateway_.submitted.empty());
   EXPECT_EQ(gateway_.polled, std::vector<std::string>{"PROC-20260114-00001"});
+}
+
+TEST_F(DispatcherTest, HooksRunOnceWithTheRecord) {
+  const auto out = dir_.file("delivered");
+  config_.process_types["order"].on_complete =
+      "cat > " + out +
+      ".$STARGATE_CLIENT_PROCESS_ID; echo \"$STARGATE_STATE $STARGATE_PROCESS_ID\" >> " + out;
+  ASSERT_TRUE(queue_->enqueue({"a", "order", {}}));
+  gateway_.submit_script = {accepted("a")};
+  gateway_.status_script = {status("completed", {{"result", {{"trackingNumber", "T"}}}})};
+  run_until([&] { return state("a") == LocalState::kCompleted && hook_done("a"); });
+  EXPECT_EQ(test::read_file(out), "completed PROC-20260114-00001\n");
+  const auto record = nlohmann::json::parse(test::read_file(out + ".a"));
+  EXPECT_EQ(record["state"], "completed");
+  EXPECT_EQ(record["result"]["trackingNumber"], "T");
+  // A restart does not run it again.
+  run_until([] { return false; }, 300ms);
+  EXPECT_EQ(test::read_file(out), "completed PROC-20260114-00001\n");
+}
+
+TEST_F(DispatcherTest, AHookCutShortRunsAgainAtTheNextStart) {
+  ASSERT_TRUE(queue_->enqueue({"a", "order", {}}));
+  ASSERT_TRUE(queue_->cancel("a"));  // terminal, hook not yet run
+  const auto out = dir_.file("runs");
+  config_.process_types["order"].on_complete = "echo run >> " + out + "; sleep 30";
+  run_until([&] { return test::read_file(out) == "run\n"; });  // stopped while sleeping
+  EXPECT_FALSE(hook_done("a"));
+  config_.process_types["order"].on_complete = "echo run >> " + out;
+  run_until([&] { return hook_done("a"); });
+  EXPECT_EQ(test::read_file(out), "run\nrun\n");
+}
+
+TEST_F(DispatcherTest, TypesWithoutAHookAreMarkedDelivered) {
+  ASSERT_TRUE(queue_->enqueue({"a", "order", {}}));
+  gateway_.submit_script = {answer(422, {{"error", "IDEMPOTENCY_KEY_REUSED"}, {"message", "m"}})};
+  run_until([&] { return state("a") == LocalState::kRejected && hook_done("a"); });
+}
+
+TEST_F(DispatcherTest, RetryAsksTheGatewayAndPollsAgain) {
+  ASSERT_TRUE(queue_->enqueue({"a", "order", {}}));
+  gateway_.submit_script = {accepted("a")};
+  gateway_.status_script = {
+      status("failed", {{"error", {{"code", "E"}, {"message", "m"}}}, {"retryable", true}})};
+  run_until([&] { return state("a") == LocalState::kFailed; });
+  gateway_.retry_script = {answer(202)};
+  gateway_.status_script = {status("completed")};
+  std::optional<std::optional<ApiError>> answer_seen;
+  before_start_ = [&](Dispatcher& dispatcher) {
+    dispatcher.retry("a", [&](std::optional<ApiError> error) { answer_seen = error; });
+  };
+  run_until([&] { return state("a") == LocalState::kCompleted; });
+  ASSERT_TRUE(answer_seen.has_value());
+  EXPECT_FALSE(answer_seen->has_value());
+  EXPECT_EQ(gateway_.retried, std::vector<std::string>{"PROC-20260114-00001"});
+}
+
+TEST_F(DispatcherTest, RetryRefusesWhatIsNotARetryableFailure) {
+  ASSERT_TRUE(queue_->enqueue({"a", "order", {}}));
+  std::optional<ApiError> refused;
+  before_start_ = [&](Dispatcher& dispatcher) {
+    dispatcher.retry("a", [&](std::optional<ApiError> error) { refused = error; });
+    dispatcher.retry("missing", [&](std::optional<ApiError> error) {
+      EXPECT_EQ(error->code, ErrorCode::kNotFound);
+    });
+  };
+  gateway_.submit_script = {answer(503)};
+  run_until([&] { return refused.has_value(); }, 2s);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->code, ErrorCode::kNotRetryable);
+  EXPECT_TRUE(gateway_.retried.empty());
+}
+
+TEST_F(DispatcherTest, CancelOnlyWhatIsStillQueued) {
+  ASSERT_TRUE(queue_->enqueue({"a", "order", {}}));
+  ASSERT_TRUE(queue_->enqueue({"b", "order", {}}));
+  gateway_.submit_script = {accepted("a")};
+  gateway_.status_script = {status("processing")};
+  Status cancelled_b = fail("not tried");
+  before_start_ = [&](Dispatcher& dispatcher) { cancelled_b = dispatcher.cancel("b"); };
+  run_until([&] { return state("a") == LocalState::kProcessing; });
+  EXPECT_TRUE(cancelled_b);
+  EXPECT_EQ(state("b"), LocalState::kCancelled);
+  EXPECT_EQ(gateway_.submitted.size(), 1u);  // b was never sent
 }
 
 }  // namespace

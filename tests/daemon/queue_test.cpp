@@ -113,6 +113,71 @@ TEST_F(QueueTest, ListFilters) {
   EXPECT_EQ(*queue_->count(LocalState::kAccepted), 1u);
 }
 
+TEST_F(QueueTest, BatchesCommitTogetherAndFailAlone) {
+  std::vector<NewRequest> batch;
+  for (int i = 0; i < 50; ++i)
+    batch.push_back({"r" + std::to_string(i), "order", {}});
+  batch.push_back({"r0", "order", {}});  // already in this very batch: reported, not queued
+  auto results = queue_->enqueue_batch(batch);
+  ASSERT_EQ(results.size(), 51u);
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(results[i]) << results[i].error();
+    EXPECT_FALSE(results[i]->existed);
+  }
+  EXPECT_TRUE(results[50]->existed);
+  reopen();
+  EXPECT_EQ(*queue_->count(LocalState::kQueued), 50u);
+  EXPECT_EQ((*queue_->next_queued())->client_process_id, "r0");  // queue order kept
+}
+
+TEST_F(QueueTest, AnUnchangedStatusWritesNothing) {
+  enqueue("a");
+  ASSERT_TRUE(queue_->mark_accepted("a", accepted("a")));
+  ProcessView view;
+  view.status = ProcessStatus::kProcessing;
+  view.progress = 10;
+  EXPECT_TRUE(*queue_->apply_status("a", view));
+  const auto updated = (**queue_->get("a")).updated_at;
+  EXPECT_FALSE(*queue_->apply_status("a", view));
+  EXPECT_EQ((**queue_->get("a")).updated_at, updated);
+  view.progress = 20;
+  EXPECT_TRUE(*queue_->apply_status("a", view));
+}
+
+TEST_F(QueueTest, HooksArePendingUntilMarkedAndOnlyThenPruned) {
+  enqueue("a");
+  enqueue("b");
+  ASSERT_TRUE(queue_->cancel("a"));
+  auto due = *queue_->hooks_due();
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].client_process_id, "a");
+  const auto later = now_utc() + std::chrono::hours(1);
+  EXPECT_EQ(*queue_->prune(later), 0u);  // its hook has not run
+  ASSERT_TRUE(queue_->mark_hook_done("a"));
+  EXPECT_TRUE(queue_->hooks_due()->empty());
+  EXPECT_EQ(*queue_->prune(now_utc() - std::chrono::hours(1)), 0u);  // not old enough
+  EXPECT_EQ(*queue_->prune(later), 1u);
+  EXPECT_FALSE(queue_->get("a")->has_value());
+  EXPECT_TRUE(queue_->get("b")->has_value());  // still queued: never pruned
+}
+
+TEST_F(QueueTest, RetryOnlyAfterARetryableFailure) {
+  enqueue("a");
+  ASSERT_TRUE(queue_->mark_accepted("a", accepted("a")));
+  EXPECT_FALSE(queue_->mark_retried("a"));  // not failed
+  ProcessView view;
+  view.status = ProcessStatus::kFailed;
+  view.error = ProcessError{"E", "m", nlohmann::json::object()};
+  view.retryable = true;
+  ASSERT_TRUE(queue_->apply_status("a", view));
+  ASSERT_TRUE(queue_->mark_hook_done("a"));
+  ASSERT_TRUE(queue_->mark_retried("a"));
+  const auto record = **queue_->get("a");
+  EXPECT_EQ(record.state, LocalState::kAccepted);
+  EXPECT_TRUE(record.error.is_null());
+  EXPECT_FALSE(record.hook_done);  // the next terminal state gets its own delivery
+}
+
 TEST(QueueSchema, RefusesANewerFile) {
   test::TempDir dir;
   {
