@@ -71,7 +71,7 @@ void read(ConfigReader& reader, ServerConfig& config) {
   }
   config.issuer = reader.string("auth.issuer", config.issuer);
   config.token_lifetime =
-      reader.duration("auth.token_lifetime", config.token_lifetime, std::chrono::seconds(10));
+      reader.duration("auth.token_lifetime", config.token_lifetime, std::chrono::seconds(2));
   config.workers = static_cast<std::size_t>(reader.integer("engine.workers", 2, 1, 256));
 
   config.order.step_duration = reader.duration("order.step_duration", config.order.step_duration);

@@ -102,6 +102,10 @@ SubprocessResult run_subprocess(const SubprocessOptions& options) {
   posix_spawn_file_actions_adddup2(&actions, child_in.fd, 0);
   posix_spawn_file_actions_adddup2(&actions, child_out.fd, 1);
   posix_spawn_file_actions_adddup2(&actions, child_err.fd, 2);
+  // Nothing else of ours leaks into the program: not every library opens its descriptors
+  // close-on-exec (Asio's listening socket does not), and a hook still running would keep
+  // the daemon's socket alive after the daemon died.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   posix_spawnattr_t attributes;
   posix_spawnattr_init(&attributes);
   // Its own process group, so that stopping it also stops what it started; the usual

@@ -1,6 +1,9 @@
 // Tests of shared/subprocess.cpp with /bin/sh.
 #include "shared/subprocess.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 namespace stargate {
@@ -60,6 +63,15 @@ TEST(Subprocess, StopsOnRequestAndOnTooMuchOutput) {
   auto noisy = shell("head -c 100000 /dev/zero >&2");
   noisy.max_error_bytes = 1000;
   EXPECT_EQ(run_subprocess(noisy).errors.size(), 1000u);
+}
+
+TEST(Subprocess, InheritsNoDescriptorBeyondTheStandardThree) {
+  const int leaked = ::open("/dev/null", O_RDONLY);  // deliberately not close-on-exec
+  ASSERT_GE(leaked, 3);
+  const auto result = run_subprocess(shell("ls /proc/self/fd | wc -l"));
+  ::close(leaked);
+  // 0, 1, 2 and the descriptor ls opens to read the directory.
+  EXPECT_EQ(result.last_line, "4");
 }
 
 TEST(Subprocess, ShortenMessage) {

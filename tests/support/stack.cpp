@@ -60,21 +60,24 @@ int Stack::stop_server(int signal) {
   return status;
 }
 
-void Stack::start_daemon() {
+void Stack::start_daemon(int gateway_port) {
+  if (gateway_port != 0) daemon_port_ = gateway_port;
   write_file(dir_.file("stargated.toml"),
              "[gateway]\nurl = \"" + options_.gateway_scheme +
-                 "://127.0.0.1:" + std::to_string(port_) + "\"\n" + options_.gateway_settings +
-                 "\n[credentials]\nclient_id = \"" + client_id_ + "\"\nclient_secret_file = \"" +
-                 dir_.file("client_secret") + "\"\n[queue]\npath = \"" +
-                 dir_.file("daemon/queue.db") +
+                 "://127.0.0.1:" + std::to_string(daemon_port_ != 0 ? daemon_port_ : port_) +
+                 "\"\n" + options_.gateway_settings + "\n[credentials]\nclient_id = \"" +
+                 client_id_ + "\"\nclient_secret_file = \"" + dir_.file("client_secret") +
+                 "\"\n[queue]\npath = \"" + dir_.file("daemon/queue.db") +
                  "\"\nretry_initial = \"100ms\"\nretry_max = \"500ms\"\n[socket]\npath = \"" +
                  socket_ + "\"\n[polling]\nfast_interval = \"" + options_.fast_interval + "\"\n" +
                  options_.daemon_extra);
+  // The log is appended to across restarts; this start is ready when its own "ready" line
+  // appears (a socket file may be left from a killed predecessor).
+  const std::size_t log_before = daemon_log().size();
   daemon_ = std::make_unique<Child>(
       std::vector<std::string>{binary("stargated"), "--config", dir_.file("stargated.toml")},
       std::vector<std::string>{}, dir_.file("daemon.log"));
-  struct stat st {};
-  if (!wait_until([&] { return ::stat(socket_.c_str(), &st) == 0 && S_ISSOCK(st.st_mode); },
+  if (!wait_until([&] { return daemon_log().find(" ready: ", log_before) != std::string::npos; },
                   std::chrono::seconds(30))) {
     throw std::runtime_error("stargated did not start:\n" + daemon_log());
   }

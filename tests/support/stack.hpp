@@ -36,7 +36,8 @@ class Stack {
   std::unique_ptr<Child> spawn_server(const std::vector<std::string>& extra_args = {});
   // Stops by PID and returns the exit status (128 + signal when killed).
   int stop_server(int signal = SIGTERM);
-  void start_daemon();
+  // Starts stargated; `gateway_port` sends it elsewhere than the server (a FaultProxy).
+  void start_daemon(int gateway_port = 0);
   int stop_daemon(int signal = SIGTERM);
 
   // Runs `stargate --socket SOCKET args...`.
@@ -57,6 +58,7 @@ class Stack {
   StackOptions options_;
   TempDir dir_;
   int port_ = 0;
+  int daemon_port_ = 0;  // where the daemon sends requests, when not port_
   std::string socket_;
   std::string client_id_;
   std::unique_ptr<Child> server_;

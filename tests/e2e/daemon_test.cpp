@@ -1,0 +1,328 @@
+// stargated as a black box, against the real stargate-server on loopback: offline queueing,
+// kill -9, token renewal, rate limits, 503 bursts, permanent refusals, polling phases, hooks,
+// stale sockets and durable concurrent submissions.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <mutex>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "shared/sqlite.hpp"
+#include "tests/support/fault_proxy.hpp"
+#include "tests/support/socket_client.hpp"
+#include "tests/support/stack.hpp"
+
+namespace stargate::test {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+const json kOrder = json::parse(R"({"orderId":"ORD-1","items":[{"sku":"SKU-001","quantity":1}]})");
+
+// Submits through the socket API; the daemon's answer.
+httplib::Result submit(httplib::Client& client, const std::string& id,
+                       const std::string& type = "order") {
+  return client.Post("/v1/processes",
+                     json{{"processType", type}, {"clientProcessId", id}, {"data", kOrder}}.dump(),
+                     "application/json");
+}
+
+json record(httplib::Client& client, const std::string& id) {
+  auto res = client.Get("/v1/processes/" + id);
+  return res && res->status == 200 ? json::parse(res->body) : json();
+}
+
+bool all_in_state(httplib::Client& client, const std::vector<std::string>& ids,
+                  const std::string& state) {
+  for (const auto& id : ids) {
+    const auto r = record(client, id);
+    if (!r.is_object() || r.value("state", "") != state) return false;
+  }
+  return true;
+}
+
+// The server's view: every process the tenant has, by clientProcessId.
+std::multiset<std::string> server_processes(Stack& stack) {
+  auto exported = run({binary("stargate-server"), "audit", "export", "--since", "1h", "--config",
+                       stack.dir().file("server.toml")});
+  std::multiset<std::string> created;
+  std::istringstream lines(exported.out);
+  for (std::string line; std::getline(lines, line);) {
+    const auto entry = json::parse(line);
+    if (entry["kind"] == "state" && entry["from"].is_null()) created.insert(entry["processId"]);
+  }
+  return created;
+}
+
+std::size_t count(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1))
+    ++n;
+  return n;
+}
+
+StackOptions fast_stack() {
+  StackOptions options;
+  options.step_duration = "20ms";
+  options.server_extra = "[rate_limit]\nper_minute = 1000000\nburst = 100000\n";
+  return options;
+}
+
+TEST(Daemon, QueuesOfflineThenSendsEverythingInOrderExactlyOnce) {
+  Stack stack(fast_stack());
+  stack.stop_server();
+  auto client = socket_client(stack.socket());
+  std::vector<std::string> ids;
+  for (int i = 0; i < 200; ++i) {
+    ids.push_back("offline-" + std::to_string(i));
+    auto res = submit(*client, ids.back());
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 202) << res->body;
+  }
+  EXPECT_TRUE(all_in_state(*client, {ids.front(), ids.back()}, "queued"));
+  stack.start_server();
+  ASSERT_TRUE(wait_until([&] { return all_in_state(*client, ids, "completed"); }, 120s))
+      << stack.daemon_log();
+  // In order: the gateway numbered them as they came.
+  std::string previous;
+  for (const auto& id : ids) {
+    const std::string process = record(*client, id)["processId"];
+    EXPECT_LT(previous, process) << id;
+    previous = process;
+  }
+  const auto created = server_processes(stack);
+  EXPECT_EQ(created.size(), ids.size());
+  EXPECT_EQ(std::set<std::string>(created.begin(), created.end()).size(), ids.size());
+}
+
+TEST(Daemon, KillNineDuringAFlushLosesAndDuplicatesNothing) {
+  Stack stack(fast_stack());
+  stack.stop_server();
+  auto client = socket_client(stack.socket());
+  std::vector<std::string> ids;
+  for (int i = 0; i < 500; ++i) {
+    ids.push_back("flush-" + std::to_string(i));
+    ASSERT_EQ(submit(*client, ids.back())->status, 202);
+  }
+  stack.start_server();
+  std::mt19937 random(42);
+  const auto deadline = std::chrono::steady_clock::now() + 90s;
+  int kills = 0;
+  while (kills < 8 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100 + random() % 400));
+    stack.stop_daemon(SIGKILL);
+    ++kills;
+    stack.start_daemon();
+    client = socket_client(stack.socket());
+  }
+  ASSERT_TRUE(wait_until([&] { return all_in_state(*client, ids, "completed"); }, 120s))
+      << stack.daemon_log();
+  const auto created = server_processes(stack);
+  EXPECT_EQ(created.size(), ids.size()) << "after " << kills << " kills";
+  std::set<std::string> local;
+  for (const auto& id : ids)
+    local.insert(record(*client, id)["processId"]);
+  EXPECT_EQ(local.size(), ids.size());
+}
+
+TEST(Daemon, RenewsItsTokenWhenItExpiresAndAfterA401) {
+  auto options = fast_stack();
+  options.server_settings = "";
+  options.server_extra += "[auth]\ntoken_lifetime = \"2s\"\n";
+  Stack stack(options);
+  auto client = socket_client(stack.socket());
+  ASSERT_EQ(submit(*client, "t1")->status, 202);
+  ASSERT_TRUE(wait_until([&] { return all_in_state(*client, {"t1"}, "completed"); }, 30s));
+  std::this_thread::sleep_for(2500ms);  // the first token has expired
+  ASSERT_EQ(submit(*client, "t2")->status, 202);
+  ASSERT_TRUE(wait_until([&] { return all_in_state(*client, {"t2"}, "completed"); }, 30s));
+  // A new signing key makes every token the daemon holds invalid: a 401, one renewal.
+  stack.stop_server();
+  ::unlink(stack.dir().file("server/jwt.key").c_str());
+  stack.start_server();
+  ASSERT_EQ(submit(*client, "t3")->status, 202);
+  ASSERT_TRUE(wait_until([&] { return all_in_state(*client, {"t3"}, "completed"); }, 30s))
+      << stack.daemon_log();
+  EXPECT_GE(count(stack.daemon_log(), "new access token"), 3u);
+}
+
+TEST(Daemon, RespectsRetryAfterOnA429) {
+  auto options = fast_stack();
+  options.server_extra = "[rate_limit]\nper_minute = 60\nburst = 3\n";
+  Stack stack(options);
+  auto client = socket_client(stack.socket());
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    ids.push_back("limited-" + std::to_string(i));
+    ASSERT_EQ(submit(*client, ids.back())->status, 202);
+  }
+  ASSERT_TRUE(wait_until([&] { return all_in_state(*client, ids, "completed"); }, 60s))
+      << stack.daemon_log();
+  const auto log = stack.daemon_log();
+  EXPECT_NE(log.find("RATE_LIMIT_EXCEEDED"), std::string::npos);
+  // Honouring Retry-After (1 s here) keeps the refusals few: no hammering.
+  EXPECT_LT(count(stack.server_log(), "rate limit: tenant acme refused"), 40u);
+}
+
+TEST(Daemon, BacksOffThroughABurstOf503s) {
+  auto options = fast_stack();
+  options.start_daemon = false;
+  Stack stack(options);
+  std::atomic<int> refused{0};
+  FaultProxy proxy(
+      stack.port(),
+      [&](const std::string& method, const std::string& path) -> std::optional<FaultProxy::Fault> {
+        if (method == "POST" && path == "/api/stargate/processes" && refused < 4) {
+          ++refused;
+          return FaultProxy::Fault{503, ""};
+        }
+        return std::nullopt;
+      });
+  stack.start_daemon(proxy.port());
+  auto client = socket_client(stack.socket());
+  ASSERT_EQ(submit(*client, "burst")->status, 202);
+  ASSERT_TRUE(wait_until([&] { return all_in_state(*client, {"burst"}, "completed"); }, 30s))
+      << stack.daemon_log();
+  EXPECT_EQ(record(*client, "burst")["attempts"], 5);  // four 503s, then the 202
+  std::vector<std::chrono::steady_clock::time_point> posts;
+  for (const auto& seen : proxy.seen()) {
+    if (seen.method == "POST" && seen.path == "/api/stargate/processes") posts.push_back(seen.at);
+  }
+  ASSERT_EQ(posts.size(), 5u);
+  // Backoff from 100 ms doubling (±20% jitter), capped at 500 ms: the gaps grow.
+  const auto gap = [&](int i) { return posts[i + 1] - posts[i]; };
+  EXPECT_GE(gap(0), 70ms);
+  EXPECT_GE(gap(2), 300ms);
+  EXPECT_GT(gap(2), gap(0));
+}
+
+TEST(Daemon, APermanentRefusalBecomesRejected) {
+  auto options = fast_stack();
+  options.server_extra += "[process_types.order]\n";  // the server no longer serves shipping
+  Stack stack(options);
+  auto client = socket_client(stack.socket());
+  ASSERT_EQ(submit(*client, "ship-1", "shipping")->status, 202);
+  ASSERT_TRUE(wait_until([&] { return all_in_state(*client, {"ship-1"}, "rejected"); }, 30s));
+  const auto rejected = record(*client, "ship-1");
+  EXPECT_EQ(rejected["error"]["code"], "INVALID_REQUEST");
+  EXPECT_EQ(rejected["error"]["message"], "Unknown processType: shipping");
+  EXPECT_EQ(rejected["attempts"], 1);
+}
+
+TEST(Daemon, PollsFastThenSlowAndWarnsOnceOnTimeout) {
+  auto options = fast_stack();
+  options.step_duration = "400ms";
+  options.daemon_extra =
+      "fast_phase = \"300ms\"\nslow_interval = \"200ms\"\n"
+      "[process_types.order]\ntimeout = \"500ms\"\n";
+  Stack stack(options);
+  auto client = socket_client(stack.socket());
+  ASSERT_EQ(submit(*client, "slow-1")->status, 202);
+  ASSERT_TRUE(wait_until([&] { return all_in_state(*client, {"slow-1"}, "completed"); }, 30s));
+  const auto log = stack.daemon_log();
+  EXPECT_EQ(count(log, "polling interval 100ms -> 200ms"), 1u) << log;
+  EXPECT_EQ(count(log, "not finished after 500ms"), 1u) << log;
+}
+
+TEST(Daemon, DeliversResultsOnceAndAgainAfterAKillDuringTheHook) {
+  TempDir out;
+  auto options = fast_stack();
+  options.daemon_extra = "[process_types.order]\non_complete = \"echo $STARGATE_STATE >> " +
+                         out.file("runs") + "; sleep 3\"\non_complete_timeout = \"10s\"\n";
+  Stack stack(options);
+  auto client = socket_client(stack.socket());
+  ASSERT_EQ(submit(*client, "hooked")->status, 202);
+  ASSERT_TRUE(wait_until([&] { return read_file(out.file("runs")) == "completed\n"; }, 30s));
+  stack.stop_daemon(SIGKILL);  // mid-hook: it must run again
+  stack.start_daemon();
+  ASSERT_TRUE(
+      wait_until([&] { return read_file(out.file("runs")) == "completed\ncompleted\n"; }, 30s));
+  ASSERT_TRUE(wait_until(
+      [&] { return stack.daemon_log().find("hook hooked: delivered") != std::string::npos; }, 30s));
+  stack.stop_daemon(SIGTERM);
+  stack.start_daemon();  // delivered and recorded: not again
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(read_file(out.file("runs")), "completed\ncompleted\n");
+}
+
+TEST(Daemon, ReplacesAStaleSocketButNotALiveOne) {
+  Stack stack(fast_stack());
+  // A second daemon on the same socket is refused.
+  auto second = run({binary("stargated"), "--config", stack.dir().file("stargated.toml")});
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_NE(second.err.find("already listening"), std::string::npos) << second.err;
+  // kill -9 leaves the socket file behind; the next start replaces it.
+  stack.stop_daemon(SIGKILL);
+  struct stat st {};
+  ASSERT_EQ(::stat(stack.socket().c_str(), &st), 0);
+  stack.start_daemon();
+  EXPECT_NE(stack.daemon_log().find("removed stale"), std::string::npos);
+  auto client = socket_client(stack.socket());
+  EXPECT_EQ(submit(*client, "after-stale")->status, 202);
+}
+
+TEST(Daemon, AThousandConcurrentSubmissionsAreAllOnDisk) {
+  Stack stack(fast_stack());
+  stack.stop_server();  // nothing leaves the queue: what is on disk is what was acknowledged
+  std::mutex mutex;
+  std::vector<std::string> acknowledged;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 50; ++t) {
+    threads.emplace_back([&, t] {
+      auto client = socket_client(stack.socket());
+      for (int i = 0; i < 20; ++i) {
+        const std::string id = "c-" + std::to_string(t) + "-" + std::to_string(i);
+        auto res = submit(*client, id);
+        if (res && res->status == 202) {
+          std::lock_guard lock(mutex);
+          acknowledged.push_back(id);
+        }
+      }
+    });
+  }
+  for (auto& thread : threads)
+    thread.join();
+  EXPECT_EQ(acknowledged.size(), 1000u);
+  stack.stop_daemon(SIGKILL);
+  db::Database queue(stack.dir().file("daemon/queue.db"));
+  std::set<std::string> on_disk;
+  auto rows = queue.prepare("SELECT client_process_id FROM requests");
+  while (rows.step())
+    on_disk.insert(rows.text(0));
+  for (const auto& id : acknowledged)
+    EXPECT_EQ(on_disk.count(id), 1u) << id;
+  EXPECT_NE(stack.daemon_log().find("socket uid="), std::string::npos);  // peers are logged
+}
+
+TEST(Daemon, RefusesBrowsersAndServesItsApiToCurl) {
+  Stack stack(fast_stack());
+  auto curl = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv = {"/usr/bin/curl", "-s",          "-o",
+                                     "/dev/null",     "-w",          "%{http_code}",
+                                     "--unix-socket", stack.socket()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return run(argv).out;
+  };
+  EXPECT_EQ(curl({"http://localhost/v1/health"}), "200");
+  EXPECT_EQ(curl({"-H", "Origin: http://evil.example", "http://localhost/v1/health"}), "403");
+  EXPECT_EQ(curl({"-H", "Referer: http://evil.example/", "http://localhost/v1/health"}), "403");
+  EXPECT_EQ(curl({"http://evil.example/v1/health"}), "403");
+  auto client = socket_client(stack.socket());
+  auto metrics = client->Get("/v1/metrics");
+  ASSERT_EQ(metrics->status, 200);
+  EXPECT_NE(metrics->body.find("stargated_requests{state=\"queued\"}"), std::string::npos);
+  const auto health = json::parse(client->Get("/v1/health")->body);
+  EXPECT_EQ(health["status"], "ok");
+  EXPECT_EQ(health["version"], "0.1.0");
+}
+
+}  // namespace
+}  // namespace stargate::test
