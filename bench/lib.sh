@@ -10,10 +10,11 @@ build_release() {
   "$repo/scripts/bootstrap" bench
   if [ ! -f "$repo/build-release/CMakeCache.txt" ]; then
     cmake -S "$repo" -B "$repo/build-release" -DCMAKE_BUILD_TYPE=Release -DSTARGATE_TESTS=OFF \
-      >/dev/null
+      -DSTARGATE_BENCH=ON >/dev/null
   fi
-  cmake --build "$repo/build-release" -j"$(nproc)" --target stargate stargated stargate-server \
-    >/dev/null
+  cmake -S "$repo" -B "$repo/build-release" -DSTARGATE_BENCH=ON >/dev/null
+  cmake --build "$repo/build-release" -j"$(nproc)" \
+    --target stargate stargated stargate-server stargate-socket-load >/dev/null
 }
 
 # A port nobody listens on right now (the kernel's choice for an ephemeral bind).
@@ -25,9 +26,10 @@ free_port() {
 pids=()
 work=""
 cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
-  [ -n "$work" ] && rm -rf "$work"
+  # Every step may fail harmlessly (a process already stopped): never abort half way.
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ -n "$work" ]; then rm -rf "$work"; fi
 }
 trap cleanup EXIT
 

@@ -142,19 +142,29 @@ std::vector<Expected<EnqueueResult>> Queue::enqueue_batch(const std::vector<NewR
 
 EnqueueResult Queue::enqueue_locked(const NewRequest& request) {
   const std::string id = request.client_process_id.empty() ? new_uuid() : request.client_process_id;
-  if (auto existing = load(id)) return EnqueueResult{std::move(*existing), true};
-  const auto now = to_unix_ms(clock_.now());
-  db_.prepare(
-         "INSERT INTO requests (client_process_id, process_type, data, idempotency_key, state, "
-         "created_at, updated_at) VALUES (?, ?, ?, ?, 'queued', ?, ?)")
-      .bind(1, id)
+  const auto now = clock_.now();
+  LocalRecord record;
+  record.client_process_id = id;
+  record.process_type = request.process_type;
+  record.data = request.data;
+  record.idempotency_key = new_uuid();
+  record.created_at = record.updated_at = now;
+  // One statement both checks and inserts: a known id changes nothing.
+  auto insert = db_.prepare(
+      "INSERT INTO requests (client_process_id, process_type, data, idempotency_key, state, "
+      "created_at, updated_at) VALUES (?, ?, ?, ?, 'queued', ?, ?) "
+      "ON CONFLICT (client_process_id) DO NOTHING RETURNING seq");
+  insert.bind(1, id)
       .bind(2, request.process_type)
       .bind(3, request.data.dump())
-      .bind(4, new_uuid())
-      .bind(5, now)
-      .bind(6, now)
-      .run();
-  return EnqueueResult{std::move(*load(id)), false};
+      .bind(4, record.idempotency_key)
+      .bind(5, to_unix_ms(now))
+      .bind(6, to_unix_ms(now));
+  if (!insert.step()) return EnqueueResult{std::move(*load(id)), true};
+  record.seq = insert.integer(0);
+  while (insert.step()) {
+  }
+  return EnqueueResult{std::move(record), false};
 }
 
 Expected<std::optional<LocalRecord>> Queue::get(const std::string& id) {
