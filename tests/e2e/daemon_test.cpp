@@ -2,7 +2,9 @@
 // kill -9, token renewal, rate limits, 503 bursts, permanent refusals, polling phases, hooks,
 // stale sockets and durable concurrent submissions.
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -322,6 +324,91 @@ TEST(Daemon, RefusesBrowsersAndServesItsApiToCurl) {
   const auto health = json::parse(client->Get("/v1/health")->body);
   EXPECT_EQ(health["status"], "ok");
   EXPECT_EQ(health["version"], "0.1.0");
+}
+
+TEST(Daemon, ReportsDegradedAfterRepeatedFailuresAndRecovers) {
+  Stack stack(fast_stack());
+  stack.stop_server();
+  auto client = socket_client(stack.socket());
+  ASSERT_EQ(submit(*client, "waiting")->status, 202);
+  auto health = [&] { return json::parse(client->Get("/v1/health")->body); };
+  ASSERT_TRUE(wait_until([&] { return health()["status"] == "degraded"; }, 30s));
+  EXPECT_GE(health()["gateway"]["consecutiveFailures"].get<int>(), 5);
+  EXPECT_TRUE(health()["gateway"]["lastError"].is_string());
+  EXPECT_EQ(count(stack.daemon_log(), "critical"), 1u);  // one alert, not one per failure
+  stack.start_server();
+  ASSERT_TRUE(wait_until([&] { return health()["status"] == "ok"; }, 30s));
+  EXPECT_NE(stack.daemon_log().find("gateway reachable again"), std::string::npos);
+}
+
+TEST(Daemon, ReloadsWhatItCanOnSighup) {
+  Stack stack(fast_stack());
+  auto config = read_file(stack.dir().file("stargated.toml"));
+  config += "[log]\nlevel = \"debug\"\n";
+  write_file(stack.dir().file("stargated.toml"), config);
+  // The socket's process is the daemon; find its pid from the Stack's child.
+  ASSERT_TRUE(stack.daemon() != nullptr);
+  ::kill(stack.daemon()->pid(), SIGHUP);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return stack.daemon_log().find("reload: log level info -> debug") != std::string::npos;
+      },
+      10s))
+      << stack.daemon_log();
+  // A broken file changes nothing and says why.
+  write_file(stack.dir().file("stargated.toml"), config + "[polling]\nbogus = 1\n");
+  ::kill(stack.daemon()->pid(), SIGHUP);
+  ASSERT_TRUE(wait_until(
+      [&] { return stack.daemon_log().find("configuration not changed") != std::string::npos; },
+      10s));
+  auto client = socket_client(stack.socket());
+  EXPECT_EQ(submit(*client, "after-reload")->status, 202);
+}
+
+TEST(Daemon, TellsSystemdItIsReadyAndHowItIsDoing) {
+  TempDir dir;
+  const std::string notify = dir.file("notify.sock");
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::snprintf(address.sun_path, sizeof address.sun_path, "%s", notify.c_str());
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  auto options = fast_stack();
+  options.start_daemon = false;
+  Stack stack(options);
+  stack.start_daemon(0, {"NOTIFY_SOCKET=" + notify, "WATCHDOG_USEC=1000000"});
+  std::string received;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        char buffer[4096];
+        const ssize_t n = ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
+        if (n > 0) received.append(buffer, static_cast<std::size_t>(n)).append("\n");
+        return received.find("READY=1") != std::string::npos &&
+               received.find("WATCHDOG=1") != std::string::npos;
+      },
+      10s))
+      << received;
+  EXPECT_NE(received.find("STATUS=0 queued, 0 active"), std::string::npos) << received;
+  ::close(fd);
+}
+
+TEST(Daemon, AcceptsASocketFromSystemd) {
+  auto options = fast_stack();
+  options.start_daemon = false;
+  Stack stack(options);
+  const std::string path = stack.dir().file("activated.sock");
+  const int listener = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::snprintf(address.sun_path, sizeof address.sun_path, "%s", path.c_str());
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(listener, 16), 0);
+  stack.start_daemon(0, {}, listener);
+  ::close(listener);
+  EXPECT_NE(stack.daemon_log().find("using the socket passed by systemd"), std::string::npos);
+  auto client = socket_client(path);
+  ASSERT_EQ(submit(*client, "activated")->status, 202);
 }
 
 }  // namespace

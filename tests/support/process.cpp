@@ -28,7 +28,7 @@ int decode_status(int status) {
 
 // fork + exec with stdin/stdout/stderr redirected to the given descriptors.
 pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env,
-            int in_fd, int out_fd, int err_fd) {
+            int in_fd, int out_fd, int err_fd, int listen_fd = -1) {
   std::vector<std::string> env_strings;
   for (char** e = environ; *e != nullptr; ++e)
     env_strings.emplace_back(*e);
@@ -44,6 +44,14 @@ pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>
   args.push_back(nullptr);
   for (const auto& e : env_strings)
     env.push_back(const_cast<char*>(e.c_str()));
+  // Room for LISTEN_PID, filled in by the child (only it knows its pid); no allocation
+  // after fork().
+  char listen_pid[32] = "LISTEN_PID=";
+  char listen_fds[] = "LISTEN_FDS=1";
+  if (listen_fd >= 0) {
+    env.push_back(listen_pid);
+    env.push_back(listen_fds);
+  }
   env.push_back(nullptr);
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed");
@@ -51,6 +59,18 @@ pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>
     dup2(in_fd, 0);
     dup2(out_fd, 1);
     dup2(err_fd, 2);
+    if (listen_fd >= 0) {
+      dup2(listen_fd, 3);
+      char digits[16];
+      int n = 0;
+      for (pid_t self = getpid(); self > 0; self /= 10) {
+        digits[n++] = static_cast<char>('0' + self % 10);
+      }
+      char* out = listen_pid + 11;
+      while (n > 0)
+        *out++ = digits[--n];
+      *out = '\0';
+    }
     // A fresh process group, so that a test's Ctrl-C does not reach it first.
     setpgid(0, 0);
     execve(args[0], args.data(), env.data());
@@ -102,11 +122,11 @@ bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds lim
 }
 
 Child::Child(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env,
-             const std::string& log_path)
+             const std::string& log_path, int listen_fd)
     : log_path_(log_path) {
   const int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  pid_ = spawn(argv, extra_env, null, log, log);
+  pid_ = spawn(argv, extra_env, null, log, log, listen_fd);
   ::close(log);
   ::close(null);
 }

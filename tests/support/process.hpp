@@ -40,8 +40,10 @@ bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds lim
 // destruction if still running.
 class Child {
  public:
+  // `listen_fd`, when not -1, is passed as descriptor 3 the way systemd's socket activation
+  // does it (LISTEN_FDS=1, LISTEN_PID=the child's pid).
   Child(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env,
-        const std::string& log_path);
+        const std::string& log_path, int listen_fd = -1);
   ~Child();
   Child(Child&& other) noexcept;
   Child(const Child&) = delete;

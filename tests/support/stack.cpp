@@ -60,7 +60,8 @@ int Stack::stop_server(int signal) {
   return status;
 }
 
-void Stack::start_daemon(int gateway_port) {
+void Stack::start_daemon(int gateway_port, const std::vector<std::string>& extra_env,
+                         int listen_fd) {
   if (gateway_port != 0) daemon_port_ = gateway_port;
   write_file(dir_.file("stargated.toml"),
              "[gateway]\nurl = \"" + options_.gateway_scheme +
@@ -76,7 +77,7 @@ void Stack::start_daemon(int gateway_port) {
   const std::size_t log_before = daemon_log().size();
   daemon_ = std::make_unique<Child>(
       std::vector<std::string>{binary("stargated"), "--config", dir_.file("stargated.toml")},
-      std::vector<std::string>{}, dir_.file("daemon.log"));
+      extra_env, dir_.file("daemon.log"), listen_fd);
   if (!wait_until([&] { return daemon_log().find(" ready: ", log_before) != std::string::npos; },
                   std::chrono::seconds(30))) {
     throw std::runtime_error("stargated did not start:\n" + daemon_log());

@@ -37,7 +37,10 @@ class Stack {
   // Stops by PID and returns the exit status (128 + signal when killed).
   int stop_server(int signal = SIGTERM);
   // Starts stargated; `gateway_port` sends it elsewhere than the server (a FaultProxy).
-  void start_daemon(int gateway_port = 0);
+  // `extra_env` and `listen_fd` (socket activation) go to the daemon's process.
+  void start_daemon(int gateway_port = 0, const std::vector<std::string>& extra_env = {},
+                    int listen_fd = -1);
+  Child* daemon() { return daemon_.get(); }
   int stop_daemon(int signal = SIGTERM);
 
   // Runs `stargate --socket SOCKET args...`.
