@@ -1,5 +1,6 @@
 // stargate: the operator's CLI. This file is the command table; the commands live in
-// commands.cpp and talk to stargated through daemon_client.cpp.
+// process_commands.cpp and queue_commands.cpp and talk to stargated through
+// daemon_client.cpp.
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -17,7 +18,7 @@ namespace {
 constexpr const char* kExitCodes =
     "Exit status:\n"
     "  0  success (a waited-for process completed)\n"
-    "  1  other error\n"
+    "  1  other error (health: stargated is degraded)\n"
     "  2  usage error or malformed data\n"
     "  3  stargated unreachable (not running, or no permission on its socket)\n"
     "  4  the process failed, was rejected or cancelled\n"
@@ -63,9 +64,9 @@ int main(int argc, char** argv) {
   submit_cmd->add_option("--timeout", submit_timeout, "Stop waiting after DUR (90s, 15m, 2h)")
       ->check(check_duration);
 
-  std::string status_id;
+  std::string id;
   auto* status_cmd = app.add_subcommand("status", "Show a process");
-  status_cmd->add_option("ID", status_id, "clientProcessId")->required();
+  status_cmd->add_option("ID", id, "clientProcessId")->required();
 
   std::vector<std::string> wait_ids;
   std::string wait_timeout;
@@ -74,8 +75,39 @@ int main(int argc, char** argv) {
   wait_cmd->add_option("--timeout", wait_timeout, "Stop waiting after DUR (90s, 15m, 2h)")
       ->check(check_duration);
 
-  for (auto* sub : {submit_cmd, status_cmd, wait_cmd})
+  ListOptions list_options;
+  auto* list_cmd = app.add_subcommand("list", "List processes, newest first");
+  list_cmd->add_option("--state", list_options.state,
+                       "queued, accepted, processing, completed, failed, rejected, cancelled");
+  list_cmd->add_option("--type", list_options.type, "Only this process type");
+  list_cmd->add_option("--limit", list_options.limit, "At most N (default 50)")
+      ->check(CLI::Range(1, 10000));
+
+  auto* result_cmd = app.add_subcommand("result", "Print the result JSON of a completed process");
+  result_cmd->add_option("ID", id, "clientProcessId")->required();
+  auto* retry_cmd = app.add_subcommand("retry", "Start a new attempt of a retryable failure");
+  retry_cmd->add_option("ID", id, "clientProcessId")->required();
+  auto* cancel_cmd = app.add_subcommand("cancel", "Withdraw a request still queued");
+  cancel_cmd->add_option("ID", id, "clientProcessId")->required();
+
+  std::string queue_action;
+  auto* queue_cmd =
+      app.add_subcommand("queue", "Show what waits to be sent; 'queue flush' sends now");
+  queue_cmd->add_option("ACTION", queue_action, "flush")->check(CLI::IsMember({"flush"}));
+  auto* health_cmd = app.add_subcommand("health", "Show the daemon's health (exit 1: degraded)");
+
+  // For the bash completion script: not shown in --help.
+  std::string complete_what;
+  auto* complete_cmd = app.add_subcommand("__complete", "");
+  complete_cmd->group("");
+  complete_cmd->add_option("WHAT", complete_what)
+      ->check(CLI::IsMember({"ids", "types"}))
+      ->required();
+
+  for (auto* sub : {submit_cmd, status_cmd, wait_cmd, list_cmd, result_cmd, retry_cmd, cancel_cmd,
+                    queue_cmd, health_cmd}) {
     sub->footer(kExitCodes);
+  }
 
   try {
     app.parse(argc, argv);
@@ -98,8 +130,15 @@ int main(int argc, char** argv) {
       submit_options.timeout = timeout(submit_timeout);
       return submit(ctx, submit_options);
     }
-    if (status_cmd->parsed()) return status(ctx, status_id);
+    if (status_cmd->parsed()) return status(ctx, id);
     if (wait_cmd->parsed()) return wait(ctx, wait_ids, timeout(wait_timeout));
+    if (list_cmd->parsed()) return list(ctx, list_options);
+    if (result_cmd->parsed()) return result(ctx, id);
+    if (retry_cmd->parsed()) return retry(ctx, id);
+    if (cancel_cmd->parsed()) return cancel(ctx, id);
+    if (queue_cmd->parsed()) return queue(ctx, queue_action == "flush");
+    if (health_cmd->parsed()) return health(ctx);
+    if (complete_cmd->parsed()) return complete(ctx, complete_what);
   } catch (const std::exception& e) {
     ctx.out.error(e.what());
     return kExitError;

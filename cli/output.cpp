@@ -1,7 +1,10 @@
 // Terminal-aware output.
 #include "cli/output.hpp"
 
+#include <signal.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <cstdio>
 #include <cstdlib>
@@ -9,6 +12,9 @@
 
 namespace stargate::cli {
 namespace {
+
+// Set while a progress line is on the terminal, for the SIGINT handler.
+volatile sig_atomic_t progress_visible = 0;
 
 bool terminal(int fd) {
   if (!isatty(fd)) return false;
@@ -117,6 +123,64 @@ void Output::progress(const nlohmann::json& r) const {
   std::fprintf(stderr, "\r\033[K%s", line.c_str());
   std::fflush(stderr);
   progress_shown_ = true;
+  progress_visible = 1;
+}
+
+void Output::fields(const std::vector<std::pair<std::string, std::string>>& rows) const {
+  end_progress();
+  std::size_t width = 0;
+  for (const auto& [label, value] : rows)
+    width = std::max(width, label.size());
+  for (const auto& [label, value] : rows) {
+    std::fprintf(stdout, "%-*s  %s\n", static_cast<int>(width), label.c_str(), value.c_str());
+  }
+  std::fflush(stdout);
+}
+
+void Output::table(const std::vector<std::string>& header,
+                   const std::vector<std::vector<std::string>>& rows, int state_column) const {
+  end_progress();
+  std::vector<std::size_t> widths(header.size(), 0);
+  for (std::size_t i = 0; i < header.size(); ++i)
+    widths[i] = header[i].size();
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i < row.size() && i < widths.size(); ++i) {
+      widths[i] = std::max(widths[i], row[i].size());
+    }
+  }
+  const auto print = [&](const std::vector<std::string>& row, bool is_header) {
+    std::string line;
+    for (std::size_t i = 0; i < row.size() && i < widths.size(); ++i) {
+      std::string cell = row[i];
+      const std::size_t pad = widths[i] - cell.size();
+      if (!is_header && static_cast<int>(i) == state_column) cell = paint(cell, state_colour(cell));
+      line += cell;
+      if (i + 1 < row.size()) line += std::string(pad + 2, ' ');
+    }
+    std::fprintf(stdout, "%s\n", line.c_str());
+  };
+  print(header, true);
+  for (const auto& row : rows)
+    print(row, false);
+  std::fflush(stdout);
+}
+
+namespace {
+extern "C" void on_interrupt(int) {
+  if (progress_visible) {
+    const char clear[] = "\r\033[K";
+    [[maybe_unused]] auto written = ::write(STDERR_FILENO, clear, sizeof clear - 1);
+  }
+  _exit(130);
+}
+}  // namespace
+
+void Output::clear_progress_on_interrupt() const {
+  if (!stderr_tty_) return;
+  struct sigaction action {};
+  action.sa_handler = on_interrupt;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
 }
 
 void Output::end_progress() const {
@@ -124,6 +188,7 @@ void Output::end_progress() const {
   std::fprintf(stderr, "\r\033[K");
   std::fflush(stderr);
   progress_shown_ = false;
+  progress_visible = 0;
 }
 
 }  // namespace stargate::cli

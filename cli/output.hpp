@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -28,9 +29,20 @@ class Output {
   // The labelled lines of `stargate status` for a record of the socket API.
   void record(const nlohmann::json& record) const;
 
+  // "label   value" lines, labels padded to one width.
+  void fields(const std::vector<std::pair<std::string, std::string>>& rows) const;
+
+  // Rows under a header, columns padded to their widest cell; `state_column` (or -1) is
+  // coloured by state on a terminal.
+  void table(const std::vector<std::string>& header,
+             const std::vector<std::vector<std::string>>& rows, int state_column = -1) const;
+
   // The single updating line on stderr while waiting (only on a terminal).
   void progress(const nlohmann::json& record) const;
   void end_progress() const;
+  // While a progress line shows, Ctrl-C clears it before the program ends (exit 130); the
+  // process being waited for is not affected.
+  void clear_progress_on_interrupt() const;
 
  private:
   std::string paint(const std::string& text, const char* colour) const;

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <sstream>
 #include <vector>
 
 #include <httplib.h>
@@ -112,6 +113,11 @@ class HttpGateway final : public Gateway {
                 });
   }
 
+  std::vector<std::string> granted_types() const override {
+    std::lock_guard lock(token_mutex_);
+    return granted_;
+  }
+
   std::optional<Duration> token_valid_for() const override {
     std::lock_guard lock(token_mutex_);
     if (token_.empty()) return std::nullopt;
@@ -212,6 +218,15 @@ class HttpGateway final : public Gateway {
       return std::nullopt;
     }
     token_ = (*body)["access_token"].get<std::string>();
+    // The scope granted ("process:order process:shipping") says which types may be sent.
+    if (const auto scope = body->find("scope"); scope != body->end() && scope->is_string()) {
+      std::vector<std::string> types;
+      std::istringstream entries(scope->get<std::string>());
+      for (std::string entry; entries >> entry;) {
+        if (entry.rfind("process:", 0) == 0) types.push_back(entry.substr(8));
+      }
+      granted_ = std::move(types);
+    }
     std::int64_t lifetime = 3600;
     if (const auto it = body->find("expires_in"); it != body->end() && it->is_number_integer()) {
       lifetime = std::clamp<std::int64_t>(it->get<std::int64_t>(), 1, 86400 * 30);
@@ -241,6 +256,7 @@ class HttpGateway final : public Gateway {
   std::string token_;
   std::chrono::steady_clock::time_point renew_at_{};
   std::chrono::steady_clock::time_point expires_at_{};
+  std::vector<std::string> granted_;  // process types of the last token's scope
 };
 
 }  // namespace

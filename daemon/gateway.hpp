@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -46,6 +47,8 @@ class Gateway {
   // followed through the daemon's and the gateway's logs and the gateway's audit trail.
   virtual GatewayReply submit(const SubmitRequest& request) = 0;
   virtual GatewayReply status(const std::string& process_id, const std::string& correlation_id) = 0;
+  // The process types the last token was granted; empty until a token was obtained.
+  virtual std::vector<std::string> granted_types() const = 0;
   // How long the access token held now stays valid; std::nullopt when none is held.
   virtual std::optional<Duration> token_valid_for() const = 0;
   // Asks for a new attempt of a failed, retryable process (202), or learns why not (409).

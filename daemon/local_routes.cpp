@@ -2,6 +2,8 @@
 #include "daemon/local_routes.hpp"
 
 #include <spdlog/spdlog.h>
+#include <algorithm>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -203,6 +205,18 @@ void LocalRoutes::submit(const LocalRequest& request, Respond& respond) {
   }
   if (item.process_type.empty()) {
     respond(error(ErrorCode::kInvalidRequest, "Missing required field: processType"));
+    return;
+  }
+  // Once a token told us what this client may submit, refuse other types at once rather
+  // than queue something the gateway will reject.
+  if (const auto granted = gateway_.granted_types();
+      !granted.empty() &&
+      std::find(granted.begin(), granted.end(), item.process_type) == granted.end()) {
+    std::string list;
+    for (const auto& type : granted)
+      list += (list.empty() ? "" : ", ") + type;
+    respond(error(ErrorCode::kInvalidRequest, "Unknown process type '" + item.process_type +
+                                                  "': this client may submit " + list));
     return;
   }
   if (stopping_) {

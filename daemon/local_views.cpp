@@ -59,6 +59,7 @@ void LocalRoutes::health(Respond& respond) {
         {"lastError", text_or_null(stats.last_error)},
         {"lastSuccess", text_or_null(stats.last_success)}}},
       {"token", token},
+      {"processTypes", gateway_.granted_types()},
       {"queue", {{"queued", *queued}, {"activeProcesses", stats.active_polls}}},
   };
   respond({200, body});

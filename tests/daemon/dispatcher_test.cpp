@@ -27,6 +27,7 @@ class ScriptedGateway final : public Gateway {
     return next(submit_script);
   }
   std::optional<Duration> token_valid_for() const override { return std::nullopt; }
+  std::vector<std::string> granted_types() const override { return {}; }
   GatewayReply retry(const std::string& process_id, const std::string&) override {
     std::lock_guard lock(mutex_);
     retried.push_back(process_id);

@@ -2,6 +2,8 @@
 #include "tests/support/process.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -161,6 +163,59 @@ int Child::stop(int signal, std::chrono::milliseconds limit) {
     status_ = decode_status(status);
   }
   return status_;
+}
+
+RunResult run_in_terminal(const std::vector<std::string>& argv,
+                          const std::vector<std::string>& extra_env,
+                          std::chrono::milliseconds limit) {
+  int master = -1;
+  std::vector<std::string> env = {"TERM=xterm"};  // unless the caller says otherwise
+  env.insert(env.end(), extra_env.begin(), extra_env.end());
+  // Build everything before forking; the child only calls async-signal-safe functions.
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e)
+    env_strings.emplace_back(*e);
+  for (const auto& extra : env) {
+    const bool unset = extra.front() == '-';
+    const auto name = unset ? extra.substr(1) + "=" : extra.substr(0, extra.find('=') + 1);
+    std::erase_if(env_strings, [&](const std::string& s) { return s.rfind(name, 0) == 0; });
+    if (!unset) env_strings.push_back(extra);
+  }
+  std::vector<char*> args, envp;
+  for (const auto& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  for (const auto& e : env_strings)
+    envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  const pid_t pid = forkpty(&master, nullptr, nullptr, nullptr);
+  if (pid < 0) throw std::runtime_error("forkpty failed");
+  if (pid == 0) {
+    execve(args[0], args.data(), envp.data());
+    _exit(127);
+  }
+  std::string output;
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    pollfd fd{master, POLLIN, 0};
+    if (::poll(&fd, 1, 50) > 0) {
+      char buffer[4096];
+      const ssize_t n = ::read(master, buffer, sizeof buffer);
+      if (n > 0) {
+        output.append(buffer, static_cast<std::size_t>(n));
+        continue;
+      }
+    }
+    if (waitpid(pid, &status, WNOHANG) == pid) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      break;
+    }
+  }
+  ::close(master);
+  return {decode_status(status), output, ""};
 }
 
 RunResult run(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env,

@@ -67,6 +67,12 @@ struct RunResult {
   std::string err;
 };
 
+// Runs a program on a new pseudo-terminal (so that it sees a TTY on stdin, stdout and
+// stderr) and returns everything it wrote there; killed after `limit`.
+RunResult run_in_terminal(const std::vector<std::string>& argv,
+                          const std::vector<std::string>& extra_env = {},
+                          std::chrono::milliseconds limit = std::chrono::seconds(60));
+
 // Runs a program to its end with `input` on stdin; killed after `limit`.
 RunResult run(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env = {},
               const std::string& input = "",

@@ -1,4 +1,4 @@
-// submit, status and wait.
+// Commands on one process: submit, status, wait, result, retry, cancel.
 #include "cli/commands.hpp"
 
 #include <chrono>
@@ -18,8 +18,9 @@ namespace {
 
 constexpr std::size_t kMaxData = 1 << 20;
 
-// Turns a daemon error answer into a message and an exit code.
-int report(Context& ctx, const Reply& reply, const std::string& id = "") {
+}  // namespace
+
+int report(Context& ctx, const Reply& reply, const std::string& id) {
   std::string message = "stargated answered HTTP " + std::to_string(reply.status);
   if (reply.body.is_object() && reply.body.contains("message") &&
       reply.body["message"].is_string()) {
@@ -30,7 +31,10 @@ int report(Context& ctx, const Reply& reply, const std::string& id = "") {
     return kExitNoSuchProcess;
   }
   ctx.out.error(message);
-  return reply.status >= 400 && reply.status < 500 ? kExitUsage : kExitError;
+  // A request the daemon found malformed is a usage error; a conflict (not retryable, no
+  // longer cancellable) or a failure on its side is an error.
+  return reply.status == 400 || reply.status == 413 || reply.status == 415 ? kExitUsage
+                                                                           : kExitError;
 }
 
 bool valid_id(Context& ctx, const std::string& id) {
@@ -43,6 +47,8 @@ int unreachable(Context& ctx, const ConnectError& error) {
   ctx.out.error(error.message);
   return kExitUnreachable;
 }
+
+namespace {
 
 bool failed_state(const std::string& state) {
   return state == "failed" || state == "rejected" || state == "cancelled";
@@ -66,6 +72,7 @@ struct Waited {
 // Follows one process until it ends or the deadline passes.
 Waited wait_one(Context& ctx, const std::string& id,
                 std::optional<std::chrono::steady_clock::time_point> deadline) {
+  ctx.out.clear_progress_on_interrupt();
   const int chunk = ctx.out.progress_enabled() ? 1 : 60;  // seconds per long-poll
   for (;;) {
     int seconds = chunk;
@@ -171,6 +178,58 @@ int status(Context& ctx, const std::string& id) {
     ctx.out.document(reply->body);
   } else {
     ctx.out.record(reply->body);
+  }
+  return kExitOk;
+}
+
+int result(Context& ctx, const std::string& id) {
+  if (!valid_id(ctx, id)) return kExitUsage;
+  auto reply = ctx.client.call("GET", "/v1/processes/" + id);
+  if (!reply) return unreachable(ctx, reply.error());
+  if (reply->status != 200) return report(ctx, *reply, id);
+  const auto& record = reply->body;
+  const std::string state = record.value("state", "");
+  if (state == "completed") {
+    ctx.out.document(record.value("result", nlohmann::json()));
+    return kExitOk;
+  }
+  if (failed_state(state)) {
+    std::string why = state;
+    if (record.contains("error") && record["error"].is_object()) {
+      why += ": " + record["error"].value("code", std::string()) + ": " +
+             record["error"].value("message", std::string());
+    }
+    ctx.out.error(id + " has no result: " + why);
+    return kExitProcessFailed;
+  }
+  ctx.out.error(id + " has no result yet (" + state + "); try 'stargate wait " + id + "'");
+  return kExitError;
+}
+
+int retry(Context& ctx, const std::string& id) {
+  if (!valid_id(ctx, id)) return kExitUsage;
+  auto reply =
+      ctx.client.call("POST", "/v1/processes/" + id + "/retry", nlohmann::json::object(), 60);
+  if (!reply) return unreachable(ctx, reply.error());
+  if (reply->status != 202) return report(ctx, *reply, id);
+  if (ctx.out.json()) {
+    ctx.out.document(reply->body);
+  } else {
+    ctx.out.note("retrying " + id + ": the gateway starts a new attempt; 'stargate wait " + id +
+                 "' follows it");
+  }
+  return kExitOk;
+}
+
+int cancel(Context& ctx, const std::string& id) {
+  if (!valid_id(ctx, id)) return kExitUsage;
+  auto reply = ctx.client.call("POST", "/v1/processes/" + id + "/cancel", nlohmann::json::object());
+  if (!reply) return unreachable(ctx, reply.error());
+  if (reply->status != 200) return report(ctx, *reply, id);
+  if (ctx.out.json()) {
+    ctx.out.document(reply->body);
+  } else {
+    ctx.out.note("cancelled " + id + ": it will not be sent");
   }
   return kExitOk;
 }
