@@ -33,6 +33,11 @@ CREATE TABLE requests (
 CREATE INDEX requests_state ON requests (state, seq);
 )sql";
 
+// v2: pruning finds finished records by their end time instead of scanning the table.
+constexpr const char* kSchemaV2 = R"sql(
+CREATE INDEX requests_finished ON requests (completed_at) WHERE completed_at IS NOT NULL;
+)sql";
+
 constexpr const char* kColumns =
     "seq, client_process_id, process_type, data, idempotency_key, state, process_id, progress, "
     "current_step, result, error, retryable, attempts, last_error, created_at, submitted_at, "
@@ -98,6 +103,7 @@ void Queue::migrate() {
                              std::to_string(kSchemaVersion) + "); upgrade stargated");
   }
   if (version < 1) db_.exec(kSchemaV1);
+  if (version < 2) db_.exec(kSchemaV2);
   db_.set_user_version(kSchemaVersion);
   tx.commit();
 }

@@ -72,7 +72,7 @@ class Queue {
   // Forgets terminal records that ended before `before` and whose hook is done.
   Expected<std::size_t> prune(TimePoint before);
 
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
  private:
   Queue(db::Database db, const Clock& clock) : db_(std::move(db)), clock_(clock) {}

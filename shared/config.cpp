@@ -259,7 +259,15 @@ void ConfigReader::reject_unknown_keys() {
   collect_keys(impl_->root, "", keys);
   std::sort(keys.begin(), keys.end());  // toml11 tables are unordered; report in a stable order
   for (const auto& key : keys) {
-    if (used_.count(key) == 0) error(key, "unknown key");
+    if (used_.count(key) != 0) continue;
+    // An empty table ("[polling]" with every key commented out) is fine when the program
+    // reads keys of that table.
+    const auto* value = lookup(impl_->root, key);
+    if (value != nullptr && value->is_table()) {
+      const auto next = used_.lower_bound(key + ".");
+      if (next != used_.end() && next->rfind(key + ".", 0) == 0) continue;
+    }
+    error(key, "unknown key");
   }
 }
 

@@ -25,7 +25,9 @@ std::string default_socket_path() {
   if (auto dir = env("RUNTIME_DIRECTORY"); !dir.empty()) {
     return first_dir(dir) + "/stargated.sock";
   }
-  if (geteuid() == 0) return "/run/stargate/stargated.sock";
+  // The system daemon's socket, for root and for members of its group alike.
+  const std::string system_socket = "/run/stargate/stargated.sock";
+  if (geteuid() == 0 || ::access(system_socket.c_str(), F_OK) == 0) return system_socket;
   if (auto dir = env("XDG_RUNTIME_DIR"); !dir.empty()) return dir + "/stargate/stargated.sock";
   return "/tmp/stargate-" + std::to_string(geteuid()) + "/stargated.sock";
 }

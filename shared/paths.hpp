@@ -7,8 +7,9 @@
 namespace stargate {
 
 // $STARGATE_SOCKET if set; else $RUNTIME_DIRECTORY/stargated.sock under systemd;
-// /run/stargate/stargated.sock for root; $XDG_RUNTIME_DIR/stargate/stargated.sock otherwise
-// (/tmp/stargate-UID/stargated.sock when XDG_RUNTIME_DIR is unset).
+// /run/stargate/stargated.sock for root, or for anyone when it exists (the packaged daemon);
+// $XDG_RUNTIME_DIR/stargate/stargated.sock otherwise (/tmp/stargate-UID/stargated.sock when
+// XDG_RUNTIME_DIR is unset).
 std::string default_socket_path();
 
 // $STATE_DIRECTORY/queue.db under systemd; /var/lib/stargate/queue.db for root;

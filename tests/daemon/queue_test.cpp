@@ -178,6 +178,40 @@ TEST_F(QueueTest, RetryOnlyAfterARetryableFailure) {
   EXPECT_FALSE(record.hook_done);  // the next terminal state gets its own delivery
 }
 
+// A queue file written by the previous schema (tests/fixtures/queue-v1.sql) is migrated
+// when the daemon starts, and nothing in it is lost.
+TEST(QueueSchema, MigratesAVersionOneFileKeepingEverything) {
+  test::TempDir dir;
+  {
+    db::Database old(dir.file("queue.db"));
+    old.exec(test::read_file(std::string(STARGATE_SOURCE_DIR) + "/tests/fixtures/queue-v1.sql"));
+    ASSERT_EQ(old.user_version(), 1);
+  }
+  SystemClock clock;
+  auto queue = Queue::open(dir.file("queue.db"), clock);
+  ASSERT_TRUE(queue) << queue.error();
+  {
+    db::Database check(dir.file("queue.db"));
+    EXPECT_EQ(check.user_version(), Queue::kSchemaVersion);
+  }
+  auto next = *(*queue)->next_queued();
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->client_process_id, "old-queued");
+  EXPECT_EQ(next->idempotency_key,
+            "8d3b5f40-2c6e-4071-8cbd-3e4f5a6b7c82");  // same key: no duplicate
+  EXPECT_EQ(next->attempts, 3);
+  auto active = *(*queue)->active();
+  ASSERT_EQ(active.size(), 1u);
+  EXPECT_EQ(active[0].process_id, "PROC-20261101-00002");
+  auto done = **(*queue)->get("old-completed");
+  EXPECT_EQ(done.result["trackingNumber"], "TRACK-2026110100001");
+  EXPECT_TRUE(done.hook_done);
+  EXPECT_TRUE((*queue)->hooks_due()->empty());
+  // And it works as a current file: a new request queues behind the old one.
+  ASSERT_TRUE((*queue)->enqueue({"new", "order", {}}));
+  EXPECT_EQ((*(*queue)->next_queued())->client_process_id, "old-queued");
+}
+
 TEST(QueueSchema, RefusesANewerFile) {
   test::TempDir dir;
   {

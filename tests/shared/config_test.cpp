@@ -65,6 +65,15 @@ TEST(Config, UnknownKeysAreErrors) {
   EXPECT_EQ(reader->errors()[1], "f.toml:3: gateway.urll: unknown key");
 }
 
+TEST(Config, EmptyKnownTablesAreFineEmptyUnknownOnesAreNot) {
+  auto reader = ConfigReader::parse("[polling]\n# all commented\n[bogus]\n", "f.toml");
+  ASSERT_TRUE(reader);
+  reader->duration("polling.fast_interval", std::chrono::seconds(30));
+  reader->reject_unknown_keys();
+  ASSERT_EQ(reader->errors().size(), 1u);
+  EXPECT_EQ(reader->errors()[0], "f.toml:3: bogus: unknown key");
+}
+
 TEST(Config, RangesAndRequiredKeys) {
   auto reader = ConfigReader::parse("n = 500\nmode = \"999\"\n", "f.toml");
   ASSERT_TRUE(reader);
