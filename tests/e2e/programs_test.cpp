@@ -56,6 +56,23 @@ TEST(Programs, DaemonConfigErrorsNameFileLineAndKey) {
   EXPECT_NE(check.err.find("missing required key credentials.client_id"), std::string::npos);
 }
 
+// The example configurations shipped in the packages are valid as they are.
+TEST(Programs, ExampleConfigurationsAreValid) {
+  TempDir dir;
+  write_file(dir.file("client_secret"), "s3cret\n", 0400);
+  const std::string packaging = std::string(STARGATE_SOURCE_DIR) + "/packaging/";
+  auto daemon =
+      run({binary("stargated"), "--check-config", "--config", packaging + "stargated.toml.example"},
+          {"CREDENTIALS_DIRECTORY=" + dir.path()});
+  EXPECT_EQ(daemon.exit_code, 0) << daemon.err;
+  auto server = run(
+      {binary("stargate-server"), "serve", "--config", packaging + "stargate-server.toml.example",
+       "--listen", "127.0.0.1:0", "--port-file", dir.file("port")},
+      {"STATE_DIRECTORY=" + dir.path()}, "", std::chrono::seconds(2));
+  // It ran (until the time limit stopped it) rather than refusing its configuration.
+  EXPECT_NE(server.err.find("listening on http://127.0.0.1:"), std::string::npos) << server.err;
+}
+
 TEST(Programs, DaemonRefusesASecretOthersCanRead) {
   TempDir dir;
   write_file(dir.file("secret"), "s3cret\n", 0644);
