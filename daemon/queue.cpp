@@ -67,17 +67,6 @@ LocalRecord read_record(const db::Statement& row) {
   return r;
 }
 
-template <typename F>
-auto guarded(F&& body) -> decltype(body()) {
-  try {
-    return body();
-  } catch (const db::DbError& e) {
-    return fail(std::string("queue: ") + e.what());
-  } catch (const nlohmann::json::exception& e) {
-    return fail(std::string("queue: corrupt JSON in the queue file: ") + e.what());
-  }
-}
-
 }  // namespace
 
 Expected<std::unique_ptr<Queue>> Queue::open(const std::string& path, const Clock& clock) {
@@ -174,14 +163,14 @@ EnqueueResult Queue::enqueue_locked(const NewRequest& request) {
 }
 
 Expected<std::optional<LocalRecord>> Queue::get(const std::string& id) {
-  return guarded([&]() -> Expected<std::optional<LocalRecord>> {
+  return db::guarded("queue", [&]() -> Expected<std::optional<LocalRecord>> {
     std::lock_guard lock(mutex_);
     return load(id);
   });
 }
 
 Expected<std::vector<LocalRecord>> Queue::list(const ListFilter& filter) {
-  return guarded([&]() -> Expected<std::vector<LocalRecord>> {
+  return db::guarded("queue", [&]() -> Expected<std::vector<LocalRecord>> {
     std::lock_guard lock(mutex_);
     auto stmt = db_.prepare(std::string("SELECT ") + kColumns +
                             " FROM requests WHERE (?1 IS NULL OR state = ?1)"
@@ -201,7 +190,7 @@ Expected<std::vector<LocalRecord>> Queue::list(const ListFilter& filter) {
 }
 
 Expected<std::optional<LocalRecord>> Queue::next_queued() {
-  return guarded([&]() -> Expected<std::optional<LocalRecord>> {
+  return db::guarded("queue", [&]() -> Expected<std::optional<LocalRecord>> {
     std::lock_guard lock(mutex_);
     auto stmt = db_.prepare(std::string("SELECT ") + kColumns +
                             " FROM requests WHERE state = 'queued' ORDER BY seq LIMIT 1");
@@ -211,7 +200,7 @@ Expected<std::optional<LocalRecord>> Queue::next_queued() {
 }
 
 Expected<std::vector<LocalRecord>> Queue::active() {
-  return guarded([&]() -> Expected<std::vector<LocalRecord>> {
+  return db::guarded("queue", [&]() -> Expected<std::vector<LocalRecord>> {
     std::lock_guard lock(mutex_);
     auto stmt =
         db_.prepare(std::string("SELECT ") + kColumns +
@@ -224,7 +213,7 @@ Expected<std::vector<LocalRecord>> Queue::active() {
 }
 
 Expected<std::size_t> Queue::count(LocalState state) {
-  return guarded([&]() -> Expected<std::size_t> {
+  return db::guarded("queue", [&]() -> Expected<std::size_t> {
     std::lock_guard lock(mutex_);
     auto stmt = db_.prepare("SELECT count(*) FROM requests WHERE state = ?");
     stmt.bind(1, to_string(state));
@@ -235,7 +224,7 @@ Expected<std::size_t> Queue::count(LocalState state) {
 
 template <typename F>
 Status Queue::transition(const std::string& id, LocalState to, bool retryable, F&& update) {
-  return guarded([&]() -> Status {
+  return db::guarded("queue", [&]() -> Status {
     std::lock_guard lock(mutex_);
     db::Transaction tx(db_);
     auto record = load(id);
@@ -288,7 +277,7 @@ Status Queue::mark_rejected(const std::string& id, const nlohmann::json& error) 
 }
 
 Expected<bool> Queue::apply_status(const std::string& id, const ProcessView& view) {
-  return guarded([&]() -> Expected<bool> {
+  return db::guarded("queue", [&]() -> Expected<bool> {
     std::lock_guard lock(mutex_);
     auto record = load(id);
     if (!record) return fail("no such request: " + id);
@@ -328,7 +317,7 @@ Expected<bool> Queue::apply_status(const std::string& id, const ProcessView& vie
 }
 
 Status Queue::record_poll_failure(const std::string& id, const std::string& reason) {
-  return guarded([&]() -> Status {
+  return db::guarded("queue", [&]() -> Status {
     std::lock_guard lock(mutex_);
     db_.prepare("UPDATE requests SET last_error = ?, updated_at = ? WHERE client_process_id = ?")
         .bind(1, reason.substr(0, 1000))
@@ -341,7 +330,7 @@ Status Queue::record_poll_failure(const std::string& id, const std::string& reas
 }
 
 Status Queue::mark_retried(const std::string& id) {
-  return guarded([&]() -> Status {
+  return db::guarded("queue", [&]() -> Status {
     std::lock_guard lock(mutex_);
     db::Transaction tx(db_);
     auto record = load(id);
@@ -366,7 +355,7 @@ Status Queue::mark_retried(const std::string& id) {
 }
 
 Expected<std::vector<LocalRecord>> Queue::hooks_due() {
-  return guarded([&]() -> Expected<std::vector<LocalRecord>> {
+  return db::guarded("queue", [&]() -> Expected<std::vector<LocalRecord>> {
     std::lock_guard lock(mutex_);
     auto stmt = db_.prepare(std::string("SELECT ") + kColumns +
                             " FROM requests WHERE hook_done = 0 AND state IN ('completed', "
@@ -379,7 +368,7 @@ Expected<std::vector<LocalRecord>> Queue::hooks_due() {
 }
 
 Status Queue::mark_hook_done(const std::string& id) {
-  return guarded([&]() -> Status {
+  return db::guarded("queue", [&]() -> Status {
     std::lock_guard lock(mutex_);
     db_.prepare("UPDATE requests SET hook_done = 1 WHERE client_process_id = ?").bind(1, id).run();
     if (db_.changes() != 1) return fail("no such request: " + id);
@@ -388,7 +377,7 @@ Status Queue::mark_hook_done(const std::string& id) {
 }
 
 Expected<std::size_t> Queue::prune(TimePoint before) {
-  return guarded([&]() -> Expected<std::size_t> {
+  return db::guarded("queue", [&]() -> Expected<std::size_t> {
     std::lock_guard lock(mutex_);
     db_.prepare(
            "DELETE FROM requests WHERE hook_done = 1 AND completed_at IS NOT NULL "

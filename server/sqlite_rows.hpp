@@ -14,16 +14,4 @@ inline constexpr const char* kClientColumns =
 
 ClientRecord read_client(const db::Statement& row);
 
-// Runs `body`, turning a database error into a value.
-template <typename F>
-auto guarded(F&& body) -> decltype(body()) {
-  try {
-    return body();
-  } catch (const db::DbError& e) {
-    return fail(std::string("store: ") + e.what());
-  } catch (const nlohmann::json::exception& e) {
-    return fail(std::string("store: corrupt JSON in the database: ") + e.what());
-  }
-}
-
 }  // namespace stargate::server::rows

@@ -309,7 +309,7 @@ Expected<CreateResult> SqliteStore::create_locked(const NewProcess& process) {
 
 Expected<std::optional<ProcessRecord>> SqliteStore::get_process(const std::string& tenant,
                                                                 const std::string& process_id) {
-  return rows::guarded([&]() -> Expected<std::optional<ProcessRecord>> {
+  return db::guarded("store", [&]() -> Expected<std::optional<ProcessRecord>> {
     auto lease = reader();
     db::Database& db = lease.db();
     auto record = load_process(db, process_id);
@@ -319,7 +319,7 @@ Expected<std::optional<ProcessRecord>> SqliteStore::get_process(const std::strin
 }
 
 Expected<std::vector<ProcessRecord>> SqliteStore::list_processes(const ListQuery& query) {
-  return rows::guarded([&]() -> Expected<std::vector<ProcessRecord>> {
+  return db::guarded("store", [&]() -> Expected<std::vector<ProcessRecord>> {
     auto lease = reader();
     db::Database& db = lease.db();
     std::string sql = std::string("SELECT ") + kProcessColumns +
@@ -348,7 +348,7 @@ Expected<std::vector<ProcessRecord>> SqliteStore::list_processes(const ListQuery
 Expected<Store::RetryOutcome> SqliteStore::retry_process(const std::string& tenant,
                                                          const std::string& process_id,
                                                          TimePoint now) {
-  return rows::guarded([&]() -> Expected<RetryOutcome> {
+  return db::guarded("store", [&]() -> Expected<RetryOutcome> {
     std::lock_guard lock(mutex_);
     db::Transaction tx(db_);
     auto record = load_process(db_, process_id);
@@ -370,7 +370,7 @@ Expected<Store::RetryOutcome> SqliteStore::retry_process(const std::string& tena
 }
 
 Expected<std::size_t> SqliteStore::prune_idempotency_keys(TimePoint before) {
-  return rows::guarded([&]() -> Expected<std::size_t> {
+  return db::guarded("store", [&]() -> Expected<std::size_t> {
     std::lock_guard lock(mutex_);
     db_.prepare("DELETE FROM idempotency_keys WHERE created_at < ?")
         .bind(1, to_unix_ms(before))
@@ -380,7 +380,7 @@ Expected<std::size_t> SqliteStore::prune_idempotency_keys(TimePoint before) {
 }
 
 Expected<std::optional<ProcessRecord>> SqliteStore::claim_next(TimePoint now) {
-  return rows::guarded([&]() -> Expected<std::optional<ProcessRecord>> {
+  return db::guarded("store", [&]() -> Expected<std::optional<ProcessRecord>> {
     std::lock_guard lock(mutex_);
     db::Transaction tx(db_);
     auto next =
@@ -402,7 +402,7 @@ Expected<std::optional<ProcessRecord>> SqliteStore::claim_next(TimePoint now) {
 
 Status SqliteStore::update_progress(const std::string& process_id, int progress,
                                     const std::string& step, TimePoint now) {
-  return rows::guarded([&]() -> Status {
+  return db::guarded("store", [&]() -> Status {
     std::lock_guard lock(mutex_);
     db_.prepare(
            "UPDATE processes SET progress = ?, current_step = ?, updated_at = ? "
@@ -418,7 +418,7 @@ Status SqliteStore::update_progress(const std::string& process_id, int progress,
 
 Status SqliteStore::complete(const std::string& process_id, const nlohmann::json& result,
                              TimePoint now) {
-  return rows::guarded([&]() -> Status {
+  return db::guarded("store", [&]() -> Status {
     std::lock_guard lock(mutex_);
     db::Transaction tx(db_);
     db_.prepare(
@@ -438,7 +438,7 @@ Status SqliteStore::complete(const std::string& process_id, const nlohmann::json
 
 Status SqliteStore::fail_process(const std::string& process_id, const ProcessError& error,
                                  bool retryable, TimePoint now) {
-  return rows::guarded([&]() -> Status {
+  return db::guarded("store", [&]() -> Status {
     std::lock_guard lock(mutex_);
     db::Transaction tx(db_);
     db_.prepare(
@@ -458,7 +458,7 @@ Status SqliteStore::fail_process(const std::string& process_id, const ProcessErr
 }
 
 Expected<ProcessCounts> SqliteStore::process_counts() {
-  return rows::guarded([&]() -> Expected<ProcessCounts> {
+  return db::guarded("store", [&]() -> Expected<ProcessCounts> {
     auto lease = reader();
     db::Database& db = lease.db();
     ProcessCounts counts;
@@ -473,7 +473,7 @@ Expected<ProcessCounts> SqliteStore::process_counts() {
 }
 
 Expected<std::size_t> SqliteStore::requeue_interrupted(TimePoint now) {
-  return rows::guarded([&]() -> Expected<std::size_t> {
+  return db::guarded("store", [&]() -> Expected<std::size_t> {
     std::lock_guard lock(mutex_);
     db_.prepare(
            "UPDATE processes SET queued = 1, updated_at = ? "

@@ -50,7 +50,7 @@ void SqliteStore::audit_state(const std::string& process_id, const std::string& 
 
 Status SqliteStore::append_audit(const std::vector<AuditEvent>& events) {
   if (events.empty()) return {};
-  return rows::guarded([&]() -> Status {
+  return db::guarded("store", [&]() -> Status {
     std::lock_guard lock(mutex_);
     db::Transaction tx(db_);
     for (const auto& event : events)
@@ -61,7 +61,7 @@ Status SqliteStore::append_audit(const std::vector<AuditEvent>& events) {
 }
 
 Expected<AuditCheck> SqliteStore::verify_audit() {
-  return rows::guarded([&]() -> Expected<AuditCheck> {
+  return db::guarded("store", [&]() -> Expected<AuditCheck> {
     auto lease = reader();
     db::Database& db = lease.db();
     auto stmt = db.prepare("SELECT seq, record, prev_hash, hash FROM audit ORDER BY seq");
@@ -103,7 +103,7 @@ Expected<AuditCheck> SqliteStore::verify_audit() {
 
 Status SqliteStore::export_audit(TimePoint since,
                                  const std::function<void(const AuditRecord&)>& sink) {
-  return rows::guarded([&]() -> Status {
+  return db::guarded("store", [&]() -> Status {
     auto lease = reader();
     db::Database& db = lease.db();
     auto stmt = db.prepare(

@@ -20,7 +20,7 @@ ClientRecord rows::read_client(const db::Statement& row) {
 }
 
 Status SqliteStore::add_client(const ClientRecord& client) {
-  return rows::guarded([&]() -> Status {
+  return db::guarded("store", [&]() -> Status {
     std::lock_guard lock(mutex_);
     std::string types;
     for (const auto& type : client.process_types)
@@ -39,7 +39,7 @@ Status SqliteStore::add_client(const ClientRecord& client) {
 }
 
 Expected<std::optional<ClientRecord>> SqliteStore::find_client(const std::string& client_id) {
-  return rows::guarded([&]() -> Expected<std::optional<ClientRecord>> {
+  return db::guarded("store", [&]() -> Expected<std::optional<ClientRecord>> {
     auto lease = reader();
     db::Database& db = lease.db();
     auto stmt = db.prepare(std::string("SELECT ") + rows::kClientColumns +
@@ -51,7 +51,7 @@ Expected<std::optional<ClientRecord>> SqliteStore::find_client(const std::string
 }
 
 Expected<std::vector<ClientRecord>> SqliteStore::list_clients() {
-  return rows::guarded([&]() -> Expected<std::vector<ClientRecord>> {
+  return db::guarded("store", [&]() -> Expected<std::vector<ClientRecord>> {
     auto lease = reader();
     db::Database& db = lease.db();
     auto stmt = db.prepare(std::string("SELECT ") + rows::kClientColumns +
@@ -64,7 +64,7 @@ Expected<std::vector<ClientRecord>> SqliteStore::list_clients() {
 }
 
 Status SqliteStore::revoke_client(const std::string& client_id, TimePoint) {
-  return rows::guarded([&]() -> Status {
+  return db::guarded("store", [&]() -> Status {
     std::lock_guard lock(mutex_);
     db::Transaction tx(db_);
     db_.prepare("UPDATE clients SET revoked = 1 WHERE client_id = ?").bind(1, client_id).run();
@@ -78,7 +78,7 @@ Status SqliteStore::revoke_client(const std::string& client_id, TimePoint) {
 }
 
 Status SqliteStore::add_refresh_token(const RefreshToken& token) {
-  return rows::guarded([&]() -> Status {
+  return db::guarded("store", [&]() -> Status {
     std::lock_guard lock(mutex_);
     db::Transaction tx(db_);
     db_.prepare("INSERT INTO token_families (family, client_id, created_at) VALUES (?, ?, ?)")
@@ -100,7 +100,7 @@ Status SqliteStore::add_refresh_token(const RefreshToken& token) {
 Expected<RefreshResult> SqliteStore::rotate_refresh_token(const std::string& hash,
                                                           const std::string& next_hash,
                                                           TimePoint next_expiry, TimePoint now) {
-  return rows::guarded([&]() -> Expected<RefreshResult> {
+  return db::guarded("store", [&]() -> Expected<RefreshResult> {
     std::lock_guard lock(mutex_);
     db::Transaction tx(db_);
     auto lookup = db_.prepare(
@@ -147,7 +147,7 @@ Expected<RefreshResult> SqliteStore::rotate_refresh_token(const std::string& has
 }
 
 Expected<bool> SqliteStore::token_usable(const std::string& client_id, const std::string& family) {
-  return rows::guarded([&]() -> Expected<bool> {
+  return db::guarded("store", [&]() -> Expected<bool> {
     auto lease = reader();
     db::Database& db = lease.db();
     auto stmt = db.prepare(

@@ -13,6 +13,8 @@
 #include <thread>
 #include <unordered_map>
 
+#include "shared/expected.hpp"
+
 struct sqlite3;
 struct sqlite3_stmt;
 
@@ -125,6 +127,19 @@ class Checkpointer {
   bool stopping_ = false;
   std::thread thread_;
 };
+
+// Runs `body` (which returns an Expected), turning a database error, or a corrupt value in
+// the database (a JSON parse error, say), into an error value naming `what`.
+template <typename F>
+auto guarded(const char* what, F&& body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const DbError& e) {
+    return fail(std::string(what) + ": " + e.what());
+  } catch (const std::exception& e) {
+    return fail(std::string(what) + ": corrupt data in the database: " + e.what());
+  }
+}
 
 // BEGIN IMMEDIATE ... COMMIT; rolls back if destroyed before commit().
 class Transaction {
