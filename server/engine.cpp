@@ -100,6 +100,32 @@ void Engine::work(std::size_t index) {
   }
 }
 
+bool Engine::save_outcome(const std::string& id, const HandlerOutcome& outcome) {
+  // A process whose outcome is not saved would stay in state processing for good, so a store
+  // that fails (locked by another program, say) is tried again until it takes the outcome.
+  // If the engine stops first, the process is still marked processing, and the next start
+  // runs it again.
+  for (int attempt = 1;; ++attempt) {
+    Status saved = outcome.ok
+                       ? store_.complete(id, outcome.result, now_utc())
+                       : store_.fail_process(id, outcome.error, outcome.retryable, now_utc());
+    if (saved) {
+      if (attempt > 1) spdlog::info("process {}: outcome saved at attempt {}", id, attempt);
+      return true;
+    }
+    if (attempt == 1 || attempt % 60 == 0) {
+      spdlog::error("process {}: cannot save outcome (attempt {}), trying again: {}", id, attempt,
+                    saved.error());
+    }
+    std::unique_lock lock(mutex_);
+    if (stop_cv_.wait_for(lock, kSaveRetryDelay, [&] { return stopping_.load(); })) {
+      spdlog::warn("process {}: outcome not saved before shutdown; it runs again at the next start",
+                   id);
+      return false;
+    }
+  }
+}
+
 void Engine::run_one(const ProcessRecord& record) {
   const auto& id = record.view.process_id;
   const auto handler = handlers_.find(record.view.process_type);
@@ -128,12 +154,7 @@ void Engine::run_one(const ProcessRecord& record) {
     metrics_->handler_finished(record.view.process_type, outcome.ok,
                                std::chrono::duration<double>(took).count());
   }
-  Status saved = outcome.ok ? store_.complete(id, outcome.result, now_utc())
-                            : store_.fail_process(id, outcome.error, outcome.retryable, now_utc());
-  if (!saved) {
-    spdlog::error("process {}: cannot save outcome: {}", id, saved.error());
-    return;
-  }
+  if (!save_outcome(id, outcome)) return;
   if (outcome.ok) {
     spdlog::info("process {}: completed in {} ms [{}]", id, took.count(), record.correlation_id);
   } else {

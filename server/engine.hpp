@@ -38,6 +38,11 @@ class Engine {
  private:
   void work(std::size_t index);
   void run_one(const ProcessRecord& record);
+  // Saves a handler's outcome, trying again while the store fails; false if the engine
+  // stopped first.
+  bool save_outcome(const std::string& id, const HandlerOutcome& outcome);
+
+  static constexpr auto kSaveRetryDelay = std::chrono::seconds(1);
 
   Store& store_;
   std::map<std::string, std::shared_ptr<Handler>> handlers_;

@@ -233,7 +233,10 @@ void HttpApi::Impl::install() {
 
 void HttpApi::Impl::ready(httplib::Response& res) {
   nlohmann::json failing = nlohmann::json::array();
-  if (auto probe = store.find_client("readiness-probe"); !probe) failing.push_back("store");
+  if (auto writable = store.check_writable(); !writable) {
+    spdlog::warn("readiness: store not writable: {}", writable.error());
+    failing.push_back("store");
+  }
   if (!engine.running()) failing.push_back("engine");
   if (failing.empty()) {
     send_json(res, 200, {{"status", "ready"}});

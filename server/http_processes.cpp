@@ -214,7 +214,14 @@ void HttpApi::Impl::retry(const httplib::Request& req, httplib::Response& res) {
     send_error(res, ErrorCode::kInsufficientPermissions, "ProcessType not authorized");
     return;
   }
-  auto outcome = store.retry_process(claims->tenant, id, now_utc());
+  const auto now = now_utc();
+  std::optional<TimePoint> estimate;
+  if (record && record->has_value()) {
+    const auto type_config = config.process_types.find((*record)->view.process_type);
+    if (type_config != config.process_types.end())
+      estimate = now + type_config->second.expected_duration;
+  }
+  auto outcome = store.retry_process(claims->tenant, id, now, estimate);
   if (!record || !outcome) {
     spdlog::error("retry: {} [{}]", !record ? record.error() : outcome.error(),
                   correlation_id(res));

@@ -345,9 +345,9 @@ Expected<std::vector<ProcessRecord>> SqliteStore::list_processes(const ListQuery
   });
 }
 
-Expected<Store::RetryOutcome> SqliteStore::retry_process(const std::string& tenant,
-                                                         const std::string& process_id,
-                                                         TimePoint now) {
+Expected<Store::RetryOutcome> SqliteStore::retry_process(
+    const std::string& tenant, const std::string& process_id, TimePoint now,
+    std::optional<TimePoint> estimated_completion) {
   return db::guarded("store", [&]() -> Expected<RetryOutcome> {
     std::lock_guard lock(mutex_);
     db::Transaction tx(db_);
@@ -359,9 +359,12 @@ Expected<Store::RetryOutcome> SqliteStore::retry_process(const std::string& tena
     db_.prepare(
            "UPDATE processes SET status = 'accepted', queued = 1, attempt = attempt + 1, "
            "progress = 0, current_step = '', result = NULL, error = NULL, retryable = 0, "
-           "finished_at = NULL, updated_at = ? WHERE process_id = ?")
+           "finished_at = NULL, updated_at = ?, estimated_completion = ? WHERE process_id = ?")
         .bind(1, to_unix_ms(now))
-        .bind(2, process_id)
+        .bind(2, estimated_completion
+                     ? std::optional<std::int64_t>(to_unix_ms(*estimated_completion))
+                     : std::nullopt)
+        .bind(3, process_id)
         .run();
     audit_state(process_id, tenant, "failed", "accepted", now);
     tx.commit();
@@ -469,6 +472,22 @@ Expected<ProcessCounts> SqliteStore::process_counts() {
     queued.step();
     counts.queued = queued.integer(0);
     return counts;
+  });
+}
+
+Status SqliteStore::check_writable() {
+  return db::guarded("store", [&]() -> Status {
+    std::lock_guard lock(mutex_);
+    // Take the write lock and give it back. A probe must answer quickly, so it waits for
+    // another program's lock less long than a real write does.
+    db_.set_busy_timeout(1000);
+    struct Restore {
+      db::Database& db;
+      ~Restore() { db.set_busy_timeout(db::Database::kDefaultBusyTimeoutMs); }
+    } restore{db_};
+    db_.exec("BEGIN IMMEDIATE");
+    db_.exec("ROLLBACK");
+    return {};
   });
 }
 

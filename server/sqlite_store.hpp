@@ -33,7 +33,8 @@ class SqliteStore final : public Store {
                                                      const std::string& process_id) override;
   Expected<std::vector<ProcessRecord>> list_processes(const ListQuery& query) override;
   Expected<RetryOutcome> retry_process(const std::string& tenant, const std::string& process_id,
-                                       TimePoint now) override;
+                                       TimePoint now,
+                                       std::optional<TimePoint> estimated_completion) override;
   Expected<std::size_t> prune_idempotency_keys(TimePoint before) override;
   Expected<std::optional<ProcessRecord>> claim_next(TimePoint now) override;
   Status update_progress(const std::string& process_id, int progress, const std::string& step,
@@ -44,6 +45,7 @@ class SqliteStore final : public Store {
                       TimePoint now) override;
   Expected<std::size_t> requeue_interrupted(TimePoint now) override;
   Expected<ProcessCounts> process_counts() override;
+  Status check_writable() override;
   Status append_audit(const std::vector<AuditEvent>& events) override;
   Expected<AuditCheck> verify_audit() override;
   Status export_audit(TimePoint since,

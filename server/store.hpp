@@ -146,10 +146,12 @@ class Store {
   virtual Expected<std::vector<ProcessRecord>> list_processes(const ListQuery& query) = 0;
 
   // Starts a new attempt of a failed, retryable process: back to accepted and on the queue,
-  // same process id. kNotFound also for another tenant's process.
+  // same process id, with a new estimated completion time (none when not known).
+  // kNotFound also for another tenant's process.
   enum class RetryOutcome { kRetried, kNotRetryable, kNotFound };
   virtual Expected<RetryOutcome> retry_process(const std::string& tenant,
-                                               const std::string& process_id, TimePoint now) = 0;
+                                               const std::string& process_id, TimePoint now,
+                                               std::optional<TimePoint> estimated_completion) = 0;
 
   // Forgets idempotency keys created before `before`. Returns how many.
   virtual Expected<std::size_t> prune_idempotency_keys(TimePoint before) = 0;
@@ -164,6 +166,11 @@ class Store {
                               bool retryable, TimePoint now) = 0;
 
   virtual Expected<ProcessCounts> process_counts() = 0;
+
+  // Whether the store takes writes now, for the readiness probe: changes nothing, and fails
+  // within about a second when writes would fail (the store locked by another program,
+  // read-only or gone).
+  virtual Status check_writable() = 0;
 
   // Appends events to the audit trail, each chained to the one before, atomically.
   virtual Status append_audit(const std::vector<AuditEvent>& events) = 0;

@@ -141,6 +141,10 @@ Database::~Database() {
   sqlite3_close(db_);
 }
 
+void Database::set_busy_timeout(int milliseconds) {
+  sqlite3_busy_timeout(db_, milliseconds);
+}
+
 void Database::exec(const std::string& sql) {
   char* error = nullptr;
   const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error);

@@ -77,7 +77,9 @@ class Database {
   // Opens (creating if needed) a database in WAL mode with full fsync on commit, so that a
   // committed transaction survives a crash or power loss. kReadOnly opens an existing
   // database for reading alongside a writer (WAL lets readers and a writer work at once).
-  explicit Database(const std::string& path, int busy_timeout_ms = 5000,
+  static constexpr int kDefaultBusyTimeoutMs = 5000;
+
+  explicit Database(const std::string& path, int busy_timeout_ms = kDefaultBusyTimeoutMs,
                     Mode mode = Mode::kReadWrite);
   Database(Database&& other) noexcept;
   Database& operator=(Database&&) = delete;
@@ -91,6 +93,9 @@ class Database {
   int user_version();
   void set_user_version(int version);
   std::int64_t changes() const;
+  // How long a statement waits for another connection's lock before failing with "database
+  // is locked".
+  void set_busy_timeout(int milliseconds);
   // Leaves checkpoints to a Checkpointer.
   void disable_autocheckpoint() { exec("PRAGMA wal_autocheckpoint=0"); }
   const std::string& path() const { return path_; }

@@ -9,6 +9,7 @@
 #include <map>
 #include <sstream>
 
+#include "shared/sqlite.hpp"
 #include "tests/support/stack.hpp"
 
 namespace stargate::test {
@@ -229,6 +230,83 @@ TEST(Server, ResumesAfterKillNineAndRunsEachProcessToOneEnd) {
   EXPECT_EQ(completions.size(), ids.size());
   for (const auto& [id, count] : completions)
     EXPECT_EQ(count, 1) << id;
+  EXPECT_EQ(server_admin(stack, {"audit", "verify"}).exit_code, 0);
+}
+
+// Another program holds the store's write lock: readiness names the store, a submission gets
+// 503 with its error body, reads go on, and a process whose handler ends meanwhile is saved
+// once the lock is gone instead of staying "processing" for good.
+TEST(Server, ReportsAStoreItCannotWriteAndRecoversWhenItCan) {
+  TempDir scripts;
+  const std::string gate = scripts.file("open");
+  write_file(scripts.file("gated.sh"),
+             "while [ ! -e '" + gate + "' ]; do sleep 0.05; done\necho '{\"opened\":true}'\n");
+  StackOptions options;
+  options.start_daemon = false;
+  options.server_extra =
+      "[process_types.order]\n[process_types.gated]\nhandler = \"exec\"\n"
+      "command = [\"/bin/sh\", \"" +
+      scripts.file("gated.sh") + "\"]\n";
+  Stack stack(options);
+  auto added = server_admin(stack, {"client", "add", "--tenant", "acme", "--process-types",
+                                    "order,gated", "--secret-file", scripts.file("secret")});
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  const std::string client_id = added.out.substr(0, added.out.find('\n'));
+  const std::string secret = read_file(scripts.file("secret"));
+  httplib::Client http("127.0.0.1", stack.port());
+  http.set_read_timeout(30, 0);
+  auto token_res = http.Post(
+      "/oauth/token", httplib::Params{{"grant_type", "client_credentials"},
+                                      {"client_id", client_id},
+                                      {"client_secret", secret.substr(0, secret.find('\n'))}});
+  ASSERT_EQ(token_res->status, 200) << token_res->body;
+  const httplib::Headers auth = {
+      {"Authorization",
+       "Bearer " + json::parse(token_res->body)["access_token"].get<std::string>()}};
+  auto submit = [&](const std::string& id, const std::string& type) {
+    return http.Post(
+        "/api/stargate/processes", auth,
+        json{{"clientProcessId", id}, {"processType", type}, {"data", json::object()}}.dump(),
+        "application/json");
+  };
+  auto gated = submit("gated-1", "gated");
+  ASSERT_EQ(gated->status, 202) << gated->body;
+  const std::string gated_id = json::parse(gated->body)["processId"];
+  ASSERT_TRUE(
+      wait_until([&] { return stack.server_log().find("gated started") != std::string::npos; },
+                 std::chrono::seconds(10)))
+      << stack.server_log();
+
+  db::Database holder(stack.dir().file("server/stargate-server.db"));
+  holder.exec("BEGIN IMMEDIATE");
+  auto ready = http.Get("/health/ready");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 503);
+  EXPECT_EQ(json::parse(ready->body)["failing"], json::array({"store"}));
+  auto refused = submit("order-1", "order");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503) << refused->body;
+  EXPECT_EQ(json::parse(refused->body)["error"], "SERVICE_UNAVAILABLE");
+  EXPECT_EQ(http.Get("/api/stargate/processes/" + gated_id, auth)->status, 200);
+  // The handler ends while the store is locked: its outcome cannot be saved yet.
+  write_file(gate, "");
+  ASSERT_TRUE(wait_until(
+      [&] { return stack.server_log().find("cannot save outcome") != std::string::npos; },
+      std::chrono::seconds(20)))
+      << stack.server_log();
+  holder.exec("ROLLBACK");
+
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto res = http.Get("/api/stargate/processes/" + gated_id, auth);
+        return res && json::parse(res->body)["status"] == "completed";
+      },
+      std::chrono::seconds(20)))
+      << stack.server_log();
+  EXPECT_EQ(json::parse(http.Get("/api/stargate/processes/" + gated_id, auth)->body)["result"],
+            json({{"opened", true}}));
+  EXPECT_EQ(http.Get("/health/ready")->status, 200);
+  EXPECT_EQ(submit("order-2", "order")->status, 202);
   EXPECT_EQ(server_admin(stack, {"audit", "verify"}).exit_code, 0);
 }
 

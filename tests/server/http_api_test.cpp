@@ -411,10 +411,16 @@ TEST_F(HttpApiTest, RetryStartsANewAttemptOfARetryableFailure) {
                "failed";
       },
       10s));
+  const auto retried_at = now_utc();
   auto retried = client_->Post("/api/stargate/processes/" + failing + "/retry",
                                {{"Authorization", "Bearer " + t}}, "", "application/json");
   ASSERT_EQ(retried->status, 202) << retried->body;
   EXPECT_EQ(json::parse(retried->body)["processId"], failing);
+  // The new attempt has its own estimate: the type's expected duration (10m) from now.
+  auto estimate =
+      parse_timestamp(json::parse(retried->body)["estimatedCompletionTime"].get<std::string>());
+  ASSERT_TRUE(estimate);
+  EXPECT_GE(*estimate, retried_at + std::chrono::minutes(10) - std::chrono::seconds(1));
   // It runs again (and fails again: the stock is still short).
   ASSERT_TRUE(test::wait_until(
       [&] {

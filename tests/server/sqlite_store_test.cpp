@@ -195,18 +195,20 @@ TEST_F(StoreTest, OnlyRetryableFailuresAreRetried) {
   const auto now = now_utc();
   auto a = store_->create_process(new_process("acme", "k1"));
   const auto id = a->process.view.process_id;
-  EXPECT_EQ(*store_->retry_process("acme", id, now), Store::RetryOutcome::kNotRetryable);
+  const auto later = now + std::chrono::minutes(10);
+  EXPECT_EQ(*store_->retry_process("acme", id, now, later), Store::RetryOutcome::kNotRetryable);
   ASSERT_TRUE(store_->claim_next(now)->has_value());
   ASSERT_TRUE(store_->fail_process(id, {"E", "m", {}}, true, now));
-  EXPECT_EQ(*store_->retry_process("globex", id, now), Store::RetryOutcome::kNotFound);
-  EXPECT_EQ(*store_->retry_process("acme", id, now), Store::RetryOutcome::kRetried);
+  EXPECT_EQ(*store_->retry_process("globex", id, now, later), Store::RetryOutcome::kNotFound);
+  EXPECT_EQ(*store_->retry_process("acme", id, now, later), Store::RetryOutcome::kRetried);
   auto record = **store_->get_process("acme", id);
   EXPECT_EQ(record.view.status, ProcessStatus::kAccepted);
   EXPECT_EQ(record.attempt, 2);
   EXPECT_FALSE(record.view.error.has_value());
+  EXPECT_EQ(to_unix_ms(*record.view.estimated_completion), to_unix_ms(later));
   ASSERT_TRUE(store_->claim_next(now)->has_value());  // back on the queue
   ASSERT_TRUE(store_->fail_process(id, {"E", "m", {}}, false, now));
-  EXPECT_EQ(*store_->retry_process("acme", id, now), Store::RetryOutcome::kNotRetryable);
+  EXPECT_EQ(*store_->retry_process("acme", id, now, later), Store::RetryOutcome::kNotRetryable);
 }
 
 TEST_F(StoreTest, AuditChainDetectsEditsAndDeletions) {
