@@ -1,10 +1,12 @@
-// The administrator's commands of stargate-server: clients (add, list, revoke) and the audit
-// trail (verify, export). Each opens the store the configuration names, does one thing and
-// returns an exit code.
+// The administrator's commands of stargate-server: clients (add, list, revoke), the audit
+// trail (verify, export) and the order handler's stock. Each opens the store the configuration
+// names, does one thing and returns an exit code.
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <map>
 
 #include "server/auth.hpp"
 #include "server/serve.hpp"
@@ -23,13 +25,15 @@ int complain(const std::string& message) {
   return kExitError;
 }
 
-// The store of the configuration at `path` (defaults without one); prints why not.
-std::unique_ptr<SqliteStore> admin_store(const std::string& path) {
+// The store of the configuration at `path` (defaults without one); prints why not. The
+// configuration goes to `loaded` when given.
+std::unique_ptr<SqliteStore> admin_store(const std::string& path, ServerConfig* loaded = nullptr) {
   auto config = load_server_config(path);
   if (!config) {
     complain("configuration: " + config.error());
     return nullptr;
   }
+  if (loaded != nullptr) *loaded = *config;
   auto store = open_store(*config);
   if (!store) {
     complain(store.error());
@@ -183,6 +187,41 @@ int client_list(const std::string& config_path, bool json) {
     }
   }
   if (json) std::printf("%s\n", out.dump().c_str());
+  return kExitOk;
+}
+
+int stock_list(const std::string& config_path, bool json) {
+  ServerConfig config;
+  auto store = admin_store(config_path, &config);
+  if (!store) return kExitError;
+  auto reserved = store->reserved_stock({}, "");
+  if (!reserved) return complain(reserved.error());
+  // Every SKU the configuration lists, and every SKU orders hold units of.
+  std::map<std::string, std::int64_t> skus = config.order.stock;
+  for (const auto& [sku, units] : *reserved)
+    skus.emplace(sku, config.order.stock_of(sku));
+  nlohmann::json out = nlohmann::json::array();
+  if (!json) std::printf("%-24s %12s %12s %12s\n", "SKU", "STOCK", "RESERVED", "AVAILABLE");
+  for (const auto& [sku, stock] : skus) {
+    const auto held = reserved->find(sku);
+    const std::int64_t taken = held == reserved->end() ? 0 : held->second;
+    const std::int64_t available = std::max<std::int64_t>(0, stock - taken);
+    if (json) {
+      out.push_back(
+          {{"sku", sku}, {"stock", stock}, {"reserved", taken}, {"available", available}});
+    } else {
+      std::printf("%-24s %12lld %12lld %12lld\n", sku.c_str(), static_cast<long long>(stock),
+                  static_cast<long long>(taken), static_cast<long long>(available));
+    }
+  }
+  if (json) {
+    std::printf(
+        "%s\n",
+        nlohmann::json{{"defaultStock", config.order.default_stock}, {"skus", out}}.dump().c_str());
+  } else {
+    std::printf("(SKUs not listed: %lld units each)\n",
+                static_cast<long long>(config.order.default_stock));
+  }
   return kExitOk;
 }
 

@@ -1,6 +1,8 @@
 // The order and shipping handlers.
 #include "server/builtin_handlers.hpp"
 
+#include <algorithm>
+#include <map>
 #include <optional>
 #include <vector>
 
@@ -34,8 +36,9 @@ std::optional<std::vector<Item>> items_of(const nlohmann::json& data) {
     if (!entry.is_object()) return std::nullopt;
     const auto sku = entry.find("sku");
     const auto quantity = entry.find("quantity");
-    if (sku == entry.end() || !sku->is_string() || quantity == entry.end() ||
-        !quantity->is_number_integer() || quantity->get<std::int64_t>() <= 0) {
+    if (sku == entry.end() || !sku->is_string() || sku->get_ref<const std::string&>().empty() ||
+        quantity == entry.end() || !quantity->is_number_integer() ||
+        quantity->get<std::int64_t>() <= 0 || quantity->get<std::int64_t>() > kMaxQuantity) {
       return std::nullopt;
     }
     out.push_back({sku->get<std::string>(), quantity->get<std::int64_t>()});
@@ -58,6 +61,41 @@ bool step(HandlerContext& context, int percent, const char* name, Duration durat
   return context.pause(duration);
 }
 
+// The order's lines, one per SKU (quantities of a SKU named twice added up), with the stock
+// each may draw on.
+std::vector<StockLine> stock_lines(const std::vector<Item>& items, const OrderSettings& settings) {
+  std::map<std::string, std::int64_t> wanted;
+  for (const auto& item : items)
+    wanted[item.sku] += item.quantity;  // at most 1e9 each: no overflow for any real order
+  std::vector<StockLine> lines;
+  for (const auto& [sku, quantity] : wanted)
+    lines.push_back({sku, quantity, settings.stock_of(sku)});
+  return lines;
+}
+
+HandlerOutcome short_of(const std::string& sku, std::int64_t requested, std::int64_t available) {
+  return HandlerOutcome::failure(
+      {"INVENTORY_INSUFFICIENT",
+       "Insufficient stock for " + sku,
+       {{"sku", sku}, {"requested", requested}, {"available", available}}},
+      true);
+}
+
+// Runs a store call, trying again while the store fails (locked, say) for a few seconds.
+template <typename F>
+auto with_store(HandlerContext& context, F&& call) -> decltype(call()) {
+  auto result = call();
+  for (int attempt = 1; !result && attempt < 5; ++attempt) {
+    if (!context.pause(std::chrono::seconds(1))) break;
+    result = call();
+  }
+  return result;
+}
+
+HandlerOutcome store_failed(const std::string& why) {
+  return HandlerOutcome::failure({"SERVICE_UNAVAILABLE", "Stock unavailable: " + why, {}}, true);
+}
+
 TimePoint days_from_today(int days) {
   return std::chrono::floor<std::chrono::days>(now_utc()) + std::chrono::days(days);
 }
@@ -74,20 +112,28 @@ HandlerOutcome OrderHandler::run(const HandlerInput& input, HandlerContext& cont
     return invalid("INVALID_ORDER", "data.items must be a non-empty array of {sku, quantity > 0}");
   }
 
+  const auto lines = stock_lines(*items, settings_);
+
   if (!step(context, 30, "inventory_check", pause)) return HandlerOutcome::stopped();
-  for (const auto& item : *items) {
-    const auto found = settings_.stock.find(item.sku);
+  std::vector<std::string> skus;
+  for (const auto& line : lines)
+    skus.push_back(line.sku);
+  // What other orders hold; a run again after a restart does not count its own reservation.
+  auto held = with_store(context, [&] { return store_.reserved_stock(skus, input.process_id); });
+  if (!held) return store_failed(held.error());
+  for (const auto& line : lines) {
+    const auto taken = held->find(line.sku);
     const std::int64_t available =
-        found == settings_.stock.end() ? settings_.default_stock : found->second;
-    if (item.quantity > available) {
-      return HandlerOutcome::failure(
-          {"INVENTORY_INSUFFICIENT",
-           "Insufficient stock for " + item.sku,
-           {{"sku", item.sku}, {"requested", item.quantity}, {"available", available}}},
-          true);
-    }
+        std::max<std::int64_t>(0, line.stock - (taken == held->end() ? 0 : taken->second));
+    if (line.quantity > available) return short_of(line.sku, line.quantity, available);
   }
+
   if (!step(context, 60, "reserve", pause)) return HandlerOutcome::stopped();
+  // Checked again atomically: another order may have taken units since the check.
+  auto reserved =
+      with_store(context, [&] { return store_.reserve_stock(input.process_id, lines); });
+  if (!reserved) return store_failed(reserved.error());
+  if (!reserved->reserved) return short_of(reserved->sku, reserved->requested, reserved->available);
   if (!step(context, 90, "confirm", pause)) return HandlerOutcome::stopped();
   return HandlerOutcome::success({
       {"orderId", *order_id},

@@ -9,26 +9,39 @@
 #include <string>
 
 #include "server/handler.hpp"
+#include "server/store.hpp"
 
 namespace stargate::server {
 
 struct OrderSettings {
   Duration step_duration = std::chrono::seconds(2);
-  // Units in stock per SKU; SKUs not listed have default_stock units.
+  // Units of each SKU there are to sell; SKUs not listed have default_stock units.
   std::map<std::string, std::int64_t> stock;
   std::int64_t default_stock = 1000;
+
+  std::int64_t stock_of(const std::string& sku) const {
+    const auto found = stock.find(sku);
+    return found == stock.end() ? default_stock : found->second;
+  }
 };
 
+// The largest quantity one order line may ask for.
+inline constexpr std::int64_t kMaxQuantity = 1'000'000'000;
+
 // Data {orderId, items: [{sku, quantity}]} (seed 000 §11). Result {orderId,
-// status: "confirmed", trackingNumber, estimatedDelivery}. INVENTORY_INSUFFICIENT
-// (retryable, details {sku, requested, available}) when stock is short.
+// status: "confirmed", trackingNumber, estimatedDelivery}. The reserve step takes the units
+// from the stock for good (kept in the store, so they count across restarts);
+// INVENTORY_INSUFFICIENT (retryable, details {sku, requested, available}) when stock is
+// short.
 class OrderHandler final : public Handler {
  public:
-  explicit OrderHandler(OrderSettings settings) : settings_(std::move(settings)) {}
+  OrderHandler(OrderSettings settings, Store& store)
+      : settings_(std::move(settings)), store_(store) {}
   HandlerOutcome run(const HandlerInput& input, HandlerContext& context) override;
 
  private:
   OrderSettings settings_;
+  Store& store_;
 };
 
 struct ShippingSettings {

@@ -62,6 +62,13 @@ int main(int argc, char** argv) {
   export_cmd->add_option("--since", since, "RFC 3339 time, or a duration ago such as 24h")
       ->required();
 
+  std::string stock_config;
+  bool stock_json = false;
+  auto* stock_cmd = app.add_subcommand(
+      "stock", "Show the order handler's stock: configured, reserved, available");
+  stock_cmd->add_option("--config,-c", stock_config, "server.toml")->check(CLI::ExistingFile);
+  stock_cmd->add_flag("--json", stock_json, "Print JSON");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -100,6 +107,7 @@ int main(int argc, char** argv) {
     if (revoke_cmd->parsed()) return server::client_revoke(revoke_config, revoke_id);
     if (verify_cmd->parsed()) return server::audit_verify(audit_config);
     if (export_cmd->parsed()) return server::audit_export(audit_config, since);
+    if (stock_cmd->parsed()) return server::stock_list(stock_config, stock_json);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "stargate-server: %s\n", e.what());
     return 1;

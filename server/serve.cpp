@@ -41,9 +41,10 @@ Expected<TokenSigner> make_signer(const ServerConfig& config) {
                                      config.issuer);
 }
 
-std::map<std::string, std::shared_ptr<Handler>> make_handlers(const ServerConfig& config) {
+std::map<std::string, std::shared_ptr<Handler>> make_handlers(const ServerConfig& config,
+                                                              Store& store) {
   std::map<std::string, std::shared_ptr<Handler>> handlers;
-  auto order = std::make_shared<OrderHandler>(config.order);
+  auto order = std::make_shared<OrderHandler>(config.order, store);
   auto shipping = std::make_shared<ShippingHandler>(config.shipping);
   for (const auto& [name, type] : config.process_types) {
     if (type.handler == "order") handlers[name] = order;
@@ -142,7 +143,7 @@ int serve(const ServeOptions& options) {
   }
 
   Metrics metrics;
-  Engine engine(**store, make_handlers(*config), config->workers, &metrics);
+  Engine engine(**store, make_handlers(*config, **store), config->workers, &metrics);
   TokenBucketLimiter limiter(config->rate_limit, config->tenant_rate_limits);
   AuditLog audit(**store);
   HttpApi api(*config, **store, engine, *signer, limiter, audit, metrics);

@@ -33,5 +33,7 @@ int audit_verify(const std::string& config_path);
 // Prints the audit records at or after `since` (RFC 3339, or a duration such as 24h meaning
 // that long ago) as JSON lines.
 int audit_export(const std::string& config_path, const std::string& since);
+// Prints the order handler's stock per SKU: configured, reserved by orders, available.
+int stock_list(const std::string& config_path, bool json);
 
 }  // namespace stargate::server

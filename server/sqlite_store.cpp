@@ -90,6 +90,20 @@ constexpr const char* kSchemaV4 = R"sql(
 ALTER TABLE processes ADD COLUMN correlation_id TEXT NOT NULL DEFAULT '';
 )sql";
 
+// v5: stock reservations of the order handler, and their sum per SKU.
+constexpr const char* kSchemaV5 = R"sql(
+CREATE TABLE stock_reservations (
+  process_id TEXT NOT NULL,
+  sku        TEXT NOT NULL,
+  quantity   INTEGER NOT NULL,
+  PRIMARY KEY (process_id, sku)
+);
+CREATE TABLE stock_reserved (
+  sku      TEXT PRIMARY KEY,
+  reserved INTEGER NOT NULL
+);
+)sql";
+
 constexpr const char* kProcessColumns =
     "process_id, tenant, client_id, client_process_id, process_type, data, status, progress, "
     "current_step, result, error, retryable, attempt, created_at, updated_at, finished_at, "
@@ -169,6 +183,7 @@ void SqliteStore::migrate() {
   if (version < 2) db_.exec(kSchemaV2);
   if (version < 3) db_.exec(kSchemaV3);
   if (version < 4) db_.exec(kSchemaV4);
+  if (version < 5) db_.exec(kSchemaV5);
   db_.set_user_version(kSchemaVersion);
   tx.commit();
 }

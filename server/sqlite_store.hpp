@@ -45,13 +45,17 @@ class SqliteStore final : public Store {
                       TimePoint now) override;
   Expected<std::size_t> requeue_interrupted(TimePoint now) override;
   Expected<ProcessCounts> process_counts() override;
+  Expected<Reservation> reserve_stock(const std::string& process_id,
+                                      const std::vector<StockLine>& lines) override;
+  Expected<std::map<std::string, std::int64_t>> reserved_stock(
+      const std::vector<std::string>& skus, const std::string& except_process) override;
   Status check_writable() override;
   Status append_audit(const std::vector<AuditEvent>& events) override;
   Expected<AuditCheck> verify_audit() override;
   Status export_audit(TimePoint since,
                       const std::function<void(const AuditRecord&)>& sink) override;
 
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
 
  private:
   explicit SqliteStore(db::Database db) : db_(std::move(db)) {}

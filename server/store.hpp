@@ -106,6 +106,22 @@ struct ProcessCounts {
   std::int64_t queued = 0;                        // waiting for a worker
 };
 
+// One SKU of an order: how many units it asks for, and how many units the handler may sell
+// in all (its configured stock).
+struct StockLine {
+  std::string sku;
+  std::int64_t quantity = 0;
+  std::int64_t stock = 0;
+};
+
+// The outcome of reserve_stock(): reserved, or the first line that is short.
+struct Reservation {
+  bool reserved = true;
+  std::string sku;  // when short
+  std::int64_t requested = 0;
+  std::int64_t available = 0;
+};
+
 struct ListQuery {
   std::string tenant;
   std::optional<ProcessStatus> status;
@@ -166,6 +182,16 @@ class Store {
                               bool retryable, TimePoint now) = 0;
 
   virtual Expected<ProcessCounts> process_counts() = 0;
+
+  // Reserves every line for the process, or none: a line is short when the units other
+  // processes hold plus its quantity exceed its stock. A process that already holds its
+  // reservation (run again after a restart) keeps it and takes nothing more. Atomic.
+  virtual Expected<Reservation> reserve_stock(const std::string& process_id,
+                                              const std::vector<StockLine>& lines) = 0;
+  // Units of each SKU that processes other than `except_process` hold; SKUs that no process
+  // holds are left out. Every SKU when `skus` is empty.
+  virtual Expected<std::map<std::string, std::int64_t>> reserved_stock(
+      const std::vector<std::string>& skus, const std::string& except_process) = 0;
 
   // Whether the store takes writes now, for the readiness probe: changes nothing, and fails
   // within about a second when writes would fail (the store locked by another program,

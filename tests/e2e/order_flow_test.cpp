@@ -72,6 +72,50 @@ TEST(OrderFlow, AFailedProcessExitsWithFour) {
   EXPECT_EQ(record["retryable"], true);
 }
 
+// Confirmed orders take their units for good, across a restart of the server; the operator
+// sees what is left with `stargate-server stock`, and restocks by raising the number.
+TEST(OrderFlow, ConfirmedOrdersUseUpTheStock) {
+  StackOptions options;
+  options.server_extra = "[order.stock]\nSKU-001 = 25\n";
+  Stack stack(options);
+  for (int i = 0; i < 2; ++i) {
+    auto run = stack.cli({"submit", "order", "--data", kOrder, "--wait"});
+    ASSERT_EQ(run.exit_code, 0) << run.err << stack.server_log();
+  }
+  auto stock = [&] {
+    auto listed = run({binary("stargate-server"), "stock", "--json", "--config",
+                       stack.dir().file("server.toml")});
+    EXPECT_EQ(listed.exit_code, 0) << listed.err;
+    return json::parse(listed.out);
+  };
+  EXPECT_EQ(stock(), json::parse(R"({"defaultStock":1000,"skus":[
+                {"sku":"SKU-001","stock":25,"reserved":20,"available":5}]})"));
+  stack.stop_server();
+  stack.start_server();
+  auto short_run = stack.cli({"--json", "submit", "order", "--data", kOrder, "--wait"});
+  EXPECT_EQ(short_run.exit_code, 4) << short_run.err;
+  const auto failed = json::parse(short_run.out);
+  EXPECT_EQ(failed["error"]["code"], "INVENTORY_INSUFFICIENT");
+  EXPECT_EQ(failed["error"]["details"],
+            json::parse(R"({"sku":"SKU-001","requested":10,"available":5})"));
+  auto text =
+      run({binary("stargate-server"), "stock", "--config", stack.dir().file("server.toml")});
+  EXPECT_NE(text.out.find("SKU-001"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("20"), std::string::npos) << text.out;
+
+  // Restocked: the same process, retried, now goes through.
+  auto config = read_file(stack.dir().file("server.toml"));
+  config.replace(config.find("SKU-001 = 25"), 12, "SKU-001 = 40");
+  write_file(stack.dir().file("server.toml"), config);
+  stack.stop_server();
+  stack.start_server();
+  auto retried = stack.cli({"retry", failed["clientProcessId"]});
+  ASSERT_EQ(retried.exit_code, 0) << retried.err;
+  auto done = stack.cli({"--json", "wait", failed["clientProcessId"], "--timeout", "60s"});
+  EXPECT_EQ(done.exit_code, 0) << done.err << stack.daemon_log();
+  EXPECT_EQ(stock()["skus"][0]["available"], 10);
+}
+
 TEST(OrderFlow, ExitCodesForCommonMistakes) {
   Stack stack;
   auto unknown = stack.cli({"status", "no-such-id"});

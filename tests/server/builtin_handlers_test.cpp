@@ -1,7 +1,12 @@
-// Tests of server/builtin_handlers.cpp with a recording context.
+// Tests of server/builtin_handlers.cpp with a recording context and a real store.
 #include "server/builtin_handlers.hpp"
 
 #include <gtest/gtest.h>
+
+#include <cstdint>
+
+#include "server/sqlite_store.hpp"
+#include "tests/support/process.hpp"
 
 namespace stargate::server {
 namespace {
@@ -29,13 +34,35 @@ OrderSettings settings() {
   return s;
 }
 
-TEST(OrderHandler, ConfirmsAnOrderStepByStep) {
-  OrderHandler handler(settings());
+nlohmann::json order_of(const std::string& sku, std::int64_t quantity) {
+  return {{"orderId", "ORD-1"}, {"items", {{{"sku", sku}, {"quantity", quantity}}}}};
+}
+
+// The order handler keeps its reservations in a real store, in a file of its own.
+class OrderHandlerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto opened = SqliteStore::open(dir_.file("store.db"));
+    ASSERT_TRUE(opened) << opened.error();
+    store_ = std::move(*opened);
+    handler_ = std::make_unique<OrderHandler>(settings(), *store_);
+  }
+  HandlerOutcome run(const std::string& process_id, nlohmann::json data) {
+    Recorder context;
+    return handler_->run({process_id, "acme", "order", std::move(data)}, context);
+  }
+
+  test::TempDir dir_;
+  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<OrderHandler> handler_;
+};
+
+TEST_F(OrderHandlerTest, ConfirmsAnOrderStepByStep) {
   Recorder context;
-  auto outcome = handler.run(
+  auto outcome = handler_->run(
       order({{"orderId", "ORD-12345"}, {"items", {{{"sku", "SKU-002"}, {"quantity", 10}}}}}),
       context);
-  ASSERT_TRUE(outcome.ok);
+  ASSERT_TRUE(outcome.ok) << outcome.error.message;
   EXPECT_EQ(context.steps,
             (std::vector<std::string>{"validate", "inventory_check", "reserve", "confirm"}));
   EXPECT_EQ(outcome.result["orderId"], "ORD-12345");
@@ -44,11 +71,8 @@ TEST(OrderHandler, ConfirmsAnOrderStepByStep) {
   EXPECT_TRUE(parse_timestamp(outcome.result["estimatedDelivery"].get<std::string>()));
 }
 
-TEST(OrderHandler, ShortStockIsARetryableFailureWithDetails) {
-  OrderHandler handler(settings());
-  Recorder context;
-  auto outcome = handler.run(
-      order({{"orderId", "ORD-1"}, {"items", {{{"sku", "SKU-001"}, {"quantity", 10}}}}}), context);
+TEST_F(OrderHandlerTest, ShortStockIsARetryableFailureWithDetails) {
+  auto outcome = run("PROC-20260114-00001", order_of("SKU-001", 10));
   ASSERT_FALSE(outcome.ok);
   EXPECT_TRUE(outcome.retryable);
   EXPECT_EQ(outcome.error.code, "INVENTORY_INSUFFICIENT");
@@ -57,28 +81,60 @@ TEST(OrderHandler, ShortStockIsARetryableFailureWithDetails) {
             (nlohmann::json{{"sku", "SKU-001"}, {"requested", 10}, {"available", 5}}));
 }
 
-TEST(OrderHandler, MalformedOrdersFailForGood) {
-  OrderHandler handler(settings());
+TEST_F(OrderHandlerTest, ReservedUnitsAreGoneForTheNextOrder) {
+  ASSERT_TRUE(run("PROC-20260114-00001", order_of("SKU-001", 3)).ok);
+  auto second = run("PROC-20260114-00002", order_of("SKU-001", 3));
+  ASSERT_FALSE(second.ok);
+  EXPECT_EQ(second.error.details,
+            (nlohmann::json{{"sku", "SKU-001"}, {"requested", 3}, {"available", 2}}));
+  EXPECT_TRUE(run("PROC-20260114-00003", order_of("SKU-001", 2)).ok);
+  EXPECT_EQ(*store_->reserved_stock({}, ""), (std::map<std::string, std::int64_t>{{"SKU-001", 5}}));
+}
+
+TEST_F(OrderHandlerTest, RunAgainAfterARestartItKeepsItsReservationAndTakesNoMore) {
+  ASSERT_TRUE(run("PROC-20260114-00001", order_of("SKU-001", 5)).ok);
+  // The same process run again from its start (the server was killed before it saved the
+  // outcome): its own reservation does not count against it.
+  auto again = run("PROC-20260114-00001", order_of("SKU-001", 5));
+  ASSERT_TRUE(again.ok) << again.error.message;
+  EXPECT_EQ(*store_->reserved_stock({"SKU-001"}, ""),
+            (std::map<std::string, std::int64_t>{{"SKU-001", 5}}));
+  EXPECT_TRUE(store_->reserved_stock({"SKU-001"}, "PROC-20260114-00001")->empty());
+}
+
+TEST_F(OrderHandlerTest, ASkuNamedTwiceCountsOnceWithBothQuantities) {
+  auto outcome = run(
+      "PROC-20260114-00001",
+      {{"orderId", "O"},
+       {"items", {{{"sku", "SKU-001"}, {"quantity", 3}}, {{"sku", "SKU-001"}, {"quantity", 3}}}}});
+  ASSERT_FALSE(outcome.ok);
+  EXPECT_EQ(outcome.error.details,
+            (nlohmann::json{{"sku", "SKU-001"}, {"requested", 6}, {"available", 5}}));
+  EXPECT_TRUE(store_->reserved_stock({}, "")->empty());  // all or nothing
+}
+
+TEST_F(OrderHandlerTest, MalformedOrdersFailForGood) {
   for (const auto& data :
        {nlohmann::json::object(), nlohmann::json{{"orderId", 5}},
         nlohmann::json{{"orderId", "O"}, {"items", nlohmann::json::array()}},
         nlohmann::json{{"orderId", "O"}, {"items", {{{"sku", "A"}}}}},
+        nlohmann::json{{"orderId", "O"}, {"items", {{{"sku", ""}, {"quantity", 1}}}}},
         nlohmann::json{{"orderId", "O"}, {"items", {{{"sku", "A"}, {"quantity", -1}}}}},
         nlohmann::json{{"orderId", "O"}, {"items", {{{"sku", "A"}, {"quantity", 1.5}}}}},
+        order_of("A", kMaxQuantity + 1), order_of("A", INT64_MAX),
         nlohmann::json{{"orderId", "O"}, {"items", {"text"}}}}) {
-    Recorder context;
-    auto outcome = handler.run(order(data), context);
+    auto outcome = run("PROC-20260114-00001", data);
     EXPECT_FALSE(outcome.ok) << data.dump();
     EXPECT_FALSE(outcome.retryable);
     EXPECT_EQ(outcome.error.code, "INVALID_ORDER");
   }
+  EXPECT_TRUE(store_->reserved_stock({}, "")->empty());
 }
 
-TEST(OrderHandler, StopsAtAStepBoundaryWhenTheServerStops) {
-  OrderHandler handler(settings());
+TEST_F(OrderHandlerTest, StopsAtAStepBoundaryWhenTheServerStops) {
   Recorder context;
   context.stop = true;
-  auto outcome = handler.run(order({{"orderId", "O"}}), context);
+  auto outcome = handler_->run(order({{"orderId", "O"}}), context);
   EXPECT_TRUE(outcome.interrupted);
 }
 

@@ -33,11 +33,11 @@ class HttpApiTest : public ::testing::Test {
     add_client("acme-order", "acme", {"order"});
     add_client("acme-all", "acme", {"order", "shipping"});
     add_client("globex", "globex", {"order"});
-    engine_ =
-        std::make_unique<Engine>(*store_,
-                                 std::map<std::string, std::shared_ptr<Handler>>{
-                                     {"order", std::make_shared<OrderHandler>(config_.order)}},
-                                 1, &metrics_);
+    engine_ = std::make_unique<Engine>(
+        *store_,
+        std::map<std::string, std::shared_ptr<Handler>>{
+            {"order", std::make_shared<OrderHandler>(config_.order, *store_)}},
+        1, &metrics_);
     ASSERT_TRUE(engine_->start());
     limiter_ = std::make_unique<TokenBucketLimiter>(
         RateLimit{6000, 1000}, std::map<std::string, RateLimit>{{"globex", {60, 3}}});

@@ -263,6 +263,35 @@ TEST_F(StoreTest, StateChangesAreAuditedWithTheChange) {
   EXPECT_TRUE(store_->verify_audit()->intact);
 }
 
+// A database of the previous version (4, before stock reservations) keeps its processes and
+// gains the new tables when a newer server opens it.
+TEST(SqliteStoreSchema, UpgradesAVersionFourDatabase) {
+  test::TempDir dir;
+  std::string id;
+  {
+    auto store = std::move(*SqliteStore::open(dir.file("store.db")));
+    NewProcess process;
+    process.tenant = "acme";
+    process.client_id = "c";
+    process.request = {"cp-1", "order", {{"orderId", "O"}}, ""};
+    process.now = now_utc();
+    id = store->create_process(process)->process.view.process_id;
+  }
+  {
+    db::Database db(dir.file("store.db"));
+    db.exec("DROP TABLE stock_reservations; DROP TABLE stock_reserved;");
+    db.set_user_version(4);
+  }
+  auto store = SqliteStore::open(dir.file("store.db"));
+  ASSERT_TRUE(store) << store.error();
+  EXPECT_TRUE((**store).get_process("acme", id)->has_value());
+  EXPECT_TRUE((**store).reserve_stock(id, {{"SKU-001", 2, 5}})->reserved);
+  EXPECT_EQ(*(**store).reserved_stock({}, ""),
+            (std::map<std::string, std::int64_t>{{"SKU-001", 2}}));
+  db::Database check(dir.file("store.db"));
+  EXPECT_EQ(check.user_version(), SqliteStore::kSchemaVersion);
+}
+
 TEST(SqliteStoreSchema, RefusesANewerDatabase) {
   test::TempDir dir;
   {
