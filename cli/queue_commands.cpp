@@ -136,6 +136,7 @@ int health(Context& ctx) {
       {"process types", types},
       {"queued", std::to_string(queue.value("queued", 0))},
       {"active", std::to_string(queue.value("activeProcesses", 0))},
+      {"queue error", text(queue.value("lastError", nlohmann::json()))},
   };
   std::erase_if(rows, [](const auto& row) { return row.second.empty(); });
   ctx.out.fields(rows);

@@ -61,7 +61,9 @@ class SystemdNotifier {
     const auto health = dispatcher_.stats();
     const std::string status = "STATUS=" + std::to_string(queued ? *queued : 0) + " queued, " +
                                std::to_string(health.active_polls) + " active" +
-                               (health.degraded ? ", gateway unreachable" : "");
+                               (!health.queue_error.empty() ? ", queue file not writable"
+                                : health.degraded           ? ", gateway unreachable"
+                                                            : "");
     sd_notify(0, watchdog_ ? (status + "\nWATCHDOG=1").c_str() : status.c_str());
     timer_.expires_after(std::min<Duration>(period_, std::chrono::seconds(5)));
     timer_.async_wait([this](const boost::system::error_code& ec) {

@@ -63,6 +63,8 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
   bool backing_off = false;
   std::string in_flight;  // the request being submitted right now
   int send_failures = 0;
+  int local_failures = 0;   // answers the queue file could not record, in a row
+  std::string queue_error;  // why the last of them could not; empty after a success
   std::string last_error;
   TimePoint last_success{};
   DispatcherStats counters;
@@ -128,12 +130,13 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
         send_succeeded();
         ++counters.sends_accepted;
         if (auto saved = queue.mark_accepted(id, *accepted); !saved) {
-          spdlog::error("send {}: {}", id, saved.error());
-        } else {
-          spdlog::info("send {}: accepted as {}", id, accepted->process_id);
-          start_polling(id, accepted->process_id, now_utc());
-          changed(id);
+          not_recorded(id, saved.error());
+          return;
         }
+        recorded();
+        spdlog::info("send {}: accepted as {}", id, accepted->process_id);
+        start_polling(id, accepted->process_id, now_utc());
+        changed(id);
         sending = false;
         send_next();
         return;
@@ -144,8 +147,10 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
       ++counters.sends_rejected;
       spdlog::warn("send {}: rejected by the gateway: {}", id, reply.error);
       if (auto saved = queue.mark_rejected(id, rejection_error(reply)); !saved) {
-        spdlog::error("send {}: {}", id, saved.error());
+        not_recorded(id, saved.error());
+        return;
       }
+      recorded();
       changed(id);
       sending = false;
       send_next();
@@ -170,6 +175,28 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
     } else {
       spdlog::warn("send {}: {}; retrying in {}", id, reply.error, format_duration(delay));
     }
+    send_again_in(delay);
+  }
+
+  // The gateway answered but the queue file refused to record it (a full disk, say). The
+  // request is still queued with its idempotency key, so sending it again is safe, but not
+  // at once: that would hammer the gateway for as long as the disk stays full.
+  void not_recorded(const std::string& id, const std::string& error) {
+    ++local_failures;
+    const Duration delay = backoff_with_jitter(config.queue.retry_initial, config.queue.retry_max,
+                                               local_failures, 0.2, random);
+    queue_error = error;
+    spdlog::error("send {}: the gateway's answer cannot be recorded: {}; sending again in {}", id,
+                  error, format_duration(delay));
+    send_again_in(delay);
+  }
+
+  void recorded() {
+    local_failures = 0;
+    queue_error.clear();
+  }
+
+  void send_again_in(Duration delay) {
     backing_off = true;
     send_timer.expires_after(delay);
     send_timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
@@ -264,8 +291,9 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
     const LocalRecord& record = **before;
     auto saved = queue.apply_status(id, view);
     if (!saved) {
-      // A status that does not move forward (an older answer, say): keep polling.
-      spdlog::debug("poll {}: {}", id, saved.error());
+      // Not recorded (the queue file refused the write, or the answer would move the state
+      // backwards): keep polling at the usual pace; the next answer tries again.
+      spdlog::warn("poll {} ({}): status not recorded: {}", id, poll.process_id, saved.error());
     } else if (*saved) {
       const LocalState state = to_local_state(view.status);
       if (state != record.state) {
@@ -426,7 +454,9 @@ void Dispatcher::set_listener(std::function<void(const std::string&)> listener) 
 DispatcherStats Dispatcher::stats() const {
   DispatcherStats stats = impl_->counters;
   stats.consecutive_failures = impl_->send_failures;
-  stats.degraded = impl_->send_failures >= impl_->config.polling.alert_after;
+  stats.queue_error = impl_->queue_error;
+  stats.degraded =
+      impl_->send_failures >= impl_->config.polling.alert_after || !stats.queue_error.empty();
   stats.last_error = impl_->last_error;
   if (impl_->last_success != TimePoint{})
     stats.last_success = format_timestamp(impl_->last_success);

@@ -24,10 +24,13 @@ class io_context;
 namespace stargate::daemon {
 
 struct DispatcherStats {
-  bool degraded = false;  // the last `alert_after` or more sends failed in a row
+  // The last `alert_after` or more sends failed in a row, or the queue file refused to
+  // record the gateway's last answer.
+  bool degraded = false;
   int consecutive_failures = 0;
   std::string last_error;    // of the last failed send or poll; empty after a success
   std::string last_success;  // RFC 3339 time of the last answer from the gateway
+  std::string queue_error;   // why the queue file refused the last write; empty when it did not
   std::size_t active_polls = 0;
   // Counters since start.
   std::uint64_t sends_accepted = 0, sends_rejected = 0, sends_failed = 0;

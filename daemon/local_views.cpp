@@ -60,7 +60,11 @@ void LocalRoutes::health(Respond& respond) {
         {"lastSuccess", text_or_null(stats.last_success)}}},
       {"token", token},
       {"processTypes", gateway_.granted_types()},
-      {"queue", {{"queued", *queued}, {"activeProcesses", stats.active_polls}}},
+      {"queue",
+       {{"queued", *queued},
+        {"activeProcesses", stats.active_polls},
+        {"writable", stats.queue_error.empty()},
+        {"lastError", text_or_null(stats.queue_error)}}},
   };
   respond({200, body});
 }

@@ -1,7 +1,10 @@
 // stargated as a black box, against the real stargate-server on loopback: offline queueing,
 // kill -9, token renewal, rate limits, 503 bursts, permanent refusals, polling phases, hooks,
 // stale sockets and durable concurrent submissions.
+#include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -10,6 +13,8 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <mutex>
 #include <random>
 #include <set>
@@ -409,6 +414,74 @@ TEST(Daemon, AcceptsASocketFromSystemd) {
   EXPECT_NE(stack.daemon_log().find("using the socket passed by systemd"), std::string::npos);
   auto client = socket_client(path);
   ASSERT_EQ(submit(*client, "activated")->status, 202);
+}
+
+// The queue's disk fills up after a request was queued: the gateway accepts it, but the
+// daemon cannot record that. It must not send it again at once, over and over (the
+// gateway would see a flood); it reports itself degraded, waits, and once there is room
+// again records the answer (the resend is an idempotent replay) and follows the process.
+TEST(Daemon, AFullDiskDelaysRecordingWithoutFloodingTheGateway) {
+  TempDir disk;
+  // A small file system of our own, seen by this test and the programs it starts only.
+  if (::unshare(CLONE_NEWNS) != 0 ||
+      ::mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+      ::mount("tmpfs", disk.path().c_str(), "tmpfs", 0, "size=2m") != 0) {
+    GTEST_SKIP() << "needs a private mount namespace (root): " << std::strerror(errno);
+  }
+  struct Unmount {
+    std::string path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{disk.path()};
+  StackOptions options = fast_stack();
+  options.start_daemon = false;
+  Stack stack(options);
+  ASSERT_EQ(::symlink(disk.path().c_str(), stack.dir().file("daemon").c_str()), 0);
+  stack.start_daemon();
+  stack.stop_server();
+  ASSERT_EQ(stack.cli({"submit", "order", "--data", kOrder.dump(), "--id", "full-1"}).exit_code, 0);
+
+  // A reader holding a snapshot keeps SQLite from reusing the start of its log, so the next
+  // write must grow the file; then the disk is filled to the last byte.
+  db::Database reader(disk.path() + "/queue.db", 5000, db::Database::Mode::kReadOnly);
+  reader.exec("BEGIN");
+  reader.exec("SELECT count(*) FROM requests");
+  const std::string filler = disk.path() + "/filler";
+  {
+    const int fd = ::open(filler.c_str(), O_WRONLY | O_CREAT, 0600);
+    ASSERT_GE(fd, 0);
+    const std::string block(64 * 1024, 'x');
+    std::size_t size = block.size();
+    while (size > 0) {
+      if (::write(fd, block.data(), size) < 0) size /= 2;  // ENOSPC: finish with smaller writes
+    }
+    ::close(fd);
+  }
+
+  stack.start_server();
+  ASSERT_TRUE(wait_until(
+      [&] { return stack.daemon_log().find("cannot be recorded") != std::string::npos; }, 30s))
+      << stack.daemon_log();
+  auto health = stack.cli({"--json", "health"});
+  EXPECT_EQ(health.exit_code, 1);
+  const auto report = json::parse(health.out);
+  EXPECT_EQ(report["status"], "degraded");
+  EXPECT_EQ(report["queue"]["writable"], false);
+  EXPECT_NE(report["queue"]["lastError"].get<std::string>().find("full"), std::string::npos)
+      << report.dump();
+  // Backing off (100 ms doubling to 500 ms here): a handful of sends in two seconds, not the
+  // hundreds an immediate resend makes.
+  std::this_thread::sleep_for(2s);
+  EXPECT_LT(count(stack.server_log(), "POST /api/stargate/processes 202"), 15u);
+
+  ::unlink(filler.c_str());
+  reader.exec("COMMIT");
+  auto wait = stack.cli({"--json", "wait", "full-1", "--timeout", "60s"});
+  ASSERT_EQ(wait.exit_code, 0) << wait.err << stack.daemon_log();
+  EXPECT_EQ(json::parse(wait.out)["state"], "completed");
+  EXPECT_EQ(server_processes(stack).size(), 1u);  // every resend was a replay
+  auto healthy = stack.cli({"--json", "health"});
+  EXPECT_EQ(healthy.exit_code, 0) << healthy.out;
+  EXPECT_EQ(json::parse(healthy.out)["queue"]["writable"], true);
 }
 
 }  // namespace
