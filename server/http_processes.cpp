@@ -10,6 +10,17 @@
 #include "shared/json.hpp"
 
 namespace stargate::server {
+namespace {
+
+// 202 Accepted for a submitted or retried process, with its Location.
+void send_accepted(httplib::Response& res, const ProcessView& view) {
+  Accepted accepted{view.process_id, view.client_process_id, view.process_type, view.created_at,
+                    view.estimated_completion};
+  res.set_header("Location", status_url(view.process_id));
+  send_json(res, 202, to_json(accepted));
+}
+
+}  // namespace
 
 std::optional<TokenClaims> HttpApi::Impl::authenticate(const httplib::Request& req,
                                                        httplib::Response& res) {
@@ -148,10 +159,7 @@ void HttpApi::Impl::submit(const httplib::Request& req, httplib::Response& res) 
     spdlog::info("process {}: accepted {} for tenant {} (client process {}) [{}]", view.process_id,
                  view.process_type, claims->tenant, view.client_process_id, correlation_id(res));
   }
-  Accepted accepted{view.process_id, view.client_process_id, view.process_type, view.created_at,
-                    view.estimated_completion};
-  res.set_header("Location", status_url(view.process_id));
-  send_json(res, 202, to_json(accepted));
+  send_accepted(res, view);
 }
 
 void HttpApi::Impl::status(const httplib::Request& req, httplib::Response& res) {
@@ -250,10 +258,7 @@ void HttpApi::Impl::retry(const httplib::Request& req, httplib::Response& res) {
   const auto& view = (*retried)->view;
   spdlog::info("process {}: retry requested, attempt {} [{}]", id, (*retried)->attempt,
                correlation_id(res));
-  Accepted accepted{view.process_id, view.client_process_id, view.process_type, view.created_at,
-                    view.estimated_completion};
-  res.set_header("Location", status_url(view.process_id));
-  send_json(res, 202, to_json(accepted));
+  send_accepted(res, view);
 }
 
 void HttpApi::Impl::list(const httplib::Request& req, httplib::Response& res) {

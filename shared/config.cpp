@@ -14,6 +14,10 @@ namespace stargate {
 
 struct ConfigReader::Impl {
   toml::value root;
+
+  // The array (or table) at `key`, marked as used; null when absent or of another type
+  // (an error for `reader` then).
+  const toml::value* container(ConfigReader& reader, const std::string& key, bool array);
 };
 
 namespace {
@@ -194,15 +198,23 @@ std::uint32_t ConfigReader::file_mode(const std::string& key, std::uint32_t fall
   return static_cast<std::uint32_t>(std::stoul(text, nullptr, 8));
 }
 
-std::vector<std::string> ConfigReader::string_list(const std::string& key) {
-  used_.insert(key);
-  std::vector<std::string> out;
-  const auto* value = lookup(impl_->root, key);
-  if (value == nullptr) return out;
-  if (!value->is_array()) {
-    error(key, std::string("expected an array of strings, found ") + type_name(*value));
-    return out;
+const toml::value* ConfigReader::Impl::container(ConfigReader& reader, const std::string& key,
+                                                 bool array) {
+  reader.used_.insert(key);
+  const auto* value = lookup(root, key);
+  if (value == nullptr) return nullptr;
+  if (array ? !value->is_array() : !value->is_table()) {
+    reader.error(key, std::string(array ? "expected an array of strings" : "expected a table") +
+                          ", found " + type_name(*value));
+    return nullptr;
   }
+  return value;
+}
+
+std::vector<std::string> ConfigReader::string_list(const std::string& key) {
+  std::vector<std::string> out;
+  const auto* value = impl_->container(*this, key, true);
+  if (value == nullptr) return out;
   for (const auto& item : value->as_array()) {
     if (!item.is_string()) {
       error(key, "every entry must be a string");
@@ -214,14 +226,9 @@ std::vector<std::string> ConfigReader::string_list(const std::string& key) {
 }
 
 std::map<std::string, std::int64_t> ConfigReader::integer_table(const std::string& key) {
-  used_.insert(key);
   std::map<std::string, std::int64_t> out;
-  const auto* value = lookup(impl_->root, key);
+  const auto* value = impl_->container(*this, key, false);
   if (value == nullptr) return out;
-  if (!value->is_table()) {
-    error(key, std::string("expected a table, found ") + type_name(*value));
-    return out;
-  }
   for (const auto& [name, item] : value->as_table()) {
     used_.insert(key + "." + name);
     if (!item.is_integer()) {
@@ -234,14 +241,9 @@ std::map<std::string, std::int64_t> ConfigReader::integer_table(const std::strin
 }
 
 std::vector<std::string> ConfigReader::table_names(const std::string& key) {
-  used_.insert(key);
   std::vector<std::string> out;
-  const auto* value = lookup(impl_->root, key);
+  const auto* value = impl_->container(*this, key, false);
   if (value == nullptr) return out;
-  if (!value->is_table()) {
-    error(key, std::string("expected a table, found ") + type_name(*value));
-    return out;
-  }
   for (const auto& [name, item] : value->as_table()) {
     if (!item.is_table()) {
       error(key + "." + name, std::string("expected a table, found ") + type_name(item));
