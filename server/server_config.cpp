@@ -77,6 +77,11 @@ void read(ConfigReader& reader, ServerConfig& config) {
   config.order.step_duration = reader.duration("order.step_duration", config.order.step_duration);
   config.order.default_stock = reader.integer("order.default_stock", 1000, 0, 1LL << 40);
   config.order.stock = reader.integer_table("order.stock");
+  for (const auto& [sku, units] : config.order.stock) {
+    if (units < 0 || units > (1LL << 40) || sku.empty() || sku.size() > 128) {
+      reader.error("order.stock." + sku, "a SKU of 1-128 characters with 0 to 1099511627776 units");
+    }
+  }
   config.shipping.step_duration =
       reader.duration("shipping.step_duration", config.shipping.step_duration);
   config.shipping.carrier = reader.string("shipping.carrier", config.shipping.carrier);

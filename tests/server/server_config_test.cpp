@@ -45,13 +45,18 @@ TEST(ServerConfig, ReportsEveryProblem) {
   test::TempDir dir;
   test::write_file(dir.file("server.toml"),
                    "[server]\nlisten = \"nowhere\"\n[engine]\nworkers = 0\nthreads = 2\n"
-                   "[process_types.order]\nhandler = \"magic\"\n");
+                   "[process_types.order]\nhandler = \"magic\"\n[order.stock]\nSKU-1 = -5\n"
+                   "SKU-2 = \"many\"\n");
   auto config = load_server_config(dir.file("server.toml"));
   ASSERT_FALSE(config);
   EXPECT_NE(config.error().find(":2: server.listen"), std::string::npos) << config.error();
   EXPECT_NE(config.error().find(":4: engine.workers"), std::string::npos);
   EXPECT_NE(config.error().find(":5: engine.threads: unknown key"), std::string::npos);
   EXPECT_NE(config.error().find(":7: process_types.order.handler"), std::string::npos);
+  EXPECT_NE(config.error().find(":9: order.stock.SKU-1: a SKU of 1-128 characters with 0 to"),
+            std::string::npos)
+      << config.error();
+  EXPECT_NE(config.error().find(":10: order.stock.SKU-2: expected an integer"), std::string::npos);
 }
 
 TEST(ServerConfig, ListenAddresses) {
