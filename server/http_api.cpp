@@ -1,6 +1,9 @@
 // HttpApi: server setup (TLS, limits, hooks), health, metrics, and shared helpers.
 #include "server/http_api.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -136,6 +139,18 @@ void HttpApi::Impl::install() {
     return new httplib::ThreadPool(threads);
   };
   http.set_tcp_nodelay(true);
+  // cpp-httplib's default listening socket has SO_REUSEPORT, which lets a second server bind
+  // the same port and silently take part of the connections (with its own store). Plain
+  // SO_REUSEADDR still allows a restart while old connections linger in TIME_WAIT.
+  // TCP_DEFER_ACCEPT hands a connection over only once it has sent something, so
+  // connections opened and left idle do not occupy the HTTP threads.
+  http.set_socket_options([this](socket_t sock) {
+    listen_fd = sock;
+    const int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    const int defer_seconds = 10;
+    ::setsockopt(sock, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_seconds, sizeof defer_seconds);
+  });
   http.set_payload_max_length(config.max_body_bytes);
   http.set_read_timeout(std::chrono::seconds(10));
   // cpp-httplib closes a kept-alive connection after 5 requests by default, which makes busy
@@ -287,16 +302,21 @@ Expected<int> HttpApi::bind(const std::string& host, int port) {
     return fail("TLS: " + (impl_->tls_error.empty() ? std::string("cannot set up the context")
                                                     : impl_->tls_error));
   }
+  int bound = port;
   if (port == 0) {
-    const int bound = impl_->http.bind_to_any_port(host);
+    bound = impl_->http.bind_to_any_port(host);
     if (bound <= 0) return fail("cannot listen on " + host + ": no free port");
-    return bound;
-  }
-  if (!impl_->http.bind_to_port(host, port)) {
+  } else if (!impl_->http.bind_to_port(host, port)) {
     return fail("cannot listen on " + host + ":" + std::to_string(port) +
                 " (address in use or not available)");
   }
-  return port;
+  // cpp-httplib listens with a backlog of 5: a burst of daemons connecting at once (after
+  // the gateway restarts, say) would have its SYNs dropped and wait a second or more to
+  // retry. Calling listen() again on the bound socket raises the backlog.
+  if (impl_->listen_fd >= 0 && ::listen(impl_->listen_fd, SOMAXCONN) != 0) {
+    spdlog::warn("cannot raise the listen backlog: {}", std::strerror(errno));
+  }
+  return bound;
 }
 
 void HttpApi::serve() {

@@ -72,6 +72,7 @@ struct HttpApi::Impl {
   TokenCache verified;
   CompletedCache completed;
   std::string tls_error;  // why the TLS context could not be set up
+  int listen_fd = -1;     // the listening socket, once created
   std::unique_ptr<httplib::Server> server;
   httplib::Server& http;
 

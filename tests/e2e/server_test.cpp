@@ -4,7 +4,14 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <map>
 #include <sstream>
@@ -113,6 +120,54 @@ TEST(Server, RefusesPlainHttpBeyondLoopbackAndBadTlsFiles) {
       run({binary("stargate-server"), "serve", "--config", stack.dir().file("tls.toml")});
   EXPECT_EQ(readable.exit_code, 1);
   EXPECT_NE(readable.err.find("chmod 600"), std::string::npos) << readable.err;
+}
+
+// A second server on a port already served must fail, not share the port: with
+// SO_REUSEPORT (cpp-httplib's default) it would silently take part of the connections, and
+// processes would seem to vanish between two stores.
+TEST(Server, ASecondServerOnTheSamePortFailsToStart) {
+  StackOptions options;
+  options.start_daemon = false;
+  Stack stack(options);
+  write_file(stack.dir().file("second.toml"),
+             "[server]\nlisten = \"127.0.0.1:" + std::to_string(stack.port()) +
+                 "\"\nstate_dir = \"" + stack.dir().file("second") + "\"\n");
+  auto second =
+      run({binary("stargate-server"), "serve", "--config", stack.dir().file("second.toml")});
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_NE(second.err.find("cannot listen on 127.0.0.1:" + std::to_string(stack.port())),
+            std::string::npos)
+      << second.err;
+}
+
+// Connections opened and left idle (more than there are HTTP threads) do not keep a real
+// client from being served: the server takes a connection only once it has sent something,
+// and its listen backlog takes a burst of connections without dropping any.
+TEST(Server, IdleConnectionsDoNotStarveRealClients) {
+  StackOptions options;
+  options.start_daemon = false;
+  Stack stack(options);
+  std::vector<int> idle;
+  for (int i = 0; i < 200; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<std::uint16_t>(stack.port()));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0)
+        << std::strerror(errno);
+    idle.push_back(fd);
+  }
+  // Unfixed, this waited for the idle connections to time out (5 s and more).
+  httplib::Client http("127.0.0.1", stack.port());
+  http.set_connection_timeout(3, 0);
+  http.set_read_timeout(3, 0);
+  auto live = http.Get("/health/live");
+  ASSERT_TRUE(live) << httplib::to_string(live.error());
+  EXPECT_EQ(live->status, 200);
+  for (const int fd : idle)
+    ::close(fd);
 }
 
 // Every error of INTERFACES.md that a client can provoke, with its status and body.
