@@ -1,12 +1,13 @@
 // Commands on one process: submit, status, wait, result, retry, cancel.
 #include "cli/commands.hpp"
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <iterator>
-#include <sstream>
 
 #include "cli/exit_codes.hpp"
 #include "shared/ids.hpp"
@@ -103,18 +104,27 @@ Waited wait_one(Context& ctx, const std::string& id,
   }
 }
 
-Expected<std::string> read_source(const std::string& file) {
+// Reads at most `limit` + 1 bytes: enough for the parser to refuse what is too large,
+// without reading /dev/zero or a runaway pipe until memory runs out.
+std::string read_at_most(std::istream& in, std::size_t limit) {
   std::string text;
-  if (file == "-") {
-    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-  } else {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) return fail("--data-file " + file + ": cannot open");
-    std::ostringstream buffer;
-    buffer << in.rdbuf();
-    text = buffer.str();
+  char chunk[65536];
+  while (text.size() <= limit && in.read(chunk, sizeof chunk).gcount() > 0) {
+    text.append(chunk, static_cast<std::size_t>(in.gcount()));
   }
+  if (text.size() > limit + 1) text.resize(limit + 1);
   return text;
+}
+
+Expected<std::string> read_source(const std::string& file, std::size_t limit) {
+  if (file == "-") return read_at_most(std::cin, limit);
+  std::error_code ec;
+  if (std::filesystem::is_directory(file, ec)) {
+    return fail("--data-file " + file + ": is a directory, not a file");
+  }
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return fail("--data-file " + file + ": cannot open: " + std::strerror(errno));
+  return read_at_most(in, limit);
 }
 
 }  // namespace
@@ -124,8 +134,11 @@ Expected<nlohmann::json> read_data(const SubmitOptions& options) {
   std::string text = options.data;
   if (!options.data_file.empty()) {
     source = options.data_file == "-" ? "standard input" : options.data_file;
-    auto read = read_source(options.data_file);
+    auto read = read_source(options.data_file, kMaxData);
     if (!read) return Unexpected{read.error()};
+    if (read->size() > kMaxData) {
+      return fail(source + ": larger than the limit of " + std::to_string(kMaxData) + " bytes");
+    }
     text = std::move(*read);
   } else if (options.data.empty()) {
     return nlohmann::json::object();

@@ -32,7 +32,24 @@ TEST(CliData, MalformedDataSaysWhere) {
   EXPECT_NE(read_data(options).error().find("nested deeper"), std::string::npos);
   SubmitOptions missing;
   missing.data_file = "/nonexistent/order.json";
-  EXPECT_EQ(read_data(missing).error(), "--data-file /nonexistent/order.json: cannot open");
+  EXPECT_EQ(read_data(missing).error(),
+            "--data-file /nonexistent/order.json: cannot open: No such file or directory");
+}
+
+// A file that never ends, a huge one, or a directory: refused without reading it all.
+TEST(CliData, EndlessHugeOrDirectoryDataIsRefused) {
+  SubmitOptions endless;
+  endless.data_file = "/dev/zero";
+  EXPECT_EQ(read_data(endless).error(), "/dev/zero: larger than the limit of 1048576 bytes");
+  test::TempDir dir;
+  test::write_file(dir.file("big.json"), "{\"a\":\"" + std::string(2 << 20, 'x') + "\"}");
+  SubmitOptions big;
+  big.data_file = dir.file("big.json");
+  EXPECT_NE(read_data(big).error().find("larger than the limit"), std::string::npos);
+  SubmitOptions directory;
+  directory.data_file = dir.path();
+  EXPECT_EQ(read_data(directory).error(),
+            "--data-file " + dir.path() + ": is a directory, not a file");
 }
 
 }  // namespace
