@@ -6,7 +6,9 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
+#include <string_view>
 
 #include <toml.hpp>
 
@@ -76,6 +78,50 @@ void collect_keys(const toml::value& node, const std::string& prefix,
   }
 }
 
+// toml11 parses arrays and inline tables recursively, so a file nested thousands of levels
+// deep overflows the stack, and a key of thousands of dotted parts takes minutes and
+// gigabytes. This finds the first line that nests deeper than `limit` (brackets and braces
+// outside strings and comments) or has more than `limit` dots outside them (a key is on
+// one line; values of ours hold dots only inside strings).
+std::optional<int> line_nested_too_deep(std::string_view text, int limit) {
+  int depth = 0;
+  int dots = 0;
+  int line = 1;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\n') {
+      ++line;
+      dots = 0;
+    } else if (c == '.') {
+      if (++dots > limit) return line;
+    } else if (c == '#') {
+      while (i + 1 < text.size() && text[i + 1] != '\n')
+        ++i;
+    } else if (c == '"' || c == '\'') {
+      const std::string triple(3, c);
+      const bool multiline = text.compare(i, 3, triple) == 0;
+      const std::string_view close = multiline ? std::string_view(triple) : text.substr(i, 1);
+      for (i += close.size(); i < text.size(); ++i) {
+        if (text[i] == '\n') {
+          ++line;
+          if (!multiline) break;  // unterminated: toml11 reports it
+        } else if (c == '"' && text[i] == '\\') {
+          if (i + 1 < text.size() && text[i + 1] == '\n') ++line;
+          ++i;  // an escaped character cannot close the string
+        } else if (text.compare(i, close.size(), close) == 0) {
+          i += close.size() - 1;
+          break;
+        }
+      }
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return line;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return std::nullopt;
+}
+
 std::string without_trailing_newlines(std::string text) {
   // toml11's messages are several lines with a source excerpt; keep them whole but
   // without trailing newlines.
@@ -95,13 +141,20 @@ ConfigReader::~ConfigReader() = default;
 Expected<ConfigReader> ConfigReader::load(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return fail(path + ": cannot open: " + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (text.str().size() > (1 << 20)) return fail(path + ": larger than 1 MiB");
-  return parse(text.str(), path);
+  constexpr std::size_t kMaxSize = 1 << 20;
+  std::string text(kMaxSize + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (text.size() > kMaxSize) return fail(path + ": larger than 1 MiB");
+  return parse(text, path);
 }
 
 Expected<ConfigReader> ConfigReader::parse(const std::string& text, const std::string& name) {
+  constexpr int kMaxNesting = 32;
+  if (const auto line = line_nested_too_deep(text, kMaxNesting)) {
+    return fail(name + ":" + std::to_string(*line) + ": nested deeper than " +
+                std::to_string(kMaxNesting) + " levels (or a key of more parts)");
+  }
   try {
     std::istringstream in(text);
     auto impl = std::make_unique<Impl>();

@@ -94,6 +94,38 @@ TEST(Config, SyntaxErrorsNameTheFileAndLine) {
   EXPECT_FALSE(ConfigReader::parse(std::string(100000, '['), "deep.toml"));
 }
 
+// toml11 recurses for each level of nesting and slows down badly with each part of a
+// dotted key: such files are refused before it sees them, naming the line.
+TEST(Config, HostileNestingIsRefusedBeforeParsing) {
+  const std::string deep_array =
+      "a = 1\nb = " + std::string(100000, '[') + std::string(100000, ']');
+  EXPECT_EQ(ConfigReader::parse(deep_array, "x.toml").error(),
+            "x.toml:2: nested deeper than 32 levels (or a key of more parts)");
+  std::string deep_table = "a = ";
+  for (int i = 0; i < 50000; ++i)
+    deep_table += "{b = ";
+  EXPECT_FALSE(ConfigReader::parse(deep_table + "1" + std::string(50000, '}'), "x.toml"));
+  std::string dotted;
+  for (int i = 0; i < 50000; ++i)
+    dotted += "k.";
+  EXPECT_FALSE(ConfigReader::parse(dotted + "y = 1\n", "x.toml"));
+  EXPECT_FALSE(ConfigReader::parse("[" + dotted + "y]\n", "x.toml"));
+  // Brackets and dots inside strings and comments are not nesting.
+  const std::string many(40, '[');
+  auto fine = ConfigReader::parse("a = \"" + many + "\"\nb = '" + many + "' # " + many +
+                                      "\nc = \"\"\"x\\\n" + many + "\"\"\"\nd = \"" +
+                                      std::string(100, '.') + "\"\n",
+                                  "x.toml");
+  ASSERT_TRUE(fine) << fine.error();
+  EXPECT_EQ(fine->string("a"), many);
+}
+
+TEST(Config, AnEndlessFileIsRefusedWithoutReadingItAll) {
+  auto reader = ConfigReader::load("/dev/zero");
+  ASSERT_FALSE(reader);
+  EXPECT_EQ(reader.error(), "/dev/zero: larger than 1 MiB");
+}
+
 TEST(Config, MissingFile) {
   auto reader = ConfigReader::load("/nonexistent/stargated.toml");
   ASSERT_FALSE(reader);
