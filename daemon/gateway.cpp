@@ -38,9 +38,39 @@ Expected<Url> split_url(const std::string& url) {
   return Url{url.substr(0, path_start), path};
 }
 
+// The most the daemon reads of one answer; real ones are far smaller (a status with its
+// result). A gateway, or whatever answers in its place, that sends more is cut off instead
+// of filling the daemon's memory, and the call counts as a transient failure.
+constexpr std::size_t kMaxAnswerBytes = 8 << 20;
+
 std::string describe(const httplib::Result& result) {
+  if (!result && result.error() == httplib::Error::Canceled) {
+    return "no answer: the answer was larger than " + std::to_string(kMaxAnswerBytes) + " bytes";
+  }
   if (!result) return "no answer: " + httplib::to_string(result.error());
   return "HTTP " + std::to_string(result->status);
+}
+
+// Sends a request and reads at most kMaxAnswerBytes of its answer.
+httplib::Result send_bounded(httplib::Client& client, const std::string& method,
+                             const std::string& path, const httplib::Headers& headers,
+                             std::string body = "", const char* content_type = nullptr) {
+  httplib::Request request;
+  request.method = method;
+  request.path = path;
+  request.headers = headers;
+  if (content_type != nullptr) request.set_header("Content-Type", content_type);
+  request.body = std::move(body);
+  auto received = std::make_shared<std::string>();
+  request.content_receiver = [received](const char* data, std::size_t size, std::uint64_t,
+                                        std::uint64_t) {
+    if (received->size() + size > kMaxAnswerBytes) return false;
+    received->append(data, size);
+    return true;
+  };
+  auto result = client.send(request);
+  if (result) result->body = std::move(*received);
+  return result;
 }
 
 // Keeps idle connections to one origin for reuse by whichever thread asks next.
@@ -102,14 +132,16 @@ class HttpGateway final : public Gateway {
     const std::string body = to_json(request).dump();
     return call(true, request.client_process_id,
                 [&](httplib::Client& client, const httplib::Headers& headers) {
-                  return client.Post(api_.path + kProcessesPath, headers, body, "application/json");
+                  return send_bounded(client, "POST", api_.path + kProcessesPath, headers, body,
+                                      "application/json");
                 });
   }
 
   GatewayReply status(const std::string& process_id, const std::string& correlation_id) override {
     return call(false, correlation_id,
                 [&](httplib::Client& client, const httplib::Headers& headers) {
-                  return client.Get(api_.path + kProcessesPath + "/" + process_id, headers);
+                  return send_bounded(client, "GET", api_.path + kProcessesPath + "/" + process_id,
+                                      headers);
                 });
   }
 
@@ -128,8 +160,9 @@ class HttpGateway final : public Gateway {
   GatewayReply retry(const std::string& process_id, const std::string& correlation_id) override {
     return call(true, correlation_id,
                 [&](httplib::Client& client, const httplib::Headers& headers) {
-                  return client.Post(api_.path + kProcessesPath + "/" + process_id + "/retry",
-                                     headers, "", "application/json");
+                  return send_bounded(client, "POST",
+                                      api_.path + kProcessesPath + "/" + process_id + "/retry",
+                                      headers, "", "application/json");
                 });
   }
 
@@ -195,7 +228,9 @@ class HttpGateway final : public Gateway {
                             {"client_secret", secret_}};
     if (!credentials_.scope.empty()) form.emplace("scope", credentials_.scope);
     auto client = token_pool_.acquire();
-    auto result = client->Post(token_url_.path.empty() ? "/" : token_url_.path, form);
+    auto result = send_bounded(*client, "POST", token_url_.path.empty() ? "/" : token_url_.path, {},
+                               httplib::detail::params_to_query_str(form),
+                               "application/x-www-form-urlencoded");
     if (result) token_pool_.release(std::move(client));
     failure.status = result ? result->status : 0;
     failure.outcome = Outcome::kTransient;  // never reject requests for our own credentials

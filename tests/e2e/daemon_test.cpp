@@ -211,6 +211,34 @@ TEST(Daemon, BacksOffThroughABurstOf503s) {
   EXPECT_GT(gap(2), gap(0));
 }
 
+// Something in the gateway's place answers with far more than any real answer (64 MiB): the
+// daemon reads no more than its limit, counts it as a transient failure, and carries on
+// once real answers come back.
+TEST(Daemon, AnOversizedAnswerIsCutOffAndRetried) {
+  auto options = fast_stack();
+  options.start_daemon = false;
+  options.daemon_extra = "backoff_initial = \"100ms\"\n";  // of polling
+  Stack stack(options);
+  std::atomic<int> oversized{0};
+  FaultProxy proxy(
+      stack.port(),
+      [&](const std::string& method, const std::string& path) -> std::optional<FaultProxy::Fault> {
+        if (method == "GET" && path.rfind("/api/stargate/processes/", 0) == 0 && oversized < 2) {
+          ++oversized;
+          return FaultProxy::Fault{200, "", 64 << 20};
+        }
+        return std::nullopt;
+      });
+  stack.start_daemon(proxy.port());
+  auto client = socket_client(stack.socket());
+  ASSERT_EQ(submit(*client, "big")->status, 202);
+  ASSERT_TRUE(wait_until([&] { return all_in_state(*client, {"big"}, "completed"); }, 30s))
+      << stack.daemon_log();
+  EXPECT_EQ(oversized, 2);
+  EXPECT_NE(stack.daemon_log().find("the answer was larger than 8388608 bytes"), std::string::npos)
+      << stack.daemon_log();
+}
+
 TEST(Daemon, APermanentRefusalBecomesRejected) {
   auto options = fast_stack();
   options.server_extra += "[process_types.order]\n";  // the server no longer serves shipping

@@ -22,8 +22,12 @@ struct FaultProxy::Impl {
     if (fault) {
       res.status = fault->status;
       if (!fault->retry_after.empty()) res.set_header("Retry-After", fault->retry_after);
-      res.set_content(R"({"error":"SERVICE_UNAVAILABLE","message":"injected by the test"})",
-                      "application/json");
+      if (fault->body_bytes > 0) {
+        res.set_content(std::string(fault->body_bytes, ' '), "application/json");
+      } else {
+        res.set_content(R"({"error":"SERVICE_UNAVAILABLE","message":"injected by the test"})",
+                        "application/json");
+      }
       return;
     }
     httplib::Client upstream("127.0.0.1", upstream_port);

@@ -19,7 +19,8 @@ class FaultProxy {
   // What to do with a request: forward it (std::nullopt) or answer with this status.
   struct Fault {
     int status = 503;
-    std::string retry_after;  // Retry-After header when not empty
+    std::string retry_after;     // Retry-After header when not empty
+    std::size_t body_bytes = 0;  // when not 0: a body of this many bytes instead of an error
   };
   using Decide =
       std::function<std::optional<Fault>(const std::string& method, const std::string& path)>;
