@@ -14,6 +14,7 @@
 #include <httplib.h>
 #include <openssl/ssl.h>
 
+#include "server/auth_throttle.hpp"
 #include "server/http_api.hpp"
 #include "shared/errors.hpp"
 
@@ -71,6 +72,7 @@ struct HttpApi::Impl {
   Metrics& metrics;
   TokenCache verified;
   CompletedCache completed;
+  AuthThrottle auth_throttle;
   std::string tls_error;  // why the TLS context could not be set up
   int listen_fd = -1;     // the listening socket, once created
   std::unique_ptr<httplib::Server> server;
@@ -85,6 +87,7 @@ struct HttpApi::Impl {
         limiter(l),
         audit(a),
         metrics(m),
+        auth_throttle(c.auth_max_failures, c.auth_failure_window, c.auth_concurrent_checks),
         server(make_server()),
         http(*server) {}
 

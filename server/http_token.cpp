@@ -65,8 +65,20 @@ void HttpApi::Impl::token(const httplib::Request& req, httplib::Response& res) {
 
 std::optional<ClientRecord> HttpApi::Impl::authenticate_client(const httplib::Request& req,
                                                                httplib::Response& res) {
+  const std::string& address = req.remote_addr;
+  if (const auto wait = auth_throttle.refused(address, now_utc())) {
+    const auto seconds = std::chrono::ceil<std::chrono::seconds>(*wait).count();
+    spdlog::warn("token: {} refused: too many failed client authentications [{}]", address,
+                 correlation_id(res));
+    res.set_header("Retry-After", std::to_string(seconds));
+    send_oauth_error(res, 429, "temporarily_unavailable",
+                     "Too many failed client authentications from this address; retry after " +
+                         std::to_string(seconds) + " s");
+    return std::nullopt;
+  }
   const auto [client_id, secret] = client_credentials(req);
   if (client_id.empty() || secret.empty()) {
+    auth_throttle.failed(address, now_utc());
     send_oauth_error(res, 401, "invalid_client", "Client authentication failed");
     return std::nullopt;
   }
@@ -76,11 +88,22 @@ std::optional<ClientRecord> HttpApi::Impl::authenticate_client(const httplib::Re
     send_oauth_error(res, 503, "temporarily_unavailable", "Store unavailable");
     return std::nullopt;
   }
+  bool valid = client->has_value() && !(*client)->revoked;
+  if (valid) {
+    AuthThrottle::Slot slot(auth_throttle, std::chrono::seconds(5));
+    if (!slot.acquired) {
+      res.set_header("Retry-After", "1");
+      send_oauth_error(res, 503, "temporarily_unavailable",
+                       "Busy checking other credentials; retry shortly");
+      return std::nullopt;
+    }
+    valid = verify_secret((*client)->secret_hash, secret);
+  }
   // The same answer for an unknown client, a revoked one and a wrong secret.
-  if (!client->has_value() || (*client)->revoked ||
-      !verify_secret((*client)->secret_hash, secret)) {
-    spdlog::warn("token: client authentication failed for '{}' [{}]", client_id.substr(0, 64),
-                 correlation_id(res));
+  if (!valid) {
+    auth_throttle.failed(address, now_utc());
+    spdlog::warn("token: client authentication failed for '{}' from {} [{}]",
+                 client_id.substr(0, 64), address, correlation_id(res));
     send_oauth_error(res, 401, "invalid_client", "Client authentication failed");
     return std::nullopt;
   }

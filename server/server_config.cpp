@@ -72,6 +72,12 @@ void read(ConfigReader& reader, ServerConfig& config) {
   config.issuer = reader.string("auth.issuer", config.issuer);
   config.token_lifetime =
       reader.duration("auth.token_lifetime", config.token_lifetime, std::chrono::seconds(2));
+  config.auth_max_failures =
+      static_cast<int>(reader.integer("auth.max_failures", config.auth_max_failures, 1, 100000));
+  config.auth_failure_window = reader.duration("auth.failure_window", config.auth_failure_window,
+                                               std::chrono::milliseconds(100));
+  config.auth_concurrent_checks = static_cast<int>(
+      reader.integer("auth.concurrent_checks", config.auth_concurrent_checks, 1, 64));
   config.workers = static_cast<std::size_t>(reader.integer("engine.workers", 2, 1, 256));
 
   config.order.step_duration = reader.duration("order.step_duration", config.order.step_duration);

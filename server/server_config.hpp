@@ -36,6 +36,11 @@ struct ServerConfig {
   std::string issuer = "stargate-server";
   Duration token_lifetime = std::chrono::hours(1);
   Duration refresh_token_lifetime = std::chrono::hours(24 * 30);
+  // Failed client authentications an address may make per window before it is refused
+  // without a check, and how many Argon2id checks run at once.
+  int auth_max_failures = 10;
+  Duration auth_failure_window = std::chrono::minutes(1);
+  int auth_concurrent_checks = 2;
   std::size_t http_threads = 64;  // each open connection holds one
   std::size_t max_body_bytes = 1 << 20;
   std::size_t max_string_bytes = 64 * 1024;                // any one string in a request's data

@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "server/auth_throttle.hpp"
 #include "server/builtin_handlers.hpp"
 #include "server/metrics.hpp"
 #include "server/sqlite_store.hpp"
@@ -155,6 +156,53 @@ TEST_F(HttpApiTest, TokenEndpointFollowsRfc6749) {
   auto via_basic =
       basic.Post("/oauth/token", httplib::Params{{"grant_type", "client_credentials"}});
   EXPECT_EQ(via_basic->status, 200) << via_basic->body;
+}
+
+// Each check of a secret costs an Argon2id run: after 10 failures from one address within a
+// minute, that address is refused without a check, even with the right secret, and told
+// when to come back.
+TEST_F(HttpApiTest, RepeatedFailedAuthenticationsAreRefusedWithoutACheck) {
+  const std::string issued = token("acme-order");
+  const httplib::Params wrong = {
+      {"grant_type", "client_credentials"}, {"client_id", "acme-all"}, {"client_secret", "nope"}};
+  for (int i = 0; i < 10; ++i)
+    EXPECT_EQ(token_request(wrong)->status, 401);
+  auto refused = token_request({{"grant_type", "client_credentials"},
+                                {"client_id", "acme-all"},
+                                {"client_secret", "secret-acme-all"}});
+  ASSERT_EQ(refused->status, 429) << refused->body;
+  EXPECT_EQ(json::parse(refused->body)["error"], "temporarily_unavailable");
+  const int retry_after = std::stoi(refused->get_header_value("Retry-After"));
+  EXPECT_GT(retry_after, 0);
+  EXPECT_LE(retry_after, 60);
+  // Tokens already issued keep working: only the token endpoint is refused.
+  EXPECT_EQ(get(issued, "/api/stargate/processes")->status, 200);
+}
+
+TEST(AuthThrottle, CountsFailuresPerAddressWithinAWindow) {
+  AuthThrottle throttle(3, 60s, 2);
+  const auto t0 = now_utc();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_FALSE(throttle.refused("192.0.2.1", t0));
+    throttle.failed("192.0.2.1", t0);
+  }
+  EXPECT_EQ(throttle.refused("192.0.2.1", t0 + 20s), std::optional<Duration>(40s));
+  EXPECT_FALSE(throttle.refused("192.0.2.2", t0 + 20s));  // another address is not affected
+  EXPECT_FALSE(throttle.refused("192.0.2.1", t0 + 60s));  // the window has passed
+  throttle.failed("192.0.2.1", t0 + 61s);                 // a new window, one failure
+  EXPECT_FALSE(throttle.refused("192.0.2.1", t0 + 62s));
+}
+
+TEST(AuthThrottle, BoundsConcurrentChecks) {
+  AuthThrottle throttle(10, 60s, 1);
+  {
+    AuthThrottle::Slot first(throttle, 0ms);
+    EXPECT_TRUE(first.acquired);
+    AuthThrottle::Slot second(throttle, 10ms);
+    EXPECT_FALSE(second.acquired);
+  }
+  AuthThrottle::Slot again(throttle, 0ms);
+  EXPECT_TRUE(again.acquired);
 }
 
 TEST_F(HttpApiTest, RefreshTokensRotateAndReuseRevokesTheFamily) {
