@@ -147,7 +147,11 @@ int run(const DaemonOptions& options) {
   SystemClock clock;
   auto queue = Queue::open(config.queue.path, clock);
   if (!queue) {
-    spdlog::error("cannot open the queue: {}", queue.error());
+    // Never replaced or repaired here: it may hold requests not yet sent.
+    spdlog::error(
+        "cannot open the queue {}: {} (move the file aside to start with an empty "
+        "queue; its requests would then not be sent)",
+        config.queue.path, queue.error());
     return kExitFailure;
   }
   auto gateway = make_http_gateway(config.gateway, config.credentials);

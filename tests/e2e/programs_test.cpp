@@ -2,6 +2,7 @@
 // one-line reason on a usage error, a clean exit on SIGTERM, and configuration errors that
 // name the file, line and key.
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <gtest/gtest.h>
 
@@ -43,6 +44,28 @@ TEST(Programs, StopCleanlyOnSigterm) {
   // Exit status 0 also means the sanitizers found no leak at exit.
   EXPECT_NE(stack.daemon_log().find("stopped"), std::string::npos) << stack.daemon_log();
   EXPECT_NE(stack.server_log().find("stopped"), std::string::npos) << stack.server_log();
+}
+
+// A queue file that is not a database (a disk error, a wrong path): the daemon stops with
+// a message naming it and leaves it exactly as it was, since it may hold unsent requests.
+TEST(Programs, DaemonRefusesACorruptQueueAndLeavesItAlone) {
+  StackOptions options;
+  options.start_daemon = false;
+  Stack stack(options);
+  ::mkdir(stack.dir().file("daemon").c_str(), 0700);
+  const std::string queue = stack.dir().file("daemon/queue.db");
+  const std::string garbage = "SQLite format 3" + std::string(1, '\0') + std::string(8000, '\x5a');
+  write_file(queue, garbage);
+  write_file(stack.dir().file("stargated.toml"),
+             "[gateway]\nurl = \"http://127.0.0.1:" + std::to_string(stack.port()) +
+                 "\"\n[credentials]\nclient_id = \"" + stack.client_id() +
+                 "\"\nclient_secret_file = \"" + stack.dir().file("client_secret") +
+                 "\"\n[queue]\npath = \"" + queue + "\"\n[socket]\npath = \"" + stack.socket() +
+                 "\"\n");
+  auto daemon = run({binary("stargated"), "--config", stack.dir().file("stargated.toml")});
+  EXPECT_EQ(daemon.exit_code, 1);
+  EXPECT_NE(daemon.err.find("cannot open the queue " + queue), std::string::npos) << daemon.err;
+  EXPECT_EQ(read_file(queue), garbage);
 }
 
 TEST(Programs, DaemonConfigErrorsNameFileLineAndKey) {
