@@ -9,8 +9,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 #include <thread>
 
 extern char** environ;
@@ -47,11 +50,18 @@ bool make_stdin(Fd& child_end, Fd& our_end) {
   return true;
 }
 
+// What systemd hands to the service itself: a child must not talk to the service manager
+// in our name, take our sockets or find our credentials.
+constexpr std::array<std::string_view, 8> kServiceOnly = {
+    "NOTIFY_SOCKET=", "WATCHDOG_USEC=",  "WATCHDOG_PID=",          "LISTEN_FDS=",
+    "LISTEN_PID=",    "LISTEN_FDNAMES=", "CREDENTIALS_DIRECTORY=", "MAINPID="};
+
 std::vector<std::string> merged_environment(const std::vector<std::string>& extra) {
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string entry(*e);
     const auto name = entry.substr(0, entry.find('=') + 1);
+    if (std::find(kServiceOnly.begin(), kServiceOnly.end(), name) != kServiceOnly.end()) continue;
     bool replaced = false;
     for (const auto& x : extra)
       replaced = replaced || x.rfind(name, 0) == 0;

@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdlib>
+
 namespace stargate {
 namespace {
 
@@ -31,6 +34,29 @@ TEST(Subprocess, PassesInputEnvironmentAndLines) {
   EXPECT_EQ(lines, (std::vector<std::string>{"got hello", "env 42"}));
   EXPECT_EQ(result.last_line, "env 42");
   EXPECT_EQ(result.errors, "oops\n");
+}
+
+// What systemd gives the service (its notify socket, socket activation, credentials) does
+// not reach the programs it runs; the rest of the environment does.
+TEST(Subprocess, KeepsTheServiceManagersVariablesToItself) {
+  ::setenv("NOTIFY_SOCKET", "/run/systemd/notify", 1);
+  ::setenv("CREDENTIALS_DIRECTORY", "/run/credentials/stargated.service", 1);
+  ::setenv("LISTEN_FDS", "1", 1);
+  ::setenv("STARGATE_KEPT", "yes", 1);
+  auto options = shell("env");
+  std::vector<std::string> lines;
+  options.on_line = [&](std::string_view line) { lines.emplace_back(line); };
+  run_subprocess(options);
+  ::unsetenv("NOTIFY_SOCKET");
+  ::unsetenv("CREDENTIALS_DIRECTORY");
+  ::unsetenv("LISTEN_FDS");
+  ::unsetenv("STARGATE_KEPT");
+  EXPECT_NE(std::find(lines.begin(), lines.end(), "STARGATE_KEPT=yes"), lines.end());
+  for (const auto& line : lines) {
+    EXPECT_NE(line.rfind("NOTIFY_SOCKET=", 0), 0u) << line;
+    EXPECT_NE(line.rfind("CREDENTIALS_DIRECTORY=", 0), 0u) << line;
+    EXPECT_NE(line.rfind("LISTEN_FDS=", 0), 0u) << line;
+  }
 }
 
 TEST(Subprocess, ExitCodesAndSignals) {
