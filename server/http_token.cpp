@@ -70,6 +70,7 @@ std::optional<ClientRecord> HttpApi::Impl::authenticate_client(const httplib::Re
     const auto seconds = std::chrono::ceil<std::chrono::seconds>(*wait).count();
     spdlog::warn("token: {} refused: too many failed client authentications [{}]", address,
                  correlation_id(res));
+    metrics.client_auth_refused("throttled");
     res.set_header("Retry-After", std::to_string(seconds));
     send_oauth_error(res, 429, "temporarily_unavailable",
                      "Too many failed client authentications from this address; retry after " +
@@ -79,6 +80,7 @@ std::optional<ClientRecord> HttpApi::Impl::authenticate_client(const httplib::Re
   const auto [client_id, secret] = client_credentials(req);
   if (client_id.empty() || secret.empty()) {
     auth_throttle.failed(address, now_utc());
+    metrics.client_auth_refused("failed");
     send_oauth_error(res, 401, "invalid_client", "Client authentication failed");
     return std::nullopt;
   }
@@ -92,6 +94,7 @@ std::optional<ClientRecord> HttpApi::Impl::authenticate_client(const httplib::Re
   if (valid) {
     AuthThrottle::Slot slot(auth_throttle, std::chrono::seconds(5));
     if (!slot.acquired) {
+      metrics.client_auth_refused("busy");
       res.set_header("Retry-After", "1");
       send_oauth_error(res, 503, "temporarily_unavailable",
                        "Busy checking other credentials; retry shortly");
@@ -102,6 +105,7 @@ std::optional<ClientRecord> HttpApi::Impl::authenticate_client(const httplib::Re
   // The same answer for an unknown client, a revoked one and a wrong secret.
   if (!valid) {
     auth_throttle.failed(address, now_utc());
+    metrics.client_auth_refused("failed");
     spdlog::warn("token: client authentication failed for '{}' from {} [{}]",
                  client_id.substr(0, 64), address, correlation_id(res));
     send_oauth_error(res, 401, "invalid_client", "Client authentication failed");

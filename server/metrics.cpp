@@ -86,6 +86,11 @@ void Metrics::rate_limited(const std::string& tenant) {
   ++refusals_[tenant];
 }
 
+void Metrics::client_auth_refused(const std::string& outcome) {
+  std::lock_guard lock(mutex_);
+  ++auth_refusals_[outcome];
+}
+
 void Metrics::handler_finished(const std::string& process_type, bool ok, double seconds) {
   std::lock_guard lock(mutex_);
   ++outcomes_[{process_type, ok}];
@@ -112,6 +117,12 @@ std::string Metrics::render(const std::string& gauges) const {
          "Requests refused with 429, by tenant.");
   for (const auto& [tenant, count] : refusals_) {
     out += "stargate_rate_limit_refusals_total{tenant=\"" + escape(tenant) + "\"} " +
+           std::to_string(count) + "\n";
+  }
+  header(out, "stargate_client_auth_refusals_total", "counter",
+         "Token requests whose client authentication did not succeed, by outcome.");
+  for (const auto& [outcome, count] : auth_refusals_) {
+    out += "stargate_client_auth_refusals_total{outcome=\"" + escape(outcome) + "\"} " +
            std::to_string(count) + "\n";
   }
   header(out, "stargate_handler_runs_total", "counter",

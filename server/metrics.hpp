@@ -35,6 +35,9 @@ class Metrics {
  public:
   void request(const std::string& method, const std::string& route, int status, double seconds);
   void rate_limited(const std::string& tenant);
+  // A client authentication at the token endpoint that did not succeed: "failed" (wrong or
+  // unknown credentials), "throttled" (refused unchecked) or "busy" (no check slot).
+  void client_auth_refused(const std::string& outcome);
   void handler_finished(const std::string& process_type, bool ok, double seconds);
 
   // The text exposition format; `gauges` are appended as they are (already rendered).
@@ -45,6 +48,7 @@ class Metrics {
   std::map<std::tuple<std::string, std::string, int>, std::uint64_t> requests_;
   std::map<std::string, Histogram> latency_;
   std::map<std::string, std::uint64_t> refusals_;
+  std::map<std::string, std::uint64_t> auth_refusals_;
   std::map<std::pair<std::string, bool>, std::uint64_t> outcomes_;
   std::map<std::string, Histogram> handler_latency_;
 };

@@ -177,6 +177,12 @@ TEST_F(HttpApiTest, RepeatedFailedAuthenticationsAreRefusedWithoutACheck) {
   EXPECT_LE(retry_after, 60);
   // Tokens already issued keep working: only the token endpoint is refused.
   EXPECT_EQ(get(issued, "/api/stargate/processes")->status, 200);
+  const auto metrics = client_->Get("/metrics")->body;
+  EXPECT_NE(metrics.find("stargate_client_auth_refusals_total{outcome=\"failed\"} 10\n"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("stargate_client_auth_refusals_total{outcome=\"throttled\"} 1\n"),
+            std::string::npos);
 }
 
 TEST(AuthThrottle, CountsFailuresPerAddressWithinAWindow) {
