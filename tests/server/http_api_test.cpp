@@ -1,5 +1,6 @@
-// Tests of server/http_api.cpp: real HTTP on loopback against the gateway running in this
-// process on a real SQLite store, with cpp-httplib's client.
+// Tests of server/http_api.cpp's process API, health and metrics: real HTTP on loopback
+// against the gateway running in this process on a real SQLite store. The token endpoint and
+// token checks are in http_token_test.cpp.
 #include "server/http_api.hpp"
 
 #include <gtest/gtest.h>
@@ -10,254 +11,14 @@
 #include <set>
 #include <thread>
 
-#include "server/auth_throttle.hpp"
-#include "server/builtin_handlers.hpp"
-#include "server/metrics.hpp"
-#include "server/sqlite_store.hpp"
-#include "tests/support/process.hpp"
+#include "tests/server/http_api_fixture.hpp"
 
 namespace stargate::server {
 namespace {
 
 using nlohmann::json;
 using namespace std::chrono_literals;
-
-class HttpApiTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    config_.max_body_bytes = 256 * 1024;
-    config_.process_types["order"].handler = "order";
-    config_.process_types["shipping"].handler = "shipping";
-    config_.order.step_duration = 10ms;
-    config_.order.stock = {{"SKU-LOW", 1}};
-    store_ = std::move(*SqliteStore::open(dir_.file("store.db")));
-    add_client("acme-order", "acme", {"order"});
-    add_client("acme-all", "acme", {"order", "shipping"});
-    add_client("globex", "globex", {"order"});
-    engine_ = std::make_unique<Engine>(
-        *store_,
-        std::map<std::string, std::shared_ptr<Handler>>{
-            {"order", std::make_shared<OrderHandler>(config_.order, *store_)}},
-        1, &metrics_);
-    ASSERT_TRUE(engine_->start());
-    limiter_ = std::make_unique<TokenBucketLimiter>(
-        RateLimit{6000, 1000}, std::map<std::string, RateLimit>{{"globex", {60, 3}}});
-    audit_ = std::make_unique<AuditLog>(*store_);
-    api_ = std::make_unique<HttpApi>(config_, *store_, *engine_, signer_, *limiter_, *audit_,
-                                     metrics_);
-    port_ = *api_->bind("127.0.0.1", 0);
-    thread_ = std::thread([this] { api_->serve(); });
-    client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
-    client_->set_read_timeout(10s);
-  }
-
-  void TearDown() override {
-    api_->stop();
-    thread_.join();
-    engine_->stop();
-  }
-
-  void add_client(const std::string& id, const std::string& tenant,
-                  std::vector<std::string> types) {
-    ClientRecord client{id,        tenant, *hash_secret("secret-" + id), std::move(types),
-                        now_utc(), false};
-    ASSERT_TRUE(store_->add_client(client));
-  }
-
-  httplib::Result token_request(const httplib::Params& form) {
-    return client_->Post("/oauth/token", form);
-  }
-
-  std::string token(const std::string& id, const std::string& scope = "") {
-    httplib::Params form = {
-        {"grant_type", "client_credentials"}, {"client_id", id}, {"client_secret", "secret-" + id}};
-    if (!scope.empty()) form.emplace("scope", scope);
-    auto res = token_request(form);
-    EXPECT_EQ(res->status, 200) << res->body;
-    return json::parse(res->body)["access_token"];
-  }
-
-  httplib::Result submit(const std::string& token, const std::string& body,
-                         const std::string& type = "application/json") {
-    return client_->Post("/api/stargate/processes", {{"Authorization", "Bearer " + token}}, body,
-                         type);
-  }
-
-  httplib::Result get(const std::string& token, const std::string& path) {
-    return client_->Get(path, {{"Authorization", "Bearer " + token}});
-  }
-
-  static std::string order_body(const std::string& key, const std::string& sku = "SKU-001") {
-    return json{{"clientProcessId", "cp-" + key},
-                {"processType", "order"},
-                {"data", {{"orderId", "ORD-1"}, {"items", {{{"sku", sku}, {"quantity", 2}}}}}},
-                {"idempotencyKey", key}}
-        .dump();
-  }
-
-  static void expect_error(const httplib::Result& res, int status, const std::string& code) {
-    ASSERT_TRUE(res);
-    EXPECT_EQ(res->status, status) << res->body;
-    const auto body = json::parse(res->body);
-    EXPECT_EQ(body["error"], code) << res->body;
-    EXPECT_TRUE(body["message"].is_string());
-    EXPECT_TRUE(body["timestamp"].is_string());
-    EXPECT_EQ(body["correlationId"], res->get_header_value("X-Correlation-ID"));
-  }
-
-  test::TempDir dir_;
-  ServerConfig config_;
-  TokenSigner signer_{std::string(32, 'k'), "stargate-test"};
-  std::unique_ptr<SqliteStore> store_;
-  std::unique_ptr<Engine> engine_;
-  std::unique_ptr<TokenBucketLimiter> limiter_;
-  std::unique_ptr<AuditLog> audit_;
-  Metrics metrics_;
-  std::unique_ptr<HttpApi> api_;
-  std::thread thread_;
-  int port_ = 0;
-  std::unique_ptr<httplib::Client> client_;
-};
-
-TEST_F(HttpApiTest, TokenEndpointFollowsRfc6749) {
-  auto ok = token_request({{"grant_type", "client_credentials"},
-                           {"client_id", "acme-all"},
-                           {"client_secret", "secret-acme-all"}});
-  ASSERT_EQ(ok->status, 200);
-  EXPECT_EQ(ok->get_header_value("Cache-Control"), "no-store");
-  const auto body = json::parse(ok->body);
-  EXPECT_EQ(body["token_type"], "Bearer");
-  EXPECT_EQ(body["expires_in"], 3600);
-  EXPECT_EQ(body["scope"], "process:order process:shipping");
-
-  auto wrong = token_request(
-      {{"grant_type", "client_credentials"}, {"client_id", "acme-all"}, {"client_secret", "nope"}});
-  EXPECT_EQ(wrong->status, 401);
-  EXPECT_EQ(json::parse(wrong->body)["error"], "invalid_client");
-  auto unknown = token_request(
-      {{"grant_type", "client_credentials"}, {"client_id", "ghost"}, {"client_secret", "x"}});
-  EXPECT_EQ(unknown->status, 401);
-  EXPECT_EQ(unknown->body, wrong->body);  // no hint whether the client exists
-
-  auto scope = token_request({{"grant_type", "client_credentials"},
-                              {"client_id", "acme-order"},
-                              {"client_secret", "secret-acme-order"},
-                              {"scope", "process:shipping"}});
-  EXPECT_EQ(scope->status, 400);
-  EXPECT_EQ(json::parse(scope->body)["error"], "invalid_scope");
-  auto grant = token_request({{"grant_type", "password"}});
-  EXPECT_EQ(json::parse(grant->body)["error"], "unsupported_grant_type");
-  auto json_body = client_->Post("/oauth/token", "{}", "application/json");
-  EXPECT_EQ(json_body->status, 400);
-
-  // HTTP Basic client authentication (RFC 6749 §2.3.1).
-  httplib::Client basic("127.0.0.1", port_);
-  basic.set_basic_auth("acme-order", "secret-acme-order");
-  auto via_basic =
-      basic.Post("/oauth/token", httplib::Params{{"grant_type", "client_credentials"}});
-  EXPECT_EQ(via_basic->status, 200) << via_basic->body;
-}
-
-// Each check of a secret costs an Argon2id run: after 10 failures from one address within a
-// minute, that address is refused without a check, even with the right secret, and told
-// when to come back.
-TEST_F(HttpApiTest, RepeatedFailedAuthenticationsAreRefusedWithoutACheck) {
-  const std::string issued = token("acme-order");
-  const httplib::Params wrong = {
-      {"grant_type", "client_credentials"}, {"client_id", "acme-all"}, {"client_secret", "nope"}};
-  for (int i = 0; i < 10; ++i)
-    EXPECT_EQ(token_request(wrong)->status, 401);
-  auto refused = token_request({{"grant_type", "client_credentials"},
-                                {"client_id", "acme-all"},
-                                {"client_secret", "secret-acme-all"}});
-  ASSERT_EQ(refused->status, 429) << refused->body;
-  EXPECT_EQ(json::parse(refused->body)["error"], "temporarily_unavailable");
-  const int retry_after = std::stoi(refused->get_header_value("Retry-After"));
-  EXPECT_GT(retry_after, 0);
-  EXPECT_LE(retry_after, 60);
-  // Tokens already issued keep working: only the token endpoint is refused.
-  EXPECT_EQ(get(issued, "/api/stargate/processes")->status, 200);
-  const auto metrics = client_->Get("/metrics")->body;
-  EXPECT_NE(metrics.find("stargate_client_auth_refusals_total{outcome=\"failed\"} 10\n"),
-            std::string::npos)
-      << metrics;
-  EXPECT_NE(metrics.find("stargate_client_auth_refusals_total{outcome=\"throttled\"} 1\n"),
-            std::string::npos);
-}
-
-TEST(AuthThrottle, CountsFailuresPerAddressWithinAWindow) {
-  AuthThrottle throttle(3, 60s, 2);
-  const auto t0 = now_utc();
-  for (int i = 0; i < 3; ++i) {
-    EXPECT_FALSE(throttle.refused("192.0.2.1", t0));
-    throttle.failed("192.0.2.1", t0);
-  }
-  EXPECT_EQ(throttle.refused("192.0.2.1", t0 + 20s), std::optional<Duration>(40s));
-  EXPECT_FALSE(throttle.refused("192.0.2.2", t0 + 20s));  // another address is not affected
-  EXPECT_FALSE(throttle.refused("192.0.2.1", t0 + 60s));  // the window has passed
-  throttle.failed("192.0.2.1", t0 + 61s);                 // a new window, one failure
-  EXPECT_FALSE(throttle.refused("192.0.2.1", t0 + 62s));
-}
-
-TEST(AuthThrottle, BoundsConcurrentChecks) {
-  AuthThrottle throttle(10, 60s, 1);
-  {
-    AuthThrottle::Slot first(throttle, 0ms);
-    EXPECT_TRUE(first.acquired);
-    AuthThrottle::Slot second(throttle, 10ms);
-    EXPECT_FALSE(second.acquired);
-  }
-  AuthThrottle::Slot again(throttle, 0ms);
-  EXPECT_TRUE(again.acquired);
-}
-
-TEST_F(HttpApiTest, RefreshTokensRotateAndReuseRevokesTheFamily) {
-  const httplib::Params credentials = {{"client_id", "acme-order"},
-                                       {"client_secret", "secret-acme-order"}};
-  auto with = [&](httplib::Params form) {
-    form.insert(credentials.begin(), credentials.end());
-    return token_request(form);
-  };
-  auto first = json::parse(with({{"grant_type", "client_credentials"}})->body);
-  const std::string refresh1 = first["refresh_token"];
-  auto second_res = with({{"grant_type", "refresh_token"}, {"refresh_token", refresh1}});
-  ASSERT_EQ(second_res->status, 200) << second_res->body;
-  auto second = json::parse(second_res->body);
-  EXPECT_NE(second["refresh_token"], refresh1);
-  EXPECT_EQ(second["scope"], "process:order");
-  const std::string access2 = second["access_token"];
-  EXPECT_EQ(submit(access2, order_body("k1"))->status, 202);
-  // The rotated token presented again: refused, and the whole family with it.
-  auto reuse = with({{"grant_type", "refresh_token"}, {"refresh_token", refresh1}});
-  EXPECT_EQ(reuse->status, 400);
-  EXPECT_EQ(json::parse(reuse->body)["error"], "invalid_grant");
-  auto successor = with({{"grant_type", "refresh_token"},
-                         {"refresh_token", second["refresh_token"].get<std::string>()}});
-  EXPECT_EQ(json::parse(successor->body)["error"], "invalid_grant");
-  expect_error(submit(access2, order_body("k2")), 401, "INVALID_TOKEN");
-  // Another client cannot use this client's refresh token.
-  auto other_family = json::parse(with({{"grant_type", "client_credentials"}})->body);
-  auto stolen =
-      token_request({{"grant_type", "refresh_token"},
-                     {"client_id", "globex"},
-                     {"client_secret", "secret-globex"},
-                     {"refresh_token", other_family["refresh_token"].get<std::string>()}});
-  EXPECT_EQ(json::parse(stolen->body)["error"], "invalid_grant");
-  // And a refresh needs the client's credentials.
-  auto anonymous = token_request({{"grant_type", "refresh_token"}, {"refresh_token", "x"}});
-  EXPECT_EQ(anonymous->status, 401);
-}
-
-TEST_F(HttpApiTest, RevokedClientsTokensStopAtOnce) {
-  const auto t = token("acme-order");
-  EXPECT_EQ(submit(t, order_body("k1"))->status, 202);
-  ASSERT_TRUE(store_->revoke_client("acme-order", now_utc()));
-  expect_error(submit(t, order_body("k2")), 401, "INVALID_TOKEN");
-  auto again = token_request({{"grant_type", "client_credentials"},
-                              {"client_id", "acme-order"},
-                              {"client_secret", "secret-acme-order"}});
-  EXPECT_EQ(again->status, 401);
-}
+using fixtures::HttpApiTest;
 
 TEST_F(HttpApiTest, SubmitThenFollowToCompletion) {
   const auto t = token("acme-order");
@@ -311,18 +72,6 @@ TEST_F(HttpApiTest, IdempotencyReplaysOrRefuses) {
   expect_error(submit(t, order_body("k1", "SKU-999")), 422, "IDEMPOTENCY_KEY_REUSED");
 }
 
-TEST_F(HttpApiTest, AuthenticationAndScopes) {
-  expect_error(submit("", order_body("k1")), 401, "INVALID_TOKEN");
-  expect_error(submit("not.a.token", order_body("k1")), 401, "INVALID_TOKEN");
-  auto no_header = client_->Post("/api/stargate/processes", order_body("k1"), "application/json");
-  expect_error(no_header, 401, "INVALID_TOKEN");
-  EXPECT_NE(no_header->get_header_value("WWW-Authenticate").find("Bearer"), std::string::npos);
-  const auto t = token("acme-order");
-  auto body = json::parse(order_body("k2"));
-  body["processType"] = "shipping";
-  expect_error(submit(t, body.dump()), 403, "INSUFFICIENT_PERMISSIONS");
-}
-
 TEST_F(HttpApiTest, ThirtyTwoConcurrentSubmissionsWithOneKeyMakeOneProcess) {
   const auto t = token("acme-order");
   std::vector<std::thread> threads;
@@ -348,28 +97,6 @@ TEST_F(HttpApiTest, ThirtyTwoConcurrentSubmissionsWithOneKeyMakeOneProcess) {
   ListQuery query;
   query.tenant = "acme";
   EXPECT_EQ(store_->list_processes(query)->size(), 1u);
-}
-
-TEST_F(HttpApiTest, ForgedAndExpiredTokensAreRefused) {
-  const auto now = now_utc();
-  TokenClaims claims{"acme-order", "acme", {"process:order"}, now, now + std::chrono::hours(1),
-                     "j",          ""};
-  TokenSigner wrong_key(std::string(32, 'z'), "stargate-test");
-  TokenSigner wrong_issuer(std::string(32, 'k'), "someone-else");
-  TokenClaims expired = claims;
-  expired.issued_at = now - std::chrono::hours(2);
-  expired.expires_at = now - std::chrono::hours(1);
-  const std::string none_token =
-      "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0."
-      "eyJpc3MiOiJzdGFyZ2F0ZS10ZXN0Iiwic3ViIjoiYWNtZS1vcmRlciIsInRlbmFudCI6ImFjbWUiLCJzY29wZSI6In"
-      "Byb2Nlc3M6b3JkZXIiLCJleHAiOjk5OTk5OTk5OTl9.";
-  std::string tampered = token("acme-order");
-  tampered[tampered.size() / 2] = tampered[tampered.size() / 2] == 'A' ? 'B' : 'A';
-  for (const auto& bad : {*wrong_key.issue(claims), *wrong_issuer.issue(claims),
-                          *signer_.issue(expired), none_token, tampered}) {
-    expect_error(submit(bad, order_body("k1")), 401, "INVALID_TOKEN");
-  }
-  EXPECT_EQ(submit(*signer_.issue(claims), order_body("k1"))->status, 202);  // the control
 }
 
 TEST_F(HttpApiTest, AnotherTenantsProcessIsNotFound) {
