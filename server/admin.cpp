@@ -205,7 +205,7 @@ int stock_list(const std::string& config_path, bool json) {
   for (const auto& [sku, stock] : skus) {
     const auto held = reserved->find(sku);
     const std::int64_t taken = held == reserved->end() ? 0 : held->second;
-    const std::int64_t available = std::max<std::int64_t>(0, stock - taken);
+    const std::int64_t available = units_left(stock, taken);
     if (json) {
       out.push_back(
           {{"sku", sku}, {"stock", stock}, {"reserved", taken}, {"available", available}});

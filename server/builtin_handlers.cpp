@@ -6,6 +6,8 @@
 #include <optional>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 namespace stargate::server {
 namespace {
 
@@ -81,19 +83,24 @@ HandlerOutcome short_of(const std::string& sku, std::int64_t requested, std::int
       true);
 }
 
-// Runs a store call, trying again while the store fails (locked, say) for a few seconds.
+// Runs a store call, trying again for a few seconds while the store fails (locked, say).
+// std::nullopt when the server stops meanwhile.
 template <typename F>
-auto with_store(HandlerContext& context, F&& call) -> decltype(call()) {
+auto with_store(HandlerContext& context, F&& call) -> std::optional<decltype(call())> {
   auto result = call();
   for (int attempt = 1; !result && attempt < 5; ++attempt) {
-    if (!context.pause(std::chrono::seconds(1))) break;
+    if (!context.pause(std::chrono::seconds(1))) return std::nullopt;
     result = call();
   }
   return result;
 }
 
-HandlerOutcome store_failed(const std::string& why) {
-  return HandlerOutcome::failure({"SERVICE_UNAVAILABLE", "Stock unavailable: " + why, {}}, true);
+// The store kept failing: the detail goes to the log, the client gets a reason it can act
+// on (retry), not the database's words.
+HandlerOutcome store_failed(const std::string& process_id, const std::string& why) {
+  spdlog::error("process {}: stock: {}", process_id, why);
+  return HandlerOutcome::failure(
+      {"SERVICE_UNAVAILABLE", "Stock could not be checked just now; retry the process", {}}, true);
 }
 
 TimePoint days_from_today(int days) {
@@ -120,11 +127,12 @@ HandlerOutcome OrderHandler::run(const HandlerInput& input, HandlerContext& cont
     skus.push_back(line.sku);
   // What other orders hold; a run again after a restart does not count its own reservation.
   auto held = with_store(context, [&] { return store_.reserved_stock(skus, input.process_id); });
-  if (!held) return store_failed(held.error());
+  if (!held) return HandlerOutcome::stopped();
+  if (!*held) return store_failed(input.process_id, held->error());
   for (const auto& line : lines) {
-    const auto taken = held->find(line.sku);
+    const auto taken = (*held)->find(line.sku);
     const std::int64_t available =
-        std::max<std::int64_t>(0, line.stock - (taken == held->end() ? 0 : taken->second));
+        units_left(line.stock, taken == (*held)->end() ? 0 : taken->second);
     if (line.quantity > available) return short_of(line.sku, line.quantity, available);
   }
 
@@ -132,8 +140,10 @@ HandlerOutcome OrderHandler::run(const HandlerInput& input, HandlerContext& cont
   // Checked again atomically: another order may have taken units since the check.
   auto reserved =
       with_store(context, [&] { return store_.reserve_stock(input.process_id, lines); });
-  if (!reserved) return store_failed(reserved.error());
-  if (!reserved->reserved) return short_of(reserved->sku, reserved->requested, reserved->available);
+  if (!reserved) return HandlerOutcome::stopped();
+  if (!*reserved) return store_failed(input.process_id, reserved->error());
+  const Reservation& outcome = **reserved;
+  if (!outcome.reserved) return short_of(outcome.sku, outcome.requested, outcome.available);
   if (!step(context, 90, "confirm", pause)) return HandlerOutcome::stopped();
   return HandlerOutcome::success({
       {"orderId", *order_id},

@@ -15,7 +15,7 @@ Expected<Reservation> SqliteStore::reserve_stock(const std::string& process_id,
       auto reserved = db_.prepare("SELECT reserved FROM stock_reserved WHERE sku = ?");
       reserved.bind(1, line.sku);
       const std::int64_t taken = reserved.step() ? reserved.integer(0) : 0;
-      const std::int64_t available = std::max<std::int64_t>(0, line.stock - taken);
+      const std::int64_t available = units_left(line.stock, taken);
       if (line.quantity > available) return Reservation{false, line.sku, line.quantity, available};
     }
     for (const auto& line : lines) {

@@ -114,6 +114,12 @@ struct StockLine {
   std::int64_t stock = 0;
 };
 
+// Units of a SKU left to sell: its stock less what orders hold (never below 0, even after
+// the stock was lowered).
+inline std::int64_t units_left(std::int64_t stock, std::int64_t reserved) {
+  return stock > reserved ? stock - reserved : 0;
+}
+
 // The outcome of reserve_stock(): reserved, or the first line that is short.
 struct Reservation {
   bool reserved = true;

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "server/sqlite_store.hpp"
+#include "shared/sqlite.hpp"
 #include "tests/support/process.hpp"
 
 namespace stargate::server {
@@ -17,10 +18,12 @@ class Recorder final : public HandlerContext {
     steps.push_back(step);
     last = percent;
   }
-  bool pause(Duration) override { return !stop; }
+  bool pause(Duration) override { return !stop && ++pauses <= stop_after_pauses; }
   std::vector<std::string> steps;
   int last = 0;
   bool stop = false;
+  int pauses = 0;
+  int stop_after_pauses = 1000;  // the server stops at the pause after this many
 };
 
 HandlerInput order(nlohmann::json data) {
@@ -100,6 +103,21 @@ TEST_F(OrderHandlerTest, RunAgainAfterARestartItKeepsItsReservationAndTakesNoMor
   EXPECT_EQ(*store_->reserved_stock({"SKU-001"}, ""),
             (std::map<std::string, std::int64_t>{{"SKU-001", 5}}));
   EXPECT_TRUE(store_->reserved_stock({"SKU-001"}, "PROC-20260114-00001")->empty());
+}
+
+// Another program holds the store's write lock when the order reserves, and the server stops
+// while the handler waits for the store: the process is interrupted (run again at the next
+// start), not failed, and nothing is reserved.
+TEST_F(OrderHandlerTest, AStoreThatCannotBeWrittenWhileStoppingInterruptsTheOrder) {
+  db::Database holder(dir_.file("store.db"));
+  holder.exec("BEGIN IMMEDIATE");
+  Recorder context;
+  context.stop_after_pauses = 3;  // the three step pauses up to reserve, then it stops
+  auto outcome =
+      handler_->run({"PROC-20260114-00001", "acme", "order", order_of("SKU-001", 1)}, context);
+  EXPECT_TRUE(outcome.interrupted) << outcome.error.code << ": " << outcome.error.message;
+  holder.exec("ROLLBACK");
+  EXPECT_TRUE(store_->reserved_stock({}, "")->empty());
 }
 
 TEST_F(OrderHandlerTest, ASkuNamedTwiceCountsOnceWithBothQuantities) {
