@@ -9,6 +9,8 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
+#include "shared/json.hpp"
+
 namespace stargate::cli {
 
 namespace asio = boost::asio;
@@ -55,7 +57,7 @@ Expected<Reply, ConnectError> DaemonClient::call(const std::string& method,
   request.keep_alive(false);
   if (!body.is_null()) {
     request.set(http::field::content_type, "application/json");
-    request.body() = body.dump();
+    request.body() = dump_json(body);
   }
   request.prepare_payload();
   http::write(socket, request, ec);

@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "shared/json.hpp"
+
 namespace stargate::cli {
 namespace {
 
@@ -31,7 +33,7 @@ const char* state_colour(const std::string& state) {
 std::string text(const nlohmann::json& value) {
   if (value.is_string()) return value.get<std::string>();
   if (value.is_null()) return "";
-  return value.dump();
+  return dump_json(value);
 }
 
 }  // namespace
@@ -98,7 +100,7 @@ void Output::record(const nlohmann::json& r) const {
     const auto& e = r["error"];
     row("error", text(e.value("code", nlohmann::json())) + ": " +
                      text(e.value("message", nlohmann::json())));
-    if (e.contains("details") && !e["details"].empty()) row("details", e["details"].dump());
+    if (e.contains("details") && !e["details"].empty()) row("details", dump_json(e["details"]));
   }
   if (r.contains("result") && !r["result"].is_null()) {
     std::fprintf(stdout, "%-12s ", "result");

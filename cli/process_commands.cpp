@@ -13,6 +13,7 @@
 #include "shared/ids.hpp"
 #include "shared/json.hpp"
 #include "shared/process_state.hpp"
+#include "shared/text.hpp"
 
 namespace stargate::cli {
 namespace {
@@ -40,7 +41,7 @@ int report(Context& ctx, const Reply& reply, const std::string& id) {
 
 bool valid_id(Context& ctx, const std::string& id) {
   if (is_safe_id(id)) return true;
-  ctx.out.error("'" + id.substr(0, 64) + "' is not a process id (letters, digits and -_.:)");
+  ctx.out.error("'" + escape_text(id, 64) + "' is not a process id (letters, digits and -_.:)");
   return false;
 }
 

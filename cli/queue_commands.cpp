@@ -4,7 +4,9 @@
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
 #include "shared/clock.hpp"
+#include "shared/json.hpp"
 #include "shared/process_state.hpp"
+#include "shared/text.hpp"
 
 namespace stargate::cli {
 namespace {
@@ -12,7 +14,7 @@ namespace {
 std::string text(const nlohmann::json& value) {
   if (value.is_string()) return value.get<std::string>();
   if (value.is_null()) return "";
-  return value.dump();
+  return dump_json(value);
 }
 
 // "42s", "17m", "5h", "3d": how long ago an RFC 3339 time was.
@@ -44,7 +46,7 @@ int list(Context& ctx, const ListOptions& options) {
   if (!options.type.empty()) {
     if (options.type.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") !=
         std::string::npos) {
-      ctx.out.error("--type: '" + options.type.substr(0, 64) + "' is not a process type");
+      ctx.out.error("--type: '" + escape_text(options.type, 64) + "' is not a process type");
       return kExitUsage;
     }
     query += "&processType=" + options.type;

@@ -82,7 +82,7 @@ class SystemdNotifier {
 void reload(const DaemonOptions& options, DaemonConfig& config) {
   auto fresh = load_daemon_config(options.config_path);
   if (!fresh) {
-    spdlog::error("reload: configuration not changed:\n{}", fresh.error());
+    log_error_lines("reload: configuration not changed: ", fresh.error());
     return;
   }
   if (fresh->polling.fast_interval != config.polling.fast_interval ||

@@ -129,7 +129,7 @@ class HttpGateway final : public Gateway {
   }
 
   GatewayReply submit(const SubmitRequest& request) override {
-    const std::string body = to_json(request).dump();
+    const std::string body = dump_json(to_json(request));
     return call(true, request.client_process_id,
                 [&](httplib::Client& client, const httplib::Headers& headers) {
                   return send_bounded(client, "POST", api_.path + kProcessesPath, headers, body,

@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "shared/json.hpp"
 #include "shared/subprocess.hpp"
 
 namespace stargate::daemon {
@@ -39,7 +40,7 @@ struct HookRunner::Impl : std::enable_shared_from_this<Impl> {
     if (!running.insert(record.client_process_id).second) return;  // already under way
     SubprocessOptions options;
     options.argv = {"/bin/sh", "-c", type->second.on_complete};
-    options.input = to_json(record).dump() + "\n";
+    options.input = dump_json(to_json(record)) + "\n";
     options.environment = {"STARGATE_CLIENT_PROCESS_ID=" + record.client_process_id,
                            "STARGATE_PROCESS_ID=" + record.process_id,
                            "STARGATE_STATE=" + std::string(to_string(record.state))};

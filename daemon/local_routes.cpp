@@ -12,6 +12,7 @@
 #include "shared/errors.hpp"
 #include "shared/ids.hpp"
 #include "shared/json.hpp"
+#include "shared/text.hpp"
 #include "shared/version.hpp"
 
 namespace stargate::daemon {
@@ -155,8 +156,8 @@ void LocalRoutes::handle(const LocalRequest& request, Respond respond) {
   } else if (path == "/v1/metrics" && is_get) {
     return metrics(respond);
   }
-  respond(error(ErrorCode::kNotFound,
-                "No such endpoint: " + request.method + " " + path.substr(0, 100)));
+  respond(error(ErrorCode::kNotFound, "No such endpoint: " + escape_text(request.method, 16) + " " +
+                                          escape_text(path, 100)));
 }
 
 void LocalRoutes::submit(const LocalRequest& request, Respond& respond) {
@@ -199,7 +200,7 @@ void LocalRoutes::submit(const LocalRequest& request, Respond& respond) {
       }
       item.client_process_id = value.get<std::string>();
     } else {
-      respond(error(ErrorCode::kInvalidRequest, "Unknown field: " + key.substr(0, 64)));
+      respond(error(ErrorCode::kInvalidRequest, "Unknown field: " + escape_text(key, 64)));
       return;
     }
   }

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "shared/ids.hpp"
+#include "shared/json.hpp"
 
 namespace stargate::daemon {
 namespace {
@@ -151,7 +152,7 @@ EnqueueResult Queue::enqueue_locked(const NewRequest& request) {
       "ON CONFLICT (client_process_id) DO NOTHING RETURNING seq");
   insert.bind(1, id)
       .bind(2, request.process_type)
-      .bind(3, request.data.dump())
+      .bind(3, dump_json(request.data))
       .bind(4, record.idempotency_key)
       .bind(5, to_unix_ms(now))
       .bind(6, to_unix_ms(now));
@@ -268,7 +269,7 @@ Status Queue::mark_rejected(const std::string& id, const nlohmann::json& error) 
     db_.prepare(
            "UPDATE requests SET state = 'rejected', error = ?, attempts = attempts + 1, "
            "updated_at = ?, completed_at = ? WHERE client_process_id = ?")
-        .bind(1, error.dump())
+        .bind(1, dump_json(error))
         .bind(2, now)
         .bind(3, now)
         .bind(4, id)
@@ -294,8 +295,8 @@ Expected<bool> Queue::apply_status(const std::string& id, const ProcessView& vie
     const auto now = to_unix_ms(clock_.now());
     if (is_terminal(to)) completed = now;
     std::optional<std::string> result, error;
-    if (!view.result.is_null()) result = view.result.dump();
-    if (view.error) error = to_json(*view.error).dump();
+    if (!view.result.is_null()) result = dump_json(view.result);
+    if (view.error) error = dump_json(to_json(*view.error));
     db::Transaction tx(db_);
     db_.prepare(
            "UPDATE requests SET state = ?, progress = ?, current_step = ?, result = ?, "

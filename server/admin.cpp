@@ -13,6 +13,7 @@
 #include "server/sqlite_store.hpp"
 #include "server/state_files.hpp"
 #include "shared/codec.hpp"
+#include "shared/json.hpp"
 
 namespace stargate::server {
 namespace {
@@ -95,7 +96,7 @@ int client_add(const ClientAddOptions& options) {
                           {"tenant", client.tenant},
                           {"processTypes", client.process_types}};
     if (options.secret_file.empty()) out["clientSecret"] = secret;
-    std::printf("%s\n", out.dump().c_str());
+    std::printf("%s\n", dump_json(out).c_str());
   } else if (options.secret_file.empty()) {
     std::printf("client_id:     %s\nclient_secret: %s\n", client.client_id.c_str(), secret.c_str());
     std::fprintf(stderr, "The secret is shown once; store it now (it is kept only hashed).\n");
@@ -186,7 +187,7 @@ int client_list(const std::string& config_path, bool json) {
                   client.revoked ? " revoked" : "");
     }
   }
-  if (json) std::printf("%s\n", out.dump().c_str());
+  if (json) std::printf("%s\n", dump_json(out).c_str());
   return kExitOk;
 }
 
@@ -215,9 +216,8 @@ int stock_list(const std::string& config_path, bool json) {
     }
   }
   if (json) {
-    std::printf(
-        "%s\n",
-        nlohmann::json{{"defaultStock", config.order.default_stock}, {"skus", out}}.dump().c_str());
+    std::printf("%s\n",
+                dump_json({{"defaultStock", config.order.default_stock}, {"skus", out}}).c_str());
   } else {
     std::printf("(SKUs not listed: %lld units each)\n",
                 static_cast<long long>(config.order.default_stock));

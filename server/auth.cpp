@@ -18,6 +18,7 @@
 
 #include "server/digest.hpp"
 #include "shared/ids.hpp"
+#include "shared/text.hpp"
 
 namespace stargate::server {
 namespace {
@@ -143,8 +144,7 @@ Expected<TokenAlgorithm> parse_token_algorithm(std::string_view name) {
   if (name == "HS256") return TokenAlgorithm::kHS256;
   if (name == "RS256") return TokenAlgorithm::kRS256;
   if (name == "ES256") return TokenAlgorithm::kES256;
-  return fail("unknown token algorithm '" + std::string(name.substr(0, 16)) +
-              "' (HS256, RS256 or ES256)");
+  return fail("unknown token algorithm '" + escape_text(name, 16) + "' (HS256, RS256 or ES256)");
 }
 
 Expected<TokenSigner> TokenSigner::from_key_file(const std::string& path, std::string issuer) {

@@ -1,8 +1,11 @@
 // Running a handler program (shared/subprocess.cpp does the process work).
 #include "server/exec_handler.hpp"
 
+#include <algorithm>
+
 #include "shared/json.hpp"
 #include "shared/subprocess.hpp"
+#include "shared/text.hpp"
 
 namespace stargate::server {
 namespace {
@@ -24,11 +27,10 @@ HandlerOutcome ExecHandler::run(const HandlerInput& input, HandlerContext& conte
   options.environment = {"STARGATE_PROCESS_ID=" + input.process_id,
                          "STARGATE_PROCESS_TYPE=" + input.process_type,
                          "STARGATE_TENANT=" + input.tenant};
-  options.input = nlohmann::json{{"processId", input.process_id},
-                                 {"processType", input.process_type},
-                                 {"tenant", input.tenant},
-                                 {"data", input.data}}
-                      .dump() +
+  options.input = dump_json({{"processId", input.process_id},
+                             {"processType", input.process_type},
+                             {"tenant", input.tenant},
+                             {"data", input.data}}) +
                   "\n";
   options.timeout = settings_.timeout;
   options.kill_grace = settings_.kill_grace;
@@ -38,8 +40,10 @@ HandlerOutcome ExecHandler::run(const HandlerInput& input, HandlerContext& conte
     auto parsed = parse_json(line, {settings_.max_output_bytes, 64});
     if (parsed && parsed->is_object() && parsed->contains("progress") &&
         (*parsed)["progress"].is_number()) {
-      context.progress(static_cast<int>((*parsed)["progress"].get<double>()),
-                       parsed->value("currentStep", std::string()));
+      // Clamped before the conversion: a double beyond int's range does not convert.
+      context.progress(
+          static_cast<int>(std::clamp((*parsed)["progress"].get<double>(), 0.0, 100.0)),
+          parsed->value("currentStep", std::string()));
     }
   };
 

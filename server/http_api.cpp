@@ -17,6 +17,7 @@
 
 #include "server/http_api_impl.hpp"
 #include "shared/ids.hpp"
+#include "shared/json.hpp"
 
 namespace stargate::server {
 
@@ -28,7 +29,7 @@ std::string correlation_id(const httplib::Response& res) {
 
 void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
   res.status = status;
-  res.set_content(body.dump(), kJson);
+  res.set_content(dump_json(body), kJson);
 }
 
 void send_error(httplib::Response& res, const ApiError& error) {

@@ -139,7 +139,7 @@ void HttpApi::Impl::submit(const httplib::Request& req, httplib::Response& res) 
   {
     SubmitRequest canonical = *request;
     canonical.idempotency_key.clear();
-    process.request_hash = sha256_hex(to_json(canonical).dump());
+    process.request_hash = sha256_hex(dump_json(to_json(canonical)));
   }
   process.request = std::move(*request);
   auto created = store.create_process(process);
@@ -201,7 +201,7 @@ void HttpApi::Impl::status(const httplib::Request& req, httplib::Response& res) 
         std::chrono::duration_cast<std::chrono::seconds>(config.status_retry_after);
     res.set_header("Retry-After", std::to_string(seconds.count()));
   }
-  std::string body = to_json(view).dump();
+  std::string body = dump_json(to_json(view));
   if (view.status == ProcessStatus::kCompleted) {
     completed.remember(id, {(*record)->tenant, view.process_type, body});
   }

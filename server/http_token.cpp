@@ -6,6 +6,7 @@
 
 #include "server/http_api_impl.hpp"
 #include "shared/ids.hpp"
+#include "shared/text.hpp"
 
 namespace stargate::server {
 
@@ -45,7 +46,7 @@ void HttpApi::Impl::token(const httplib::Request& req, httplib::Response& res) {
     for (const auto& scope : scopes) {
       if (std::find(granted.begin(), granted.end(), scope) == granted.end()) {
         send_oauth_error(res, 400, "invalid_scope",
-                         "Scope not granted to this client: " + scope.substr(0, 80));
+                         "Scope not granted to this client: " + escape_text(scope, 80));
         return;
       }
     }

@@ -23,6 +23,7 @@
 #include "server/sqlite_store.hpp"
 #include "server/state_files.hpp"
 #include "shared/codec.hpp"
+#include "shared/logging.hpp"
 #include "shared/version.hpp"
 
 namespace stargate::server {
@@ -112,7 +113,7 @@ int serve(const ServeOptions& options) {
 
   auto config = load_server_config(options.config_path);
   if (!config) {
-    spdlog::error("configuration: {}", config.error());
+    log_error_lines("configuration: ", config.error());
     return kExitError;
   }
   if (!options.listen.empty()) {

@@ -5,6 +5,7 @@
 
 #include "server/sqlite_rows.hpp"
 #include "shared/ids.hpp"
+#include "shared/json.hpp"
 
 namespace stargate::server {
 namespace {
@@ -288,7 +289,7 @@ Expected<CreateResult> SqliteStore::create_locked(const NewProcess& process) {
       .bind(3, process.client_id)
       .bind(4, request.client_process_id)
       .bind(5, request.process_type)
-      .bind(6, request.data.dump())
+      .bind(6, dump_json(request.data))
       .bind(7, to_unix_ms(process.now))
       .bind(8, to_unix_ms(process.now))
       .bind(9, estimate)
@@ -442,7 +443,7 @@ Status SqliteStore::complete(const std::string& process_id, const nlohmann::json
     db_.prepare(
            "UPDATE processes SET status = 'completed', progress = 100, result = ?, "
            "updated_at = ?, finished_at = ? WHERE process_id = ? AND status = 'processing'")
-        .bind(1, result.dump())
+        .bind(1, dump_json(result))
         .bind(2, to_unix_ms(now))
         .bind(3, to_unix_ms(now))
         .bind(4, process_id)
@@ -462,7 +463,7 @@ Status SqliteStore::fail_process(const std::string& process_id, const ProcessErr
     db_.prepare(
            "UPDATE processes SET status = 'failed', error = ?, retryable = ?, updated_at = ?, "
            "finished_at = ? WHERE process_id = ? AND status = 'processing'")
-        .bind(1, to_json(error).dump())
+        .bind(1, dump_json(to_json(error)))
         .bind(2, retryable ? 1 : 0)
         .bind(3, to_unix_ms(now))
         .bind(4, to_unix_ms(now))

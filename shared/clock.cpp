@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "shared/text.hpp"
+
 namespace stargate {
 namespace {
 
@@ -40,7 +42,7 @@ std::string format_timestamp(TimePoint time) {
 
 Expected<TimePoint> parse_timestamp(std::string_view text) {
   auto bad = [&] {
-    return fail("invalid timestamp '" + std::string(text.substr(0, 64)) +
+    return fail("invalid timestamp '" + escape_text(text, 64) +
                 "' (expected RFC 3339, e.g. 2026-01-14T12:48:00Z)");
   };
   // YYYY-MM-DDTHH:MM:SS

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "shared/ids.hpp"
+#include "shared/text.hpp"
 
 namespace stargate {
 namespace {
@@ -56,7 +57,7 @@ Expected<SubmitRequest> parse_submit_request(const json& body) {
   for (const auto& [key, value] : body.items()) {
     if (key != "clientProcessId" && key != "processType" && key != "data" &&
         key != "idempotencyKey") {
-      return fail("Unknown field: " + key.substr(0, 64));
+      return fail("Unknown field: " + escape_text(key, 64));
     }
   }
   const Fields fields(body);
@@ -199,7 +200,8 @@ Expected<ProcessView> parse_process_view(const json& body) {
   auto status_text = fields.string("status");
   if (!status_text) return Unexpected{status_text.error()};
   const auto status = parse_process_status(*status_text);
-  if (!status) return fail("Field 'status' has unknown value '" + status_text->substr(0, 32) + "'");
+  if (!status)
+    return fail("Field 'status' has unknown value '" + escape_text(*status_text, 32) + "'");
   view.status = *status;
   if (const auto p = body.find("progress"); p != body.end() && !p->is_null()) {
     if (!p->is_number()) return fail("Field 'progress' must be a number");

@@ -22,12 +22,21 @@ struct JsonError {
   std::string message;  // "line 3, column 7: unexpected '}'"
   std::size_t line = 0;
   std::size_t column = 0;
-  enum class Kind { kSyntax, kTooLarge, kTooDeep } kind = Kind::kSyntax;
+  // kInvalid: well-formed text that StarGate refuses: a number out of range (1e999), a key
+  // an object repeats, a NUL character in a string.
+  enum class Kind { kSyntax, kTooLarge, kTooDeep, kInvalid } kind = Kind::kSyntax;
 };
 
 // Parses `text`, refusing (without parsing) text over max_bytes or nested deeper than
-// max_depth, so hostile input costs little. Duplicate keys keep the last value.
+// max_depth, so hostile input costs little. Also refused: invalid UTF-8, numbers no double
+// holds, an object that repeats a key (RFC 7493 I-JSON), and NUL characters in strings or
+// keys. Never throws; error messages hold no raw bytes of `text`.
 Expected<nlohmann::json, JsonError> parse_json(std::string_view text, JsonLimits limits = {});
+
+// Compact JSON text of `value`. Never throws: a string that is not valid UTF-8 (which
+// parse_json() never returns, but a value built from other bytes may hold) has its bad
+// bytes replaced by U+FFFD.
+std::string dump_json(const nlohmann::json& value);
 
 // The JSON pointer ("/items/0/sku") of the first string or object key in `value` longer
 // than `max_bytes`, or std::nullopt. Recursion is bounded by the depth parse_json() allowed.

@@ -14,6 +14,8 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "shared/text.hpp"
+
 namespace stargate {
 namespace {
 
@@ -58,7 +60,10 @@ class LineFormatter final : public spdlog::formatter {
   explicit LineFormatter(Target target) : target_(target) {}
 
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
-    const std::string_view text(msg.payload.data(), msg.payload.size());
+    // One record, one line: a newline or an escape sequence that came from outside (a
+    // request path, a handler's stderr) cannot forge a record or drive the terminal.
+    const std::string_view raw(msg.payload.data(), msg.payload.size());
+    const std::string text = target_ == Target::kJson ? std::string(raw) : escape_text(raw);
     const auto level = spdlog::level::to_string_view(msg.level);
     std::string line;
     switch (target_) {
@@ -98,7 +103,7 @@ Expected<spdlog::level::level_enum> parse_level(std::string_view name) {
   const auto level = spdlog::level::from_str(std::string(name));
   // from_str answers "off" for anything it does not know.
   if (level == spdlog::level::off && name != "off") {
-    return fail("unknown log level '" + std::string(name.substr(0, 32)) +
+    return fail("unknown log level '" + escape_text(name, 32) +
                 "' (trace, debug, info, warn, error, critical, off)");
   }
   return level;
@@ -109,7 +114,7 @@ Expected<spdlog::level::level_enum> parse_level(std::string_view name) {
 Expected<LogFormat> parse_log_format(std::string_view text) {
   if (text == "text") return LogFormat::kText;
   if (text == "json") return LogFormat::kJson;
-  return fail("unknown log format '" + std::string(text.substr(0, 32)) + "' (text or json)");
+  return fail("unknown log format '" + escape_text(text, 32) + "' (text or json)");
 }
 
 bool stderr_is_journal() {
@@ -138,6 +143,16 @@ Status setup_logging(const LogOptions& options) {
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(std::move(logger));
   return {};
+}
+
+void log_error_lines(std::string_view prefix, std::string_view text) {
+  while (!text.empty()) {
+    const auto end = text.find('\n');
+    const auto line = text.substr(0, end);
+    if (!line.empty()) spdlog::error("{}{}", prefix, line);
+    if (end == std::string_view::npos) break;
+    text.remove_prefix(end + 1);
+  }
 }
 
 Status set_log_level(std::string_view name) {

@@ -26,6 +26,10 @@ Status setup_logging(const LogOptions& options);
 // Changes the level of the default logger (SIGHUP reload). Fails on an unknown name.
 Status set_log_level(std::string_view level);
 
+// Logs each line of `text` (a configuration error lists one problem a line) as its own error
+// record, after `prefix`: log records never span lines.
+void log_error_lines(std::string_view prefix, std::string_view text);
+
 // Whether stderr is connected to journald ($JOURNAL_STREAM names stderr's device and inode).
 bool stderr_is_journal();
 
