@@ -8,6 +8,7 @@
 
 #include "shared/json.hpp"
 #include "shared/subprocess.hpp"
+#include "shared/text.hpp"
 
 namespace stargate::daemon {
 

@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "shared/text.hpp"
+
 namespace stargate::server {
 namespace {
 
@@ -38,11 +40,13 @@ class WorkerContext final : public HandlerContext {
 }  // namespace
 
 Engine::Engine(Store& store, std::map<std::string, std::shared_ptr<Handler>> handlers,
-               std::size_t workers, Metrics* metrics)
+               std::size_t workers, Metrics* metrics, Duration stuck_after)
     : store_(store),
       handlers_(std::move(handlers)),
       worker_count_(std::max<std::size_t>(1, workers)),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      stuck_after_(stuck_after),
+      busy_since_(worker_count_) {}
 
 Engine::~Engine() {
   stop();
@@ -83,13 +87,36 @@ void Engine::stop() {
   spdlog::info("engine: stopped");
 }
 
+EngineHealth Engine::health() const {
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(busy_mutex_);
+  EngineHealth health;
+  health.workers = busy_since_.size();
+  health.unsaved = unsaved_.size();
+  for (const auto& since : busy_since_) {
+    if (!since) continue;
+    ++health.busy;
+    const auto running = std::chrono::duration_cast<Duration>(now - *since);
+    if (running > stuck_after_) ++health.stuck;
+    health.longest_run = std::max(health.longest_run, running);
+  }
+  return health;
+}
+
 void Engine::work(std::size_t index) {
   while (!stopping_) {
+    save_unsaved();
     auto next = store_.claim_next(now_utc());
     if (!next) {
       spdlog::error("engine worker {}: {}", index, next.error());
     } else if (next->has_value()) {
+      {
+        std::lock_guard lock(busy_mutex_);
+        busy_since_[index] = std::chrono::steady_clock::now();
+      }
       run_one(**next);
+      std::lock_guard lock(busy_mutex_);
+      busy_since_[index].reset();
       continue;
     }
     // Nothing to do (or the store failed): sleep until notified, and look again every
@@ -100,29 +127,63 @@ void Engine::work(std::size_t index) {
   }
 }
 
+Status Engine::store_outcome(const std::string& id, const HandlerOutcome& outcome) {
+  return outcome.ok ? store_.complete(id, outcome.result, now_utc())
+                    : store_.fail_process(id, outcome.error, outcome.retryable, now_utc());
+}
+
 bool Engine::save_outcome(const std::string& id, const HandlerOutcome& outcome) {
-  // A process whose outcome is not saved would stay in state processing for good, so a store
-  // that fails (locked by another program, say) is tried again until it takes the outcome.
-  // If the engine stops first, the process is still marked processing, and the next start
-  // runs it again.
-  for (int attempt = 1;; ++attempt) {
-    Status saved = outcome.ok
-                       ? store_.complete(id, outcome.result, now_utc())
-                       : store_.fail_process(id, outcome.error, outcome.retryable, now_utc());
+  // A process whose outcome is not saved would stay in state processing, so a store that
+  // fails (locked by another program, say) is tried again a few times. If the engine stops
+  // first, the process is still marked processing, and the next start runs it again.
+  std::string last_error;
+  for (int attempt = 1; attempt <= kSaveAttempts; ++attempt) {
+    Status saved = store_outcome(id, outcome);
     if (saved) {
       if (attempt > 1) spdlog::info("process {}: outcome saved at attempt {}", id, attempt);
       return true;
     }
-    if (attempt == 1 || attempt % 60 == 0) {
-      spdlog::error("process {}: cannot save outcome (attempt {}), trying again: {}", id, attempt,
-                    saved.error());
-    }
+    last_error = saved.error();
+    spdlog::error("process {}: cannot save outcome (attempt {} of {}): {}", id, attempt,
+                  kSaveAttempts, last_error);
     std::unique_lock lock(mutex_);
     if (stop_cv_.wait_for(lock, kSaveRetryDelay, [&] { return stopping_.load(); })) {
       spdlog::warn("process {}: outcome not saved before shutdown; it runs again at the next start",
                    id);
       return false;
     }
+  }
+  // Perhaps it is this outcome the store cannot hold: end the process with an error that
+  // says so, which its client can retry.
+  const ProcessError replacement{
+      "OUTCOME_NOT_STORED",
+      shorten_message("the handler finished but its outcome could not be stored: " + last_error),
+      nlohmann::json::object()};
+  if (store_.fail_process(id, replacement, true, now_utc())) {
+    spdlog::error("process {}: failed with OUTCOME_NOT_STORED after {} attempts", id,
+                  kSaveAttempts);
+    return true;
+  }
+  // The store takes nothing: keep the outcome for later and free this worker.
+  spdlog::error("process {}: outcome kept in memory until the store takes writes again", id);
+  std::lock_guard lock(busy_mutex_);
+  unsaved_.emplace_back(id, outcome);
+  return false;
+}
+
+void Engine::save_unsaved() {
+  std::vector<std::pair<std::string, HandlerOutcome>> pending;
+  {
+    std::lock_guard lock(busy_mutex_);
+    pending.swap(unsaved_);
+  }
+  for (auto& [id, outcome] : pending) {
+    if (store_outcome(id, outcome)) {
+      spdlog::info("process {}: outcome kept in memory is saved", id);
+      continue;
+    }
+    std::lock_guard lock(busy_mutex_);
+    unsaved_.emplace_back(std::move(id), std::move(outcome));
   }
 }
 
@@ -142,7 +203,7 @@ void Engine::run_one(const ProcessRecord& record) {
       outcome =
           handler->second->run({id, record.tenant, record.view.process_type, record.data}, context);
     } catch (const std::exception& e) {
-      outcome = HandlerOutcome::failure({"HANDLER_ERROR", e.what(), {}}, true);
+      outcome = HandlerOutcome::failure({"HANDLER_ERROR", shorten_message(e.what()), {}}, true);
     }
   }
   if (outcome.interrupted) {

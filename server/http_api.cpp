@@ -249,15 +249,30 @@ void HttpApi::Impl::install() {
 
 void HttpApi::Impl::ready(httplib::Response& res) {
   nlohmann::json failing = nlohmann::json::array();
+  nlohmann::json details = nlohmann::json::object();
   if (auto writable = store.check_writable(); !writable) {
     spdlog::warn("readiness: store not writable: {}", writable.error());
     failing.push_back("store");
   }
-  if (!engine.running()) failing.push_back("engine");
+  const auto health = engine.health();
+  if (!engine.running() || health.stuck > 0 || health.unsaved > 0) {
+    failing.push_back("engine");
+    if (health.stuck > 0) details["stuckWorkers"] = health.stuck;
+    if (health.unsaved > 0) details["unsavedOutcomes"] = health.unsaved;
+  }
+  if (auto oldest = store.oldest_queued(); oldest && *oldest) {
+    const auto waited = std::chrono::duration_cast<std::chrono::seconds>(now_utc() - **oldest);
+    if (waited > config.max_queue_wait) {
+      failing.push_back("queue");
+      details["oldestQueuedSeconds"] = waited.count();
+    }
+  }
   if (failing.empty()) {
     send_json(res, 200, {{"status", "ready"}});
   } else {
-    send_json(res, 503, {{"status", "not ready"}, {"failing", failing}});
+    nlohmann::json body = {{"status", "not ready"}, {"failing", failing}};
+    if (!details.empty()) body["details"] = details;
+    send_json(res, 503, body);
   }
 }
 
@@ -284,6 +299,24 @@ void HttpApi::Impl::metrics_page(const httplib::Request& req, httplib::Response&
   gauges += "# HELP stargate_audit_records_lost_total Audit records that could not be written.\n";
   gauges += "# TYPE stargate_audit_records_lost_total counter\n";
   gauges += "stargate_audit_records_lost_total " + std::to_string(audit.lost()) + "\n";
+  const auto health = engine.health();
+  const auto gauge = [&](const char* name, const char* help, double value) {
+    gauges += fmt::format("# HELP {0} {1}\n# TYPE {0} gauge\n{0} {2}\n", name, help, value);
+  };
+  gauge("stargate_engine_workers_busy", "Engine workers running a handler now.",
+        static_cast<double>(health.busy));
+  gauge("stargate_engine_workers_stuck",
+        "Engine workers running one process longer than [engine] stuck_after.",
+        static_cast<double>(health.stuck));
+  gauge("stargate_engine_outcomes_unsaved",
+        "Handler outcomes the store refused, kept in memory until it takes them.",
+        static_cast<double>(health.unsaved));
+  double oldest_seconds = 0;
+  if (auto oldest = store.oldest_queued(); oldest && *oldest) {
+    oldest_seconds = std::chrono::duration<double>(now_utc() - **oldest).count();
+  }
+  gauge("stargate_queue_oldest_seconds",
+        "How long the process at the head of the work queue has waited.", oldest_seconds);
   gauges += "# HELP stargate_engine_up Whether the engine's workers are running.\n";
   gauges += "# TYPE stargate_engine_up gauge\n";
   gauges += std::string("stargate_engine_up ") + (engine.running() ? "1" : "0") + "\n";

@@ -144,7 +144,8 @@ int serve(const ServeOptions& options) {
   }
 
   Metrics metrics;
-  Engine engine(**store, make_handlers(*config, **store), config->workers, &metrics);
+  Engine engine(**store, make_handlers(*config, **store), config->workers, &metrics,
+                config->stuck_after);
   TokenBucketLimiter limiter(config->rate_limit, config->tenant_rate_limits);
   AuditLog audit(**store);
   HttpApi api(*config, **store, engine, *signer, limiter, audit, metrics);

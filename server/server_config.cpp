@@ -79,6 +79,10 @@ void read(ConfigReader& reader, ServerConfig& config) {
   config.auth_concurrent_checks = static_cast<int>(
       reader.integer("auth.concurrent_checks", config.auth_concurrent_checks, 1, 64));
   config.workers = static_cast<std::size_t>(reader.integer("engine.workers", 2, 1, 256));
+  config.stuck_after =
+      reader.duration("engine.stuck_after", config.stuck_after, std::chrono::seconds(1));
+  config.max_queue_wait =
+      reader.duration("engine.max_queue_wait", config.max_queue_wait, std::chrono::seconds(1));
 
   config.order.step_duration = reader.duration("order.step_duration", config.order.step_duration);
   config.order.default_stock = reader.integer("order.default_stock", 1000, 0, 1LL << 40);

@@ -50,6 +50,10 @@ struct ServerConfig {
   RateLimit rate_limit;
   std::map<std::string, RateLimit> tenant_rate_limits;
   std::size_t workers = 2;
+  // Readiness fails when a worker has run one process longer than stuck_after, or when the
+  // process at the head of the queue has waited longer than max_queue_wait.
+  Duration stuck_after = std::chrono::minutes(15);
+  Duration max_queue_wait = std::chrono::minutes(5);
   std::map<std::string, ProcessTypeConfig> process_types;
   OrderSettings order;
   ShippingSettings shipping;

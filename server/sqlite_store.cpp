@@ -491,6 +491,16 @@ Expected<ProcessCounts> SqliteStore::process_counts() {
   });
 }
 
+Expected<std::optional<TimePoint>> SqliteStore::oldest_queued() {
+  return db::guarded("store", [&]() -> Expected<std::optional<TimePoint>> {
+    auto lease = reader();
+    auto head = lease.db().prepare(
+        "SELECT updated_at FROM processes WHERE queued = 1 ORDER BY seq LIMIT 1");
+    if (!head.step()) return std::optional<TimePoint>{};
+    return std::optional<TimePoint>{from_unix_ms(head.integer(0))};
+  });
+}
+
 Status SqliteStore::check_writable() {
   return db::guarded("store", [&]() -> Status {
     std::lock_guard lock(mutex_);

@@ -45,6 +45,7 @@ class SqliteStore final : public Store {
                       TimePoint now) override;
   Expected<std::size_t> requeue_interrupted(TimePoint now) override;
   Expected<ProcessCounts> process_counts() override;
+  Expected<std::optional<TimePoint>> oldest_queued() override;
   Expected<Reservation> reserve_stock(const std::string& process_id,
                                       const std::vector<StockLine>& lines) override;
   Expected<std::map<std::string, std::int64_t>> reserved_stock(

@@ -188,6 +188,9 @@ class Store {
                               bool retryable, TimePoint now) = 0;
 
   virtual Expected<ProcessCounts> process_counts() = 0;
+  // Since when the process at the head of the work queue has waited (accepted, retried or
+  // requeued); std::nullopt when nothing waits.
+  virtual Expected<std::optional<TimePoint>> oldest_queued() = 0;
 
   // Reserves every line for the process, or none: a line is short when the units other
   // processes hold plus its quantity exceed its stock. A process that already holds its

@@ -16,8 +16,6 @@
 #include <string_view>
 #include <thread>
 
-#include "shared/text.hpp"
-
 extern char** environ;
 
 namespace stargate {
@@ -90,15 +88,6 @@ int stop_group(pid_t pid, Duration grace) {
 }
 
 }  // namespace
-
-std::string shorten_message(std::string text, std::size_t max) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' '))
-    text.pop_back();
-  // A program's output is any bytes; what becomes an error message must be valid UTF-8
-  // (JSON cannot hold anything else), cut at a character boundary.
-  if (text.size() > max) return to_valid_utf8(text, max - 3) + "...";
-  return to_valid_utf8(text);
-}
 
 SubprocessResult run_subprocess(const SubprocessOptions& options) {
   SubprocessResult result;

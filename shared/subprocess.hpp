@@ -47,8 +47,4 @@ struct SubprocessResult {
 
 SubprocessResult run_subprocess(const SubprocessOptions& options);
 
-// Trims a message for humans: no trailing newlines, at most `max` bytes ("..." when cut),
-// valid UTF-8 (invalid bytes become U+FFFD).
-std::string shorten_message(std::string text, std::size_t max = 500);
-
 }  // namespace stargate

@@ -101,4 +101,13 @@ std::string escape_text(std::string_view text, std::size_t max_bytes) {
   return out;
 }
 
+std::string shorten_message(std::string text, std::size_t max) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' '))
+    text.pop_back();
+  // A program's output is any bytes; what becomes an error message must be valid UTF-8
+  // (JSON cannot hold anything else), cut at a character boundary.
+  if (text.size() > max) return to_valid_utf8(text, max - 3) + "...";
+  return to_valid_utf8(text);
+}
+
 }  // namespace stargate

@@ -27,4 +27,8 @@ std::string to_valid_utf8(std::string_view text,
 std::string escape_text(std::string_view text,
                         std::size_t max_bytes = std::numeric_limits<std::size_t>::max());
 
+// Trims a message for humans: no trailing newlines or spaces, at most `max` bytes ("..."
+// when cut), valid UTF-8 (invalid bytes become U+FFFD).
+std::string shorten_message(std::string text, std::size_t max = 500);
+
 }  // namespace stargate

@@ -189,7 +189,7 @@ TEST(Daemon, BacksOffThroughABurstOf503s) {
       [&](const std::string& method, const std::string& path) -> std::optional<FaultProxy::Fault> {
         if (method == "POST" && path == "/api/stargate/processes" && refused < 4) {
           ++refused;
-          return FaultProxy::Fault{503, ""};
+          return FaultProxy::Fault{503, "", 0, ""};
         }
         return std::nullopt;
       });
@@ -225,7 +225,7 @@ TEST(Daemon, AnOversizedAnswerIsCutOffAndRetried) {
       [&](const std::string& method, const std::string& path) -> std::optional<FaultProxy::Fault> {
         if (method == "GET" && path.rfind("/api/stargate/processes/", 0) == 0 && oversized < 2) {
           ++oversized;
-          return FaultProxy::Fault{200, "", 64 << 20};
+          return FaultProxy::Fault{200, "", 64 << 20, ""};
         }
         return std::nullopt;
       });

@@ -14,6 +14,8 @@ TEST(ServerConfig, DefaultsWithoutAFile) {
   EXPECT_EQ(config->listen_port, 8080);
   EXPECT_EQ(config->process_types.count("order"), 1u);
   EXPECT_EQ(config->token_lifetime, std::chrono::hours(1));
+  EXPECT_EQ(config->stuck_after, std::chrono::minutes(15));
+  EXPECT_EQ(config->max_queue_wait, std::chrono::minutes(5));
 }
 
 TEST(ServerConfig, ReadsAFileAndResolvesPaths) {
@@ -24,6 +26,8 @@ listen = "[::1]:0"
 state_dir = ")" + dir.path() + R"("
 [engine]
 workers = 4
+stuck_after = "20m"
+max_queue_wait = "30s"
 [order]
 step_duration = "50ms"
 [order.stock]
@@ -36,6 +40,8 @@ expected_duration = "5m"
   EXPECT_EQ(config->listen_host, "::1");
   EXPECT_EQ(config->listen_port, 0);
   EXPECT_EQ(config->workers, 4u);
+  EXPECT_EQ(config->stuck_after, std::chrono::minutes(20));
+  EXPECT_EQ(config->max_queue_wait, std::chrono::seconds(30));
   EXPECT_EQ(config->store_path, dir.file("stargate-server.db"));
   EXPECT_EQ(config->order.stock.at("SKU-001"), 3);
   EXPECT_EQ(config->process_types.at("order").expected_duration, std::chrono::minutes(5));

@@ -100,10 +100,5 @@ TEST(Subprocess, InheritsNoDescriptorBeyondTheStandardThree) {
   EXPECT_EQ(result.last_line, "4");
 }
 
-TEST(Subprocess, ShortenMessage) {
-  EXPECT_EQ(shorten_message("fine\n\n"), "fine");
-  EXPECT_EQ(shorten_message(std::string(600, 'x'), 10), "xxxxxxx...");
-}
-
 }  // namespace
 }  // namespace stargate

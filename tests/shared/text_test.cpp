@@ -42,5 +42,13 @@ TEST(Text, EscapesControlCharactersAndInvalidBytes) {
   EXPECT_EQ(escape_text("abcdef", 3), "abc...");
 }
 
+TEST(Text, ShortenMessage) {
+  EXPECT_EQ(shorten_message("fine\n\n"), "fine");
+  EXPECT_EQ(shorten_message(std::string(600, 'x'), 10), "xxxxxxx...");
+  // A handler's stderr is any bytes: the message is valid UTF-8, cut between characters.
+  EXPECT_EQ(shorten_message("bad \xff\xfe"), "bad \xef\xbf\xbd\xef\xbf\xbd");
+  EXPECT_EQ(shorten_message("\xc3\xa9\xc3\xa9\xc3\xa9", 5), "\xc3\xa9...");
+}
+
 }  // namespace
 }  // namespace stargate

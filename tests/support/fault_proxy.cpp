@@ -22,7 +22,9 @@ struct FaultProxy::Impl {
     if (fault) {
       res.status = fault->status;
       if (!fault->retry_after.empty()) res.set_header("Retry-After", fault->retry_after);
-      if (fault->body_bytes > 0) {
+      if (!fault->body.empty()) {
+        res.set_content(fault->body, "application/json");
+      } else if (fault->body_bytes > 0) {
         res.set_content(std::string(fault->body_bytes, ' '), "application/json");
       } else {
         res.set_content(R"({"error":"SERVICE_UNAVAILABLE","message":"injected by the test"})",

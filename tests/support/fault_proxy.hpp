@@ -21,6 +21,7 @@ class FaultProxy {
     int status = 503;
     std::string retry_after;     // Retry-After header when not empty
     std::size_t body_bytes = 0;  // when not 0: a body of this many bytes instead of an error
+    std::string body;            // when not empty: this body (application/json)
   };
   using Decide =
       std::function<std::optional<Fault>(const std::string& method, const std::string& path)>;
