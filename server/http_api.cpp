@@ -93,9 +93,65 @@ void CompletedCache::remember(const std::string& process_id, Entry entry) {
   entries_[process_id] = std::move(entry);
 }
 
-std::unique_ptr<httplib::Server> HttpApi::Impl::make_server() {
-  if (config.tls_cert.empty()) return std::make_unique<httplib::Server>();
-  return std::make_unique<httplib::SSLServer>([this](SSL_CTX& ctx) { return setup_tls(ctx); });
+namespace {
+
+// One request the front read whole, as the stream cpp-httplib parses; the answer is
+// collected in memory and written by the front, so a worker never waits on a client.
+class RequestStream final : public httplib::Stream {
+ public:
+  explicit RequestStream(const FrontRequest& request) : request_(request) {}
+
+  bool is_readable() const override { return offset_ < request_.bytes.size(); }
+  bool is_writable() const override { return true; }
+  ssize_t read(char* ptr, size_t size) override {
+    const std::size_t n = std::min(size, request_.bytes.size() - offset_);
+    std::memcpy(ptr, request_.bytes.data() + offset_, n);
+    offset_ += n;
+    return static_cast<ssize_t>(n);
+  }
+  ssize_t write(const char* ptr, size_t size) override {
+    out_.append(ptr, size);
+    return static_cast<ssize_t>(size);
+  }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    ip = request_.remote_ip;
+    port = request_.remote_port;
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    ip = request_.local_ip;
+    port = request_.local_port;
+  }
+  socket_t socket() const override { return INVALID_SOCKET; }
+
+  std::string take_output() { return std::move(out_); }
+
+ private:
+  const FrontRequest& request_;
+  std::size_t offset_ = 0;
+  std::string out_;
+};
+
+}  // namespace
+
+HttpApi::Impl::~Impl() {
+  front.reset();
+  if (tls != nullptr) SSL_CTX_free(tls);
+}
+
+bool HttpApi::Impl::make_tls() {
+  if (config.tls_cert.empty()) return true;
+  tls = SSL_CTX_new(TLS_server_method());
+  if (tls == nullptr) return false;
+  // Writes go out as far as the socket takes them, from a buffer that may move between tries.
+  SSL_CTX_set_mode(tls, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  return setup_tls(*tls);
+}
+
+FrontReply HttpApi::Impl::handle(FrontRequest& request) {
+  RequestStream stream(request);
+  bool connection_closed = false;
+  const bool ok = http.process_request(stream, request.last, connection_closed, {});
+  return {stream.take_output(), !ok || connection_closed || request.last};
 }
 
 bool HttpApi::Impl::setup_tls(SSL_CTX& ctx) {
@@ -136,30 +192,14 @@ bool HttpApi::Impl::setup_tls(SSL_CTX& ctx) {
 }
 
 void HttpApi::Impl::install() {
-  http.new_task_queue = [threads = config.http_threads] {
-    return new httplib::ThreadPool(threads);
-  };
-  http.set_tcp_nodelay(true);
-  // cpp-httplib's default listening socket has SO_REUSEPORT, which lets a second server bind
-  // the same port and silently take part of the connections (with its own store). Plain
-  // SO_REUSEADDR still allows a restart while old connections linger in TIME_WAIT.
-  // TCP_DEFER_ACCEPT hands a connection over only once it has sent something, so
-  // connections opened and left idle do not occupy the HTTP threads.
-  http.set_socket_options([this](socket_t sock) {
-    listen_fd = sock;
-    const int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    const int defer_seconds = 10;
-    ::setsockopt(sock, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_seconds, sizeof defer_seconds);
-  });
+  // Connections are the front's (http_front.cpp): cpp-httplib only parses and routes whole
+  // requests, so its own socket handling (a thread held per connection, a read timeout
+  // that each byte restarts, SO_REUSEPORT) is not used. What it says in Keep-Alive answers
+  // matches the front's limits.
   http.set_payload_max_length(config.max_body_bytes);
-  http.set_read_timeout(std::chrono::seconds(10));
-  // cpp-httplib closes a kept-alive connection after 5 requests by default, which makes busy
-  // clients reconnect constantly; each connection holds a thread while it lives, so idle
-  // ones are closed after a few seconds.
-  http.set_keep_alive_max_count(1000);
-  http.set_keep_alive_timeout(5);
-  http.set_write_timeout(std::chrono::seconds(10));
+  http.set_keep_alive_max_count(config.http.max_requests_per_connection);
+  http.set_keep_alive_timeout(
+      std::chrono::duration_cast<std::chrono::seconds>(config.http.idle_timeout).count());
 
   http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
     request_context = {std::chrono::steady_clock::now(), "", ""};
@@ -317,6 +357,30 @@ void HttpApi::Impl::metrics_page(const httplib::Request& req, httplib::Response&
   }
   gauge("stargate_queue_oldest_seconds",
         "How long the process at the head of the work queue has waited.", oldest_seconds);
+  if (front) {
+    const FrontStats http_stats = front->stats();
+    gauges += "# HELP stargate_http_connections Open client connections, by what they do.\n";
+    gauges += "# TYPE stargate_http_connections gauge\n";
+    for (const auto& [state, value] : {std::pair{"reading", http_stats.reading},
+                                       {"idle", http_stats.idle},
+                                       {"busy", http_stats.busy},
+                                       {"writing", http_stats.writing}}) {
+      gauges += fmt::format("stargate_http_connections{{state=\"{}\"}} {}\n", state, value);
+    }
+    gauge("stargate_http_pending_requests", "Complete requests waiting for an HTTP thread.",
+          static_cast<double>(http_stats.pending));
+    gauges += "# HELP stargate_http_connections_accepted_total Connections accepted.\n";
+    gauges += "# TYPE stargate_http_connections_accepted_total counter\n";
+    gauges += fmt::format("stargate_http_connections_accepted_total {}\n", http_stats.accepted);
+    gauges +=
+        "# HELP stargate_http_connection_events_total Connections the front ended or refused "
+        "itself, by reason.\n";
+    gauges += "# TYPE stargate_http_connection_events_total counter\n";
+    for (int i = 0; i < static_cast<int>(FrontEvent::kCount); ++i) {
+      gauges += fmt::format("stargate_http_connection_events_total{{event=\"{}\"}} {}\n",
+                            front_event_name(static_cast<FrontEvent>(i)), http_stats.events[i]);
+    }
+  }
   gauges += "# HELP stargate_engine_up Whether the engine's workers are running.\n";
   gauges += "# TYPE stargate_engine_up gauge\n";
   gauges += std::string("stargate_engine_up ") + (engine.running() ? "1" : "0") + "\n";
@@ -332,33 +396,24 @@ HttpApi::HttpApi(const ServerConfig& config, Store& store, Engine& engine,
 HttpApi::~HttpApi() = default;
 
 Expected<int> HttpApi::bind(const std::string& host, int port) {
-  if (!impl_->http.is_valid()) {
+  if (!impl_->make_tls()) {
     return fail("TLS: " + (impl_->tls_error.empty() ? std::string("cannot set up the context")
                                                     : impl_->tls_error));
   }
-  int bound = port;
-  if (port == 0) {
-    bound = impl_->http.bind_to_any_port(host);
-    if (bound <= 0) return fail("cannot listen on " + host + ": no free port");
-  } else if (!impl_->http.bind_to_port(host, port)) {
-    return fail("cannot listen on " + host + ":" + std::to_string(port) +
-                " (address in use or not available)");
-  }
-  // cpp-httplib listens with a backlog of 5: a burst of daemons connecting at once (after
-  // the gateway restarts, say) would have its SYNs dropped and wait a second or more to
-  // retry. Calling listen() again on the bound socket raises the backlog.
-  if (impl_->listen_fd >= 0 && ::listen(impl_->listen_fd, SOMAXCONN) != 0) {
-    spdlog::warn("cannot raise the listen backlog: {}", std::strerror(errno));
-  }
-  return bound;
+  impl_->front = std::make_unique<HttpFront>(
+      impl_->config.http,
+      [impl = impl_.get()](FrontRequest& request) { return impl->handle(request); }, impl_->tls);
+  // The listening backlog is SOMAXCONN (cpp-httplib's is 5: a burst of daemons connecting
+  // after a restart had SYNs dropped).
+  return impl_->front->bind(host, port);
 }
 
 void HttpApi::serve() {
-  impl_->http.listen_after_bind();
+  if (impl_->front) impl_->front->serve();
 }
 
 void HttpApi::stop() {
-  impl_->http.stop();
+  if (impl_->front) impl_->front->stop();
 }
 
 bool HttpApi::uses_tls() const {

@@ -16,6 +16,7 @@
 
 #include "server/auth_throttle.hpp"
 #include "server/http_api.hpp"
+#include "server/http_front.hpp"
 #include "shared/errors.hpp"
 
 namespace stargate::server {
@@ -62,6 +63,13 @@ class CompletedCache {
   std::unordered_map<std::string, Entry> entries_;
 };
 
+// cpp-httplib's routing and parsing, run on a request that the front has already read
+// whole: process_request() is protected in httplib::Server.
+class Dispatcher : public httplib::Server {
+ public:
+  using httplib::Server::process_request;
+};
+
 struct HttpApi::Impl {
   const ServerConfig& config;
   Store& store;
@@ -74,9 +82,9 @@ struct HttpApi::Impl {
   CompletedCache completed;
   AuthThrottle auth_throttle;
   std::string tls_error;  // why the TLS context could not be set up
-  int listen_fd = -1;     // the listening socket, once created
-  std::unique_ptr<httplib::Server> server;
-  httplib::Server& http;
+  SSL_CTX* tls = nullptr;
+  Dispatcher http;
+  std::unique_ptr<HttpFront> front;
 
   Impl(const ServerConfig& c, Store& s, Engine& e, const TokenSigner& t, RateLimiter& l,
        AuditLog& a, Metrics& m)
@@ -87,12 +95,14 @@ struct HttpApi::Impl {
         limiter(l),
         audit(a),
         metrics(m),
-        auth_throttle(c.auth_max_failures, c.auth_failure_window, c.auth_concurrent_checks),
-        server(make_server()),
-        http(*server) {}
+        auth_throttle(c.auth_max_failures, c.auth_failure_window, c.auth_concurrent_checks) {}
+  ~Impl();
 
-  std::unique_ptr<httplib::Server> make_server();
+  // Creates the TLS context when a certificate is configured; false (and tls_error) when it
+  // cannot be used.
+  bool make_tls();
   bool setup_tls(SSL_CTX& ctx);
+  FrontReply handle(FrontRequest& request);
 
   void install();
   void token(const httplib::Request& req, httplib::Response& res);

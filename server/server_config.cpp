@@ -24,6 +24,33 @@ RateLimit read_rate_limit(ConfigReader& reader, const std::string& prefix, RateL
   return limit;
 }
 
+void read_front_limits(ConfigReader& reader, FrontLimits& limits) {
+  const auto size = [&](const char* key, std::size_t fallback, std::int64_t low,
+                        std::int64_t high) {
+    return static_cast<std::size_t>(reader.integer(std::string("server.") + key,
+                                                   static_cast<std::int64_t>(fallback), low, high));
+  };
+  const auto duration = [&](const char* key, Duration fallback) {
+    return reader.duration(std::string("server.") + key, fallback, std::chrono::milliseconds(100));
+  };
+  limits.threads = size("http_threads", limits.threads, 1, 1024);
+  limits.max_connections = size("max_connections", limits.max_connections, 16, 1'000'000);
+  limits.max_connections_per_address =
+      size("max_connections_per_address", limits.max_connections_per_address, 1, 1'000'000);
+  limits.max_pending_requests =
+      size("max_pending_requests", limits.max_pending_requests, 1, 1'000'000);
+  limits.max_requests_per_connection =
+      size("max_requests_per_connection", limits.max_requests_per_connection, 1, 1'000'000);
+  limits.header_timeout = duration("header_timeout", limits.header_timeout);
+  limits.idle_timeout = duration("idle_timeout", limits.idle_timeout);
+  limits.body_timeout = duration("body_timeout", limits.body_timeout);
+  limits.body_min_rate = size("body_min_rate", limits.body_min_rate, 1, 1LL << 30);
+  limits.write_timeout = duration("write_timeout", limits.write_timeout);
+  limits.framing.max_head_bytes =
+      size("max_header_bytes", limits.framing.max_head_bytes, 1024, 1 << 20);
+  limits.framing.max_headers = size("max_headers", limits.framing.max_headers, 8, 10'000);
+}
+
 void read(ConfigReader& reader, ServerConfig& config) {
   const std::string listen = reader.string("server.listen", "127.0.0.1:8080");
   if (auto address = parse_listen_address(listen)) {
@@ -39,10 +66,10 @@ void read(ConfigReader& reader, ServerConfig& config) {
                  "tls_cert and tls_key go together");
   }
   config.allow_plain_http = reader.boolean("server.allow_plain_http", false);
-  config.http_threads =
-      static_cast<std::size_t>(reader.integer("server.http_threads", 64, 1, 1024));
+  read_front_limits(reader, config.http);
   config.max_body_bytes =
       static_cast<std::size_t>(reader.integer("server.max_body_bytes", 1 << 20, 1024, 64 << 20));
+  config.http.framing.max_body_bytes = config.max_body_bytes;
   config.max_string_bytes =
       static_cast<std::size_t>(reader.integer("server.max_string_bytes", 64 * 1024, 64, 16 << 20));
   config.status_retry_after = reader.duration("server.status_retry_after",

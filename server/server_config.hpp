@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "server/builtin_handlers.hpp"
+#include "server/http_front.hpp"
 #include "server/rate_limiter.hpp"
 #include "shared/duration.hpp"
 #include "shared/expected.hpp"
@@ -41,7 +42,7 @@ struct ServerConfig {
   int auth_max_failures = 10;
   Duration auth_failure_window = std::chrono::minutes(1);
   int auth_concurrent_checks = 2;
-  std::size_t http_threads = 64;  // each open connection holds one
+  FrontLimits http;  // connections, deadlines and threads of the HTTP front
   std::size_t max_body_bytes = 1 << 20;
   std::size_t max_string_bytes = 64 * 1024;                // any one string in a request's data
   Duration status_retry_after = std::chrono::seconds(30);  // suggested poll interval

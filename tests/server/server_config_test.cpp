@@ -24,6 +24,9 @@ TEST(ServerConfig, ReadsAFileAndResolvesPaths) {
 [server]
 listen = "[::1]:0"
 state_dir = ")" + dir.path() + R"("
+header_timeout = "3s"
+max_connections_per_address = 7
+max_body_bytes = 4096
 [engine]
 workers = 4
 stuck_after = "20m"
@@ -41,6 +44,10 @@ expected_duration = "5m"
   EXPECT_EQ(config->listen_port, 0);
   EXPECT_EQ(config->workers, 4u);
   EXPECT_EQ(config->stuck_after, std::chrono::minutes(20));
+  EXPECT_EQ(config->http.header_timeout, std::chrono::seconds(3));
+  EXPECT_EQ(config->http.max_connections_per_address, 7u);
+  EXPECT_EQ(config->http.framing.max_body_bytes, 4096u);
+  EXPECT_EQ(config->http.idle_timeout, std::chrono::seconds(5));
   EXPECT_EQ(config->max_queue_wait, std::chrono::seconds(30));
   EXPECT_EQ(config->store_path, dir.file("stargate-server.db"));
   EXPECT_EQ(config->order.stock.at("SKU-001"), 3);
