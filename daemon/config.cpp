@@ -63,6 +63,18 @@ Expected<DaemonConfig> read(ConfigReader& reader) {
   socket.path = reader.string("socket.path", default_socket_path());
   socket.group = reader.string("socket.group");
   socket.mode = reader.file_mode("socket.mode", socket.mode);
+  socket.max_connections = static_cast<std::size_t>(reader.integer(
+      "socket.max_connections", static_cast<std::int64_t>(socket.max_connections), 4, 100000));
+  socket.max_connections_per_user = static_cast<std::size_t>(
+      reader.integer("socket.max_connections_per_user",
+                     static_cast<std::int64_t>(socket.max_connections_per_user), 1, 100000));
+  const auto at_least = std::chrono::milliseconds(100);
+  socket.header_timeout = reader.duration("socket.header_timeout", socket.header_timeout, at_least);
+  socket.idle_timeout = reader.duration("socket.idle_timeout", socket.idle_timeout, at_least);
+  socket.body_timeout = reader.duration("socket.body_timeout", socket.body_timeout, at_least);
+  socket.body_min_rate = static_cast<std::size_t>(reader.integer(
+      "socket.body_min_rate", static_cast<std::int64_t>(socket.body_min_rate), 1, 1LL << 30));
+  socket.write_timeout = reader.duration("socket.write_timeout", socket.write_timeout, at_least);
 
   for (const auto& name : reader.table_names("process_types")) {
     const std::string prefix = "process_types." + name;

@@ -45,6 +45,16 @@ struct SocketConfig {
   std::string path;
   std::string group;  // empty: the daemon's own group
   std::uint32_t mode = 0660;
+  // Every local user of the socket shares the daemon's descriptors: these bound what one of
+  // them can hold. A head must arrive within header_timeout of its first byte, a body
+  // within body_timeout plus its size at body_min_rate (bytes per second).
+  std::size_t max_connections = 256;
+  std::size_t max_connections_per_user = 64;
+  Duration header_timeout = std::chrono::seconds(10);
+  Duration idle_timeout = std::chrono::seconds(30);
+  Duration body_timeout = std::chrono::seconds(10);
+  std::size_t body_min_rate = 16 * 1024;
+  Duration write_timeout = std::chrono::seconds(30);
 };
 
 struct ProcessTypeConfig {

@@ -36,7 +36,8 @@ class LocalApi {
   std::shared_ptr<Impl> impl_;
 };
 
-// Whether a request's Host header may reach the API: missing, "localhost" or "stargated".
+// Whether a request's Host header may reach the API: "localhost" or "stargated", in any case
+// (the caller also insists on exactly one Host header).
 // Browsers send the page's host, so a page cannot drive the daemon through a forwarded socket.
 bool is_local_host_header(std::string_view host);
 

@@ -123,6 +123,9 @@ Database::Database(const std::string& path, int busy_timeout_ms, Mode mode) : pa
     // commits on power loss, which would break the promise an acknowledgement makes).
     exec("PRAGMA synchronous=FULL");
     exec("PRAGMA foreign_keys=ON");
+    // Sorts and temporary indexes stay in memory: a program out of file descriptors (a
+    // flood of connections) still reads and writes its database.
+    exec("PRAGMA temp_store=MEMORY");
   } catch (...) {
     sqlite3_close(db_);
     db_ = nullptr;

@@ -29,7 +29,32 @@ TEST(DaemonConfig, MinimalFileGetsTheSeedsDefaults) {
   EXPECT_EQ(config->polling.alert_after, 5);
   EXPECT_EQ(config->queue.retry_max, 60s);
   EXPECT_EQ(config->socket.mode, 0660u);
+  EXPECT_EQ(config->socket.max_connections, 256u);
+  EXPECT_EQ(config->socket.max_connections_per_user, 64u);
+  EXPECT_EQ(config->socket.header_timeout, 10s);
   EXPECT_EQ(config->timeout_for("order"), 10min);
+}
+
+TEST(DaemonConfig, SocketLimits) {
+  auto config = parse_daemon_config(std::string(kMinimal) + R"(
+[socket]
+max_connections = 32
+max_connections_per_user = 4
+header_timeout = "2s"
+idle_timeout = "1m"
+body_min_rate = 100
+)",
+                                    "stargated.toml");
+  ASSERT_TRUE(config) << config.error();
+  EXPECT_EQ(config->socket.max_connections, 32u);
+  EXPECT_EQ(config->socket.max_connections_per_user, 4u);
+  EXPECT_EQ(config->socket.header_timeout, 2s);
+  EXPECT_EQ(config->socket.idle_timeout, 1min);
+  EXPECT_EQ(config->socket.body_min_rate, 100u);
+  EXPECT_FALSE(parse_daemon_config(std::string(kMinimal) + "[socket]\nmax_connections = 0\n",
+                                   "stargated.toml"));
+  EXPECT_FALSE(parse_daemon_config(std::string(kMinimal) + "[socket]\nheader_timeout = \"0s\"\n",
+                                   "stargated.toml"));
 }
 
 TEST(DaemonConfig, ProcessTypes) {

@@ -20,7 +20,8 @@ TEST(LocalRoutes, ParsesQueries) {
 }
 
 TEST(LocalApi, OnlyLocalHostHeaders) {
-  EXPECT_TRUE(is_local_host_header(""));
+  EXPECT_FALSE(is_local_host_header(""));
+  EXPECT_TRUE(is_local_host_header("LocalHost"));
   EXPECT_TRUE(is_local_host_header("localhost"));
   EXPECT_TRUE(is_local_host_header("stargated"));
   EXPECT_FALSE(is_local_host_header("localhost:8080"));

@@ -6,10 +6,18 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <sys/resource.h>
+
 #include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "tests/support/fault_proxy.hpp"
+#include "tests/support/raw_socket.hpp"
 #include "tests/support/socket_client.hpp"
 #include "tests/support/stack.hpp"
 
@@ -266,6 +274,125 @@ TEST(Hostile, APathCannotForgeALogLine) {
   EXPECT_EQ(log.find("\nFORGED"), std::string::npos) << log;
   EXPECT_EQ(log.find("\n2026-12-01 00:00:00.000 error FORGED"), std::string::npos) << log;
   EXPECT_EQ(log.find('\x1b'), std::string::npos);
+}
+
+// What `stargate health` (the CLI, a normal local client) says now.
+int cli_health(Stack& stack) {
+  return stack.cli({"health"}).exit_code;
+}
+
+TEST(Hostile, SlowClientsOfTheSocketAreCutOffAndOthersServed) {
+  StackOptions options;
+  options.socket_settings =
+      "header_timeout = \"1s\"\nbody_timeout = \"1s\"\nbody_min_rate = 1024\n"
+      "max_connections = 500\nmax_connections_per_user = 500\n";
+  Stack stack(options);
+  std::vector<RawConnection> slow;
+  for (int i = 0; i < 150; ++i) {
+    slow.push_back(RawConnection::unix_socket(stack.socket()));
+    ASSERT_TRUE(slow.back().ok());
+    if (i % 2 == 0) {
+      slow.back().send("GET /v1/health HTTP/1.1\r\nHost: localhost\r\n");
+    } else {
+      slow.back().send(
+          "POST /v1/processes HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+          "Content-Length: 4000\r\n\r\n{");
+    }
+  }
+  for (int round = 0; round < 4; ++round) {
+    std::this_thread::sleep_for(300ms);
+    for (auto& connection : slow)
+      connection.send(" ");
+    EXPECT_EQ(cli_health(stack), 0) << "round " << round;
+  }
+  for (auto& connection : slow) {
+    connection.read_until_closed(5s);
+    EXPECT_TRUE(connection.closed());
+  }
+  EXPECT_TRUE(stack.daemon()->running());
+  EXPECT_EQ(cli_health(stack), 0);
+}
+
+TEST(Hostile, OneUserOfTheSocketCannotHoldEveryConnection) {
+  StackOptions options;
+  options.socket_settings = "max_connections_per_user = 8\nidle_timeout = \"30s\"\n";
+  Stack stack(options);
+  std::vector<RawConnection> held;
+  for (int i = 0; i < 8; ++i)
+    held.push_back(RawConnection::unix_socket(stack.socket()));
+  std::this_thread::sleep_for(200ms);
+  auto refused = RawConnection::unix_socket(stack.socket());
+  const auto answer = refused.read_until_closed(5s);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0), 0u) << answer;
+  EXPECT_NE(answer.find("SERVICE_UNAVAILABLE"), std::string::npos);
+  held.clear();
+  EXPECT_TRUE(wait_until([&] { return cli_health(stack) == 0; }, 5s));
+}
+
+TEST(Hostile, TheSocketWantsExactlyOneLocalHost) {
+  Stack stack;
+  const auto status = [&](const std::string& headers) {
+    auto connection = RawConnection::unix_socket(stack.socket());
+    connection.send("GET /v1/health HTTP/1.1\r\n" + headers + "Connection: close\r\n\r\n");
+    const auto answer = connection.read_until_closed(5s);
+    return answer.substr(0, std::min<std::size_t>(answer.size(), 12));
+  };
+  EXPECT_EQ(status("Host: localhost\r\n"), "HTTP/1.1 200");
+  EXPECT_EQ(status("Host: LocalHost\r\n"), "HTTP/1.1 200");
+  EXPECT_EQ(status("Host: stargated\r\n"), "HTTP/1.1 200");
+  EXPECT_EQ(status(""), "HTTP/1.1 403");
+  EXPECT_EQ(status("Host: localhost\r\nHost: evil.example\r\n"), "HTTP/1.1 403");
+  EXPECT_EQ(status("Host: localhost\r\nHost: localhost\r\n"), "HTTP/1.1 403");
+  EXPECT_EQ(status("Host: evil.example\r\n"), "HTTP/1.1 403");
+}
+
+std::size_t open_descriptors(pid_t pid) {
+  std::size_t n = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    ++n;
+  }
+  return n;
+}
+
+std::size_t count(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1))
+    ++n;
+  return n;
+}
+
+// The daemon out of descriptors (its limit lowered under it, as a systemd default of 1,024
+// and a flood of local connections did): unfixed, its accept loop spun, 1.27 million log
+// lines in 30 s. It must pause, say so now and then, and recover once descriptors free up.
+TEST(Hostile, TheDaemonOutOfDescriptorsPausesAndRecovers) {
+  Stack stack;
+  const pid_t pid = stack.daemon()->pid();
+  const std::size_t baseline = open_descriptors(pid);
+  rlimit before{};
+  ASSERT_EQ(::prlimit(pid, RLIMIT_NOFILE, nullptr, &before), 0);
+  // The soft limit only: raising it back needs no privilege.
+  const rlimit tight{baseline + 8, before.rlim_max};
+  if (::prlimit(pid, RLIMIT_NOFILE, &tight, nullptr) != 0) {
+    GTEST_SKIP() << "cannot lower the daemon's descriptor limit here: " << std::strerror(errno);
+  }
+  std::vector<RawConnection> flood;
+  for (int i = 0; i < 100; ++i)
+    flood.push_back(RawConnection::unix_socket(stack.socket()));
+  ASSERT_TRUE(
+      wait_until([&] { return stack.daemon_log().find("accept failed") != std::string::npos; }, 5s))
+      << stack.daemon_log();
+  std::this_thread::sleep_for(3s);
+  const auto log = stack.daemon_log();
+  EXPECT_LE(count(log, "accept failed"), 2u) << log.substr(0, 2000);
+  ASSERT_TRUE(stack.daemon()->running()) << stack.daemon_log();
+  flood.clear();
+  ASSERT_EQ(::prlimit(pid, RLIMIT_NOFILE, &before, nullptr), 0) << std::strerror(errno) << "\n"
+                                                                << stack.daemon_log();
+  EXPECT_TRUE(wait_until([&] { return cli_health(stack) == 0; }, 10s)) << stack.daemon_log();
+  EXPECT_TRUE(wait_until([&] { return open_descriptors(pid) <= baseline + 2; }, 10s))
+      << open_descriptors(pid) << " open, " << baseline << " before";
 }
 
 }  // namespace

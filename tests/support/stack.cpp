@@ -70,8 +70,8 @@ void Stack::start_daemon(int gateway_port, const std::vector<std::string>& extra
                  client_id_ + "\"\nclient_secret_file = \"" + dir_.file("client_secret") +
                  "\"\n[queue]\npath = \"" + dir_.file("daemon/queue.db") +
                  "\"\nretry_initial = \"100ms\"\nretry_max = \"500ms\"\n[socket]\npath = \"" +
-                 socket_ + "\"\n[polling]\nfast_interval = \"" + options_.fast_interval + "\"\n" +
-                 options_.daemon_extra);
+                 socket_ + "\"\n" + options_.socket_settings + "\n[polling]\nfast_interval = \"" +
+                 options_.fast_interval + "\"\n" + options_.daemon_extra);
   // The log is appended to across restarts; this start is ready when its own "ready" line
   // appears (a socket file may be left from a killed predecessor).
   const std::size_t log_before = daemon_log().size();

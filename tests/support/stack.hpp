@@ -22,6 +22,7 @@ struct StackOptions {
   std::string gateway_scheme = "http";
   std::string gateway_settings;  // lines inside [gateway] of stargated.toml
   std::string daemon_extra;      // appended to stargated.toml (after [polling])
+  std::string socket_settings;   // lines inside [socket] of stargated.toml
   bool start_daemon = true;
 };
 
