@@ -2,6 +2,8 @@
 // runs Argon2id (64 MiB of memory and tens of milliseconds of CPU), so a stream of wrong
 // secrets could take the whole machine: at most a few checks run at once, and an address
 // that failed too often within a window is refused without a check until the window ends.
+// Checks still running count against the limit as if they will fail, so that many
+// requests sent at once cannot all pass before the first failure is counted.
 #pragma once
 
 #include <cstddef>
@@ -21,9 +23,24 @@ class AuthThrottle {
   // `max_failures` failed checks per address within `window`; `concurrent` checks at once.
   AuthThrottle(int max_failures, Duration window, int concurrent);
 
-  // How long `address` must wait before it may try again; std::nullopt when it may now.
-  std::optional<Duration> refused(const std::string& address, TimePoint now);
-  void failed(const std::string& address, TimePoint now);
+  // One authentication from `address`. While it lives it holds one of the address's
+  // max_failures tries; failed() makes it count for the rest of the window.
+  class Attempt {
+   public:
+    Attempt(AuthThrottle& throttle, std::string address, TimePoint now);
+    ~Attempt();
+    Attempt(const Attempt&) = delete;
+    // std::nullopt when admitted; else how long to wait: until the window ends when the
+    // address failed too often, a second when its checks in flight could reach the limit.
+    const std::optional<Duration>& refused() const { return refused_; }
+    void failed(TimePoint now);
+
+   private:
+    AuthThrottle& throttle_;
+    std::string address_;
+    std::optional<Duration> refused_;
+    bool ended_ = false;  // failed() has released the try
+  };
 
   // Holds one of the check slots while it lives; `acquired` is false when none freed up
   // within the wait.
@@ -42,7 +59,10 @@ class AuthThrottle {
   struct Window {
     TimePoint start{};
     int failures = 0;
+    int in_flight = 0;  // admitted attempts not yet ended
   };
+  std::optional<Duration> admit(const std::string& address, TimePoint now);
+  void end(const std::string& address, bool failed, TimePoint now);
   static constexpr std::size_t kMaxAddresses = 100'000;  // memory bound under a flood
 
   int max_failures_;

@@ -67,8 +67,10 @@ void HttpApi::Impl::token(const httplib::Request& req, httplib::Response& res) {
 std::optional<ClientRecord> HttpApi::Impl::authenticate_client(const httplib::Request& req,
                                                                httplib::Response& res) {
   const std::string& address = req.remote_addr;
-  if (const auto wait = auth_throttle.refused(address, now_utc())) {
-    const auto seconds = std::chrono::ceil<std::chrono::seconds>(*wait).count();
+  AuthThrottle::Attempt attempt(auth_throttle, address, now_utc());
+  if (const auto& wait = attempt.refused()) {
+    const auto seconds =
+        std::max<std::int64_t>(1, std::chrono::ceil<std::chrono::seconds>(*wait).count());
     spdlog::warn("token: {} refused: too many failed client authentications [{}]", address,
                  correlation_id(res));
     metrics.client_auth_refused("throttled");
@@ -80,7 +82,7 @@ std::optional<ClientRecord> HttpApi::Impl::authenticate_client(const httplib::Re
   }
   const auto [client_id, secret] = client_credentials(req);
   if (client_id.empty() || secret.empty()) {
-    auth_throttle.failed(address, now_utc());
+    attempt.failed(now_utc());
     metrics.client_auth_refused("failed");
     send_oauth_error(res, 401, "invalid_client", "Client authentication failed");
     return std::nullopt;
@@ -105,7 +107,7 @@ std::optional<ClientRecord> HttpApi::Impl::authenticate_client(const httplib::Re
   }
   // The same answer for an unknown client, a revoked one and a wrong secret.
   if (!valid) {
-    auth_throttle.failed(address, now_utc());
+    attempt.failed(now_utc());
     metrics.client_auth_refused("failed");
     spdlog::warn("token: client authentication failed for '{}' from {} [{}]",
                  client_id.substr(0, 64), address, correlation_id(res));

@@ -84,14 +84,45 @@ TEST(AuthThrottle, CountsFailuresPerAddressWithinAWindow) {
   AuthThrottle throttle(3, 60s, 2);
   const auto t0 = now_utc();
   for (int i = 0; i < 3; ++i) {
-    EXPECT_FALSE(throttle.refused("192.0.2.1", t0));
-    throttle.failed("192.0.2.1", t0);
+    AuthThrottle::Attempt attempt(throttle, "192.0.2.1", t0);
+    EXPECT_FALSE(attempt.refused());
+    attempt.failed(t0);
   }
-  EXPECT_EQ(throttle.refused("192.0.2.1", t0 + 20s), std::optional<Duration>(40s));
-  EXPECT_FALSE(throttle.refused("192.0.2.2", t0 + 20s));  // another address is not affected
-  EXPECT_FALSE(throttle.refused("192.0.2.1", t0 + 60s));  // the window has passed
-  throttle.failed("192.0.2.1", t0 + 61s);                 // a new window, one failure
-  EXPECT_FALSE(throttle.refused("192.0.2.1", t0 + 62s));
+  EXPECT_EQ(AuthThrottle::Attempt(throttle, "192.0.2.1", t0 + 20s).refused(),
+            std::optional<Duration>(40s));
+  // Another address is not affected, and successes do not count.
+  for (int i = 0; i < 5; ++i)
+    EXPECT_FALSE(AuthThrottle::Attempt(throttle, "192.0.2.2", t0 + 20s).refused());
+  EXPECT_FALSE(AuthThrottle::Attempt(throttle, "192.0.2.1", t0 + 60s).refused());  // passed
+  {
+    AuthThrottle::Attempt attempt(throttle, "192.0.2.1", t0 + 61s);  // a new window
+    attempt.failed(t0 + 61s);
+  }
+  EXPECT_FALSE(AuthThrottle::Attempt(throttle, "192.0.2.1", t0 + 62s).refused());
+}
+
+// Unfixed, 64 requests sent at once all passed the check before the first failure was
+// counted: 29 checks ran against a limit of 10.
+TEST(AuthThrottle, ChecksInFlightCountAgainstTheLimit) {
+  AuthThrottle throttle(3, 60s, 2);
+  const auto t0 = now_utc();
+  std::vector<std::unique_ptr<AuthThrottle::Attempt>> running;
+  for (int i = 0; i < 3; ++i) {
+    running.push_back(std::make_unique<AuthThrottle::Attempt>(throttle, "192.0.2.1", t0));
+    EXPECT_FALSE(running.back()->refused());
+  }
+  // A fourth must wait a moment: the three in flight could all fail.
+  EXPECT_EQ(AuthThrottle::Attempt(throttle, "192.0.2.1", t0).refused(),
+            std::optional<Duration>(1s));
+  for (auto& attempt : running)
+    attempt->failed(t0);
+  running.clear();
+  EXPECT_EQ(AuthThrottle::Attempt(throttle, "192.0.2.1", t0 + 1s).refused(),
+            std::optional<Duration>(59s));
+  // One that succeeds gives its try back.
+  AuthThrottle other(1, 60s, 2);
+  { AuthThrottle::Attempt ok(other, "192.0.2.3", t0); }
+  EXPECT_FALSE(AuthThrottle::Attempt(other, "192.0.2.3", t0).refused());
 }
 
 TEST(AuthThrottle, BoundsConcurrentChecks) {
