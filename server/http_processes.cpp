@@ -217,22 +217,31 @@ void HttpApi::Impl::retry(const httplib::Request& req, httplib::Response& res) {
     send_error(res, ErrorCode::kNotFound, "Process not found");
     return;
   }
+  // Nothing changes before the caller is known to hold the process type's scope: a store
+  // that cannot tell the type answers 503 and retries nothing.
   auto record = store.get_process(claims->tenant, id);
-  if (record && record->has_value() && !has_scope(*claims, (*record)->view.process_type)) {
+  if (!record) {
+    spdlog::error("retry: {} [{}]", record.error(), correlation_id(res));
+    send_error(res, {ErrorCode::kServiceUnavailable, "Store unavailable", 5});
+    return;
+  }
+  if (!record->has_value()) {
+    send_error(res, ErrorCode::kNotFound, "Process not found");
+    return;
+  }
+  if (!has_scope(*claims, (*record)->view.process_type)) {
     send_error(res, ErrorCode::kInsufficientPermissions, "ProcessType not authorized");
     return;
   }
   const auto now = now_utc();
   std::optional<TimePoint> estimate;
-  if (record && record->has_value()) {
-    const auto type_config = config.process_types.find((*record)->view.process_type);
-    if (type_config != config.process_types.end())
-      estimate = now + type_config->second.expected_duration;
+  const auto type_config = config.process_types.find((*record)->view.process_type);
+  if (type_config != config.process_types.end()) {
+    estimate = now + type_config->second.expected_duration;
   }
   auto outcome = store.retry_process(claims->tenant, id, now, estimate);
-  if (!record || !outcome) {
-    spdlog::error("retry: {} [{}]", !record ? record.error() : outcome.error(),
-                  correlation_id(res));
+  if (!outcome) {
+    spdlog::error("retry: {} [{}]", outcome.error(), correlation_id(res));
     send_error(res, {ErrorCode::kServiceUnavailable, "Store unavailable", 5});
     return;
   }

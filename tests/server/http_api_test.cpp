@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "shared/sqlite.hpp"
 #include "tests/server/http_api_fixture.hpp"
 
 namespace stargate::server {
@@ -221,6 +222,37 @@ TEST_F(HttpApiTest, RetryStartsANewAttemptOfARetryableFailure) {
       client_->Post("/api/stargate/processes/" + failing + "/retry",
                     {{"Authorization", "Bearer " + token("globex")}}, "", "application/json");
   expect_error(foreign, 404, "NOT_FOUND");
+}
+
+// A retry the store cannot read (the row's data is no longer JSON) answers 503 and changes
+// nothing, whatever the caller's scope. (The route used to skip its scope check when its
+// first read failed; a real store cannot be made to fail that read alone on demand, so this
+// checks the outcome, and the route now stops at the first failed read.)
+TEST_F(HttpApiTest, ARetryTheStoreCannotReadChangesNothing) {
+  const auto t = token("acme-order");
+  const std::string failing =
+      json::parse(submit(t, order_body("k-low", "SKU-LOW"))->body)["processId"];
+  ASSERT_TRUE(test::wait_until(
+      [&] {
+        return json::parse(get(t, "/api/stargate/processes/" + failing)->body)["status"] ==
+               "failed";
+      },
+      10s));
+  db::Database side(dir_.file("store.db"));
+  side.prepare("UPDATE processes SET data = 'not json' WHERE process_id = ?")
+      .bind(1, failing)
+      .run();
+  const auto shipping_only = token("acme-all", "process:shipping");
+  auto refused =
+      client_->Post("/api/stargate/processes/" + failing + "/retry",
+                    {{"Authorization", "Bearer " + shipping_only}}, "", "application/json");
+  expect_error(refused, 503, "SERVICE_UNAVAILABLE");
+  auto row = side.prepare("SELECT status, attempt, queued FROM processes WHERE process_id = ?");
+  row.bind(1, failing);
+  ASSERT_TRUE(row.step());
+  EXPECT_EQ(row.text(0), "failed");
+  EXPECT_EQ(row.integer(1), 1);
+  EXPECT_EQ(row.integer(2), 0);
 }
 
 TEST_F(HttpApiTest, RunningProcessesSuggestWhenToPollAgain) {
