@@ -1,6 +1,9 @@
 // SQLite wrapper.
 #include "shared/sqlite.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <sqlite3.h>
 
 #include <memory>
@@ -104,6 +107,13 @@ std::optional<std::int64_t> Statement::optional_integer(int column) const {
 }
 
 Database::Database(const std::string& path, int busy_timeout_ms, Mode mode) : path_(path) {
+  if (mode == Mode::kReadWrite && path != ":memory:") {
+    // A new database is private whatever the umask (outside systemd it is often 022): it
+    // holds requests, results and hashes. SQLite gives its -wal and -shm files the same
+    // mode. An existing file keeps the mode its operator chose.
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) ::close(fd);
+  }
   const int flags =
       mode == Mode::kReadOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
   const int rc = sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <cerrno>
@@ -274,6 +275,24 @@ TEST(Hostile, APathCannotForgeALogLine) {
   EXPECT_EQ(log.find("\nFORGED"), std::string::npos) << log;
   EXPECT_EQ(log.find("\n2026-12-01 00:00:00.000 error FORGED"), std::string::npos) << log;
   EXPECT_EQ(log.find('\x1b'), std::string::npos);
+}
+
+// queue.db and the server's store were created 0644 outside systemd (umask 022): every
+// user of the host could read the requests, results and secret hashes.
+TEST(Hostile, DatabasesArePrivateWhateverTheUmask) {
+  const mode_t old_mask = ::umask(022);
+  {
+    Stack stack;
+    ASSERT_EQ(stack.cli({"submit", "order", "--data", kOrder, "--wait"}).exit_code, 0);
+    for (const std::string file :
+         {"daemon/queue.db", "daemon/queue.db-wal", "server/stargate-server.db",
+          "server/stargate-server.db-wal", "server/stargate-server.db-shm"}) {
+      struct stat st {};
+      ASSERT_EQ(::stat(stack.dir().file(file).c_str(), &st), 0) << file;
+      EXPECT_EQ(st.st_mode & 0777, 0600u) << file;
+    }
+  }
+  ::umask(old_mask);
 }
 
 // What `stargate health` (the CLI, a normal local client) says now.
