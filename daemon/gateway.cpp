@@ -9,7 +9,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
-#include <sstream>
 #include <vector>
 
 #include <httplib.h>
@@ -248,24 +247,19 @@ class HttpGateway final : public Gateway {
       return std::nullopt;
     }
     auto body = parse_json(result->body, {64 << 10, 8});
-    if (!body || !body->is_object() || !(*body)["access_token"].is_string()) {
-      failure.error = "token endpoint: answer without access_token";
+    if (!body) {
+      failure.error = "token endpoint: malformed JSON: " + body.error().message;
       return std::nullopt;
     }
-    token_ = (*body)["access_token"].get<std::string>();
+    auto answer = parse_token_answer(*body);
+    if (!answer) {
+      failure.error = "token endpoint: " + answer.error();
+      return std::nullopt;
+    }
+    token_ = std::move(answer->access_token);
     // The scope granted ("process:order process:shipping") says which types may be sent.
-    if (const auto scope = body->find("scope"); scope != body->end() && scope->is_string()) {
-      std::vector<std::string> types;
-      std::istringstream entries(scope->get<std::string>());
-      for (std::string entry; entries >> entry;) {
-        if (entry.rfind("process:", 0) == 0) types.push_back(entry.substr(8));
-      }
-      granted_ = std::move(types);
-    }
-    std::int64_t lifetime = 3600;
-    if (const auto it = body->find("expires_in"); it != body->end() && it->is_number_integer()) {
-      lifetime = std::clamp<std::int64_t>(it->get<std::int64_t>(), 1, 86400 * 30);
-    }
+    if (answer->process_types) granted_ = std::move(*answer->process_types);
+    const std::int64_t lifetime = answer->expires_in;
     // Renew when 90% of the lifetime has passed (at least 10 s early, never in the past).
     const auto early =
         std::max<std::int64_t>(lifetime / 10, std::min<std::int64_t>(10, lifetime / 2));

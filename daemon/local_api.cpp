@@ -182,16 +182,6 @@ class Session : public std::enable_shared_from_this<Session> {
 
 }  // namespace
 
-bool is_local_host_header(std::string_view host) {
-  const auto is = [&](std::string_view name) {
-    return host.size() == name.size() &&
-           std::equal(host.begin(), host.end(), name.begin(), [](char a, char b) {
-             return std::tolower(static_cast<unsigned char>(a)) == b;
-           });
-  };
-  return is("localhost") || is("stargated");
-}
-
 struct LocalApi::Impl : std::enable_shared_from_this<Impl> {
   Impl(asio::io_context& i, LocalRoutes& r) : io(i), routes(r), acceptor(i), pause(i) {}
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "daemon/config.hpp"
+#include "daemon/local_requests.hpp"
 #include "daemon/local_routes.hpp"
 #include "shared/expected.hpp"
 
@@ -35,10 +36,5 @@ class LocalApi {
   struct Impl;
   std::shared_ptr<Impl> impl_;
 };
-
-// Whether a request's Host header may reach the API: "localhost" or "stargated", in any case
-// (the caller also insists on exactly one Host header).
-// Browsers send the page's host, so a page cannot drive the daemon through a forwarded socket.
-bool is_local_host_header(std::string_view host);
 
 }  // namespace stargate::daemon

@@ -33,29 +33,6 @@ LocalResponse store_error(const std::string& message) {
   return error(ErrorCode::kInternalError, "queue error: " + message);
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::optional<std::string> percent_decode(std::string_view text) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%') {
-      if (i + 2 >= text.size()) return std::nullopt;
-      const int hi = hex_value(text[i + 1]), lo = hex_value(text[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      out += static_cast<char>(hi * 16 + lo);
-      i += 2;
-    } else {
-      out += text[i] == '+' ? ' ' : text[i];
-    }
-  }
-  return out;
-}
-
 // Reads a small non-negative integer parameter: `fallback` when absent, -1 when malformed or
 // above `max`.
 int int_param(const std::map<std::string, std::string>& query, const std::string& name,
@@ -83,22 +60,6 @@ struct LocalRoutes::Waiter {
 LocalResponse local_error(ErrorCode code, const std::string& message) {
   return {http_status(code),
           error_body({code, message, std::nullopt}, format_timestamp(now_utc()), "")};
-}
-
-std::optional<std::map<std::string, std::string>> parse_query(std::string_view query) {
-  std::map<std::string, std::string> out;
-  while (!query.empty()) {
-    const auto amp = query.find('&');
-    const auto pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (pair.empty()) continue;
-    const auto eq = pair.find('=');
-    auto key = percent_decode(pair.substr(0, eq));
-    auto value = percent_decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
-    if (!key || !value) return std::nullopt;
-    out[*key] = *value;
-  }
-  return out;
 }
 
 LocalRoutes::LocalRoutes(boost::asio::io_context& io, Queue& queue, Dispatcher& dispatcher,
@@ -161,53 +122,12 @@ void LocalRoutes::handle(const LocalRequest& request, Respond respond) {
 }
 
 void LocalRoutes::submit(const LocalRequest& request, Respond& respond) {
-  if (request.content_type.rfind("application/json", 0) != 0) {
-    respond(error(ErrorCode::kUnsupportedMediaType, "Content-Type must be application/json"));
+  auto decoded = decode_local_submit(request.content_type, request.body);
+  if (!decoded) {
+    respond(local_error(decoded.error().code, decoded.error().message));
     return;
   }
-  auto body = parse_json(request.body, {kMaxBody, 64});
-  if (!body) {
-    respond(error(body.error().kind == JsonError::Kind::kTooLarge ? ErrorCode::kPayloadTooLarge
-                                                                  : ErrorCode::kInvalidRequest,
-                  "Malformed JSON: " + body.error().message));
-    return;
-  }
-  if (!body->is_object()) {
-    respond(error(ErrorCode::kInvalidRequest, "Request body must be a JSON object"));
-    return;
-  }
-  NewRequest item;
-  for (const auto& [key, value] : body->items()) {
-    if (key == "processType") {
-      if (!value.is_string() || !is_process_type_name(value.get_ref<const std::string&>())) {
-        respond(error(ErrorCode::kInvalidRequest,
-                      "Field 'processType' must be 1-64 characters of a-z, 0-9, '_' and '-'"));
-        return;
-      }
-      item.process_type = value.get<std::string>();
-    } else if (key == "data") {
-      if (!value.is_object()) {
-        respond(error(ErrorCode::kInvalidRequest, "Field 'data' must be an object"));
-        return;
-      }
-      item.data = value;
-    } else if (key == "clientProcessId") {
-      if (!value.is_string() || !is_safe_id(value.get_ref<const std::string&>())) {
-        respond(error(ErrorCode::kInvalidRequest,
-                      "Field 'clientProcessId' must be 1-128 characters of letters, digits and "
-                      "-_.:"));
-        return;
-      }
-      item.client_process_id = value.get<std::string>();
-    } else {
-      respond(error(ErrorCode::kInvalidRequest, "Unknown field: " + escape_text(key, 64)));
-      return;
-    }
-  }
-  if (item.process_type.empty()) {
-    respond(error(ErrorCode::kInvalidRequest, "Missing required field: processType"));
-    return;
-  }
+  NewRequest item = std::move(*decoded);
   // Once a token told us what this client may submit, refuse other types at once rather
   // than queue something the gateway will reject.
   if (const auto granted = gateway_.granted_types();

@@ -12,6 +12,7 @@
 
 #include "daemon/config.hpp"
 #include "daemon/dispatcher.hpp"
+#include "daemon/local_requests.hpp"
 #include "daemon/queue.hpp"
 #include "shared/errors.hpp"
 
@@ -59,7 +60,7 @@ class LocalRoutes {
   void release_waiters();
 
   // The largest request body accepted (the data of one request, plus a little).
-  static constexpr std::size_t kMaxBody = (1 << 20) + 4096;
+  static constexpr std::size_t kMaxBody = kMaxLocalBody;
 
  private:
   struct Waiter;
@@ -96,8 +97,5 @@ class LocalRoutes {
 
 // The error answer of the socket API ({error, message, timestamp}).
 LocalResponse local_error(ErrorCode code, const std::string& message);
-
-// Splits "a=1&b=x%20y" into decoded pairs; std::nullopt on malformed percent-encoding.
-std::optional<std::map<std::string, std::string>> parse_query(std::string_view query);
 
 }  // namespace stargate::daemon

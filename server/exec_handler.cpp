@@ -37,13 +37,8 @@ HandlerOutcome ExecHandler::run(const HandlerInput& input, HandlerContext& conte
   options.max_output_bytes = settings_.max_output_bytes;
   options.keep_going = [&] { return context.pause(Duration::zero()); };
   options.on_line = [&](std::string_view line) {
-    auto parsed = parse_json(line, {settings_.max_output_bytes, 64});
-    if (parsed && parsed->is_object() && parsed->contains("progress") &&
-        (*parsed)["progress"].is_number()) {
-      // Clamped before the conversion: a double beyond int's range does not convert.
-      context.progress(
-          static_cast<int>(std::clamp((*parsed)["progress"].get<double>(), 0.0, 100.0)),
-          parsed->value("currentStep", std::string()));
+    if (auto progress = parse_progress_line(line, settings_.max_output_bytes)) {
+      context.progress(progress->percent, progress->step);
     }
   };
 
@@ -78,14 +73,35 @@ HandlerOutcome ExecHandler::run(const HandlerInput& input, HandlerContext& conte
                       : run.errors,
                   {{"exitCode", run.exit_code}}, run.exit_code == kExitTempFail);
   }
-  auto result = parse_json(run.last_line, {settings_.max_output_bytes, 64});
-  if (run.last_line.empty() || !result || !result->is_object()) {
+  auto result = parse_result_line(run.last_line, settings_.max_output_bytes);
+  if (!result) {
     return failed("OUTPUT_INVALID",
-                  program + " did not print a JSON object as its last line" +
-                      (result ? "" : ": " + result.error().message),
-                  {}, false);
+                  program + " did not print a JSON object as its last line" + result.error(), {},
+                  false);
   }
   return HandlerOutcome::success(std::move(*result));
+}
+
+std::optional<ProgressLine> parse_progress_line(std::string_view line, std::size_t max_bytes) {
+  auto parsed = parse_json(line, {max_bytes, 64});
+  if (!parsed || !parsed->is_object()) return std::nullopt;
+  const auto progress = parsed->find("progress");
+  if (progress == parsed->end() || !progress->is_number()) return std::nullopt;
+  ProgressLine out;
+  // Clamped before the conversion: a double beyond int's range does not convert.
+  out.percent = static_cast<int>(std::clamp(progress->get<double>(), 0.0, 100.0));
+  if (const auto step = parsed->find("currentStep"); step != parsed->end() && step->is_string()) {
+    out.step = to_valid_utf8(step->get_ref<const std::string&>(), kMaxStepBytes);
+  }
+  return out;
+}
+
+Expected<nlohmann::json> parse_result_line(std::string_view line, std::size_t max_bytes) {
+  if (line.empty()) return fail("");
+  auto result = parse_json(line, {max_bytes, 64});
+  if (!result) return fail(": " + result.error().message);
+  if (!result->is_object()) return fail("");
+  return std::move(*result);
 }
 
 }  // namespace stargate::server

@@ -12,10 +12,10 @@
 #include <cstring>
 
 #include <openssl/err.h>
-#include <sodium.h>
 #include <spdlog/spdlog.h>
 
 #include "server/http_api_impl.hpp"
+#include "server/requests.hpp"
 #include "shared/ids.hpp"
 #include "shared/json.hpp"
 
@@ -56,22 +56,7 @@ void send_oauth_error(httplib::Response& res, int status, const std::string& err
 
 std::pair<std::string, std::string> client_credentials(const httplib::Request& req) {
   const std::string auth = req.get_header_value("Authorization");
-  if (auth.rfind("Basic ", 0) == 0 && auth.size() < 1024) {
-    std::string decoded(auth.size(), '\0');
-    std::size_t length = 0;
-    if (sodium_base642bin(reinterpret_cast<unsigned char*>(decoded.data()), decoded.size(),
-                          auth.data() + 6, auth.size() - 6, nullptr, &length, nullptr,
-                          sodium_base64_VARIANT_ORIGINAL) == 0) {
-      decoded.resize(length);
-      const auto colon = decoded.find(':');
-      if (colon != std::string::npos) {
-        // RFC 6749 §2.3.1: both parts are form-urlencoded before encoding.
-        return {httplib::detail::decode_url(decoded.substr(0, colon), true),
-                httplib::detail::decode_url(decoded.substr(colon + 1), true)};
-      }
-    }
-    return {};
-  }
+  if (auth.rfind("Basic ", 0) == 0) return basic_credentials(auth).value_or(std::pair{"", ""});
   return {req.get_param_value("client_id"), req.get_param_value("client_secret")};
 }
 
@@ -93,46 +78,6 @@ void CompletedCache::remember(const std::string& process_id, Entry entry) {
   entries_[process_id] = std::move(entry);
 }
 
-namespace {
-
-// One request the front read whole, as the stream cpp-httplib parses; the answer is
-// collected in memory and written by the front, so a worker never waits on a client.
-class RequestStream final : public httplib::Stream {
- public:
-  explicit RequestStream(const FrontRequest& request) : request_(request) {}
-
-  bool is_readable() const override { return offset_ < request_.bytes.size(); }
-  bool is_writable() const override { return true; }
-  ssize_t read(char* ptr, size_t size) override {
-    const std::size_t n = std::min(size, request_.bytes.size() - offset_);
-    std::memcpy(ptr, request_.bytes.data() + offset_, n);
-    offset_ += n;
-    return static_cast<ssize_t>(n);
-  }
-  ssize_t write(const char* ptr, size_t size) override {
-    out_.append(ptr, size);
-    return static_cast<ssize_t>(size);
-  }
-  void get_remote_ip_and_port(std::string& ip, int& port) const override {
-    ip = request_.remote_ip;
-    port = request_.remote_port;
-  }
-  void get_local_ip_and_port(std::string& ip, int& port) const override {
-    ip = request_.local_ip;
-    port = request_.local_port;
-  }
-  socket_t socket() const override { return INVALID_SOCKET; }
-
-  std::string take_output() { return std::move(out_); }
-
- private:
-  const FrontRequest& request_;
-  std::size_t offset_ = 0;
-  std::string out_;
-};
-
-}  // namespace
-
 HttpApi::Impl::~Impl() {
   front.reset();
   if (tls != nullptr) SSL_CTX_free(tls);
@@ -148,7 +93,8 @@ bool HttpApi::Impl::make_tls() {
 }
 
 FrontReply HttpApi::Impl::handle(FrontRequest& request) {
-  RequestStream stream(request);
+  BufferStream stream(request.bytes, {request.remote_ip, request.remote_port, request.local_ip,
+                                      request.local_port});
   bool connection_closed = false;
   const bool ok = http.process_request(stream, request.last, connection_closed, {});
   return {stream.take_output(), !ok || connection_closed || request.last};

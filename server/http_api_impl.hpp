@@ -17,6 +17,7 @@
 #include "server/auth_throttle.hpp"
 #include "server/http_api.hpp"
 #include "server/http_front.hpp"
+#include "server/http_stream.hpp"
 #include "shared/errors.hpp"
 
 namespace stargate::server {
@@ -61,13 +62,6 @@ class CompletedCache {
   static constexpr std::size_t kCapacity = 10000;
   mutable std::mutex mutex_;
   std::unordered_map<std::string, Entry> entries_;
-};
-
-// cpp-httplib's routing and parsing, run on a request that the front has already read
-// whole: process_request() is protected in httplib::Server.
-class Dispatcher : public httplib::Server {
- public:
-  using httplib::Server::process_request;
 };
 
 struct HttpApi::Impl {

@@ -4,8 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "server/digest.hpp"
 #include "server/http_api_impl.hpp"
+#include "server/requests.hpp"
 #include "shared/ids.hpp"
 #include "shared/json.hpp"
 
@@ -84,42 +84,12 @@ std::optional<TokenClaims> HttpApi::Impl::authorize(const httplib::Request& req,
 void HttpApi::Impl::submit(const httplib::Request& req, httplib::Response& res) {
   auto claims = authorize(req, res);
   if (!claims) return;
-  const std::string type = req.get_header_value("Content-Type");
-  if (type.rfind(kJson, 0) != 0) {
-    send_error(res, ErrorCode::kUnsupportedMediaType, "Content-Type must be application/json");
-    return;
-  }
-  auto body = parse_json(req.body, {config.max_body_bytes, 32});
-  if (!body) {
-    const bool too_large = body.error().kind == JsonError::Kind::kTooLarge;
-    send_error(res, too_large ? ErrorCode::kPayloadTooLarge : ErrorCode::kInvalidRequest,
-               "Malformed JSON: " + body.error().message);
-    return;
-  }
-  if (auto long_string = find_long_string(*body, config.max_string_bytes)) {
-    send_error(res, ErrorCode::kInvalidRequest,
-               "String at " + *long_string + " is longer than " +
-                   std::to_string(config.max_string_bytes) + " bytes");
-    return;
-  }
-  auto request = parse_submit_request(*body);
+  auto request = decode_submit(req.get_header_value("Content-Type"), req.body,
+                               req.get_header_value("Idempotency-Key"),
+                               {config.max_body_bytes, config.max_string_bytes});
   if (!request) {
-    send_error(res, ErrorCode::kInvalidRequest, request.error());
+    send_error(res, request.error());
     return;
-  }
-  const std::string header_key = req.get_header_value("Idempotency-Key");
-  if (!header_key.empty()) {
-    if (!is_safe_id(header_key)) {
-      send_error(res, ErrorCode::kInvalidRequest,
-                 "Idempotency-Key must be 1-128 characters of letters, digits and -_.:");
-      return;
-    }
-    if (!request->idempotency_key.empty() && request->idempotency_key != header_key) {
-      send_error(res, ErrorCode::kInvalidRequest,
-                 "idempotencyKey and the Idempotency-Key header differ");
-      return;
-    }
-    request->idempotency_key = header_key;
   }
   if (!has_scope(*claims, request->process_type)) {
     send_error(res, ErrorCode::kInsufficientPermissions, "ProcessType not authorized");
@@ -136,11 +106,7 @@ void HttpApi::Impl::submit(const httplib::Request& req, httplib::Response& res) 
   process.correlation_id = correlation_id(res);
   process.now = now_utc();
   process.estimated_completion = process.now + type_config->second.expected_duration;
-  {
-    SubmitRequest canonical = *request;
-    canonical.idempotency_key.clear();
-    process.request_hash = sha256_hex(dump_json(to_json(canonical)));
-  }
+  process.request_hash = request_hash(*request);
   process.request = std::move(*request);
   auto created = store.create_process(process);
   if (!created) {
@@ -273,36 +239,13 @@ void HttpApi::Impl::retry(const httplib::Request& req, httplib::Response& res) {
 void HttpApi::Impl::list(const httplib::Request& req, httplib::Response& res) {
   auto claims = authorize(req, res);
   if (!claims) return;
-  ListQuery query;
+  auto decoded = decode_list_query(req.params);
+  if (!decoded) {
+    send_error(res, decoded.error());
+    return;
+  }
+  ListQuery query = std::move(*decoded);
   query.tenant = claims->tenant;
-  if (req.has_param("status")) {
-    query.status = parse_process_status(req.get_param_value("status"));
-    if (!query.status) {
-      send_error(res, ErrorCode::kInvalidRequest,
-                 "Parameter 'status' must be accepted, processing, completed or failed");
-      return;
-    }
-  }
-  query.process_type = req.get_param_value("processType");
-  if (!query.process_type.empty() && !is_process_type_name(query.process_type)) {
-    send_error(res, ErrorCode::kInvalidRequest, "Parameter 'processType' is not a process type");
-    return;
-  }
-  if (req.has_param("limit")) {
-    const std::string limit = req.get_param_value("limit");
-    if (limit.empty() || limit.size() > 3 ||
-        limit.find_first_not_of("0123456789") != std::string::npos || std::stoi(limit) < 1 ||
-        std::stoi(limit) > 100) {
-      send_error(res, ErrorCode::kInvalidRequest, "Parameter 'limit' must be 1-100");
-      return;
-    }
-    query.limit = static_cast<std::size_t>(std::stoi(limit));
-  }
-  query.cursor = req.get_param_value("cursor");
-  if (!query.cursor.empty() && !is_process_id(query.cursor)) {
-    send_error(res, ErrorCode::kInvalidRequest, "Parameter 'cursor' is not a process id");
-    return;
-  }
   auto records = store.list_processes(query);
   if (!records) {
     spdlog::error("list: {} [{}]", records.error(), correlation_id(res));

@@ -180,17 +180,18 @@ Expected<std::pair<std::string, int>> parse_listen_address(const std::string& te
   return std::pair{host, std::stoi(port_text)};
 }
 
-Expected<ServerConfig> load_server_config(const std::string& path) {
+namespace {
+
+// The defaults, then the file's settings, then what follows from them.
+Expected<ServerConfig> make_config(ConfigReader* reader) {
   ServerConfig config;
   if (const char* state = std::getenv("STATE_DIRECTORY"); state != nullptr && *state != '\0') {
     config.state_dir = state;
   }
-  if (path.empty()) {
+  if (reader == nullptr) {
     config.store_path = "stargate-server.db";
     config.key_file = "jwt.key";
   } else {
-    auto reader = ConfigReader::load(path);
-    if (!reader) return Unexpected{reader.error()};
     read(*reader, config);
     reader->reject_unknown_keys();
     if (!reader->ok()) return fail(reader->error_text());
@@ -206,6 +207,21 @@ Expected<ServerConfig> load_server_config(const std::string& path) {
   config.tls_key = under(config.state_dir, config.tls_key);
   config.public_key_file = under(config.state_dir, config.public_key_file);
   return config;
+}
+
+}  // namespace
+
+Expected<ServerConfig> load_server_config(const std::string& path) {
+  if (path.empty()) return make_config(nullptr);
+  auto reader = ConfigReader::load(path);
+  if (!reader) return Unexpected{reader.error()};
+  return make_config(&*reader);
+}
+
+Expected<ServerConfig> parse_server_config(const std::string& text, const std::string& name) {
+  auto reader = ConfigReader::parse(text, name);
+  if (!reader) return Unexpected{reader.error()};
+  return make_config(&*reader);
 }
 
 }  // namespace stargate::server

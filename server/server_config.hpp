@@ -64,6 +64,8 @@ struct ServerConfig {
 // from state_dir, whose default is $STATE_DIRECTORY under systemd and "." otherwise.
 // Fails listing every problem with its file, line and key.
 Expected<ServerConfig> load_server_config(const std::string& path);
+// The same from text in memory; `name` stands for the file in errors.
+Expected<ServerConfig> parse_server_config(const std::string& text, const std::string& name);
 
 // Whether `host` is a loopback address or name (127.0.0.0/8, ::1, localhost).
 bool is_loopback_host(const std::string& host);

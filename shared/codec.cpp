@@ -236,4 +236,34 @@ Expected<ProcessView> parse_process_view(const json& body) {
   return view;
 }
 
+Expected<TokenAnswer> parse_token_answer(const json& body) {
+  if (!body.is_object()) return fail("answer is not a JSON object");
+  const auto token = body.find("access_token");
+  if (token == body.end() || !token->is_string()) return fail("answer without access_token");
+  const auto& text = token->get_ref<const std::string&>();
+  if (text.empty() || text.size() > 16 * 1024 ||
+      !std::all_of(text.begin(), text.end(), [](char c) { return c > 0x20 && c < 0x7F; })) {
+    return fail("access_token is empty, too long or not printable ASCII");
+  }
+  TokenAnswer answer;
+  answer.access_token = text;
+  if (const auto it = body.find("expires_in"); it != body.end() && it->is_number_integer()) {
+    answer.expires_in = std::clamp<std::int64_t>(it->get<std::int64_t>(), 1, 86400 * 30);
+  }
+  if (const auto scope = body.find("scope"); scope != body.end() && scope->is_string()) {
+    std::vector<std::string> types;
+    std::string_view rest = scope->get_ref<const std::string&>();
+    while (!rest.empty()) {
+      const auto space = rest.find(' ');
+      const auto entry = rest.substr(0, space);
+      rest = space == std::string_view::npos ? std::string_view() : rest.substr(space + 1);
+      if (entry.rfind("process:", 0) == 0 && is_process_type_name(entry.substr(8))) {
+        types.emplace_back(entry.substr(8));
+      }
+    }
+    answer.process_types = std::move(types);
+  }
+  return answer;
+}
+
 }  // namespace stargate

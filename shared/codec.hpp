@@ -2,8 +2,10 @@
 // answer, and the status of a process. Parsers name the offending field in their errors.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -75,5 +77,14 @@ nlohmann::json to_json(const ProcessView& view);
 Expected<ProcessView> parse_process_view(const nlohmann::json& body);
 nlohmann::json to_json(const ProcessError& error);
 Expected<ProcessError> parse_process_error(const nlohmann::json& body);
+
+// The token endpoint's answer (RFC 6749 §5.1) as the daemon uses it.
+struct TokenAnswer {
+  std::string access_token;        // visible ASCII only: it goes into an Authorization header
+  std::int64_t expires_in = 3600;  // seconds, clamped to 1 s .. 30 days
+  // The process types of a "process:TYPE ..." scope, when the answer names one.
+  std::optional<std::vector<std::string>> process_types;
+};
+Expected<TokenAnswer> parse_token_answer(const nlohmann::json& body);
 
 }  // namespace stargate

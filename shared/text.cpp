@@ -101,13 +101,40 @@ std::string escape_text(std::string_view text, std::size_t max_bytes) {
   return out;
 }
 
+std::optional<std::string> percent_decode(std::string_view text) {
+  const auto hex = [](char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%') {
+      if (i + 2 >= text.size()) return std::nullopt;
+      const int hi = hex(text[i + 1]);
+      const int lo = hex(text[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else {
+      out += text[i] == '+' ? ' ' : text[i];
+    }
+  }
+  return out;
+}
+
 std::string shorten_message(std::string text, std::size_t max) {
   while (!text.empty() && (text.back() == '\n' || text.back() == ' '))
     text.pop_back();
   // A program's output is any bytes; what becomes an error message must be valid UTF-8
   // (JSON cannot hold anything else), cut at a character boundary.
-  if (text.size() > max) return to_valid_utf8(text, max - 3) + "...";
-  return to_valid_utf8(text);
+  // Replacing a bad byte takes three, so the length is checked after.
+  std::string valid = to_valid_utf8(text);
+  if (valid.size() <= max) return valid;
+  if (max < 4) return to_valid_utf8(valid, max);
+  return to_valid_utf8(valid, max - 3) + "...";
 }
 
 }  // namespace stargate

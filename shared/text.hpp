@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -26,6 +27,10 @@ std::string to_valid_utf8(std::string_view text,
 // `max_bytes` of input.
 std::string escape_text(std::string_view text,
                         std::size_t max_bytes = std::numeric_limits<std::size_t>::max());
+
+// Decodes %XX escapes and '+' as a space (application/x-www-form-urlencoded);
+// std::nullopt on a malformed escape.
+std::optional<std::string> percent_decode(std::string_view text);
 
 // Trims a message for humans: no trailing newlines or spaces, at most `max` bytes ("..."
 // when cut), valid UTF-8 (invalid bytes become U+FFFD).

@@ -29,5 +29,24 @@ TEST(LocalApi, OnlyLocalHostHeaders) {
   EXPECT_FALSE(is_local_host_header("127.0.0.1"));
 }
 
+TEST(LocalRequests, DecodesASubmitOrSaysWhyNot) {
+  auto item = decode_local_submit("application/json",
+                                  R"({"processType":"order","clientProcessId":"c-1","data":{}})");
+  ASSERT_TRUE(item) << item.error().message;
+  EXPECT_EQ(item->process_type, "order");
+  EXPECT_EQ(item->client_process_id, "c-1");
+  const auto code = [](std::string_view type, std::string_view body) {
+    auto decoded = decode_local_submit(type, body);
+    return decoded ? std::string("ok") : std::string(error_name(decoded.error().code));
+  };
+  EXPECT_EQ(code("text/plain", "{}"), "UNSUPPORTED_MEDIA_TYPE");
+  EXPECT_EQ(code("application/json", R"({"processType":"order","data":{"n":1e999}})"),
+            "INVALID_REQUEST");
+  EXPECT_EQ(code("application/json", R"({"processType":"order","data":[]})"), "INVALID_REQUEST");
+  EXPECT_EQ(code("application/json", R"({"data":{}})"), "INVALID_REQUEST");
+  EXPECT_EQ(code("application/json", R"({"processType":"order","extra":1})"), "INVALID_REQUEST");
+  EXPECT_EQ(code("application/json", std::string(kMaxLocalBody + 1, ' ')), "PAYLOAD_TOO_LARGE");
+}
+
 }  // namespace
 }  // namespace stargate::daemon

@@ -112,5 +112,26 @@ TEST_F(ExecHandlerTest, StoppingTheServerStopsTheProgram) {
   EXPECT_TRUE(outcome.interrupted);
 }
 
+TEST(ExecOutput, ProgressAndResultLines) {
+  auto progress = parse_progress_line(R"({"progress":45.7,"currentStep":"reserve"})", 1 << 20);
+  ASSERT_TRUE(progress);
+  EXPECT_EQ(progress->percent, 45);
+  EXPECT_EQ(progress->step, "reserve");
+  EXPECT_EQ(parse_progress_line(R"({"progress":1e300})", 1 << 20)->percent, 100);
+  EXPECT_EQ(parse_progress_line(R"({"progress":-5})", 1 << 20)->percent, 0);
+  // A step that is not a string is left out (it used to throw out of the engine).
+  EXPECT_EQ(parse_progress_line(R"({"progress":5,"currentStep":7})", 1 << 20)->step, "");
+  EXPECT_EQ(parse_progress_line(
+                R"({"progress":5,"currentStep":")" + std::string(300, 'x') + R"("})", 1 << 20)
+                ->step.size(),
+            kMaxStepBytes);
+  EXPECT_FALSE(parse_progress_line("not json", 1 << 20));
+  EXPECT_FALSE(parse_progress_line(R"({"progress":"x"})", 1 << 20));
+  EXPECT_TRUE(parse_result_line(R"({"ok":true})", 1 << 20));
+  EXPECT_EQ(parse_result_line("[1]", 1 << 20).error(), "");
+  EXPECT_EQ(parse_result_line("", 1 << 20).error(), "");
+  EXPECT_NE(parse_result_line("{", 1 << 20).error().find("line 1"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace stargate::server

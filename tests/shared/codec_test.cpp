@@ -131,5 +131,24 @@ TEST(Codec, StatusParsingRefusesWrongTypes) {
   EXPECT_FALSE(parse_process_view(json(nullptr)));
 }
 
+TEST(Codec, TokenAnswers) {
+  auto answer = parse_token_answer(json::parse(
+      R"({"access_token":"a.b.c","expires_in":600,"scope":"process:order other process:Bad! process:ship_2"})"));
+  ASSERT_TRUE(answer) << answer.error();
+  EXPECT_EQ(answer->access_token, "a.b.c");
+  EXPECT_EQ(answer->expires_in, 600);
+  EXPECT_EQ(answer->process_types, (std::vector<std::string>{"order", "ship_2"}));
+  // Without scope nothing is said about types; a lifetime out of range is clamped.
+  auto plain = parse_token_answer(json::parse(R"({"access_token":"t","expires_in":99999999999})"));
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->process_types);
+  EXPECT_EQ(plain->expires_in, 86400 * 30);
+  // A token that would break the Authorization header it goes into is refused.
+  EXPECT_FALSE(parse_token_answer(json::parse(R"({"access_token":"a\r\nX-Injected: 1"})")));
+  EXPECT_FALSE(parse_token_answer(json::parse(R"({"access_token":""})")));
+  EXPECT_FALSE(parse_token_answer(json::parse(R"({"access_token":5})")));
+  EXPECT_FALSE(parse_token_answer(json::parse("[]")));
+}
+
 }  // namespace
 }  // namespace stargate

@@ -48,6 +48,8 @@ TEST(Text, ShortenMessage) {
   // A handler's stderr is any bytes: the message is valid UTF-8, cut between characters.
   EXPECT_EQ(shorten_message("bad \xff\xfe"), "bad \xef\xbf\xbd\xef\xbf\xbd");
   EXPECT_EQ(shorten_message("\xc3\xa9\xc3\xa9\xc3\xa9", 5), "\xc3\xa9...");
+  // Found by fuzzing: replacing bad bytes made the message longer than its limit.
+  EXPECT_LE(shorten_message(std::string(10, '\xff'), 12).size(), 12u);
 }
 
 }  // namespace
