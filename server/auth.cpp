@@ -260,6 +260,8 @@ Expected<TokenClaims> TokenSigner::verify(std::string_view token, TimePoint now)
   errno = 0;
   const auto now_s = std::chrono::floor<std::chrono::seconds>(now).time_since_epoch().count();
   if (now_s >= exp) return fail("token expired");
+  // Far beyond any lifetime we issue; larger values would overflow TimePoint below.
+  if (exp > 253402300799) return fail("token expiry out of range");
   if (has_nbf && now_s < nbf) return fail("token not yet valid");
   const char* sub = jwt_get_grant(jwt.get(), "sub");
   const char* tenant = jwt_get_grant(jwt.get(), "tenant");
@@ -276,7 +278,7 @@ Expected<TokenClaims> TokenSigner::verify(std::string_view token, TimePoint now)
   claims.expires_at = TimePoint{std::chrono::seconds{exp}};
   errno = 0;
   const long iat = jwt_get_grant_int(jwt.get(), "iat");
-  if (errno == 0) claims.issued_at = TimePoint{std::chrono::seconds{iat}};
+  if (errno == 0 && iat > 0 && iat <= exp) claims.issued_at = TimePoint{std::chrono::seconds{iat}};
   return claims;
 }
 

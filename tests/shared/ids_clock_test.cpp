@@ -62,5 +62,15 @@ TEST(Clock, RejectsMalformedTimestamps) {
   }
 }
 
+TEST(Clock, FarTimestampsFormatWithoutOverflow) {
+  // Found by fuzzing the daemon's decoding of gateway answers: formatting went through
+  // nanoseconds, which overflow after 2262.
+  auto far = parse_timestamp("9999-12-31T23:59:59.999Z");
+  ASSERT_TRUE(far);
+  EXPECT_EQ(format_timestamp(*far), "9999-12-31T23:59:59Z");
+  EXPECT_EQ(format_timestamp(*parse_timestamp("3649-02-28T10:00:00+02:00")),
+            "3649-02-28T08:00:00Z");
+}
+
 }  // namespace
 }  // namespace stargate
