@@ -74,8 +74,9 @@ Expected<Reply, ConnectError> DaemonClient::call(const std::string& method,
   auto& response = parser.get();
   Reply reply;
   reply.status = static_cast<int>(response.result_int());
-  reply.body = nlohmann::json::parse(response.body(), nullptr, false);
-  if (reply.body.is_discarded()) reply.body = nullptr;
+  // Whatever answers on the socket (not always stargated) is read like any outside bytes.
+  auto parsed = parse_json(response.body(), {256 << 20, 128});
+  reply.body = parsed ? std::move(*parsed) : nlohmann::json(nullptr);
   return reply;
 }
 

@@ -184,6 +184,7 @@ struct HttpFront::Impl {
     std::size_t served = 0;
     std::uint32_t events = 0;  // the epoll interest registered now
     bool detached = false;     // out of epoll: it failed while its request was handled
+    bool peer_done = false;    // the client closed its side: answer what it sent, then close
 
     ~Connection() {
       if (ssl != nullptr) SSL_free(ssl);
@@ -442,7 +443,8 @@ struct HttpFront::Impl {
       case Phase::kHead:
       case Phase::kBody:
       case Phase::kClosing:
-        wanted = EPOLLIN;
+        // Once the client has closed its side, its end of stream would be reported for ever.
+        if (!connection.peer_done) wanted = EPOLLIN;
         if (connection.ssl_read_wants_write) wanted |= EPOLLOUT;
         break;
       case Phase::kBusy:
@@ -521,8 +523,17 @@ struct HttpFront::Impl {
       case Phase::kIdle:
       case Phase::kHead:
       case Phase::kBody:
-        if (readable && !receive(connection)) return;
-        advance(connection);
+        if (readable && !connection.peer_done && !receive(connection)) return;
+        {
+          const int fd = connection.fd;
+          advance(connection);
+          if (connections.count(fd) == 0) return;  // closed by advance()
+        }
+        if (connection.peer_done &&
+            (connection.phase == Phase::kIdle || connection.phase == Phase::kHead ||
+             connection.phase == Phase::kBody)) {
+          return close(connection);  // nothing more will complete the request
+        }
         break;
       case Phase::kClosing:
         if (readable) linger(connection);
@@ -570,7 +581,13 @@ struct HttpFront::Impl {
         continue;
       }
       if (n == -1) return true;
-      close(connection);  // the end of the stream (mid-request or not), or an error
+      if (n == 0 && !connection.in.empty()) {
+        // Half-closed after sending (as `nc` and some scripts do): what it sent is still
+        // answered; then the connection ends.
+        connection.peer_done = true;
+        return true;
+      }
+      close(connection);  // the end of the stream between requests, or an error
       return false;
     }
     return true;
@@ -695,7 +712,15 @@ struct HttpFront::Impl {
     connection.out.clear();
     connection.out_sent = 0;
     if (connection.phase != Phase::kWriting) return true;
+    if (connection.peer_done && connection.in.empty()) {
+      close(connection);
+      return false;
+    }
     if (connection.close_after_write) {
+      if (connection.peer_done) {
+        close(connection);
+        return false;
+      }
       // Half-close and drain briefly (see answer_and_close).
       if (connection.ssl == nullptr) ::shutdown(connection.fd, SHUT_WR);
       connection.phase = Phase::kClosing;

@@ -223,6 +223,29 @@ TEST(Connections, PipelinedAndContinuedRequestsAreServedInOrder) {
   EXPECT_EQ(all.find("100 Continue", all.find("100 Continue") + 1), std::string::npos) << all;
 }
 
+// A client that closes its sending side right after its requests (as `nc` and scripts
+// do) still gets every answer, then the end of the stream.
+TEST(Connections, AHalfClosedClientIsAnsweredThenClosed) {
+  Stack stack(server_only());
+  auto connection = RawConnection::tcp(stack.port());
+  connection.send(
+      "GET /health/live HTTP/1.1\r\nHost: localhost\r\n\r\n"
+      "GET /health/live HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  connection.finish_sending();
+  const auto answers = connection.read_until_closed(5s);
+  EXPECT_TRUE(connection.closed());
+  const auto first = answers.find("HTTP/1.1 200 OK");
+  ASSERT_NE(first, std::string::npos) << answers;
+  EXPECT_NE(answers.find("HTTP/1.1 200 OK", first + 1), std::string::npos) << answers;
+  // Half a request, then the end: nothing to answer, and nothing hangs.
+  auto partial = RawConnection::tcp(stack.port());
+  partial.send("GET /health/live HTTP/1.1\r\nHost: loc");
+  partial.finish_sending();
+  EXPECT_EQ(partial.read_until_closed(5s), "");
+  EXPECT_TRUE(partial.closed());
+  EXPECT_TRUE(live(stack.port()));
+}
+
 TEST(Connections, OneAddressCannotTakeEveryConnection) {
   Stack stack(server_only("header_timeout = \"5s\"\nmax_connections_per_address = 20\n"));
   std::vector<RawConnection> held;

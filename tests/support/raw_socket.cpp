@@ -81,6 +81,10 @@ bool RawConnection::send(std::string_view bytes) {
   return true;
 }
 
+void RawConnection::finish_sending() {
+  if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
+}
+
 std::string RawConnection::read_until(std::string_view marker, std::chrono::milliseconds limit) {
   std::string got;
   const auto deadline = std::chrono::steady_clock::now() + limit;

@@ -24,6 +24,8 @@ class RawConnection {
   int fd() const { return fd_; }
   // False once the peer has closed (EPIPE, ECONNRESET).
   bool send(std::string_view bytes);
+  // Closes the sending side only (shutdown SHUT_WR): the peer reads the end of the stream.
+  void finish_sending();
   // What arrives until the peer closes or `limit` passes; closed() tells which.
   std::string read_until_closed(std::chrono::milliseconds limit);
   // What arrives until `marker` has been read, the peer closes, or `limit` passes.
