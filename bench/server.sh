@@ -3,8 +3,9 @@
 #   (a) GET status of a completed process,
 #   (b) POST submit with a fresh idempotency key per request (durable: each 202 is committed),
 # and, in the same run for scale, nginx answering a fixed 150-byte JSON.
-# Usage: bench/server.sh [--duration 10s] [--connections 32] [--record]
-#   --record appends the figures to bench/RESULTS.md.
+# Usage: bench/server.sh [--duration 10s] [--connections 32] [--bin DIR] [--record]
+#   --bin DIR measures the stargate-server in DIR instead (another checkout's build-release/bin,
+#   to compare two versions in one go); --record appends the figures to bench/RESULTS.md.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -14,11 +15,13 @@ while [ $# -gt 0 ]; do
     --duration) duration=$2; shift 2 ;;
     --connections) connections=$2; shift 2 ;;
     --record) record=yes; shift ;;
-    *) echo "usage: bench/server.sh [--duration 10s] [--connections 32] [--record]" >&2; exit 2 ;;
+    --bin) other_bin=$2; shift 2 ;;
+    *) echo "usage: bench/server.sh [--duration 10s] [--connections 32] [--bin DIR] [--record]" >&2; exit 2 ;;
   esac
 done
 
 build_release
+[ -z "${other_bin:-}" ] || bin=$other_bin
 work=$(mktemp -d /tmp/stargate-bench-XXXXXX)
 threads=2
 

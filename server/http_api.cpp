@@ -313,8 +313,6 @@ void HttpApi::Impl::metrics_page(const httplib::Request& req, httplib::Response&
                                        {"writing", http_stats.writing}}) {
       gauges += fmt::format("stargate_http_connections{{state=\"{}\"}} {}\n", state, value);
     }
-    gauge("stargate_http_pending_requests", "Complete requests waiting for an HTTP thread.",
-          static_cast<double>(http_stats.pending));
     gauges += "# HELP stargate_http_connections_accepted_total Connections accepted.\n";
     gauges += "# TYPE stargate_http_connections_accepted_total counter\n";
     gauges += fmt::format("stargate_http_connections_accepted_total {}\n", http_stats.accepted);

@@ -1,4 +1,4 @@
-// The connection front: an epoll loop over non-blocking sockets, and a worker pool.
+// The connection front: worker threads that share one epoll set of non-blocking sockets.
 #include "server/http_front.hpp"
 
 #include <arpa/inet.h>
@@ -10,10 +10,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
-#include <deque>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -39,7 +40,6 @@ constexpr auto kSweepInterval = std::chrono::milliseconds(250);
 constexpr auto kSummaryInterval = std::chrono::seconds(10);
 constexpr auto kAcceptPause = std::chrono::milliseconds(250);
 constexpr auto kLingerTime = std::chrono::seconds(2);  // reading what follows a refusal
-constexpr auto kStopGrace = std::chrono::seconds(10);  // for requests being handled
 constexpr std::size_t kReadChunk = 16 * 1024;
 constexpr int kAcceptBatch = 64;
 constexpr std::size_t kFdReserve = 64;  // descriptors kept for the store, logs, handlers
@@ -146,8 +146,6 @@ const char* front_event_name(FrontEvent event) {
       return "per_address_limit";
     case FrontEvent::kConnectionCap:
       return "connection_limit";
-    case FrontEvent::kOverloaded:
-      return "overloaded";
     case FrontEvent::kTlsFailed:
       return "tls_failed";
     case FrontEvent::kAcceptPaused:
@@ -159,17 +157,22 @@ const char* front_event_name(FrontEvent event) {
 }
 
 struct HttpFront::Impl {
-  enum class Phase { kHandshake, kIdle, kHead, kBody, kBusy, kWriting, kClosing };
+  // What a connection is doing. While a thread works on it (reading, running its request,
+  // writing) it holds the connection's mutex; the sweeper skips connections it cannot lock,
+  // so a request being run never times out here.
+  enum class Phase { kHandshake, kIdle, kHead, kBody, kWriting, kClosing };
 
   struct Connection {
+    std::mutex mutex;
+    bool closed = false;
     int fd = -1;
-    std::uint64_t serial = 0;
+    std::uint64_t serial = 0;  // the epoll key: never reused, unlike descriptors
     SSL* ssl = nullptr;
     std::string ip;
     int port = 0;
     std::string local_ip;
     int local_port = 0;
-    Phase phase = Phase::kIdle;
+    Phase phase = Phase::kHead;
     Clock::time_point deadline;
     Clock::time_point body_started;
     std::string in;
@@ -179,73 +182,63 @@ struct HttpFront::Impl {
     bool ssl_read_wants_write = false;
     bool ssl_write_wants_read = false;
     bool handshake_wants_write = false;
+    bool peer_done = false;  // the client closed its side: answer what it sent, then close
+    bool registered = false;
     RequestHead head;
     std::optional<ChunkedScanner> chunked;
     std::size_t served = 0;
-    std::uint32_t events = 0;  // the epoll interest registered now
-    bool detached = false;     // out of epoll: it failed while its request was handled
-    bool peer_done = false;    // the client closed its side: answer what it sent, then close
 
     ~Connection() {
       if (ssl != nullptr) SSL_free(ssl);
     }
   };
+  using Ptr = std::shared_ptr<Connection>;
 
-  struct Job {
-    int fd;
-    std::uint64_t serial;
-    FrontRequest request;
-  };
-  struct Done {
-    int fd;
-    std::uint64_t serial;
-    FrontReply reply;
-  };
+  static constexpr std::uint64_t kListenKey = 0;
+  static constexpr std::uint64_t kWakeKey = 1;
 
   FrontLimits limits;
   FrontHandler handler;
   SSL_CTX* tls;
   int listen_fd = -1;
-  std::string listen_host;
   int epoll_fd = -1;
   int wake_fd = -1;
   std::atomic<bool> stopping{false};
-  std::uint64_t next_serial = 1;
-  std::unordered_map<int, std::unique_ptr<Connection>> connections;
-  std::unordered_map<std::string, std::size_t> per_address;
-  bool accept_paused = false;
-  Clock::time_point accept_resume;
-  Clock::time_point next_summary;
-  std::uint64_t summarised[static_cast<int>(FrontEvent::kCount)] = {};
-
-  // Worker pool.
+  std::mutex stop_mutex;
+  std::condition_variable stop_requested;
   std::vector<std::thread> workers;
-  std::mutex jobs_mutex;
-  std::condition_variable jobs_ready;
-  std::deque<Job> jobs;
-  bool workers_stop = false;
-  std::mutex done_mutex;
-  std::vector<Done> done;
 
-  // Statistics, written by the loop, read by /metrics.
+  // The registry: every open connection by serial, and how many each address holds.
+  // Lock order: a connection's mutex, then the registry's; whoever holds the registry only
+  // ever try_lock()s a connection.
+  std::mutex registry_mutex;
+  std::unordered_map<std::uint64_t, Ptr> connections;
+  std::unordered_map<std::string, std::size_t> per_address;
+  std::uint64_t next_serial = 2;
+
+  std::atomic<bool> accept_paused{false};
+  std::atomic<std::int64_t> last_pause_log_ms{-1'000'000};
+  Clock::time_point accept_resume;  // sweeper only
+  Clock::time_point next_summary;   // sweeper only
+  std::uint64_t summarised[static_cast<int>(FrontEvent::kCount)] = {};
+  std::atomic<std::uint64_t> events[static_cast<int>(FrontEvent::kCount)] = {};
+  std::atomic<std::uint64_t> accepted{0};
   mutable std::mutex stats_mutex;
   FrontStats snapshot;
-  std::atomic<std::uint64_t> events[static_cast<int>(FrontEvent::kCount)] = {};
-  std::uint64_t accepted = 0;
 
   Impl(FrontLimits l, FrontHandler h, SSL_CTX* t)
       : limits(std::move(l)), handler(std::move(h)), tls(t) {
     epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
     wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     epoll_event event{};
-    event.events = EPOLLIN;
-    event.data.fd = wake_fd;
+    event.events = EPOLLIN;  // level-triggered: every worker sees the stop
+    event.data.u64 = kWakeKey;
     ::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, wake_fd, &event);
   }
 
   ~Impl() {
     stop_workers();
-    connections.clear();
+    close_all();
     if (listen_fd >= 0) ::close(listen_fd);
     if (wake_fd >= 0) ::close(wake_fd);
     if (epoll_fd >= 0) ::close(epoll_fd);
@@ -253,9 +246,12 @@ struct HttpFront::Impl {
 
   void count(FrontEvent event) { ++events[static_cast<int>(event)]; }
 
+  // Stops the workers (their epoll_wait returns) and the sweeper.
   void wake() {
     const std::uint64_t one = 1;
     [[maybe_unused]] const auto written = ::write(wake_fd, &one, sizeof one);
+    std::lock_guard lock(stop_mutex);
+    stop_requested.notify_all();
   }
 
   // ---- listening ----
@@ -306,14 +302,16 @@ struct HttpFront::Impl {
     return address_of(bound).second;
   }
 
-  void watch_listener(bool on) {
+  // The listener is one-shot too: one worker accepts a batch, then arms it again.
+  void arm_listener(bool add) {
     epoll_event event{};
-    event.events = EPOLLIN;
-    event.data.fd = listen_fd;
-    ::epoll_ctl(epoll_fd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, listen_fd, &event);
+    event.events = EPOLLIN | EPOLLONESHOT;
+    event.data.u64 = kListenKey;
+    ::epoll_ctl(epoll_fd, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, listen_fd, &event);
   }
 
-  void accept_some() {
+  // Accepts what waits; false when accepting must pause (the sweeper arms it again).
+  bool accept_some() {
     for (int i = 0; i < kAcceptBatch; ++i) {
       sockaddr_storage peer{};
       socklen_t length = sizeof peer;
@@ -322,37 +320,33 @@ struct HttpFront::Impl {
       if (fd < 0) {
         if (errno == EINTR || errno == ECONNABORTED) continue;
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-          // Accepting again at once would fail again at once (a busy loop): stop watching
-          // the listener for a moment, and close idle connections to free descriptors.
+          // Accepting again at once would fail again at once (a busy loop): leave the
+          // listener unarmed for a moment, and close idle connections to free descriptors.
           count(FrontEvent::kAcceptPaused);
-          if (!accept_paused) {
-            spdlog::warn("http: cannot accept ({}) with {} connections open; pausing accepts",
-                         std::strerror(errno), connections.size());
-          }
           accept_paused = true;
-          accept_resume = Clock::now() + kAcceptPause;
-          watch_listener(false);
-          close_idle(connections.size() / 10 + 1);
+          const auto now_ms =
+              std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+                  .count();
+          if (now_ms - last_pause_log_ms.exchange(now_ms) > 10'000) {
+            spdlog::warn("http: cannot accept ({}) with {} connections open; pausing accepts",
+                         std::strerror(errno), open_connections());
+          }
+          close_idle(open_connections() / 10 + 1);
+          return false;
         }
-        return;
+        return true;
       }
       ++accepted;
       auto [ip, port] = address_of(peer);
-      if (connections.size() >= limits.max_connections && close_idle(1) == 0) {
+      if (open_connections() >= limits.max_connections && close_idle(1) == 0) {
         count(FrontEvent::kConnectionCap);
         refuse(fd, 503, "Too many connections", false);
         continue;
       }
-      if (per_address[ip] >= limits.max_connections_per_address) {
-        count(FrontEvent::kPerAddress);
-        refuse(fd, 429, "Too many connections from this address", true);
-        continue;
-      }
       const int yes = 1;
       ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
-      auto connection = std::make_unique<Connection>();
+      auto connection = std::make_shared<Connection>();
       connection->fd = fd;
-      connection->serial = next_serial++;
       connection->ip = std::move(ip);
       connection->port = port;
       sockaddr_storage local{};
@@ -372,19 +366,28 @@ struct HttpFront::Impl {
         }
         SSL_set_accept_state(connection->ssl);
         connection->phase = Phase::kHandshake;
-      } else {
-        connection->phase = Phase::kHead;
       }
-      ++per_address[connection->ip];
-      Connection& added = *connection;
-      connections.emplace(fd, std::move(connection));
-      epoll_event event{};
-      event.events = EPOLLIN;
-      event.data.fd = fd;
-      ::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event);
-      added.events = EPOLLIN;
-      on_ready(added, true);
+      {
+        std::lock_guard registry(registry_mutex);
+        auto& held = per_address[connection->ip];
+        if (held >= limits.max_connections_per_address) {
+          count(FrontEvent::kPerAddress);
+          refuse(fd, 429, "Too many connections from this address", true);
+          continue;
+        }
+        ++held;
+        connection->serial = next_serial++;
+        connections.emplace(connection->serial, connection);
+      }
+      std::lock_guard lock(connection->mutex);
+      arm(*connection);
     }
+    return true;
+  }
+
+  std::size_t open_connections() {
+    std::lock_guard registry(registry_mutex);
+    return connections.size();
   }
 
   // Answers a connection not taken in, without blocking, and closes it.
@@ -399,17 +402,20 @@ struct HttpFront::Impl {
 
   // Closes up to `wanted` idle connections, those idle longest first; how many it closed.
   std::size_t close_idle(std::size_t wanted) {
-    std::vector<Connection*> idle;
-    for (auto& [fd, connection] : connections) {
-      if (connection->phase == Phase::kIdle && connection->in.empty()) {
-        idle.push_back(connection.get());
+    std::vector<Ptr> idle;
+    for (const auto& connection : snapshot_connections()) {
+      std::unique_lock lock(connection->mutex, std::try_to_lock);
+      if (lock && !connection->closed && connection->phase == Phase::kIdle) {
+        idle.push_back(connection);
       }
     }
     std::sort(idle.begin(), idle.end(),
-              [](const Connection* a, const Connection* b) { return a->deadline < b->deadline; });
+              [](const Ptr& a, const Ptr& b) { return a->deadline < b->deadline; });
     std::size_t closed = 0;
-    for (Connection* connection : idle) {
+    for (const auto& connection : idle) {
       if (closed == wanted) break;
+      std::unique_lock lock(connection->mutex, std::try_to_lock);
+      if (!lock || connection->closed || connection->phase != Phase::kIdle) continue;
       count(FrontEvent::kConnectionCap);
       close(*connection);
       ++closed;
@@ -417,23 +423,36 @@ struct HttpFront::Impl {
     return closed;
   }
 
-  // ---- connections ----
+  std::vector<Ptr> snapshot_connections() {
+    std::lock_guard registry(registry_mutex);
+    std::vector<Ptr> all;
+    all.reserve(connections.size());
+    for (const auto& [serial, connection] : connections)
+      all.push_back(connection);
+    return all;
+  }
+
+  // ---- connections (each function: the connection's mutex held) ----
 
   void close(Connection& connection) {
-    const int fd = connection.fd;
-    if (!connection.detached) ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
-    if (auto it = per_address.find(connection.ip); it != per_address.end()) {
-      if (--it->second == 0) per_address.erase(it);
-    }
+    if (connection.closed) return;
+    connection.closed = true;
+    if (connection.registered) ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, connection.fd, nullptr);
     if (connection.ssl != nullptr && connection.phase != Phase::kHandshake) {
       SSL_shutdown(connection.ssl);  // best effort: the close_notify alert
     }
-    connections.erase(fd);  // frees connection
-    ::close(fd);
+    ::close(connection.fd);
+    std::lock_guard registry(registry_mutex);
+    if (auto it = per_address.find(connection.ip); it != per_address.end()) {
+      if (--it->second == 0) per_address.erase(it);
+    }
+    connections.erase(connection.serial);
   }
 
-  void set_interest(Connection& connection) {
-    if (connection.detached) return;
+  // Registers what the connection waits for next, once (EPOLLONESHOT): the one worker that
+  // gets the event owns the connection until it arms it again.
+  void arm(Connection& connection) {
+    if (connection.closed) return;
     std::uint32_t wanted = 0;
     switch (connection.phase) {
       case Phase::kHandshake:
@@ -447,7 +466,6 @@ struct HttpFront::Impl {
         if (!connection.peer_done) wanted = EPOLLIN;
         if (connection.ssl_read_wants_write) wanted |= EPOLLOUT;
         break;
-      case Phase::kBusy:
       case Phase::kWriting:
         break;
     }
@@ -455,12 +473,12 @@ struct HttpFront::Impl {
       wanted |= EPOLLOUT;
       if (connection.ssl_write_wants_read) wanted |= EPOLLIN;
     }
-    if (wanted == connection.events) return;
     epoll_event event{};
-    event.events = wanted;
-    event.data.fd = connection.fd;
-    ::epoll_ctl(epoll_fd, EPOLL_CTL_MOD, connection.fd, &event);
-    connection.events = wanted;
+    event.events = wanted | EPOLLONESHOT;
+    event.data.u64 = connection.serial;
+    ::epoll_ctl(epoll_fd, connection.registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, connection.fd,
+                &event);
+    connection.registered = true;
   }
 
   // Reads what is there: > 0 bytes, 0 at the end of the stream, -1 for "nothing now" (EAGAIN),
@@ -510,7 +528,8 @@ struct HttpFront::Impl {
     }
   }
 
-  // The socket is ready (`readable`: for reading), or the connection's state changed.
+  // The socket is ready (`readable`: for reading). Runs every complete request it has, on
+  // this thread, writing each answer before the next.
   void on_ready(Connection& connection, bool readable) {
     if (connection.phase == Phase::kHandshake) {
       if (!handshake(connection)) return;
@@ -519,29 +538,21 @@ struct HttpFront::Impl {
     if (connection.out_sent < connection.out.size() && !flush(connection)) return;
     // TLS may hold decrypted bytes that epoll cannot see.
     if (connection.ssl != nullptr && SSL_pending(connection.ssl) > 0) readable = true;
-    switch (connection.phase) {
-      case Phase::kIdle:
-      case Phase::kHead:
-      case Phase::kBody:
-        if (readable && !connection.peer_done && !receive(connection)) return;
-        {
-          const int fd = connection.fd;
-          advance(connection);
-          if (connections.count(fd) == 0) return;  // closed by advance()
-        }
-        if (connection.peer_done &&
-            (connection.phase == Phase::kIdle || connection.phase == Phase::kHead ||
-             connection.phase == Phase::kBody)) {
-          return close(connection);  // nothing more will complete the request
-        }
-        break;
-      case Phase::kClosing:
-        if (readable) linger(connection);
-        return;
-      default:
-        break;
+    if (connection.phase == Phase::kClosing) {
+      if (readable) linger(connection);
+      return;
     }
-    if (connections.count(connection.fd) != 0) set_interest(connection);
+    if (readable && !connection.peer_done && !receive(connection)) return;
+    // advance() runs one request at a time; pipelined ones follow in this loop.
+    while (!connection.closed &&
+           (connection.phase == Phase::kHead || connection.phase == Phase::kBody) &&
+           advance(connection)) {
+    }
+    if (connection.closed) return;
+    if (connection.peer_done && connection.phase != Phase::kWriting &&
+        connection.phase != Phase::kClosing) {
+      close(connection);  // nothing more will complete a request
+    }
   }
 
   // False when the connection was closed or must wait.
@@ -555,7 +566,6 @@ struct HttpFront::Impl {
     const int error = SSL_get_error(connection.ssl, rc);
     if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
       connection.handshake_wants_write = error == SSL_ERROR_WANT_WRITE;
-      set_interest(connection);
       return false;
     }
     ERR_clear_error();
@@ -578,6 +588,9 @@ struct HttpFront::Impl {
           connection.deadline = Clock::now() + limits.header_timeout;
         }
         connection.in.append(buffer, static_cast<std::size_t>(n));
+        // A short read took what there was (epoll reports the rest, if any, again): no
+        // second call only to hear EAGAIN.
+        if (static_cast<std::size_t>(n) < sizeof buffer && connection.ssl == nullptr) break;
         continue;
       }
       if (n == -1) return true;
@@ -593,15 +606,18 @@ struct HttpFront::Impl {
     return true;
   }
 
-  void advance(Connection& connection) {
+  // Frames the request at the front of `in`, and runs it once it is complete. True when a
+  // request ran and its answer went out whole (the next one may follow at once).
+  bool advance(Connection& connection) {
     const auto now = Clock::now();
     if (connection.phase == Phase::kHead) {
-      if (connection.in.empty()) return;
+      if (connection.in.empty()) return false;
       const auto parsed = parse_request_head(connection.in, limits.framing);
-      if (parsed.state == HeadResult::State::kIncomplete) return;
+      if (parsed.state == HeadResult::State::kIncomplete) return false;
       if (parsed.state == HeadResult::State::kBad) {
         count(FrontEvent::kBadRequest);
-        return answer_and_close(connection, parsed.error.status, parsed.error.message, false);
+        answer_and_close(connection, parsed.error.status, parsed.error.message, false);
+        return false;
       }
       connection.head = parsed.head;
       RequestHead& head = connection.head;
@@ -612,38 +628,40 @@ struct HttpFront::Impl {
         head.head_bytes -= head.expect_end - head.expect_begin;
         if (head.body != RequestHead::Body::kNone && connection.in.size() == head.head_bytes) {
           connection.out += "HTTP/1.1 100 Continue\r\n\r\n";
+          if (!flush(connection)) return false;
         }
       }
-      if (head.body == RequestHead::Body::kNone) return dispatch(connection, head.head_bytes);
+      if (head.body == RequestHead::Body::kNone) return run(connection, head.head_bytes);
       connection.phase = Phase::kBody;
       connection.body_started = now;
       if (head.body == RequestHead::Body::kChunked) connection.chunked.emplace(limits.framing);
       connection.deadline = now + body_deadline(head.content_length);
     }
-    if (connection.phase != Phase::kBody) return;
+    if (connection.phase != Phase::kBody) return false;
     const RequestHead& head = connection.head;
     if (head.body == RequestHead::Body::kLength) {
-      if (connection.in.size() >= head.head_bytes + head.content_length) {
-        dispatch(connection, head.head_bytes + static_cast<std::size_t>(head.content_length));
-      }
-      return;
+      if (connection.in.size() < head.head_bytes + head.content_length) return false;
+      return run(connection, head.head_bytes + static_cast<std::size_t>(head.content_length));
     }
     const std::string_view body = std::string_view(connection.in).substr(head.head_bytes);
     switch (connection.chunked->scan(body)) {
       case ChunkedScanner::Result::kComplete:
-        return dispatch(connection, head.head_bytes + connection.chunked->length());
+        return run(connection, head.head_bytes + connection.chunked->length());
       case ChunkedScanner::Result::kBad:
         count(FrontEvent::kBadRequest);
-        return answer_and_close(connection, 400, connection.chunked->error(), false);
+        answer_and_close(connection, 400, connection.chunked->error(), false);
+        return false;
       case ChunkedScanner::Result::kTooLarge:
         count(FrontEvent::kBadRequest);
-        return answer_and_close(connection, 413, "Request body too large", false);
+        answer_and_close(connection, 413, "Request body too large", false);
+        return false;
       case ChunkedScanner::Result::kIncomplete:
         // A chunked body's deadline grows with the data that has arrived.
         connection.deadline =
             connection.body_started + body_deadline(connection.chunked->data_bytes());
-        return;
+        return false;
     }
+    return false;
   }
 
   Duration body_deadline(std::uint64_t bytes) const {
@@ -652,32 +670,31 @@ struct HttpFront::Impl {
            std::chrono::milliseconds(bytes * 1000 / static_cast<std::uint64_t>(rate));
   }
 
-  void dispatch(Connection& connection, std::size_t length) {
+  // Runs the first `length` bytes of `in` (a whole request) and writes the answer.
+  bool run(Connection& connection, std::size_t length) {
     const std::size_t skipped = connection.head.skipped;
-    Job job{connection.fd, connection.serial, {}};
-    job.request.bytes = connection.in.substr(skipped, length - skipped);
+    FrontRequest request;
+    request.bytes = connection.in.substr(skipped, length - skipped);
     connection.in.erase(0, length);
     connection.chunked.reset();
-    job.request.remote_ip = connection.ip;
-    job.request.remote_port = connection.port;
-    job.request.local_ip = connection.local_ip;
-    job.request.local_port = connection.local_port;
-    job.request.last = stopping || ++connection.served >= limits.max_requests_per_connection;
-    {
-      std::lock_guard lock(jobs_mutex);
-      if (jobs.size() >= limits.max_pending_requests) {
-        count(FrontEvent::kOverloaded);
-      } else {
-        jobs.push_back(std::move(job));
-        connection.phase = Phase::kBusy;
-      }
+    request.remote_ip = connection.ip;
+    request.remote_port = connection.port;
+    request.local_ip = connection.local_ip;
+    request.local_port = connection.local_port;
+    request.last = stopping || connection.peer_done ||
+                   ++connection.served >= limits.max_requests_per_connection;
+    FrontReply reply;
+    try {
+      reply = handler(request);
+    } catch (const std::exception& e) {
+      spdlog::error("http: request handler failed: {}", e.what());
+      reply = {canned_response(500, "Internal error", false), true};
     }
-    if (connection.phase == Phase::kBusy) {
-      jobs_ready.notify_one();
-      set_interest(connection);
-      return;
-    }
-    answer_and_close(connection, 503, "The server is overloaded; try again shortly", true);
+    connection.out += reply.bytes;
+    connection.close_after_write = reply.close || request.last;
+    connection.phase = Phase::kWriting;
+    connection.deadline = Clock::now() + limits.write_timeout;
+    return flush(connection) && !connection.closed;
   }
 
   // An answer of the front's own, then the connection ends: its framing is not trusted
@@ -690,10 +707,11 @@ struct HttpFront::Impl {
     connection.close_after_write = true;
     connection.phase = Phase::kWriting;
     connection.deadline = Clock::now() + limits.write_timeout;
-    if (flush(connection)) set_interest(connection);
+    flush(connection);
   }
 
-  // Sends what is in `out`; false when the connection was closed or must wait to write.
+  // Sends what is in `out`; true when all of it went and the connection takes the next
+  // request; false when it must wait to write, or ends (closed or closing).
   bool flush(Connection& connection) {
     while (connection.out_sent < connection.out.size()) {
       const ssize_t n = write_some(connection, connection.out.data() + connection.out_sent,
@@ -702,10 +720,7 @@ struct HttpFront::Impl {
         connection.out_sent += static_cast<std::size_t>(n);
         continue;
       }
-      if (n == -1) {
-        set_interest(connection);
-        return false;
-      }
+      if (n == -1) return false;
       close(connection);
       return false;
     }
@@ -726,12 +741,12 @@ struct HttpFront::Impl {
       connection.phase = Phase::kClosing;
       connection.in.clear();
       connection.deadline = Clock::now() + kLingerTime;
-      set_interest(connection);
       return false;
     }
-    connection.phase = Phase::kIdle;
-    connection.deadline = Clock::now() + limits.idle_timeout;
-    if (!connection.in.empty()) {
+    if (connection.in.empty()) {
+      connection.phase = Phase::kIdle;
+      connection.deadline = Clock::now() + limits.idle_timeout;
+    } else {
       // The next request was sent before this answer (pipelining).
       connection.phase = Phase::kHead;
       connection.deadline = Clock::now() + limits.header_timeout;
@@ -743,29 +758,53 @@ struct HttpFront::Impl {
     char buffer[kReadChunk];
     for (int i = 0; i < 16; ++i) {
       const ssize_t n = read_some(connection, buffer, sizeof buffer);
-      if (n == -1) return set_interest(connection);
+      if (n == -1) return;
       if (n <= 0) return close(connection);
     }
   }
 
-  void finish(Done& result) {
-    const auto it = connections.find(result.fd);
-    if (it == connections.end() || it->second->serial != result.serial) return;
-    Connection& connection = *it->second;
-    if (connection.detached) return close(connection);
-    connection.out += result.reply.bytes;
-    connection.close_after_write = result.reply.close || stopping;
-    connection.phase = Phase::kWriting;
-    connection.deadline = Clock::now() + limits.write_timeout;
-    on_ready(connection, false);
+  // ---- threads ----
+
+  void work() {
+    // One event at a time: a request may block this thread (a durable commit, a secret
+    // check), and events taken but not yet handled would wait behind it while other
+    // threads sit idle.
+    epoll_event ready[1];
+    while (!stopping) {
+      const int n = ::epoll_wait(epoll_fd, ready, 1, 1000);
+      for (int i = 0; i < n && !stopping; ++i) {
+        const std::uint64_t key = ready[i].data.u64;
+        if (key == kWakeKey) break;
+        if (key == kListenKey) {
+          if (accept_some()) arm_listener(false);
+          continue;
+        }
+        Ptr connection;
+        {
+          std::lock_guard registry(registry_mutex);
+          const auto it = connections.find(key);
+          if (it == connections.end()) continue;
+          connection = it->second;
+        }
+        std::lock_guard lock(connection->mutex);
+        if (connection->closed) continue;
+        const bool failed = (ready[i].events & (EPOLLERR | EPOLLHUP)) != 0;
+        on_ready(*connection, failed || (ready[i].events & EPOLLIN) != 0);
+        arm(*connection);
+      }
+    }
   }
 
-  // ---- timers ----
-
+  // Every kSweepInterval: deadlines, the accept pause, statistics and the summary line.
   void sweep(Clock::time_point now) {
-    std::vector<Connection*> expired;
     FrontStats stats;
-    for (auto& [fd, connection] : connections) {
+    for (const auto& connection : snapshot_connections()) {
+      std::unique_lock lock(connection->mutex, std::try_to_lock);
+      if (!lock) {
+        ++stats.busy;  // a worker has it: reading, running its request or writing
+        continue;
+      }
+      if (connection->closed) continue;
       switch (connection->phase) {
         case Phase::kIdle:
           ++stats.idle;
@@ -775,19 +814,12 @@ struct HttpFront::Impl {
         case Phase::kBody:
           ++stats.reading;
           break;
-        case Phase::kBusy:
-          ++stats.busy;
-          break;
         case Phase::kWriting:
         case Phase::kClosing:
           ++stats.writing;
           break;
       }
-      if (connection->phase != Phase::kBusy && now >= connection->deadline) {
-        expired.push_back(connection.get());
-      }
-    }
-    for (Connection* connection : expired) {
+      if (now < connection->deadline) continue;
       switch (connection->phase) {
         case Phase::kIdle:
           count(FrontEvent::kIdleTimeout);
@@ -812,16 +844,15 @@ struct HttpFront::Impl {
         case Phase::kClosing:
           close(*connection);
           break;
-        case Phase::kBusy:
-          break;
       }
+      arm(*connection);
     }
-    stats.open = connections.size();
+    if (accept_paused && now >= accept_resume) {
+      accept_paused = false;
+      arm_listener(false);
+    }
+    stats.open = stats.idle + stats.reading + stats.busy + stats.writing;
     stats.accepted = accepted;
-    {
-      std::lock_guard lock(jobs_mutex);
-      stats.pending = jobs.size();
-    }
     std::lock_guard lock(stats_mutex);
     snapshot = stats;
   }
@@ -843,133 +874,49 @@ struct HttpFront::Impl {
     if (!text.empty()) {
       spdlog::warn("http: in the last {}s: {} ({} connections open)",
                    std::chrono::duration_cast<std::chrono::seconds>(kSummaryInterval).count(), text,
-                   connections.size());
-    }
-  }
-
-  // ---- workers ----
-
-  void start_workers() {
-    for (std::size_t i = 0; i < std::max<std::size_t>(1, limits.threads); ++i) {
-      workers.emplace_back([this] { work(); });
+                   open_connections());
     }
   }
 
   void stop_workers() {
-    {
-      std::lock_guard lock(jobs_mutex);
-      workers_stop = true;
-    }
-    jobs_ready.notify_all();
+    stopping = true;
+    wake();
     for (auto& worker : workers)
       worker.join();
     workers.clear();
   }
 
-  void work() {
-    for (;;) {
-      Job job;
-      {
-        std::unique_lock lock(jobs_mutex);
-        jobs_ready.wait(lock, [&] { return workers_stop || !jobs.empty(); });
-        if (jobs.empty()) return;
-        job = std::move(jobs.front());
-        jobs.pop_front();
-      }
-      Done result{job.fd, job.serial, {}};
-      try {
-        result.reply = handler(job.request);
-      } catch (const std::exception& e) {
-        spdlog::error("http: request handler failed: {}", e.what());
-        result.reply = {canned_response(500, "Internal error", false), true};
-      }
-      {
-        std::lock_guard lock(done_mutex);
-        done.push_back(std::move(result));
-      }
-      wake();
+  void close_all() {
+    for (const auto& connection : snapshot_connections()) {
+      std::lock_guard lock(connection->mutex);
+      close(*connection);
     }
   }
 
-  // ---- the loop ----
-
+  // The calling thread sweeps; the workers serve. Returns once stop() was called and every
+  // worker has finished the request it was running.
   void serve() {
     if (listen_fd < 0) return;
-    start_workers();
-    watch_listener(true);
-    std::optional<Clock::time_point> stop_deadline;
-    auto next_sweep = Clock::now() + kSweepInterval;
+    arm_listener(true);
+    for (std::size_t i = 0; i < std::max<std::size_t>(1, limits.threads); ++i) {
+      workers.emplace_back([this] { work(); });
+    }
     next_summary = Clock::now() + kSummaryInterval;
-    std::vector<epoll_event> ready(256);
-    for (;;) {
-      const int n = ::epoll_wait(epoll_fd, ready.data(), static_cast<int>(ready.size()),
-                                 static_cast<int>(kSweepInterval.count()));
-      for (int i = 0; i < n; ++i) {
-        const int fd = ready[i].data.fd;
-        if (fd == listen_fd) {
-          if (!stopping) accept_some();
-          continue;
-        }
-        if (fd == wake_fd) {
-          std::uint64_t ignored;
-          [[maybe_unused]] const auto got = ::read(wake_fd, &ignored, sizeof ignored);
-          std::vector<Done> finished;
-          {
-            std::lock_guard lock(done_mutex);
-            finished.swap(done);
-          }
-          for (auto& result : finished)
-            finish(result);
-          continue;
-        }
-        const auto it = connections.find(fd);
-        if (it == connections.end()) continue;
-        Connection& connection = *it->second;
-        const bool failed = (ready[i].events & (EPOLLERR | EPOLLHUP)) != 0;
-        if (failed && connection.phase == Phase::kBusy) {
-          // epoll reports a reset connection however little is asked for: take it out until
-          // its answer comes back, or the loop would spin.
-          ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
-          connection.detached = true;
-          continue;
-        }
-        on_ready(connection, failed || (ready[i].events & EPOLLIN) != 0);
+    bool was_paused = false;
+    while (!stopping) {
+      {
+        std::unique_lock lock(stop_mutex);
+        stop_requested.wait_for(lock, kSweepInterval, [&] { return stopping.load(); });
       }
       const auto now = Clock::now();
-      if (accept_paused && now >= accept_resume && !stopping) {
-        accept_paused = false;
-        watch_listener(true);
-      }
-      if (now >= next_sweep) {
-        sweep(now);
-        summarise(now);
-        next_sweep = now + kSweepInterval;
-      }
-      if (stopping) {
-        if (!stop_deadline) {
-          stop_deadline = now + kStopGrace;
-          if (!accept_paused) watch_listener(false);
-          ::close(listen_fd);
-          listen_fd = -1;
-        }
-        // Close every connection that is not waiting for its answer.
-        std::vector<Connection*> closable;
-        for (auto& [fd, connection] : connections) {
-          if (connection->phase != Phase::kBusy && connection->phase != Phase::kWriting) {
-            closable.push_back(connection.get());
-          }
-        }
-        for (Connection* connection : closable)
-          close(*connection);
-        if (connections.empty() || now >= *stop_deadline) break;
-      }
+      if (accept_paused && !was_paused) accept_resume = now + kAcceptPause;
+      was_paused = accept_paused;
+      sweep(now);
+      summarise(now);
     }
-    std::vector<Connection*> left;
-    for (auto& [fd, connection] : connections)
-      left.push_back(connection.get());
-    for (Connection* connection : left)
-      close(*connection);
+    ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, listen_fd, nullptr);
     stop_workers();
+    close_all();
   }
 };
 

@@ -1,9 +1,11 @@
-// The gateway's connection front: one event-loop thread owns every connection (accept, TLS,
-// reading, writing, deadlines, limits) and hands only complete requests to a fixed pool of
-// worker threads. A slow, idle or flooding client therefore costs a descriptor and a little
-// memory, never a thread: a request head must arrive within a deadline counted from its
-// first byte, a body within one proportional to its size, idle connections are closed, and
-// connections per address and in all are capped.
+// The gateway's connection front: a fixed number of worker threads share one epoll set of
+// non-blocking sockets. A worker that is told a connection is ready reads what is there,
+// and only when a whole request has arrived does it run it (cpp-httplib's parsing and
+// routing) and write the answer, on the same thread, without a hand-over. A slow, idle or
+// flooding client therefore costs a descriptor and the bytes it sent, never a thread: a
+// request head must arrive within a deadline counted from its first byte, a body within one
+// proportional to its size, idle connections are closed, and connections per address and
+// in all are capped (a sweeper thread keeps the deadlines).
 #pragma once
 
 #include <atomic>
@@ -21,10 +23,9 @@
 namespace stargate::server {
 
 struct FrontLimits {
-  std::size_t threads = 16;            // workers that run requests
+  std::size_t threads = 64;            // workers; a request waiting on a commit holds one
   std::size_t max_connections = 4096;  // open at once, in all
   std::size_t max_connections_per_address = 128;
-  std::size_t max_pending_requests = 1024;  // complete requests waiting for a worker
   std::size_t max_requests_per_connection = 1000;
   Duration header_timeout = std::chrono::seconds(10);  // from the head's first byte
   Duration idle_timeout = std::chrono::seconds(5);     // between requests
@@ -62,7 +63,6 @@ enum class FrontEvent {
   kBadRequest,     // framing refused (400, 413, 414, 431, 501, 505)
   kPerAddress,     // refused: max_connections_per_address
   kConnectionCap,  // refused, or an idle one closed: max_connections
-  kOverloaded,     // 503: max_pending_requests
   kTlsFailed,      // handshake failed or timed out
   kAcceptPaused,   // accept paused: out of file descriptors
   kCount
@@ -74,9 +74,8 @@ struct FrontStats {
   std::size_t open = 0;
   std::size_t reading = 0;  // between a request's first byte and its last
   std::size_t idle = 0;
-  std::size_t busy = 0;  // with a worker, or waiting for one
-  std::size_t writing = 0;
-  std::size_t pending = 0;  // requests waiting for a worker
+  std::size_t busy = 0;     // a worker has it now (reading, running its request, writing)
+  std::size_t writing = 0;  // waiting for the client to take the rest of an answer
   std::uint64_t events[static_cast<int>(FrontEvent::kCount)] = {};
 };
 
@@ -90,7 +89,7 @@ class HttpFront {
   // Listens on host:port (port 0: any free port); returns the port bound. SO_REUSEADDR but
   // not SO_REUSEPORT: a second server cannot take part of this one's connections.
   Expected<int> bind(const std::string& host, int port);
-  // Serves until stop(): requests being handled are answered, then every connection closes.
+  // Serves until stop(): requests being run are answered, then every connection closes.
   void serve();
   // Safe from any thread, also before serve().
   void stop();

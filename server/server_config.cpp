@@ -37,8 +37,6 @@ void read_front_limits(ConfigReader& reader, FrontLimits& limits) {
   limits.max_connections = size("max_connections", limits.max_connections, 16, 1'000'000);
   limits.max_connections_per_address =
       size("max_connections_per_address", limits.max_connections_per_address, 1, 1'000'000);
-  limits.max_pending_requests =
-      size("max_pending_requests", limits.max_pending_requests, 1, 1'000'000);
   limits.max_requests_per_connection =
       size("max_requests_per_connection", limits.max_requests_per_connection, 1, 1'000'000);
   limits.header_timeout = duration("header_timeout", limits.header_timeout);
