@@ -40,6 +40,34 @@ wait_for() {  # wait_for CONDITION [SECONDS]
   return 1
 }
 
+# Starts the Release stargate-server on $work/server.toml (a free port): sets server_pid
+# and port.
+start_server() {
+  rm -f "$work/port"
+  "$bin/stargate-server" --log-level warn serve --config "$work/server.toml" \
+    --port-file "$work/port" >>"$work/server.log" 2>&1 &
+  server_pid=$!
+  pids+=("$server_pid")
+  wait_for "[ -s '$work/port' ]" || { cat "$work/server.log" >&2; exit 1; }
+  port=$(cat "$work/port")
+}
+stop_server() { kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null || true; }
+
+# provision CONFIG: adds a client of tenant bench to the server on $port, takes a token and
+# submits one order, waiting until it completes. Sets client_id, token, order and process.
+provision() {
+  client_id=$("$bin/stargate-server" client add --config "$1" --tenant bench \
+    --process-types order --secret-file "$work/secret")
+  token=$(curl -s -d grant_type=client_credentials -d "client_id=$client_id" \
+    --data-urlencode "client_secret=$(cat "$work/secret")" "http://127.0.0.1:$port/oauth/token" |
+    sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+  order='{"orderId":"ORD-12345","items":[{"sku":"SKU-001","quantity":10}]}'
+  process=$(curl -s -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    -d "{\"clientProcessId\":\"bench-0\",\"processType\":\"order\",\"data\":$order}" \
+    "http://127.0.0.1:$port/api/stargate/processes" | sed -E 's/.*"processId":"([^"]+)".*/\1/')
+  wait_for "curl -s -H 'Authorization: Bearer $token' http://127.0.0.1:$port/api/stargate/processes/$process | grep -q completed"
+}
+
 # Reads wrk --latency output on stdin; prints "requests/s p50 p99" (latencies in ms).
 wrk_figures() {
   awk '

@@ -66,29 +66,10 @@ per_minute = 10000000
 burst = 10000000
 TOML
 }
-start_server() {
-  rm -f "$work/port"
-  "$bin/stargate-server" --log-level warn serve --config "$work/server.toml" \
-    --port-file "$work/port" >>"$work/server.log" 2>&1 &
-  server_pid=$!
-  pids+=("$server_pid")
-  wait_for "[ -s '$work/port' ]" || { cat "$work/server.log" >&2; exit 1; }
-  port=$(cat "$work/port")
-}
-stop_server() { kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null || true; }
 
 server_config 0ms
 start_server
-client_id=$("$bin/stargate-server" client add --config "$work/server.toml" --tenant bench \
-  --process-types order --secret-file "$work/secret")
-token=$(curl -s -d grant_type=client_credentials -d "client_id=$client_id" \
-  --data-urlencode "client_secret=$(cat "$work/secret")" "http://127.0.0.1:$port/oauth/token" |
-  sed -E 's/.*"access_token":"([^"]+)".*/\1/')
-order='{"orderId":"ORD-12345","items":[{"sku":"SKU-001","quantity":10}]}'
-process=$(curl -s -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
-  -d "{\"clientProcessId\":\"bench-0\",\"processType\":\"order\",\"data\":$order}" \
-  "http://127.0.0.1:$port/api/stargate/processes" | sed -E 's/.*"processId":"([^"]+)".*/\1/')
-wait_for "curl -s -H 'Authorization: Bearer $token' http://127.0.0.1:$port/api/stargate/processes/$process | grep -q completed"
+provision "$work/server.toml"
 
 run_wrk() {  # run_wrk URL [extra wrk args...]
   local url=$1; shift

@@ -33,23 +33,9 @@ max_connections_per_address = 5000
 [order]
 step_duration = "0ms"
 TOML
-"$bin/stargate-server" --log-level warn serve --config "$work/server.toml" \
-  --port-file "$work/port" >>"$work/server.log" 2>&1 &
-server_pid=$!
-pids+=("$server_pid")
-wait_for "[ -s '$work/port' ]" || { cat "$work/server.log" >&2; exit 1; }
-port=$(cat "$work/port")
-client_id=$("$bin/stargate-server" client add --config "$work/server.toml" --tenant bench \
-  --process-types order --secret-file "$work/secret")
-token=$(curl -s -d grant_type=client_credentials -d "client_id=$client_id" \
-  --data-urlencode "client_secret=$(cat "$work/secret")" "http://127.0.0.1:$port/oauth/token" |
-  sed -E 's/.*"access_token":"([^"]+)".*/\1/')
-order='{"orderId":"ORD-1","items":[{"sku":"SKU-001","quantity":1}]}'
-process=$(curl -s -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
-  -d "{\"clientProcessId\":\"slow-0\",\"processType\":\"order\",\"data\":$order}" \
-  "http://127.0.0.1:$port/api/stargate/processes" | sed -E 's/.*"processId":"([^"]+)".*/\1/')
+start_server
+provision "$work/server.toml"
 status_url="http://127.0.0.1:$port/api/stargate/processes/$process"
-wait_for "curl -s -H 'Authorization: Bearer $token' $status_url | grep -q completed"
 
 # The normal client: one request every 200 ms to each URL, for $duration seconds.
 probe() {  # probe NAME

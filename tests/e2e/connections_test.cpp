@@ -9,7 +9,6 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
-#include <fstream>
 #include <thread>
 #include <vector>
 
@@ -52,19 +51,11 @@ void raise_fd_limit() {
 }
 
 std::size_t server_threads(Stack& stack) {
-  std::ifstream status("/proc/" + std::to_string(stack.server()->pid()) + "/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("Threads:", 0) == 0) return std::stoul(line.substr(8));
-  }
-  return 0;
+  return proc_status(stack.server()->pid(), "Threads");
 }
 
 std::size_t server_rss_kib(Stack& stack) {
-  std::ifstream status("/proc/" + std::to_string(stack.server()->pid()) + "/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6));
-  }
-  return 0;
+  return proc_status(stack.server()->pid(), "VmRSS");
 }
 
 TEST(Connections, SlowHeadersHoldNoThreadAndEndAtTheHeadDeadline) {

@@ -69,13 +69,6 @@ std::multiset<std::string> server_processes(Stack& stack) {
   return created;
 }
 
-std::size_t count(const std::string& text, const std::string& what) {
-  std::size_t n = 0;
-  for (auto pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1))
-    ++n;
-  return n;
-}
-
 StackOptions fast_stack() {
   StackOptions options;
   options.step_duration = "20ms";

@@ -375,13 +375,6 @@ std::size_t open_descriptors(pid_t pid) {
   return n;
 }
 
-std::size_t count(const std::string& text, const std::string& what) {
-  std::size_t n = 0;
-  for (auto pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1))
-    ++n;
-  return n;
-}
-
 // The daemon out of descriptors (its limit lowered under it, as a systemd default of 1,024
 // and a flood of local connections did): unfixed, its accept loop spun, 1.27 million log
 // lines in 30 s. It must pause, say so now and then, and recover once descriptors free up.

@@ -89,6 +89,17 @@ class HttpApiTest : public ::testing::Test {
     return client_->Get(path, {{"Authorization", "Bearer " + token}});
   }
 
+  // Waits (up to 10 s) until the process answers with `status`.
+  bool wait_for_status(const std::string& token, const std::string& id,
+                       const std::string& status) {
+    return test::wait_until(
+        [&] {
+          auto res = get(token, "/api/stargate/processes/" + id);
+          return res && nlohmann::json::parse(res->body).value("status", "") == status;
+        },
+        10s);
+  }
+
   static std::string order_body(const std::string& key, const std::string& sku = "SKU-001") {
     return nlohmann::json{
         {"clientProcessId", "cp-" + key},

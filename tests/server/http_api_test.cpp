@@ -187,12 +187,7 @@ TEST_F(HttpApiTest, RetryStartsANewAttemptOfARetryableFailure) {
   const auto t = token("acme-order");
   const std::string failing =
       json::parse(submit(t, order_body("k-low", "SKU-LOW"))->body)["processId"];
-  ASSERT_TRUE(test::wait_until(
-      [&] {
-        return json::parse(get(t, "/api/stargate/processes/" + failing)->body)["status"] ==
-               "failed";
-      },
-      10s));
+  ASSERT_TRUE(wait_for_status(t, failing, "failed"));
   const auto retried_at = now_utc();
   auto retried = client_->Post("/api/stargate/processes/" + failing + "/retry",
                                {{"Authorization", "Bearer " + t}}, "", "application/json");
@@ -204,12 +199,7 @@ TEST_F(HttpApiTest, RetryStartsANewAttemptOfARetryableFailure) {
   ASSERT_TRUE(estimate);
   EXPECT_GE(*estimate, retried_at + std::chrono::minutes(10) - std::chrono::seconds(1));
   // It runs again (and fails again: the stock is still short).
-  ASSERT_TRUE(test::wait_until(
-      [&] {
-        return json::parse(get(t, "/api/stargate/processes/" + failing)->body)["status"] ==
-               "failed";
-      },
-      10s));
+  ASSERT_TRUE(wait_for_status(t, failing, "failed"));
 
   const std::string fine = json::parse(submit(t, order_body("k-ok"))->body)["processId"];
   auto running = client_->Post("/api/stargate/processes/" + fine + "/retry",
@@ -232,12 +222,7 @@ TEST_F(HttpApiTest, ARetryTheStoreCannotReadChangesNothing) {
   const auto t = token("acme-order");
   const std::string failing =
       json::parse(submit(t, order_body("k-low", "SKU-LOW"))->body)["processId"];
-  ASSERT_TRUE(test::wait_until(
-      [&] {
-        return json::parse(get(t, "/api/stargate/processes/" + failing)->body)["status"] ==
-               "failed";
-      },
-      10s));
+  ASSERT_TRUE(wait_for_status(t, failing, "failed"));
   db::Database side(dir_.file("store.db"));
   side.prepare("UPDATE processes SET data = 'not json' WHERE process_id = ?")
       .bind(1, failing)

@@ -132,5 +132,14 @@ TEST(Config, MissingFile) {
   EXPECT_EQ(reader.error(), "/nonexistent/stargated.toml: cannot open: No such file or directory");
 }
 
+TEST(Config, RefusesTextThatIsNotUtf8BeforeToml11SeesIt) {
+  // The fuzzer's input: toml11 3.7 read past its buffer reporting this.
+  const std::string text = "a = 1\n'" + std::string(100, '\xff') + "\"'";
+  auto reader = ConfigReader::parse(text, "bad.toml");
+  ASSERT_FALSE(reader);
+  EXPECT_EQ(reader.error(), "bad.toml:2: not valid UTF-8 (TOML files are UTF-8)");
+  EXPECT_TRUE(ConfigReader::parse("name = \"caf\xc3\xa9\"\n", "ok.toml"));
+}
+
 }  // namespace
 }  // namespace stargate

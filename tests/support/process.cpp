@@ -106,6 +106,21 @@ std::string read_file(const std::string& path) {
   return text.str();
 }
 
+std::size_t count(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1))
+    ++n;
+  return n;
+}
+
+std::size_t proc_status(pid_t pid, const std::string& field) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind(field + ":", 0) == 0) return std::stoul(line.substr(field.size() + 1));
+  }
+  return 0;
+}
+
 void write_file(const std::string& path, const std::string& text, unsigned mode) {
   {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
