@@ -9,6 +9,9 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <thread>
 #include <vector>
 
@@ -235,6 +238,35 @@ TEST(Connections, AHalfClosedClientIsAnsweredThenClosed) {
   EXPECT_EQ(partial.read_until_closed(5s), "");
   EXPECT_TRUE(partial.closed());
   EXPECT_TRUE(live(stack.port()));
+}
+
+// Out of descriptors (its limit lowered under it), the server pauses accepting instead of
+// retrying at once, says so at most every 10 s, and serves again once descriptors free up.
+TEST(Connections, OutOfDescriptorsTheServerPausesAndRecovers) {
+  raise_fd_limit();
+  Stack stack(server_only());
+  const pid_t pid = stack.server()->pid();
+  const std::size_t baseline = count_descriptors(pid);
+  rlimit before{};
+  ASSERT_EQ(::prlimit(pid, RLIMIT_NOFILE, nullptr, &before), 0);
+  const rlimit tight{baseline + 8, before.rlim_max};
+  if (::prlimit(pid, RLIMIT_NOFILE, &tight, nullptr) != 0) {
+    GTEST_SKIP() << "cannot lower the server's descriptor limit here: " << std::strerror(errno);
+  }
+  std::vector<RawConnection> flood;
+  for (int i = 0; i < 100; ++i) {
+    flood.push_back(RawConnection::tcp(stack.port()));
+    flood.back().send("GET /health/live HTTP/1.1\r\nHost: localhost\r\n");
+  }
+  ASSERT_TRUE(wait_until(
+      [&] { return stack.server_log().find("pausing accepts") != std::string::npos; }, 10s))
+      << stack.server_log();
+  std::this_thread::sleep_for(3s);
+  EXPECT_EQ(count(stack.server_log(), "pausing accepts"), 1u);
+  ASSERT_TRUE(stack.server()->running());
+  flood.clear();
+  ASSERT_EQ(::prlimit(pid, RLIMIT_NOFILE, &before, nullptr), 0);
+  EXPECT_TRUE(wait_until([&] { return live(stack.port()); }, 10s)) << stack.server_log();
 }
 
 TEST(Connections, OneAddressCannotTakeEveryConnection) {

@@ -365,23 +365,13 @@ TEST(Hostile, TheSocketWantsExactlyOneLocalHost) {
   EXPECT_EQ(status("Host: evil.example\r\n"), "HTTP/1.1 403");
 }
 
-std::size_t open_descriptors(pid_t pid) {
-  std::size_t n = 0;
-  std::error_code ec;
-  for (auto it = std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
-       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
-    ++n;
-  }
-  return n;
-}
-
 // The daemon out of descriptors (its limit lowered under it, as a systemd default of 1,024
 // and a flood of local connections did): unfixed, its accept loop spun, 1.27 million log
 // lines in 30 s. It must pause, say so now and then, and recover once descriptors free up.
 TEST(Hostile, TheDaemonOutOfDescriptorsPausesAndRecovers) {
   Stack stack;
   const pid_t pid = stack.daemon()->pid();
-  const std::size_t baseline = open_descriptors(pid);
+  const std::size_t baseline = count_descriptors(pid);
   rlimit before{};
   ASSERT_EQ(::prlimit(pid, RLIMIT_NOFILE, nullptr, &before), 0);
   // The soft limit only: raising it back needs no privilege.
@@ -403,8 +393,8 @@ TEST(Hostile, TheDaemonOutOfDescriptorsPausesAndRecovers) {
   ASSERT_EQ(::prlimit(pid, RLIMIT_NOFILE, &before, nullptr), 0) << std::strerror(errno) << "\n"
                                                                 << stack.daemon_log();
   EXPECT_TRUE(wait_until([&] { return cli_health(stack) == 0; }, 10s)) << stack.daemon_log();
-  EXPECT_TRUE(wait_until([&] { return open_descriptors(pid) <= baseline + 2; }, 10s))
-      << open_descriptors(pid) << " open, " << baseline << " before";
+  EXPECT_TRUE(wait_until([&] { return count_descriptors(pid) <= baseline + 2; }, 10s))
+      << count_descriptors(pid) << " open, " << baseline << " before";
 }
 
 }  // namespace

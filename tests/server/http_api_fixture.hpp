@@ -90,8 +90,7 @@ class HttpApiTest : public ::testing::Test {
   }
 
   // Waits (up to 10 s) until the process answers with `status`.
-  bool wait_for_status(const std::string& token, const std::string& id,
-                       const std::string& status) {
+  bool wait_for_status(const std::string& token, const std::string& id, const std::string& status) {
     return test::wait_until(
         [&] {
           auto res = get(token, "/api/stargate/processes/" + id);

@@ -30,6 +30,8 @@ std::string binary(const std::string& name);
 std::string read_file(const std::string& path);
 // How often `what` occurs in `text` (log lines, say).
 std::size_t count(const std::string& text, const std::string& what);
+// How many descriptors the process has open (/proc/PID/fd).
+std::size_t count_descriptors(pid_t pid);
 // A number from /proc/PID/status ("Threads", "VmRSS" in KiB); 0 when unknown.
 std::size_t proc_status(pid_t pid, const std::string& field);
 void write_file(const std::string& path, const std::string& text, unsigned mode = 0644);
