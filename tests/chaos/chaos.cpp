@@ -26,6 +26,7 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -167,7 +168,6 @@ class Run {
     std::thread killer([this] { kill_repeatedly(); });
     for (auto& thread : submitters)
       thread.join();
-    submitting_done_ = true;
     killer.join();
     say("submissions done in " + seconds_since(started) +
         "; waiting for every acknowledged "
@@ -198,6 +198,14 @@ class Run {
   // its nftables drop `loss` percent of packets. Unix sockets (the daemon's API) are not
   // namespaced, so submitters outside reach the daemon as usual.
   void set_up_network() {
+    // Namespaces left by runs that were killed before they could remove theirs.
+    auto listed = test::run({"/usr/sbin/ip", "netns", "list"});
+    std::istringstream names(listed.out);
+    for (std::string name; names >> name;) {
+      if (name.rfind("sgchaos-", 0) != 0) continue;
+      const auto pid = std::atoi(name.c_str() + 8);
+      if (pid > 0 && ::kill(pid, 0) != 0) test::run({"/usr/sbin/ip", "netns", "del", name});
+    }
     const std::string name = "sgchaos-" + std::to_string(::getpid());
     auto added = test::run({"/usr/sbin/ip", "netns", "add", name});
     if (added.exit_code != 0) {
@@ -320,14 +328,15 @@ class Run {
     }
   }
 
-  // SIGKILL the daemon at random moments (and every few times the server too) until the
-  // submitters are done and both counts are reached.
+  // SIGKILL the daemon at random moments, while requests are submitted, sent and polled,
+  // and every few times the server too, until both counts are reached. (Killing for as
+  // long as the submitters run would, on a slow path, kill faster than the daemon can send
+  // anything.)
   void kill_repeatedly() {
     std::uniform_int_distribution<int> pause_ms(200, 1200);
     const int every = std::max(1, options_.daemon_kills / std::max(1, options_.server_kills));
     while (Clock::now() < deadline_ &&
-           !(submitting_done_ && daemon_kills_ >= options_.daemon_kills &&
-             server_kills_ >= options_.server_kills)) {
+           (daemon_kills_ < options_.daemon_kills || server_kills_ < options_.server_kills)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms(random_)));
       daemon_->stop(SIGKILL);
       ++daemon_kills_;
@@ -434,7 +443,6 @@ class Run {
   int relay_port_ = 0;
   std::unique_ptr<test::Child> server_, daemon_, relay_;
   Clock::time_point deadline_;
-  std::atomic<bool> submitting_done_{false};
   std::atomic<int> daemon_kills_{0};
   std::atomic<int> server_kills_{0};
   std::mutex mutex_;
