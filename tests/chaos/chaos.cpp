@@ -360,8 +360,12 @@ class Run {
     client.set_address_family(AF_UNIX);
     client.set_default_headers({{"Host", "localhost"}});
     std::set<std::string> done;
-    const auto limit = Clock::now() + std::chrono::seconds(std::max<long>(120, all.size() / 2));
-    while (done.size() < all.size() && Clock::now() < limit) {
+    // However slow the path, the daemon keeps sending: wait while it makes progress (up to
+    // --limit), and give up only after five minutes without any.
+    auto progress_at = Clock::now();
+    while (done.size() < all.size() && Clock::now() < deadline_ &&
+           Clock::now() - progress_at < 5min) {
+      const std::size_t before = done.size();
       for (const auto& id : all) {
         if (done.count(id) != 0) continue;
         auto res = client.Get("/v1/processes/" + id);
@@ -369,13 +373,22 @@ class Run {
           done.insert(id);
         }
       }
-      if (done.size() < all.size()) std::this_thread::sleep_for(500ms);
+      if (done.size() > before) progress_at = Clock::now();
+      if (done.size() < all.size()) std::this_thread::sleep_for(1s);
     }
     return done.size();
   }
 
-  // The server's store, read as it is: each clientProcessId's processes, in creation order.
+  // The server's store, read as it is: each clientProcessId's processes, in creation order;
+  // and the daemon's queue, for what it still holds. Lost: acknowledged, and in neither.
   int verdict(Clock::time_point started, std::size_t completed) {
+    std::set<std::string> queued;
+    {
+      db::Database queue(dir_.file("daemon/queue.db"), 5000, db::Database::Mode::kReadOnly);
+      auto rows = queue.prepare("SELECT client_process_id FROM requests");
+      while (rows.step())
+        queued.insert(rows.text(0));
+    }
     std::map<std::string, std::vector<std::int64_t>> created;
     std::map<std::string, std::string> status;
     {
@@ -388,14 +401,18 @@ class Run {
         status[rows.text(0)] = rows.text(2);
       }
     }
-    std::size_t acknowledged = 0, lost = 0, duplicated = 0, out_of_order = 0;
+    std::size_t acknowledged = 0, lost = 0, duplicated = 0, out_of_order = 0, unfinished = 0;
     for (const auto& [submitter, ids] : acknowledged_) {
       std::int64_t last = 0;
       for (const auto& id : ids) {
         ++acknowledged;
         const auto it = created.find(id);
-        if (it == created.end() || status[id] != "completed") {
+        if (it == created.end() && queued.count(id) == 0) {
           ++lost;
+          continue;
+        }
+        if (it == created.end() || status[id] != "completed") {
+          ++unfinished;  // still on its way: the run ended first
           continue;
         }
         if (it->second.front() < last) ++out_of_order;
@@ -417,9 +434,9 @@ class Run {
         std::to_string(options_.seed));
     say("acknowledged " + std::to_string(acknowledged) + ", lost " + std::to_string(lost) +
         ", duplicated " + std::to_string(duplicated) + ", out of order " +
-        std::to_string(out_of_order) + " (completed " + std::to_string(completed) + ") in " +
-        seconds_since(started));
-    const bool ok = lost == 0 && duplicated == 0 && out_of_order == 0 &&
+        std::to_string(out_of_order) + " (completed " + std::to_string(completed) +
+        ", unfinished " + std::to_string(unfinished) + ") in " + seconds_since(started));
+    const bool ok = lost == 0 && duplicated == 0 && out_of_order == 0 && unfinished == 0 &&
                     acknowledged == static_cast<std::size_t>(options_.submissions) &&
                     daemon_kills_ >= options_.daemon_kills &&
                     server_kills_ >= options_.server_kills;
