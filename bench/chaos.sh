@@ -32,9 +32,10 @@ if [ "$record" = yes ]; then
     echo
     echo "### Chaos run, long form ($(date -u +%Y-%m-%d))"
     echo
-    echo "Command: \`bench/chaos.sh ${extra[*]}\` (Release binaries); machine: $(machine)."
+    echo "Command: \`bench/chaos.sh${extra[*]:+ ${extra[*]}}\` (stargate-chaos ${args[*]}${extra[*]:+ ${extra[*]}}; Release binaries); machine: $(machine)."
     echo
-    sed -n 's/^chaos: /- /p' "$out"
+    grep -E '^chaos: ([0-9]+ submissions by|acknowledged|network faults skipped|packet loss skipped)' "$out" | sed 's/^chaos: /- /'
+    [ "$status" -eq 0 ] || echo "- FAILED (exit $status)"
   } >>"$repo/bench/RESULTS.md"
 fi
 exit "$status"

@@ -168,11 +168,13 @@ class Run {
     std::thread killer([this] { kill_repeatedly(); });
     for (auto& thread : submitters)
       thread.join();
-    killer.join();
-    say("submissions done in " + seconds_since(started) +
-        "; waiting for every acknowledged "
+    submitting_ = false;
+    say("submissions done in " + seconds_since(started) + " (daemon killed " +
+        std::to_string(daemon_kills_) + " times so far); waiting for every acknowledged " +
         "request to complete");
     const std::size_t completed = wait_for_completion();
+    all_completed_ = true;
+    killer.join();
     return verdict(started, completed);
   }
 
@@ -328,16 +330,37 @@ class Run {
     }
   }
 
-  // SIGKILL the daemon at random moments, while requests are submitted, sent and polled,
-  // and every few times the server too, until both counts are reached. (Killing for as
-  // long as the submitters run would, on a slow path, kill faster than the daemon can send
-  // anything.)
+  // SIGKILL the daemon at random moments, and every few times the server too, until both
+  // counts are reached: half of the kills at most while the submitters run, the others
+  // spread over the sending and polling that follow (on a slow path that is most of the
+  // run), each once the daemon has completed its share of what is left since the last one.
+  // Killing by the clock alone would, on a slow path, spend every kill before the daemon
+  // had sent much.
   void kill_repeatedly() {
     std::uniform_int_distribution<int> pause_ms(200, 1200);
     const int every = std::max(1, options_.daemon_kills / std::max(1, options_.server_kills));
-    while (Clock::now() < deadline_ &&
-           (daemon_kills_ < options_.daemon_kills || server_kills_ < options_.server_kills)) {
+    const auto more_to_do = [this] {
+      return daemon_kills_ < options_.daemon_kills || server_kills_ < options_.server_kills;
+    };
+    std::size_t completed_at_kill = 0;
+    while (Clock::now() < deadline_ && more_to_do()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms(random_)));
+      if (submitting_ && daemon_kills_ >= options_.daemon_kills / 2) {
+        std::this_thread::sleep_for(100ms);
+        continue;
+      }
+      if (!submitting_) {
+        const int kills_left = std::max(1, options_.daemon_kills - daemon_kills_);
+        const std::size_t total = options_.submissions;
+        const std::size_t left = total > completed_at_kill ? total - completed_at_kill : 0;
+        const std::size_t share = std::max<std::size_t>(1, left / (kills_left + 1));
+        // Once everything is complete the remaining kills come on the clock.
+        while (!all_completed_ && Clock::now() < deadline_ &&
+               daemon_completed() < completed_at_kill + share) {
+          std::this_thread::sleep_for(100ms);
+        }
+      }
+      completed_at_kill = daemon_completed();
       daemon_->stop(SIGKILL);
       ++daemon_kills_;
       if (daemon_kills_ % every == 0 && server_kills_ < options_.server_kills) {
@@ -346,6 +369,17 @@ class Run {
         start_server();
       }
       start_daemon();
+    }
+  }
+
+  // How many requests the daemon's queue records as completed (0 while it cannot be read).
+  std::size_t daemon_completed() {
+    try {
+      db::Database queue(dir_.file("daemon/queue.db"), 1000, db::Database::Mode::kReadOnly);
+      auto rows = queue.prepare("SELECT count(*) FROM requests WHERE state = 'completed'");
+      return rows.step() ? static_cast<std::size_t>(rows.integer(0)) : 0;
+    } catch (const std::exception&) {
+      return 0;
     }
   }
 
@@ -461,6 +495,8 @@ class Run {
   std::unique_ptr<test::Child> server_, daemon_, relay_;
   Clock::time_point deadline_;
   std::atomic<int> daemon_kills_{0};
+  std::atomic<bool> submitting_{true};
+  std::atomic<bool> all_completed_{false};
   std::atomic<int> server_kills_{0};
   std::mutex mutex_;
   std::map<int, std::vector<std::string>> acknowledged_;
