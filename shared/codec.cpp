@@ -29,7 +29,10 @@ class Fields {
   Expected<std::optional<TimePoint>> time(const char* name, bool required = true) const {
     auto text = string(name, required);
     if (!text) return Unexpected{text.error()};
-    if (text->empty()) return std::optional<TimePoint>{};
+    if (text->empty()) {
+      if (required) return fail(std::string("Field '") + name + "' is empty");
+      return std::optional<TimePoint>{};
+    }
     auto parsed = parse_timestamp(*text);
     if (!parsed) return fail(std::string("Field '") + name + "': " + parsed.error());
     return std::optional<TimePoint>{*parsed};
@@ -131,7 +134,7 @@ Expected<Accepted> parse_accepted(const json& body) {
   accepted.process_id = std::move(*id);
   accepted.client_process_id = std::move(*client_id);
   accepted.process_type = std::move(*type);
-  accepted.created_at = created->value();
+  accepted.created_at = **created;
   accepted.estimated_completion = *estimate;
   return accepted;
 }

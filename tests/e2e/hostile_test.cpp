@@ -115,9 +115,13 @@ TEST(Hostile, AGatewayAnswerWithAnUnrepresentableNumberIsRetried) {
   FaultProxy proxy(
       stack.port(),
       [&](const std::string& method, const std::string& path) -> std::optional<FaultProxy::Fault> {
-        if (method == "POST" && path == "/api/stargate/processes" && posts < 2) {
-          ++posts;
-          return FaultProxy::Fault{202, "", 0, R"({"processId":"PROC-1","createdAt":1e999})"};
+        if (method == "POST" && path == "/api/stargate/processes" && posts < 3) {
+          // A number no double holds, then a required time left empty (found by the
+          // gateway_answer fuzz target: it threw out of the daemon's event loop).
+          return FaultProxy::Fault{
+              202, "", 0,
+              ++posts == 1 ? R"({"processId":"PROC-1","createdAt":1e999})"
+                           : R"({"processId":"PROC-1","clientProcessId":"n-1","createdAt":""})"};
         }
         if (method == "GET" && path.rfind("/api/stargate/processes/", 0) == 0 && gets < 2) {
           ++gets;
@@ -143,10 +147,12 @@ TEST(Hostile, AGatewayAnswerWithAnUnrepresentableNumberIsRetried) {
       },
       30s))
       << stack.daemon_log();
-  EXPECT_EQ(posts, 2);
+  EXPECT_EQ(posts, 3);
   EXPECT_EQ(gets, 2);
   EXPECT_TRUE(stack.daemon()->running());
   EXPECT_NE(stack.daemon_log().find("number out of range"), std::string::npos)
+      << stack.daemon_log();
+  EXPECT_NE(stack.daemon_log().find("Field 'createdAt' is empty"), std::string::npos)
       << stack.daemon_log();
 }
 

@@ -79,6 +79,11 @@ TEST(Codec, AcceptedBodyMatchesTheSeed) {
   EXPECT_FALSE(parse_accepted({{"processId", "P"}}));
   EXPECT_FALSE(
       parse_accepted({{"processId", "P"}, {"clientProcessId", "c"}, {"createdAt", "yesterday"}}));
+  // A required time left empty is an error, not an absent value (it threw).
+  const auto empty =
+      parse_accepted({{"processId", "P"}, {"clientProcessId", "c"}, {"createdAt", ""}});
+  ASSERT_FALSE(empty);
+  EXPECT_EQ(empty.error(), "Field 'createdAt' is empty");
 }
 
 TEST(Codec, StatusBodiesPerState) {
