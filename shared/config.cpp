@@ -3,6 +3,7 @@
 #include "shared/config.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -80,12 +81,27 @@ void collect_keys(const toml::value& node, const std::string& prefix,
   }
 }
 
-// toml11 parses arrays and inline tables recursively, so a file nested thousands of levels
-// deep overflows the stack, and a key of thousands of dotted parts takes minutes and
-// gigabytes. This finds the first line that nests deeper than `limit` (brackets and braces
-// outside strings and comments) or has more than `limit` dots outside them (a key is on
-// one line; values of ours hold dots only inside strings).
-std::optional<int> line_nested_too_deep(std::string_view text, int limit) {
+struct UnsafeLine {
+  int line;
+  std::string why;
+};
+
+bool is_bare_key_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
+}
+
+// What toml11 3.7 cannot be given. It parses arrays and inline tables recursively, so a
+// file nested thousands of levels deep overflows the stack, and a key of thousands of
+// dotted parts takes minutes and gigabytes; it reads a binary integer by doubling a signed
+// 64-bit value once per digit, which overflows (undefined behaviour, in practice a wrong
+// number) from the 63rd digit (found by fuzzing). This finds the first line that nests
+// deeper than `limit` (brackets and braces outside strings and comments), has more than
+// `limit` dots outside them (a key is on one line; values of ours hold dots only inside
+// strings), or holds such a binary integer.
+std::optional<UnsafeLine> first_unsafe_line(std::string_view text, int limit) {
+  constexpr int kMaxBinaryDigits = 62;
+  const std::string too_deep =
+      "nested deeper than " + std::to_string(limit) + " levels (or a key of more parts)";
   int depth = 0;
   int dots = 0;
   int line = 1;
@@ -95,7 +111,17 @@ std::optional<int> line_nested_too_deep(std::string_view text, int limit) {
       ++line;
       dots = 0;
     } else if (c == '.') {
-      if (++dots > limit) return line;
+      if (++dots > limit) return UnsafeLine{line, too_deep};
+    } else if (c == '0' && i + 1 < text.size() && text[i + 1] == 'b' &&
+               (i == 0 || !is_bare_key_char(text[i - 1]))) {
+      int digits = 0;
+      for (i += 2; i < text.size() && (text[i] == '0' || text[i] == '1' || text[i] == '_'); ++i)
+        digits += text[i] == '_' ? 0 : 1;
+      --i;
+      if (digits > kMaxBinaryDigits) {
+        return UnsafeLine{
+            line, "binary integer of more than " + std::to_string(kMaxBinaryDigits) + " digits"};
+      }
     } else if (c == '#') {
       while (i + 1 < text.size() && text[i + 1] != '\n')
         ++i;
@@ -116,7 +142,7 @@ std::optional<int> line_nested_too_deep(std::string_view text, int limit) {
         }
       }
     } else if (c == '[' || c == '{') {
-      if (++depth > limit) return line;
+      if (++depth > limit) return UnsafeLine{line, too_deep};
     } else if ((c == ']' || c == '}') && depth > 0) {
       --depth;
     }
@@ -163,9 +189,8 @@ Expected<ConfigReader> ConfigReader::parse(const std::string& text, const std::s
     at += length;
   }
   constexpr int kMaxNesting = 32;
-  if (const auto line = line_nested_too_deep(text, kMaxNesting)) {
-    return fail(name + ":" + std::to_string(*line) + ": nested deeper than " +
-                std::to_string(kMaxNesting) + " levels (or a key of more parts)");
+  if (const auto unsafe = first_unsafe_line(text, kMaxNesting)) {
+    return fail(name + ":" + std::to_string(unsafe->line) + ": " + unsafe->why);
   }
   try {
     std::istringstream in(text);

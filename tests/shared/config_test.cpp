@@ -120,6 +120,24 @@ TEST(Config, HostileNestingIsRefusedBeforeParsing) {
   EXPECT_EQ(fine->string("a"), many);
 }
 
+// toml11 reads 0b... by doubling a signed 64-bit value per digit: from the 63rd digit that
+// overflows (found by fuzzing) and would have been a wrong number without a word.
+TEST(Config, BinaryIntegersToml11CannotReadAreRefused) {
+  const std::string longest = "0b" + std::string(61, '0') + "1";
+  auto fine = ConfigReader::parse(
+      "[a]\nb = " + longest + "\nc = 0b1_0\nk0b" + std::string(70, '0') + " = 1\n", "x.toml");
+  ASSERT_TRUE(fine) << fine.error();
+  EXPECT_EQ(fine->integer("a.b", 0, 0, 10), 1);
+  EXPECT_EQ(fine->integer("a.c", 0, 0, 10), 2);
+  const auto refused = ConfigReader::parse(
+      "[a]\nb = 0b1" + std::string(30, '0') + "_" + std::string(32, '0') + "\n", "x.toml");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(), "x.toml:2: binary integer of more than 62 digits");
+  // Inside a string or a comment it is text.
+  const std::string digits(100, '0');
+  EXPECT_TRUE(ConfigReader::parse("a = \"0b" + digits + "\" # 0b" + digits + "\n", "x.toml"));
+}
+
 TEST(Config, AnEndlessFileIsRefusedWithoutReadingItAll) {
   auto reader = ConfigReader::load("/dev/zero");
   ASSERT_FALSE(reader);
