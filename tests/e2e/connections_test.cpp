@@ -245,13 +245,9 @@ TEST(Connections, AHalfClosedClientIsAnsweredThenClosed) {
 TEST(Connections, OutOfDescriptorsTheServerPausesAndRecovers) {
   raise_fd_limit();
   Stack stack(server_only());
-  const pid_t pid = stack.server()->pid();
-  const std::size_t baseline = count_descriptors(pid);
-  rlimit before{};
-  ASSERT_EQ(::prlimit(pid, RLIMIT_NOFILE, nullptr, &before), 0);
-  const rlimit tight{baseline + 8, before.rlim_max};
-  if (::prlimit(pid, RLIMIT_NOFILE, &tight, nullptr) != 0) {
-    GTEST_SKIP() << "cannot lower the server's descriptor limit here: " << std::strerror(errno);
+  TightDescriptorLimit tight(stack.server()->pid(), 8);
+  if (!tight.applied()) {
+    GTEST_SKIP() << "cannot lower the server's descriptor limit here: " << tight.error();
   }
   std::vector<RawConnection> flood;
   for (int i = 0; i < 100; ++i) {
@@ -265,7 +261,7 @@ TEST(Connections, OutOfDescriptorsTheServerPausesAndRecovers) {
   EXPECT_EQ(count(stack.server_log(), "pausing accepts"), 1u);
   ASSERT_TRUE(stack.server()->running());
   flood.clear();
-  ASSERT_EQ(::prlimit(pid, RLIMIT_NOFILE, &before, nullptr), 0);
+  ASSERT_TRUE(tight.restore());
   EXPECT_TRUE(wait_until([&] { return live(stack.port()); }, 10s)) << stack.server_log();
 }
 

@@ -6,7 +6,6 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
-#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <atomic>
@@ -377,13 +376,9 @@ TEST(Hostile, TheSocketWantsExactlyOneLocalHost) {
 TEST(Hostile, TheDaemonOutOfDescriptorsPausesAndRecovers) {
   Stack stack;
   const pid_t pid = stack.daemon()->pid();
-  const std::size_t baseline = count_descriptors(pid);
-  rlimit before{};
-  ASSERT_EQ(::prlimit(pid, RLIMIT_NOFILE, nullptr, &before), 0);
-  // The soft limit only: raising it back needs no privilege.
-  const rlimit tight{baseline + 8, before.rlim_max};
-  if (::prlimit(pid, RLIMIT_NOFILE, &tight, nullptr) != 0) {
-    GTEST_SKIP() << "cannot lower the daemon's descriptor limit here: " << std::strerror(errno);
+  TightDescriptorLimit tight(pid, 8);
+  if (!tight.applied()) {
+    GTEST_SKIP() << "cannot lower the daemon's descriptor limit here: " << tight.error();
   }
   std::vector<RawConnection> flood;
   for (int i = 0; i < 100; ++i)
@@ -396,11 +391,10 @@ TEST(Hostile, TheDaemonOutOfDescriptorsPausesAndRecovers) {
   EXPECT_LE(count(log, "accept failed"), 2u) << log.substr(0, 2000);
   ASSERT_TRUE(stack.daemon()->running()) << stack.daemon_log();
   flood.clear();
-  ASSERT_EQ(::prlimit(pid, RLIMIT_NOFILE, &before, nullptr), 0) << std::strerror(errno) << "\n"
-                                                                << stack.daemon_log();
+  ASSERT_TRUE(tight.restore()) << stack.daemon_log();
   EXPECT_TRUE(wait_until([&] { return cli_health(stack) == 0; }, 10s)) << stack.daemon_log();
-  EXPECT_TRUE(wait_until([&] { return count_descriptors(pid) <= baseline + 2; }, 10s))
-      << count_descriptors(pid) << " open, " << baseline << " before";
+  EXPECT_TRUE(wait_until([&] { return count_descriptors(pid) <= tight.baseline() + 2; }, 10s))
+      << count_descriptors(pid) << " open, " << tight.baseline() << " before";
 }
 
 }  // namespace

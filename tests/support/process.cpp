@@ -5,10 +5,12 @@
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -121,6 +123,28 @@ std::size_t count_descriptors(pid_t pid) {
     ++n;
   }
   return n;
+}
+
+TightDescriptorLimit::TightDescriptorLimit(pid_t pid, std::size_t headroom)
+    : pid_(pid), baseline_(count_descriptors(pid)) {
+  if (::prlimit(pid_, RLIMIT_NOFILE, nullptr, &before_) != 0) {
+    error_ = std::strerror(errno);
+    return;
+  }
+  // The soft limit only: raising it back needs no privilege.
+  const rlimit tight{baseline_ + headroom, before_.rlim_max};
+  if (::prlimit(pid_, RLIMIT_NOFILE, &tight, nullptr) != 0) {
+    error_ = std::strerror(errno);
+    return;
+  }
+  applied_ = true;
+}
+
+bool TightDescriptorLimit::restore() {
+  if (!applied_) return true;
+  if (::prlimit(pid_, RLIMIT_NOFILE, &before_, nullptr) != 0) return false;
+  applied_ = false;
+  return true;
 }
 
 std::size_t proc_status(pid_t pid, const std::string& field) {

@@ -2,6 +2,7 @@
 // started, watched and stopped by PID.
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -32,6 +33,29 @@ std::string read_file(const std::string& path);
 std::size_t count(const std::string& text, const std::string& what);
 // How many descriptors the process has open (/proc/PID/fd).
 std::size_t count_descriptors(pid_t pid);
+// Lowers a running process's soft descriptor limit to `headroom` above what it has open
+// (to make it run out), and puts the old limit back at restore() or destruction.
+class TightDescriptorLimit {
+ public:
+  TightDescriptorLimit(pid_t pid, std::size_t headroom);
+  ~TightDescriptorLimit() { restore(); }
+  TightDescriptorLimit(const TightDescriptorLimit&) = delete;
+  // Whether the limit was lowered; if not, error() says why (prlimit refused here).
+  bool applied() const { return applied_; }
+  const std::string& error() const { return error_; }
+  // Descriptors the process had open before.
+  std::size_t baseline() const { return baseline_; }
+  // True when the old limit is back (or was never changed).
+  bool restore();
+
+ private:
+  pid_t pid_;
+  std::size_t baseline_;
+  rlimit before_{};
+  bool applied_ = false;
+  std::string error_;
+};
+
 // A number from /proc/PID/status ("Threads", "VmRSS" in KiB); 0 when unknown.
 std::size_t proc_status(pid_t pid, const std::string& field);
 void write_file(const std::string& path, const std::string& text, unsigned mode = 0644);
