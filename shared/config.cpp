@@ -119,8 +119,8 @@ std::optional<UnsafeLine> first_unsafe_line(std::string_view text, int limit) {
         digits += text[i] == '_' ? 0 : 1;
       --i;
       if (digits > kMaxBinaryDigits) {
-        return UnsafeLine{
-            line, "binary integer of more than " + std::to_string(kMaxBinaryDigits) + " digits"};
+        return UnsafeLine{line, "binary integer of more than " + std::to_string(kMaxBinaryDigits) +
+                                    " digits (write it in decimal or hexadecimal)"};
       }
     } else if (c == '#') {
       while (i + 1 < text.size() && text[i + 1] != '\n')

@@ -132,7 +132,8 @@ TEST(Config, BinaryIntegersToml11CannotReadAreRefused) {
   const auto refused = ConfigReader::parse(
       "[a]\nb = 0b1" + std::string(30, '0') + "_" + std::string(32, '0') + "\n", "x.toml");
   ASSERT_FALSE(refused);
-  EXPECT_EQ(refused.error(), "x.toml:2: binary integer of more than 62 digits");
+  EXPECT_EQ(refused.error(),
+            "x.toml:2: binary integer of more than 62 digits (write it in decimal or hexadecimal)");
   // Inside a string or a comment it is text.
   const std::string digits(100, '0');
   EXPECT_TRUE(ConfigReader::parse("a = \"0b" + digits + "\" # 0b" + digits + "\n", "x.toml"));
