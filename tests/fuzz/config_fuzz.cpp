@@ -4,7 +4,7 @@
 #include <string>
 
 #include "daemon/config.hpp"
-#include "server/server_config.hpp"
+#include "server/app/server_config.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 
 using namespace stargate;

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string>
 
-#include "server/exec_handler.hpp"
+#include "server/engine/handlers/exec_handler.hpp"
 #include "shared/json.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 

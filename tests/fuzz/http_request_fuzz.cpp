@@ -6,9 +6,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "server/http_framing.hpp"
-#include "server/http_stream.hpp"
-#include "server/requests.hpp"
+#include "server/gateway/http_framing.hpp"
+#include "server/gateway/http_stream.hpp"
+#include "server/processes/requests.hpp"
 #include "shared/ids.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 

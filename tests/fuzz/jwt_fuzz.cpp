@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string>
 
-#include "server/auth.hpp"
+#include "server/gateway/auth.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 
 using namespace stargate;

@@ -5,7 +5,7 @@
 
 #include <httplib.h>
 
-#include "server/requests.hpp"
+#include "server/processes/requests.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 
 using namespace stargate;

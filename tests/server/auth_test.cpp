@@ -1,5 +1,5 @@
-// Tests of server/auth.cpp: secret hashing and token verification against forged tokens.
-#include "server/auth.hpp"
+// Tests of server/gateway/auth.cpp: secret hashing and token verification against forged tokens.
+#include "server/gateway/auth.hpp"
 
 #include <sys/stat.h>
 

@@ -1,11 +1,11 @@
-// Tests of server/builtin_handlers.cpp with a recording context and a real store.
-#include "server/builtin_handlers.hpp"
+// Tests of server/engine/handlers/builtin_handlers.cpp with a recording context and a real store.
+#include "server/engine/handlers/builtin_handlers.hpp"
 
 #include <gtest/gtest.h>
 
 #include <cstdint>
 
-#include "server/sqlite_store.hpp"
+#include "server/store/sqlite/sqlite_store.hpp"
 #include "shared/sqlite.hpp"
 #include "tests/support/process.hpp"
 

@@ -1,5 +1,5 @@
-// Tests of server/exec_handler.cpp with real programs (small shell scripts).
-#include "server/exec_handler.hpp"
+// Tests of server/engine/handlers/exec_handler.cpp with real programs (small shell scripts).
+#include "server/engine/handlers/exec_handler.hpp"
 
 #include <gtest/gtest.h>
 

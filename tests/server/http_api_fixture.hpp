@@ -10,14 +10,14 @@
 #include <memory>
 #include <thread>
 
-#include "server/audit_log.hpp"
-#include "server/auth.hpp"
-#include "server/builtin_handlers.hpp"
-#include "server/engine.hpp"
-#include "server/http_api.hpp"
-#include "server/metrics.hpp"
-#include "server/rate_limiter.hpp"
-#include "server/sqlite_store.hpp"
+#include "server/common/metrics.hpp"
+#include "server/engine/engine.hpp"
+#include "server/engine/handlers/builtin_handlers.hpp"
+#include "server/gateway/auth.hpp"
+#include "server/gateway/http_api.hpp"
+#include "server/gateway/rate_limiter.hpp"
+#include "server/store/audit_log.hpp"
+#include "server/store/sqlite/sqlite_store.hpp"
 #include "tests/support/process.hpp"
 
 namespace stargate::server::fixtures {

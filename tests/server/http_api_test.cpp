@@ -1,7 +1,7 @@
-// Tests of server/http_api.cpp's process API, health and metrics: real HTTP on loopback
+// Tests of server/gateway/http_api.cpp's process API, health and metrics: real HTTP on loopback
 // against the gateway running in this process on a real SQLite store. The token endpoint and
 // token checks are in http_token_test.cpp.
-#include "server/http_api.hpp"
+#include "server/gateway/http_api.hpp"
 
 #include <gtest/gtest.h>
 #include <httplib.h>

@@ -1,5 +1,5 @@
-// Tests of server/http_framing.cpp: where a request ends, and which framings are refused.
-#include "server/http_framing.hpp"
+// Tests of server/gateway/http_framing.cpp: where a request ends, and which framings are refused.
+#include "server/gateway/http_framing.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,9 +1,10 @@
-// Tests of the token endpoint and of token checks (server/http_token.cpp, server/auth.cpp,
-// server/auth_throttle.cpp): real HTTP on loopback against the gateway in this process.
+// Tests of the token endpoint and of token checks (server/gateway/http_token.cpp,
+// server/gateway/auth.cpp, server/gateway/auth_throttle.cpp): real HTTP on loopback against the
+// gateway in this process.
 #include <gtest/gtest.h>
 #include <httplib.h>
 
-#include "server/auth_throttle.hpp"
+#include "server/gateway/auth_throttle.hpp"
 #include "tests/server/http_api_fixture.hpp"
 
 namespace stargate::server {

@@ -1,5 +1,5 @@
-// Tests of server/rate_limiter.cpp: token bucket arithmetic on a hand-driven clock.
-#include "server/rate_limiter.hpp"
+// Tests of server/gateway/rate_limiter.cpp: token bucket arithmetic on a hand-driven clock.
+#include "server/gateway/rate_limiter.hpp"
 
 #include <gtest/gtest.h>
 

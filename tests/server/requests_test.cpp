@@ -1,5 +1,5 @@
-// Tests of server/requests.cpp: the process API's request decoding, apart from HTTP.
-#include "server/requests.hpp"
+// Tests of server/processes/requests.cpp: the process API's request decoding, apart from HTTP.
+#include "server/processes/requests.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
-// Tests of server/server_config.cpp.
-#include "server/server_config.hpp"
+// Tests of server/app/server_config.cpp.
+#include "server/app/server_config.hpp"
 
 #include <gtest/gtest.h>
 

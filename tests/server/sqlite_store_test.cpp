@@ -1,5 +1,5 @@
-// Tests of server/sqlite_store.cpp on a real database file.
-#include "server/sqlite_store.hpp"
+// Tests of server/store/sqlite/sqlite_store.cpp on a real database file.
+#include "server/store/sqlite/sqlite_store.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,0 +1,228 @@
+// The administrator's commands of stargate-server: clients (add, list, revoke), the audit
+// trail (verify, export) and the order handler's stock. Each opens the store the configuration
+// names, does one thing and returns an exit code.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+
+#include "server/app/serve.hpp"
+#include "server/app/state_files.hpp"
+#include "server/gateway/auth.hpp"
+#include "server/store/sqlite/sqlite_store.hpp"
+#include "shared/codec.hpp"
+#include "shared/json.hpp"
+
+namespace stargate::server {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitError = 1;
+
+int complain(const std::string& message) {
+  std::fprintf(stderr, "stargate-server: %s\n", message.c_str());
+  return kExitError;
+}
+
+// The store of the configuration at `path` (defaults without one); prints why not. The
+// configuration goes to `loaded` when given.
+std::unique_ptr<SqliteStore> admin_store(const std::string& path, ServerConfig* loaded = nullptr) {
+  auto config = load_server_config(path);
+  if (!config) {
+    complain("configuration: " + config.error());
+    return nullptr;
+  }
+  if (loaded != nullptr) *loaded = *config;
+  auto store = open_store(*config);
+  if (!store) {
+    complain(store.error());
+    return nullptr;
+  }
+  return std::move(*store);
+}
+
+void audit_admin(Store& store, nlohmann::json fields) {
+  if (auto appended = store.append_audit({{now_utc(), "admin", std::move(fields)}}); !appended) {
+    std::fprintf(stderr, "stargate-server: warning: not audited: %s\n", appended.error().c_str());
+  }
+}
+
+}  // namespace
+
+int client_add(const ClientAddOptions& options) {
+  if (options.tenant.empty() || !is_process_type_name(options.tenant)) {
+    std::fprintf(stderr,
+                 "stargate-server: --tenant must be 1-64 characters of a-z, 0-9, '_' and '-'\n");
+    return 2;
+  }
+  for (const auto& type : options.process_types) {
+    if (!is_process_type_name(type)) {
+      std::fprintf(stderr, "stargate-server: invalid process type '%s'\n", type.c_str());
+      return 2;
+    }
+  }
+  auto store = admin_store(options.config_path);
+  if (!store) return kExitError;
+  ClientRecord client;
+  client.client_id = new_client_id();
+  client.tenant = options.tenant;
+  client.process_types = options.process_types;
+  client.created_at = now_utc();
+  const std::string secret = new_client_secret();
+  auto hash = hash_secret(secret);
+  if (!hash) {
+    return complain(hash.error());
+  }
+  client.secret_hash = *hash;
+  if (!options.secret_file.empty()) {
+    if (auto written = write_private_file(options.secret_file, secret + "\n"); !written) {
+      std::fprintf(stderr, "stargate-server: --secret-file: %s\n", written.error().c_str());
+      return kExitError;
+    }
+  }
+  if (auto added = store->add_client(client); !added) {
+    std::fprintf(stderr, "stargate-server: %s\n", added.error().c_str());
+    if (!options.secret_file.empty()) ::unlink(options.secret_file.c_str());
+    return kExitError;
+  }
+  audit_admin(*store, {{"action", "client add"},
+                       {"clientId", client.client_id},
+                       {"tenant", client.tenant},
+                       {"processTypes", client.process_types}});
+  if (options.json) {
+    nlohmann::json out = {{"clientId", client.client_id},
+                          {"tenant", client.tenant},
+                          {"processTypes", client.process_types}};
+    if (options.secret_file.empty()) out["clientSecret"] = secret;
+    std::printf("%s\n", dump_json(out).c_str());
+  } else if (options.secret_file.empty()) {
+    std::printf("client_id:     %s\nclient_secret: %s\n", client.client_id.c_str(), secret.c_str());
+    std::fprintf(stderr, "The secret is shown once; store it now (it is kept only hashed).\n");
+  } else {
+    std::printf("%s\n", client.client_id.c_str());
+  }
+  return kExitOk;
+}
+
+int client_revoke(const std::string& config_path, const std::string& client_id) {
+  auto store = admin_store(config_path);
+  if (!store) return kExitError;
+  if (auto revoked = store->revoke_client(client_id, now_utc()); !revoked) {
+    return complain(revoked.error());
+  }
+  audit_admin(*store, {{"action", "client revoke"}, {"clientId", client_id}});
+  std::fprintf(stderr, "revoked %s: its tokens stop working at once\n", client_id.c_str());
+  return kExitOk;
+}
+
+int audit_verify(const std::string& config_path) {
+  auto store = admin_store(config_path);
+  if (!store) return kExitError;
+  auto check = store->verify_audit();
+  if (!check) {
+    return complain(check.error());
+  }
+  if (!check->intact) {
+    std::printf("audit trail BROKEN at record %lld: %s\n", static_cast<long long>(check->bad_seq),
+                check->problem.c_str());
+    return kExitError;
+  }
+  std::printf("audit trail intact: %lld records, head %s\n", static_cast<long long>(check->records),
+              check->head_hash.c_str());
+  return kExitOk;
+}
+
+int audit_export(const std::string& config_path, const std::string& since_text) {
+  TimePoint since{};
+  if (auto ago = parse_duration(since_text)) {
+    since = now_utc() - *ago;
+  } else if (auto time = parse_timestamp(since_text)) {
+    since = *time;
+  } else {
+    std::fprintf(stderr,
+                 "stargate-server: --since: expected a time (2026-01-14T12:00:00Z) or a "
+                 "duration ago (24h), got '%s'\n",
+                 since_text.substr(0, 64).c_str());
+    return 2;
+  }
+  auto store = admin_store(config_path);
+  if (!store) return kExitError;
+  auto exported = store->export_audit(since, [](const AuditRecord& record) {
+    auto line = nlohmann::json::parse(record.record, nullptr, false);
+    if (line.is_discarded()) line = {{"unreadable", record.record}};
+    line["prevHash"] = record.prev_hash;
+    line["hash"] = record.hash;
+    std::printf("%s\n",
+                line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  });
+  if (!exported) {
+    return complain(exported.error());
+  }
+  return kExitOk;
+}
+
+int client_list(const std::string& config_path, bool json) {
+  auto store = admin_store(config_path);
+  if (!store) return kExitError;
+  auto clients = store->list_clients();
+  if (!clients) {
+    return complain(clients.error());
+  }
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& client : *clients) {
+    if (json) {
+      out.push_back({{"clientId", client.client_id},
+                     {"tenant", client.tenant},
+                     {"processTypes", client.process_types},
+                     {"createdAt", format_timestamp(client.created_at)},
+                     {"revoked", client.revoked}});
+    } else {
+      std::string types;
+      for (const auto& t : client.process_types)
+        types += (types.empty() ? "" : ",") + t;
+      std::printf("%-22s %-16s %-24s %s%s\n", client.client_id.c_str(), client.tenant.c_str(),
+                  types.c_str(), format_timestamp(client.created_at).c_str(),
+                  client.revoked ? " revoked" : "");
+    }
+  }
+  if (json) std::printf("%s\n", dump_json(out).c_str());
+  return kExitOk;
+}
+
+int stock_list(const std::string& config_path, bool json) {
+  ServerConfig config;
+  auto store = admin_store(config_path, &config);
+  if (!store) return kExitError;
+  auto reserved = store->reserved_stock({}, "");
+  if (!reserved) return complain(reserved.error());
+  // Every SKU the configuration lists, and every SKU orders hold units of.
+  std::map<std::string, std::int64_t> skus = config.order.stock;
+  for (const auto& [sku, units] : *reserved)
+    skus.emplace(sku, config.order.stock_of(sku));
+  nlohmann::json out = nlohmann::json::array();
+  if (!json) std::printf("%-24s %12s %12s %12s\n", "SKU", "STOCK", "RESERVED", "AVAILABLE");
+  for (const auto& [sku, stock] : skus) {
+    const auto held = reserved->find(sku);
+    const std::int64_t taken = held == reserved->end() ? 0 : held->second;
+    const std::int64_t available = units_left(stock, taken);
+    if (json) {
+      out.push_back(
+          {{"sku", sku}, {"stock", stock}, {"reserved", taken}, {"available", available}});
+    } else {
+      std::printf("%-24s %12lld %12lld %12lld\n", sku.c_str(), static_cast<long long>(stock),
+                  static_cast<long long>(taken), static_cast<long long>(available));
+    }
+  }
+  if (json) {
+    std::printf("%s\n",
+                dump_json({{"defaultStock", config.order.default_stock}, {"skus", out}}).c_str());
+  } else {
+    std::printf("(SKUs not listed: %lld units each)\n",
+                static_cast<long long>(config.order.default_stock));
+  }
+  return kExitOk;
+}
+
+}  // namespace stargate::server

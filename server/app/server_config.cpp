@@ -1,0 +1,225 @@
+// Loading server.toml.
+#include "server/app/server_config.hpp"
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "shared/codec.hpp"
+#include "shared/config.hpp"
+
+namespace stargate::server {
+namespace {
+
+std::string under(const std::string& dir, const std::string& path) {
+  if (path.empty() || path.front() == '/') return path;
+  return (std::filesystem::path(dir) / path).string();
+}
+
+RateLimit read_rate_limit(ConfigReader& reader, const std::string& prefix, RateLimit fallback) {
+  RateLimit limit;
+  limit.per_minute = static_cast<double>(reader.integer(
+      prefix + ".per_minute", static_cast<std::int64_t>(fallback.per_minute), 1, 10'000'000));
+  limit.burst = static_cast<double>(
+      reader.integer(prefix + ".burst", static_cast<std::int64_t>(fallback.burst), 1, 10'000'000));
+  return limit;
+}
+
+void read_front_limits(ConfigReader& reader, FrontLimits& limits) {
+  const auto size = [&](const char* key, std::size_t fallback, std::int64_t low,
+                        std::int64_t high) {
+    return static_cast<std::size_t>(reader.integer(std::string("server.") + key,
+                                                   static_cast<std::int64_t>(fallback), low, high));
+  };
+  const auto duration = [&](const char* key, Duration fallback) {
+    return reader.duration(std::string("server.") + key, fallback, std::chrono::milliseconds(100));
+  };
+  limits.threads = size("http_threads", limits.threads, 1, 1024);
+  limits.max_connections = size("max_connections", limits.max_connections, 16, 1'000'000);
+  limits.max_connections_per_address =
+      size("max_connections_per_address", limits.max_connections_per_address, 1, 1'000'000);
+  limits.max_requests_per_connection =
+      size("max_requests_per_connection", limits.max_requests_per_connection, 1, 1'000'000);
+  limits.header_timeout = duration("header_timeout", limits.header_timeout);
+  limits.idle_timeout = duration("idle_timeout", limits.idle_timeout);
+  limits.body_timeout = duration("body_timeout", limits.body_timeout);
+  limits.body_min_rate = size("body_min_rate", limits.body_min_rate, 1, 1LL << 30);
+  limits.write_timeout = duration("write_timeout", limits.write_timeout);
+  limits.framing.max_head_bytes =
+      size("max_header_bytes", limits.framing.max_head_bytes, 1024, 1 << 20);
+  limits.framing.max_headers = size("max_headers", limits.framing.max_headers, 8, 10'000);
+}
+
+void read(ConfigReader& reader, ServerConfig& config) {
+  const std::string listen = reader.string("server.listen", "127.0.0.1:8080");
+  if (auto address = parse_listen_address(listen)) {
+    std::tie(config.listen_host, config.listen_port) = *address;
+  } else {
+    reader.error("server.listen", address.error());
+  }
+  config.state_dir = reader.string("server.state_dir", config.state_dir);
+  config.tls_cert = reader.string("server.tls_cert");
+  config.tls_key = reader.string("server.tls_key");
+  if (config.tls_cert.empty() != config.tls_key.empty()) {
+    reader.error(config.tls_cert.empty() ? "server.tls_key" : "server.tls_cert",
+                 "tls_cert and tls_key go together");
+  }
+  config.allow_plain_http = reader.boolean("server.allow_plain_http", false);
+  read_front_limits(reader, config.http);
+  config.max_body_bytes =
+      static_cast<std::size_t>(reader.integer("server.max_body_bytes", 1 << 20, 1024, 64 << 20));
+  config.http.framing.max_body_bytes = config.max_body_bytes;
+  config.max_string_bytes =
+      static_cast<std::size_t>(reader.integer("server.max_string_bytes", 64 * 1024, 64, 16 << 20));
+  config.status_retry_after = reader.duration("server.status_retry_after",
+                                              config.status_retry_after, std::chrono::seconds(1));
+  config.idempotency_ttl =
+      reader.duration("server.idempotency_ttl", config.idempotency_ttl, std::chrono::hours(24));
+  if (reader.has("server.metrics_allow")) {
+    config.metrics_allow = reader.string_list("server.metrics_allow");
+  }
+  config.rate_limit = read_rate_limit(reader, "rate_limit", config.rate_limit);
+  for (const auto& tenant : reader.table_names("rate_limit.tenants")) {
+    config.tenant_rate_limits[tenant] =
+        read_rate_limit(reader, "rate_limit.tenants." + tenant, config.rate_limit);
+  }
+  config.store_path = reader.string("store.path", "stargate-server.db");
+  config.key_file = reader.string("auth.key_file", "jwt.key");
+  config.token_algorithm = reader.string("auth.algorithm", config.token_algorithm);
+  if (config.token_algorithm != "HS256" && config.token_algorithm != "RS256" &&
+      config.token_algorithm != "ES256") {
+    reader.error("auth.algorithm", "expected HS256, RS256 or ES256");
+  }
+  config.private_key_file = reader.string("auth.private_key_file");
+  config.public_key_file = reader.string("auth.public_key_file");
+  if (config.token_algorithm != "HS256" && config.public_key_file.empty()) {
+    reader.error("auth.algorithm", config.token_algorithm + " needs auth.public_key_file");
+  }
+  config.issuer = reader.string("auth.issuer", config.issuer);
+  config.token_lifetime =
+      reader.duration("auth.token_lifetime", config.token_lifetime, std::chrono::seconds(2));
+  config.auth_max_failures =
+      static_cast<int>(reader.integer("auth.max_failures", config.auth_max_failures, 1, 100000));
+  config.auth_failure_window = reader.duration("auth.failure_window", config.auth_failure_window,
+                                               std::chrono::milliseconds(100));
+  config.auth_concurrent_checks = static_cast<int>(
+      reader.integer("auth.concurrent_checks", config.auth_concurrent_checks, 1, 64));
+  config.workers = static_cast<std::size_t>(reader.integer("engine.workers", 2, 1, 256));
+  config.stuck_after =
+      reader.duration("engine.stuck_after", config.stuck_after, std::chrono::seconds(1));
+  config.max_queue_wait =
+      reader.duration("engine.max_queue_wait", config.max_queue_wait, std::chrono::seconds(1));
+
+  config.order.step_duration = reader.duration("order.step_duration", config.order.step_duration);
+  config.order.default_stock = reader.integer("order.default_stock", 1000, 0, 1LL << 40);
+  config.order.stock = reader.integer_table("order.stock");
+  for (const auto& [sku, units] : config.order.stock) {
+    if (units < 0 || units > (1LL << 40) || sku.empty() || sku.size() > 128) {
+      reader.error("order.stock." + sku, "a SKU of 1-128 characters with 0 to 1099511627776 units");
+    }
+  }
+  config.shipping.step_duration =
+      reader.duration("shipping.step_duration", config.shipping.step_duration);
+  config.shipping.carrier = reader.string("shipping.carrier", config.shipping.carrier);
+
+  for (const auto& name : reader.table_names("process_types")) {
+    const std::string prefix = "process_types." + name;
+    if (!is_process_type_name(name)) {
+      reader.error(prefix, "a process type name is 1-64 characters of a-z, 0-9, '_' and '-'");
+      continue;
+    }
+    ProcessTypeConfig type;
+    type.handler = reader.string(prefix + ".handler", name);
+    type.expected_duration = reader.duration(prefix + ".expected_duration", type.expected_duration);
+    if (type.handler == "exec") {
+      type.command = reader.string_list(prefix + ".command");
+      type.timeout = reader.duration(prefix + ".timeout", type.timeout, std::chrono::seconds(1));
+      if (type.command.empty()) {
+        reader.error(prefix + ".handler", "exec needs command = [\"/path/to/program\", ...]");
+      } else if (type.command.front().empty() || type.command.front().front() != '/') {
+        reader.error(prefix + ".command", "the program must be an absolute path");
+      }
+    } else if (type.handler != "order" && type.handler != "shipping") {
+      reader.error(prefix + ".handler",
+                   "unknown handler '" + type.handler + "' (order, shipping or exec)");
+    }
+    config.process_types[name] = type;
+  }
+}
+
+}  // namespace
+
+bool is_loopback_host(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+Expected<std::pair<std::string, int>> parse_listen_address(const std::string& text) {
+  std::string host;
+  std::string port_text;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return fail("expected [address]:port, got '" + text + "'");
+    }
+    host = text.substr(1, close - 1);
+    port_text = text.substr(close + 2);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos || colon == 0) {
+      return fail("expected host:port, got '" + text + "'");
+    }
+    host = text.substr(0, colon);
+    port_text = text.substr(colon + 1);
+  }
+  if (port_text.empty() || port_text.size() > 5 ||
+      port_text.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(port_text) > 65535) {
+    return fail("invalid port in '" + text + "' (0-65535)");
+  }
+  return std::pair{host, std::stoi(port_text)};
+}
+
+namespace {
+
+// The defaults, then the file's settings, then what follows from them.
+Expected<ServerConfig> make_config(ConfigReader* reader) {
+  ServerConfig config;
+  if (const char* state = std::getenv("STATE_DIRECTORY"); state != nullptr && *state != '\0') {
+    config.state_dir = state;
+  }
+  if (reader == nullptr) {
+    config.store_path = "stargate-server.db";
+    config.key_file = "jwt.key";
+  } else {
+    read(*reader, config);
+    reader->reject_unknown_keys();
+    if (!reader->ok()) return fail(reader->error_text());
+  }
+  if (config.process_types.empty()) {
+    config.process_types["order"].handler = "order";
+    config.process_types["shipping"].handler = "shipping";
+  }
+  config.store_path = under(config.state_dir, config.store_path);
+  config.key_file = under(config.state_dir, config.key_file);
+  config.private_key_file = under(config.state_dir, config.private_key_file);
+  config.tls_cert = under(config.state_dir, config.tls_cert);
+  config.tls_key = under(config.state_dir, config.tls_key);
+  config.public_key_file = under(config.state_dir, config.public_key_file);
+  return config;
+}
+
+}  // namespace
+
+Expected<ServerConfig> load_server_config(const std::string& path) {
+  if (path.empty()) return make_config(nullptr);
+  auto reader = ConfigReader::load(path);
+  if (!reader) return Unexpected{reader.error()};
+  return make_config(&*reader);
+}
+
+Expected<ServerConfig> parse_server_config(const std::string& text, const std::string& name) {
+  auto reader = ConfigReader::parse(text, name);
+  if (!reader) return Unexpected{reader.error()};
+  return make_config(&*reader);
+}
+
+}  // namespace stargate::server

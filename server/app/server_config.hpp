@@ -1,0 +1,76 @@
+// stargate-server's configuration (server.toml), documented in man/stargate-server.8.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "server/engine/handlers/builtin_handlers.hpp"
+#include "server/gateway/http_front.hpp"
+#include "server/gateway/rate_limiter.hpp"
+#include "shared/duration.hpp"
+#include "shared/expected.hpp"
+
+namespace stargate::server {
+
+struct ProcessTypeConfig {
+  std::string handler;  // "order", "shipping" or "exec"
+  Duration expected_duration = std::chrono::minutes(10);
+  std::vector<std::string> command;            // exec: the program and its arguments
+  Duration timeout = std::chrono::minutes(5);  // exec: then it is stopped
+};
+
+struct ServerConfig {
+  std::string listen_host = "127.0.0.1";
+  int listen_port = 8080;         // 0: any free port
+  std::string tls_cert;           // PEM certificate chain; with tls_key, the server speaks HTTPS
+  std::string tls_key;            // PEM private key, not readable by group or others
+  bool allow_plain_http = false;  // plain HTTP beyond loopback only when this is true
+  std::string state_dir = ".";
+  std::string store_path;                 // default: <state_dir>/stargate-server.db
+  std::string key_file;                   // HS256 key; default: <state_dir>/jwt.key
+  std::string token_algorithm = "HS256";  // or RS256, ES256 with the PEM files below
+  std::string private_key_file;           // RS256/ES256 signing key (absent: verify only)
+  std::string public_key_file;            // RS256/ES256 verification key
+  std::string issuer = "stargate-server";
+  Duration token_lifetime = std::chrono::hours(1);
+  Duration refresh_token_lifetime = std::chrono::hours(24 * 30);
+  // Failed client authentications an address may make per window before it is refused
+  // without a check, and how many Argon2id checks run at once.
+  int auth_max_failures = 10;
+  Duration auth_failure_window = std::chrono::minutes(1);
+  int auth_concurrent_checks = 2;
+  FrontLimits http;  // connections, deadlines and threads of the HTTP front
+  std::size_t max_body_bytes = 1 << 20;
+  std::size_t max_string_bytes = 64 * 1024;                // any one string in a request's data
+  Duration status_retry_after = std::chrono::seconds(30);  // suggested poll interval
+  Duration idempotency_ttl = std::chrono::hours(24);       // at least 24 h
+  std::vector<std::string> metrics_allow = {"127.0.0.1", "::1"};  // who may GET /metrics
+  RateLimit rate_limit;
+  std::map<std::string, RateLimit> tenant_rate_limits;
+  std::size_t workers = 2;
+  // Readiness fails when a worker has run one process longer than stuck_after, or when the
+  // process at the head of the queue has waited longer than max_queue_wait.
+  Duration stuck_after = std::chrono::minutes(15);
+  Duration max_queue_wait = std::chrono::minutes(5);
+  std::map<std::string, ProcessTypeConfig> process_types;
+  OrderSettings order;
+  ShippingSettings shipping;
+};
+
+// Reads `path`, or uses the defaults when it is empty. Relative paths in the file are taken
+// from state_dir, whose default is $STATE_DIRECTORY under systemd and "." otherwise.
+// Fails listing every problem with its file, line and key.
+Expected<ServerConfig> load_server_config(const std::string& path);
+// The same from text in memory; `name` stands for the file in errors.
+Expected<ServerConfig> parse_server_config(const std::string& text, const std::string& name);
+
+// Whether `host` is a loopback address or name (127.0.0.0/8, ::1, localhost).
+bool is_loopback_host(const std::string& host);
+
+// "127.0.0.1:8080", "[::1]:8080", "localhost:0" -> host and port.
+Expected<std::pair<std::string, int>> parse_listen_address(const std::string& text);
+
+}  // namespace stargate::server

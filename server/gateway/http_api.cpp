@@ -1,0 +1,367 @@
+// HttpApi: server setup (TLS, limits, hooks), health, metrics, and shared helpers.
+#include "server/gateway/http_api.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+
+#include <openssl/err.h>
+#include <spdlog/spdlog.h>
+
+#include "server/gateway/http_api_impl.hpp"
+#include "server/processes/requests.hpp"
+#include "shared/ids.hpp"
+#include "shared/json.hpp"
+
+namespace stargate::server {
+
+thread_local RequestContext request_context;
+
+std::string correlation_id(const httplib::Response& res) {
+  return res.get_header_value(kCorrelationHeader);
+}
+
+void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
+  res.status = status;
+  res.set_content(dump_json(body), kJson);
+}
+
+void send_error(httplib::Response& res, const ApiError& error) {
+  if (error.retry_after_seconds) {
+    res.set_header("Retry-After", std::to_string(*error.retry_after_seconds));
+  }
+  if (error.code == ErrorCode::kInvalidToken) {
+    res.set_header("WWW-Authenticate", "Bearer realm=\"stargate\", error=\"invalid_token\"");
+  }
+  send_json(res, http_status(error.code),
+            error_body(error, format_timestamp(now_utc()), correlation_id(res)));
+}
+
+void send_error(httplib::Response& res, ErrorCode code, std::string message) {
+  send_error(res, ApiError{code, std::move(message), std::nullopt});
+}
+
+void send_oauth_error(httplib::Response& res, int status, const std::string& error,
+                      const std::string& description) {
+  res.set_header("Cache-Control", "no-store");
+  if (status == 401) res.set_header("WWW-Authenticate", "Basic realm=\"stargate\"");
+  send_json(res, status, {{"error", error}, {"error_description", description}});
+}
+
+std::pair<std::string, std::string> client_credentials(const httplib::Request& req) {
+  const std::string auth = req.get_header_value("Authorization");
+  if (auth.rfind("Basic ", 0) == 0) return basic_credentials(auth).value_or(std::pair{"", ""});
+  return {req.get_param_value("client_id"), req.get_param_value("client_secret")};
+}
+
+bool has_scope(const TokenClaims& claims, const std::string& process_type) {
+  const auto wanted = scope_for(process_type);
+  return std::find(claims.scopes.begin(), claims.scopes.end(), wanted) != claims.scopes.end();
+}
+
+std::optional<CompletedCache::Entry> CompletedCache::find(const std::string& process_id) const {
+  std::lock_guard lock(mutex_);
+  const auto it = entries_.find(process_id);
+  if (it == entries_.end()) return std::nullopt;
+  return it->second;
+}
+
+void CompletedCache::remember(const std::string& process_id, Entry entry) {
+  std::lock_guard lock(mutex_);
+  if (entries_.size() >= kCapacity) entries_.clear();
+  entries_[process_id] = std::move(entry);
+}
+
+HttpApi::Impl::~Impl() {
+  front.reset();
+  if (tls != nullptr) SSL_CTX_free(tls);
+}
+
+bool HttpApi::Impl::make_tls() {
+  if (config.tls_cert.empty()) return true;
+  tls = SSL_CTX_new(TLS_server_method());
+  if (tls == nullptr) return false;
+  // Writes go out as far as the socket takes them, from a buffer that may move between tries.
+  SSL_CTX_set_mode(tls, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  return setup_tls(*tls);
+}
+
+FrontReply HttpApi::Impl::handle(FrontRequest& request) {
+  BufferStream stream(request.bytes, {request.remote_ip, request.remote_port, request.local_ip,
+                                      request.local_port});
+  bool connection_closed = false;
+  const bool ok = http.process_request(stream, request.last, connection_closed, {});
+  return {stream.take_output(), !ok || connection_closed || request.last};
+}
+
+bool HttpApi::Impl::setup_tls(SSL_CTX& ctx) {
+  const auto openssl_error = [] {
+    char text[256] = "unknown error";
+    if (const unsigned long code = ERR_get_error(); code != 0) {
+      ERR_error_string_n(code, text, sizeof text);
+    }
+    return std::string(text);
+  };
+  struct stat st {};
+  if (::stat(config.tls_key.c_str(), &st) != 0) {
+    tls_error = config.tls_key + ": " + std::strerror(errno);
+    return false;
+  }
+  if ((st.st_mode & 077) != 0) {
+    tls_error =
+        config.tls_key + " is readable by group or others; run: chmod 600 " + config.tls_key;
+    return false;
+  }
+  // TLS 1.2 at least (seed §6); no renegotiation or compression.
+  SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(
+      &ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  if (SSL_CTX_use_certificate_chain_file(&ctx, config.tls_cert.c_str()) != 1) {
+    tls_error = config.tls_cert + ": " + openssl_error();
+    return false;
+  }
+  if (SSL_CTX_use_PrivateKey_file(&ctx, config.tls_key.c_str(), SSL_FILETYPE_PEM) != 1) {
+    tls_error = config.tls_key + ": " + openssl_error();
+    return false;
+  }
+  if (SSL_CTX_check_private_key(&ctx) != 1) {
+    tls_error = config.tls_key + " does not match " + config.tls_cert;
+    return false;
+  }
+  return true;
+}
+
+void HttpApi::Impl::install() {
+  // Connections are the front's (http_front.cpp): cpp-httplib only parses and routes whole
+  // requests, so its own socket handling (a thread held per connection, a read timeout
+  // that each byte restarts, SO_REUSEPORT) is not used. What it says in Keep-Alive answers
+  // matches the front's limits.
+  http.set_payload_max_length(config.max_body_bytes);
+  http.set_keep_alive_max_count(config.http.max_requests_per_connection);
+  http.set_keep_alive_timeout(
+      std::chrono::duration_cast<std::chrono::seconds>(config.http.idle_timeout).count());
+
+  http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    request_context = {std::chrono::steady_clock::now(), "", ""};
+    std::string id = req.get_header_value(kCorrelationHeader);
+    if (!is_safe_id(id)) id = new_uuid();
+    res.set_header(kCorrelationHeader, id);
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  // Answers cpp-httplib makes itself (unknown route, 413, 400 on a broken request line)
+  // get the same error body as ours.
+  http.set_error_handler(
+      httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
+        if (!res.has_header(kCorrelationHeader)) res.set_header(kCorrelationHeader, new_uuid());
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        ErrorCode code = ErrorCode::kInvalidRequest;
+        std::string message = "Bad request";
+        switch (res.status) {
+          case 404:
+            code = ErrorCode::kNotFound;
+            message = "No such resource";
+            break;
+          case 405:
+            code = ErrorCode::kMethodNotAllowed;
+            message = "Method not allowed";
+            break;
+          case 413:
+            code = ErrorCode::kPayloadTooLarge;
+            message = "Request body too large";
+            break;
+          case 414:
+            message = "Request URI too long";
+            break;
+          default:
+            if (res.status >= 500) {
+              code = ErrorCode::kInternalError;
+              message = "Internal error";
+            }
+            break;
+        }
+        const int status = res.status;
+        send_error(res, code, message);
+        res.status = status;
+        return httplib::Server::HandlerResponse::Handled;
+      }));
+  http.set_exception_handler(
+      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr error) {
+        std::string what = "unknown exception";
+        try {
+          std::rethrow_exception(error);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        spdlog::error("{} {}: unhandled exception: {} [{}]", req.method, req.path, what,
+                      correlation_id(res));
+        send_error(res, ErrorCode::kInternalError, "Internal error");
+      });
+  http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    const auto took = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                                request_context.start)
+                          .count();
+    spdlog::info("{} {} {} {:.1f}ms [{}]", req.method, req.path.substr(0, 200), res.status, took,
+                 correlation_id(res));
+    metrics.request(req.method, route_label(req.path), res.status, took / 1000);
+    nlohmann::json fields = {{"method", req.method},
+                             {"route", req.path.substr(0, 200)},
+                             {"status", res.status},
+                             {"latencyMs", std::round(took * 10) / 10},
+                             {"correlationId", correlation_id(res)},
+                             {"remoteAddr", req.remote_addr}};
+    if (!request_context.client_id.empty()) fields["client"] = request_context.client_id;
+    if (!request_context.tenant.empty()) fields["tenant"] = request_context.tenant;
+    audit.record({now_utc(), "request", std::move(fields)});
+  });
+
+  http.Post("/oauth/token", [this](const auto& req, auto& res) { token(req, res); });
+  http.Post("/api/stargate/processes", [this](const auto& req, auto& res) { submit(req, res); });
+  http.Get("/api/stargate/processes", [this](const auto& req, auto& res) { list(req, res); });
+  http.Get(R"(/api/stargate/processes/([^/]+))",
+           [this](const auto& req, auto& res) { status(req, res); });
+  http.Post(R"(/api/stargate/processes/([^/]+)/retry)",
+            [this](const auto& req, auto& res) { retry(req, res); });
+  http.Get("/health/live", [](const auto&, auto& res) { send_json(res, 200, {{"status", "ok"}}); });
+  http.Get("/health/ready", [this](const auto&, auto& res) { ready(res); });
+  http.Get("/metrics", [this](const auto& req, auto& res) { metrics_page(req, res); });
+}
+
+void HttpApi::Impl::ready(httplib::Response& res) {
+  nlohmann::json failing = nlohmann::json::array();
+  nlohmann::json details = nlohmann::json::object();
+  if (auto writable = store.check_writable(); !writable) {
+    spdlog::warn("readiness: store not writable: {}", writable.error());
+    failing.push_back("store");
+  }
+  const auto health = engine.health();
+  if (!engine.running() || health.stuck > 0 || health.unsaved > 0) {
+    failing.push_back("engine");
+    if (health.stuck > 0) details["stuckWorkers"] = health.stuck;
+    if (health.unsaved > 0) details["unsavedOutcomes"] = health.unsaved;
+  }
+  if (auto oldest = store.oldest_queued(); oldest && *oldest) {
+    const auto waited = std::chrono::duration_cast<std::chrono::seconds>(now_utc() - **oldest);
+    if (waited > config.max_queue_wait) {
+      failing.push_back("queue");
+      details["oldestQueuedSeconds"] = waited.count();
+    }
+  }
+  if (failing.empty()) {
+    send_json(res, 200, {{"status", "ready"}});
+  } else {
+    nlohmann::json body = {{"status", "not ready"}, {"failing", failing}};
+    if (!details.empty()) body["details"] = details;
+    send_json(res, 503, body);
+  }
+}
+
+void HttpApi::Impl::metrics_page(const httplib::Request& req, httplib::Response& res) {
+  const auto& allowed = config.metrics_allow;
+  if (std::find(allowed.begin(), allowed.end(), req.remote_addr) == allowed.end()) {
+    send_error(res, ErrorCode::kInsufficientPermissions,
+               "Metrics are not served to this address (see [server] metrics_allow)");
+    return;
+  }
+  std::string gauges;
+  if (auto counts = store.process_counts()) {
+    gauges += "# HELP stargate_processes Processes in the store, by state.\n";
+    gauges += "# TYPE stargate_processes gauge\n";
+    for (const char* state : {"accepted", "processing", "completed", "failed"}) {
+      const auto it = counts->by_status.find(state);
+      gauges += std::string("stargate_processes{state=\"") + state + "\"} " +
+                std::to_string(it == counts->by_status.end() ? 0 : it->second) + "\n";
+    }
+    gauges += "# HELP stargate_queue_depth Accepted processes waiting for a worker.\n";
+    gauges += "# TYPE stargate_queue_depth gauge\n";
+    gauges += "stargate_queue_depth " + std::to_string(counts->queued) + "\n";
+  }
+  gauges += "# HELP stargate_audit_records_lost_total Audit records that could not be written.\n";
+  gauges += "# TYPE stargate_audit_records_lost_total counter\n";
+  gauges += "stargate_audit_records_lost_total " + std::to_string(audit.lost()) + "\n";
+  const auto health = engine.health();
+  const auto gauge = [&](const char* name, const char* help, double value) {
+    gauges += fmt::format("# HELP {0} {1}\n# TYPE {0} gauge\n{0} {2}\n", name, help, value);
+  };
+  gauge("stargate_engine_workers_busy", "Engine workers running a handler now.",
+        static_cast<double>(health.busy));
+  gauge("stargate_engine_workers_stuck",
+        "Engine workers running one process longer than [engine] stuck_after.",
+        static_cast<double>(health.stuck));
+  gauge("stargate_engine_outcomes_unsaved",
+        "Handler outcomes the store refused, kept in memory until it takes them.",
+        static_cast<double>(health.unsaved));
+  double oldest_seconds = 0;
+  if (auto oldest = store.oldest_queued(); oldest && *oldest) {
+    oldest_seconds = std::chrono::duration<double>(now_utc() - **oldest).count();
+  }
+  gauge("stargate_queue_oldest_seconds",
+        "How long the process at the head of the work queue has waited.", oldest_seconds);
+  if (front) {
+    const FrontStats http_stats = front->stats();
+    gauges += "# HELP stargate_http_connections Open client connections, by what they do.\n";
+    gauges += "# TYPE stargate_http_connections gauge\n";
+    for (const auto& [state, value] : {std::pair{"reading", http_stats.reading},
+                                       {"idle", http_stats.idle},
+                                       {"busy", http_stats.busy},
+                                       {"writing", http_stats.writing}}) {
+      gauges += fmt::format("stargate_http_connections{{state=\"{}\"}} {}\n", state, value);
+    }
+    gauges += "# HELP stargate_http_connections_accepted_total Connections accepted.\n";
+    gauges += "# TYPE stargate_http_connections_accepted_total counter\n";
+    gauges += fmt::format("stargate_http_connections_accepted_total {}\n", http_stats.accepted);
+    gauges +=
+        "# HELP stargate_http_connection_events_total Connections the front ended or refused "
+        "itself, by reason.\n";
+    gauges += "# TYPE stargate_http_connection_events_total counter\n";
+    for (int i = 0; i < static_cast<int>(FrontEvent::kCount); ++i) {
+      gauges += fmt::format("stargate_http_connection_events_total{{event=\"{}\"}} {}\n",
+                            front_event_name(static_cast<FrontEvent>(i)), http_stats.events[i]);
+    }
+  }
+  gauges += "# HELP stargate_engine_up Whether the engine's workers are running.\n";
+  gauges += "# TYPE stargate_engine_up gauge\n";
+  gauges += std::string("stargate_engine_up ") + (engine.running() ? "1" : "0") + "\n";
+  res.set_content(metrics.render(gauges), "text/plain; version=0.0.4; charset=utf-8");
+}
+
+HttpApi::HttpApi(const ServerConfig& config, Store& store, Engine& engine,
+                 const TokenSigner& signer, RateLimiter& limiter, AuditLog& audit, Metrics& metrics)
+    : impl_(std::make_unique<Impl>(config, store, engine, signer, limiter, audit, metrics)) {
+  impl_->install();
+}
+
+HttpApi::~HttpApi() = default;
+
+Expected<int> HttpApi::bind(const std::string& host, int port) {
+  if (!impl_->make_tls()) {
+    return fail("TLS: " + (impl_->tls_error.empty() ? std::string("cannot set up the context")
+                                                    : impl_->tls_error));
+  }
+  impl_->front = std::make_unique<HttpFront>(
+      impl_->config.http,
+      [impl = impl_.get()](FrontRequest& request) { return impl->handle(request); }, impl_->tls);
+  // The listening backlog is SOMAXCONN (cpp-httplib's is 5: a burst of daemons connecting
+  // after a restart had SYNs dropped).
+  return impl_->front->bind(host, port);
+}
+
+void HttpApi::serve() {
+  if (impl_->front) impl_->front->serve();
+}
+
+void HttpApi::stop() {
+  if (impl_->front) impl_->front->stop();
+}
+
+bool HttpApi::uses_tls() const {
+  return !impl_->config.tls_cert.empty();
+}
+
+}  // namespace stargate::server

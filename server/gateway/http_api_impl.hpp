@@ -1,0 +1,120 @@
+// Internals of HttpApi shared by its translation units (http_api.cpp: setup, health and
+// metrics; http_token.cpp: the OAuth2 token endpoint; http_processes.cpp: the process
+// API). Only these files include cpp-httplib.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <httplib.h>
+#include <openssl/ssl.h>
+
+#include "server/gateway/auth_throttle.hpp"
+#include "server/gateway/http_api.hpp"
+#include "server/gateway/http_front.hpp"
+#include "server/gateway/http_stream.hpp"
+#include "shared/errors.hpp"
+
+namespace stargate::server {
+
+inline constexpr const char* kCorrelationHeader = "X-Correlation-ID";
+inline constexpr const char* kJson = "application/json";
+
+// What the audit record of the request being answered needs. cpp-httplib runs the
+// pre-routing handler, the route and the logger of one request on one thread.
+struct RequestContext {
+  std::chrono::steady_clock::time_point start;
+  std::string client_id;
+  std::string tenant;
+};
+extern thread_local RequestContext request_context;
+
+// The correlation id of this exchange: set on the response before routing.
+std::string correlation_id(const httplib::Response& res);
+void send_json(httplib::Response& res, int status, const nlohmann::json& body);
+void send_error(httplib::Response& res, const ApiError& error);
+void send_error(httplib::Response& res, ErrorCode code, std::string message);
+// RFC 6749 §5.2 error answer of the token endpoint.
+void send_oauth_error(httplib::Response& res, int status, const std::string& error,
+                      const std::string& description);
+// Client credentials from HTTP Basic (RFC 6749 §2.3.1) or the form body.
+std::pair<std::string, std::string> client_credentials(const httplib::Request& req);
+bool has_scope(const TokenClaims& claims, const std::string& process_type);
+
+// Status answers of completed processes, which never change again: polling them costs no
+// store read. Bounded; cleared when full.
+class CompletedCache {
+ public:
+  struct Entry {
+    std::string tenant;
+    std::string process_type;
+    std::string body;
+  };
+  std::optional<Entry> find(const std::string& process_id) const;
+  void remember(const std::string& process_id, Entry entry);
+
+ private:
+  static constexpr std::size_t kCapacity = 10000;
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, Entry> entries_;
+};
+
+struct HttpApi::Impl {
+  const ServerConfig& config;
+  Store& store;
+  Engine& engine;
+  const TokenSigner& signer;
+  RateLimiter& limiter;
+  AuditLog& audit;
+  Metrics& metrics;
+  TokenCache verified;
+  CompletedCache completed;
+  AuthThrottle auth_throttle;
+  std::string tls_error;  // why the TLS context could not be set up
+  SSL_CTX* tls = nullptr;
+  Dispatcher http;
+  std::unique_ptr<HttpFront> front;
+
+  Impl(const ServerConfig& c, Store& s, Engine& e, const TokenSigner& t, RateLimiter& l,
+       AuditLog& a, Metrics& m)
+      : config(c),
+        store(s),
+        engine(e),
+        signer(t),
+        limiter(l),
+        audit(a),
+        metrics(m),
+        auth_throttle(c.auth_max_failures, c.auth_failure_window, c.auth_concurrent_checks) {}
+  ~Impl();
+
+  // Creates the TLS context when a certificate is configured; false (and tls_error) when it
+  // cannot be used.
+  bool make_tls();
+  bool setup_tls(SSL_CTX& ctx);
+  FrontReply handle(FrontRequest& request);
+
+  void install();
+  void token(const httplib::Request& req, httplib::Response& res);
+  std::optional<ClientRecord> authenticate_client(const httplib::Request& req,
+                                                  httplib::Response& res);
+  void refresh(const httplib::Request& req, httplib::Response& res, const ClientRecord& client);
+  void issue_tokens(httplib::Response& res, const ClientRecord& client,
+                    const std::vector<std::string>& scopes, const std::string& family,
+                    const std::string& refresh_secret);
+  std::optional<TokenClaims> authenticate(const httplib::Request& req, httplib::Response& res);
+  bool admit(const TokenClaims& claims, httplib::Response& res);
+  std::optional<TokenClaims> authorize(const httplib::Request& req, httplib::Response& res);
+  void submit(const httplib::Request& req, httplib::Response& res);
+  void retry(const httplib::Request& req, httplib::Response& res);
+  void status(const httplib::Request& req, httplib::Response& res);
+  void list(const httplib::Request& req, httplib::Response& res);
+  void ready(httplib::Response& res);
+  void metrics_page(const httplib::Request& req, httplib::Response& res);
+};
+
+}  // namespace stargate::server

@@ -1,0 +1,94 @@
+// The audit writer thread.
+#include "server/store/audit_log.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace stargate::server {
+namespace {
+
+constexpr std::size_t kMaxPending = 1'000'000;
+// Small, frequent batches: one long burst of hashing and inserting would take a core away
+// from the request threads for tens of milliseconds and show as latency spikes.
+constexpr auto kBatchDelay = std::chrono::milliseconds(10);
+constexpr std::size_t kMaxBatch = 512;
+
+}  // namespace
+
+AuditLog::AuditLog(Store& store) : store_(store), thread_([this] { loop(); }) {}
+
+AuditLog::~AuditLog() {
+  stop();
+}
+
+void AuditLog::record(AuditEvent event) {
+  std::lock_guard lock(mutex_);
+  if (pending_.size() >= kMaxPending) {
+    ++lost_;
+    return;
+  }
+  pending_.push_back(std::move(event));
+  ++queued_;
+  if (pending_.size() == 1) wake_.notify_one();
+}
+
+void AuditLog::flush() {
+  std::unique_lock lock(mutex_);
+  const std::uint64_t target = queued_;
+  wake_.notify_one();
+  flushed_.wait(lock, [&] { return written_ >= target || stopping_; });
+}
+
+void AuditLog::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::uint64_t AuditLog::lost() const {
+  std::lock_guard lock(mutex_);
+  return lost_;
+}
+
+void AuditLog::loop() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    wake_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+    if (pending_.empty() && stopping_) break;
+    // Let a batch gather: one transaction for many events.
+    if (!stopping_ && pending_.size() < kMaxBatch) {
+      wake_.wait_for(lock, kBatchDelay, [&] { return stopping_; });
+    }
+    std::vector<AuditEvent> batch;
+    if (pending_.size() <= kMaxBatch) {
+      batch.swap(pending_);
+    } else {
+      batch.assign(std::make_move_iterator(pending_.begin()),
+                   std::make_move_iterator(pending_.begin() + kMaxBatch));
+      pending_.erase(pending_.begin(), pending_.begin() + kMaxBatch);
+    }
+    lock.unlock();
+    auto written = store_.append_audit(batch);
+    lock.lock();
+    if (!written) {
+      spdlog::error("audit: cannot append {} records: {}", batch.size(), written.error());
+      if (!stopping_) {
+        // Keep them (in order) and try again after a pause.
+        batch.insert(batch.end(), std::make_move_iterator(pending_.begin()),
+                     std::make_move_iterator(pending_.end()));
+        pending_.swap(batch);
+        wake_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
+        continue;
+      }
+      lost_ += batch.size();
+    }
+    written_ += batch.size();
+    flushed_.notify_all();
+  }
+  flushed_.notify_all();
+}
+
+}  // namespace stargate::server

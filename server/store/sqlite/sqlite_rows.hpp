@@ -1,0 +1,17 @@
+// Helpers shared by the SqliteStore translation units: reading rows, and turning database
+// errors into values at the store's public boundary.
+#pragma once
+
+#include <string>
+
+#include "server/store/store.hpp"
+#include "shared/sqlite.hpp"
+
+namespace stargate::server::rows {
+
+inline constexpr const char* kClientColumns =
+    "client_id, tenant, secret_hash, process_types, created_at, revoked";
+
+ClientRecord read_client(const db::Statement& row);
+
+}  // namespace stargate::server::rows
