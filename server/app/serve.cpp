@@ -17,8 +17,7 @@
 
 #include "server/app/state_files.hpp"
 #include "server/engine/engine.hpp"
-#include "server/engine/handlers/builtin_handlers.hpp"
-#include "server/engine/handlers/exec_handler.hpp"
+#include "server/engine/handlers/registry.hpp"
 #include "server/gateway/auth.hpp"
 #include "server/gateway/http_api.hpp"
 #include "server/store/sqlite/sqlite_store.hpp"
@@ -40,21 +39,6 @@ Expected<TokenSigner> make_signer(const ServerConfig& config) {
   }
   return TokenSigner::from_pem_files(*algorithm, config.private_key_file, config.public_key_file,
                                      config.issuer);
-}
-
-std::map<std::string, std::shared_ptr<Handler>> make_handlers(const ServerConfig& config,
-                                                              Store& store) {
-  std::map<std::string, std::shared_ptr<Handler>> handlers;
-  auto order = std::make_shared<OrderHandler>(config.order, store);
-  auto shipping = std::make_shared<ShippingHandler>(config.shipping);
-  for (const auto& [name, type] : config.process_types) {
-    if (type.handler == "order") handlers[name] = order;
-    if (type.handler == "shipping") handlers[name] = shipping;
-    if (type.handler == "exec") {
-      handlers[name] = std::make_shared<ExecHandler>(ExecSettings{type.command, type.timeout});
-    }
-  }
-  return handlers;
 }
 
 // Periodic housekeeping on its own thread: forgets idempotency keys past their time.
@@ -144,8 +128,9 @@ int serve(const ServeOptions& options) {
   }
 
   Metrics metrics;
-  Engine engine(**store, make_handlers(*config, **store), config->workers, &metrics,
-                config->stuck_after);
+  Engine engine(**store,
+                make_handlers(config->process_types, {config->order, config->shipping, **store}),
+                config->workers, &metrics, config->stuck_after);
   TokenBucketLimiter limiter(config->rate_limit, config->tenant_rate_limits);
   AuditLog audit(**store);
   HttpApi api(*config, **store, engine, *signer, limiter, audit, metrics);

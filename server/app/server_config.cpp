@@ -130,17 +130,19 @@ void read(ConfigReader& reader, ServerConfig& config) {
     ProcessTypeConfig type;
     type.handler = reader.string(prefix + ".handler", name);
     type.expected_duration = reader.duration(prefix + ".expected_duration", type.expected_duration);
-    if (type.handler == "exec") {
+    const auto* kind = find_handler_kind(type.handler);
+    if (kind == nullptr) {
+      reader.error(prefix + ".handler",
+                   "unknown handler '" + type.handler + "' (" + handler_kind_names() + ")");
+    } else if (kind->runs_command) {
       type.command = reader.string_list(prefix + ".command");
       type.timeout = reader.duration(prefix + ".timeout", type.timeout, std::chrono::seconds(1));
       if (type.command.empty()) {
-        reader.error(prefix + ".handler", "exec needs command = [\"/path/to/program\", ...]");
+        reader.error(prefix + ".handler",
+                     type.handler + " needs command = [\"/path/to/program\", ...]");
       } else if (type.command.front().empty() || type.command.front().front() != '/') {
         reader.error(prefix + ".command", "the program must be an absolute path");
       }
-    } else if (type.handler != "order" && type.handler != "shipping") {
-      reader.error(prefix + ".handler",
-                   "unknown handler '" + type.handler + "' (order, shipping or exec)");
     }
     config.process_types[name] = type;
   }

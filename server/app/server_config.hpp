@@ -8,19 +8,13 @@
 #include <vector>
 
 #include "server/engine/handlers/builtin_handlers.hpp"
+#include "server/engine/handlers/registry.hpp"
 #include "server/gateway/http_front.hpp"
 #include "server/gateway/rate_limiter.hpp"
 #include "shared/duration.hpp"
 #include "shared/expected.hpp"
 
 namespace stargate::server {
-
-struct ProcessTypeConfig {
-  std::string handler;  // "order", "shipping" or "exec"
-  Duration expected_duration = std::chrono::minutes(10);
-  std::vector<std::string> command;            // exec: the program and its arguments
-  Duration timeout = std::chrono::minutes(5);  // exec: then it is stopped
-};
 
 struct ServerConfig {
   std::string listen_host = "127.0.0.1";

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "server/store/sqlite/sqlite_store.hpp"
 #include "tests/support/process.hpp"
 
 namespace stargate::server {
@@ -70,6 +71,33 @@ TEST(ServerConfig, ReportsEveryProblem) {
             std::string::npos)
       << config.error();
   EXPECT_NE(config.error().find(":10: order.stock.SKU-2: expected an integer"), std::string::npos);
+}
+
+// The handler table is the one list of names: the configuration takes each of them (and
+// names them all when it refuses one), and a handler is made for each type.
+TEST(ServerConfig, TakesEveryHandlerOfTheTableAndNoOther) {
+  std::string text;
+  for (const auto& kind : handler_kinds()) {
+    text += "[process_types.t-" + std::string(kind.name) + "]\nhandler = \"" +
+            std::string(kind.name) + "\"\n";
+    if (kind.runs_command) text += "command = [\"/bin/true\"]\n";
+  }
+  auto config = parse_server_config(text, "server.toml");
+  ASSERT_TRUE(config) << config.error();
+  ASSERT_EQ(config->process_types.size(), handler_kinds().size());
+  test::TempDir dir;
+  auto store = SqliteStore::open(dir.file("store.db"));
+  ASSERT_TRUE(store) << store.error();
+  const auto handlers =
+      make_handlers(config->process_types, {config->order, config->shipping, **store});
+  EXPECT_EQ(handlers.size(), handler_kinds().size());
+
+  auto refused = parse_server_config("[process_types.x]\nhandler = \"magic\"\n", "server.toml");
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().find("unknown handler 'magic' (order, shipping or exec)"),
+            std::string::npos)
+      << refused.error();
+  EXPECT_EQ(find_handler_kind("magic"), nullptr);
 }
 
 TEST(ServerConfig, ListenAddresses) {
