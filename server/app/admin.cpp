@@ -11,6 +11,7 @@
 #include "server/app/serve.hpp"
 #include "server/app/state_files.hpp"
 #include "server/gateway/auth.hpp"
+#include "server/store/audit_chain.hpp"
 #include "server/store/sqlite/sqlite_store.hpp"
 #include "shared/codec.hpp"
 #include "shared/json.hpp"
@@ -120,7 +121,7 @@ int client_revoke(const std::string& config_path, const std::string& client_id) 
 int audit_verify(const std::string& config_path) {
   auto store = admin_store(config_path);
   if (!store) return kExitError;
-  auto check = store->verify_audit();
+  auto check = verify_audit(*store);
   if (!check) {
     return complain(check.error());
   }
@@ -149,7 +150,7 @@ int audit_export(const std::string& config_path, const std::string& since_text) 
   }
   auto store = admin_store(config_path);
   if (!store) return kExitError;
-  auto exported = store->export_audit(since, [](const AuditRecord& record) {
+  auto exported = store->scan_audit(since, [](const AuditRecord& record) {
     auto line = nlohmann::json::parse(record.record, nullptr, false);
     if (line.is_discarded()) line = {{"unreadable", record.record}};
     line["prevHash"] = record.prev_hash;

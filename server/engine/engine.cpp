@@ -12,7 +12,7 @@ namespace {
 
 class WorkerContext final : public HandlerContext {
  public:
-  WorkerContext(Store& store, const std::string& process_id, std::mutex& mutex,
+  WorkerContext(WorkQueue& store, const std::string& process_id, std::mutex& mutex,
                 std::condition_variable& wake, const std::atomic<bool>& stopping)
       : store_(store), process_id_(process_id), mutex_(mutex), wake_(wake), stopping_(stopping) {}
 
@@ -30,7 +30,7 @@ class WorkerContext final : public HandlerContext {
   }
 
  private:
-  Store& store_;
+  WorkQueue& store_;
   const std::string& process_id_;
   std::mutex& mutex_;
   std::condition_variable& wake_;
@@ -39,7 +39,7 @@ class WorkerContext final : public HandlerContext {
 
 }  // namespace
 
-Engine::Engine(Store& store, std::map<std::string, std::shared_ptr<Handler>> handlers,
+Engine::Engine(WorkQueue& store, std::map<std::string, std::shared_ptr<Handler>> handlers,
                std::size_t workers, Metrics* metrics, Duration stuck_after)
     : store_(store),
       handlers_(std::move(handlers)),

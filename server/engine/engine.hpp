@@ -32,7 +32,7 @@ class Engine {
   // `handlers` maps process type names to their handler.
   // `metrics` may be null. A worker that runs one process longer than `stuck_after` counts
   // as stuck in health().
-  Engine(Store& store, std::map<std::string, std::shared_ptr<Handler>> handlers,
+  Engine(WorkQueue& store, std::map<std::string, std::shared_ptr<Handler>> handlers,
          std::size_t workers, Metrics* metrics = nullptr,
          Duration stuck_after = std::chrono::minutes(15));
   ~Engine();
@@ -63,7 +63,7 @@ class Engine {
   static constexpr int kSaveAttempts = 5;
   static constexpr auto kSaveRetryDelay = std::chrono::seconds(1);
 
-  Store& store_;
+  WorkQueue& store_;
   std::map<std::string, std::shared_ptr<Handler>> handlers_;
   std::size_t worker_count_;
   Metrics* metrics_;

@@ -298,8 +298,4 @@ std::string join_scopes(const std::vector<std::string>& scopes) {
   return text;
 }
 
-std::string scope_for(std::string_view process_type) {
-  return "process:" + std::string(process_type);
-}
-
 }  // namespace stargate::server

@@ -108,6 +108,5 @@ std::string hash_token(std::string_view token);
 // Splits "process:order process:shipping" into entries; duplicates removed, order kept.
 std::vector<std::string> split_scopes(std::string_view text);
 std::string join_scopes(const std::vector<std::string>& scopes);
-std::string scope_for(std::string_view process_type);  // "process:" + type
 
 }  // namespace stargate::server

@@ -60,22 +60,11 @@ std::pair<std::string, std::string> client_credentials(const httplib::Request& r
   return {req.get_param_value("client_id"), req.get_param_value("client_secret")};
 }
 
-bool has_scope(const TokenClaims& claims, const std::string& process_type) {
-  const auto wanted = scope_for(process_type);
-  return std::find(claims.scopes.begin(), claims.scopes.end(), wanted) != claims.scopes.end();
-}
-
-std::optional<CompletedCache::Entry> CompletedCache::find(const std::string& process_id) const {
-  std::lock_guard lock(mutex_);
-  const auto it = entries_.find(process_id);
-  if (it == entries_.end()) return std::nullopt;
-  return it->second;
-}
-
-void CompletedCache::remember(const std::string& process_id, Entry entry) {
-  std::lock_guard lock(mutex_);
-  if (entries_.size() >= kCapacity) entries_.clear();
-  entries_[process_id] = std::move(entry);
+std::map<std::string, Duration> expected_durations(const ServerConfig& config) {
+  std::map<std::string, Duration> durations;
+  for (const auto& [name, type] : config.process_types)
+    durations[name] = type.expected_duration;
+  return durations;
 }
 
 HttpApi::Impl::~Impl() {

@@ -8,7 +8,6 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include <httplib.h>
@@ -18,6 +17,7 @@
 #include "server/gateway/http_api.hpp"
 #include "server/gateway/http_front.hpp"
 #include "server/gateway/http_stream.hpp"
+#include "server/processes/processes.hpp"
 #include "shared/errors.hpp"
 
 namespace stargate::server {
@@ -44,25 +44,8 @@ void send_oauth_error(httplib::Response& res, int status, const std::string& err
                       const std::string& description);
 // Client credentials from HTTP Basic (RFC 6749 §2.3.1) or the form body.
 std::pair<std::string, std::string> client_credentials(const httplib::Request& req);
-bool has_scope(const TokenClaims& claims, const std::string& process_type);
-
-// Status answers of completed processes, which never change again: polling them costs no
-// store read. Bounded; cleared when full.
-class CompletedCache {
- public:
-  struct Entry {
-    std::string tenant;
-    std::string process_type;
-    std::string body;
-  };
-  std::optional<Entry> find(const std::string& process_id) const;
-  void remember(const std::string& process_id, Entry entry);
-
- private:
-  static constexpr std::size_t kCapacity = 10000;
-  mutable std::mutex mutex_;
-  std::unordered_map<std::string, Entry> entries_;
-};
+// How long each configured process type is expected to take.
+std::map<std::string, Duration> expected_durations(const ServerConfig& config);
 
 struct HttpApi::Impl {
   const ServerConfig& config;
@@ -73,7 +56,7 @@ struct HttpApi::Impl {
   AuditLog& audit;
   Metrics& metrics;
   TokenCache verified;
-  CompletedCache completed;
+  Processes processes;
   AuthThrottle auth_throttle;
   std::string tls_error;  // why the TLS context could not be set up
   SSL_CTX* tls = nullptr;
@@ -89,6 +72,7 @@ struct HttpApi::Impl {
         limiter(l),
         audit(a),
         metrics(m),
+        processes(s, expected_durations(c), [&e] { e.notify(); }),
         auth_throttle(c.auth_max_failures, c.auth_failure_window, c.auth_concurrent_checks) {}
   ~Impl();
 
@@ -109,6 +93,7 @@ struct HttpApi::Impl {
   std::optional<TokenClaims> authenticate(const httplib::Request& req, httplib::Response& res);
   bool admit(const TokenClaims& claims, httplib::Response& res);
   std::optional<TokenClaims> authorize(const httplib::Request& req, httplib::Response& res);
+  Caller caller(const TokenClaims& claims, const httplib::Response& res) const;
   void submit(const httplib::Request& req, httplib::Response& res);
   void retry(const httplib::Request& req, httplib::Response& res);
   void status(const httplib::Request& req, httplib::Response& res);

@@ -1,5 +1,5 @@
-// The process API: authentication and rate limiting of API requests, submit, status,
-// retry and list.
+// The process API over HTTP: authentication and rate limiting of API requests, then
+// submit, status, retry and list, whose decisions are processes/processes.cpp's.
 #include <algorithm>
 
 #include <spdlog/spdlog.h>
@@ -81,6 +81,10 @@ std::optional<TokenClaims> HttpApi::Impl::authorize(const httplib::Request& req,
   return claims;
 }
 
+Caller HttpApi::Impl::caller(const TokenClaims& claims, const httplib::Response& res) const {
+  return {claims.tenant, claims.client_id, claims.scopes, correlation_id(res)};
+}
+
 void HttpApi::Impl::submit(const httplib::Request& req, httplib::Response& res) {
   auto claims = authorize(req, res);
   if (!claims) return;
@@ -91,173 +95,60 @@ void HttpApi::Impl::submit(const httplib::Request& req, httplib::Response& res) 
     send_error(res, request.error());
     return;
   }
-  if (!has_scope(*claims, request->process_type)) {
-    send_error(res, ErrorCode::kInsufficientPermissions, "ProcessType not authorized");
+  auto submitted = processes.submit(caller(*claims, res), std::move(*request), now_utc());
+  if (!submitted) {
+    send_error(res, submitted.error());
     return;
   }
-  const auto type_config = config.process_types.find(request->process_type);
-  if (type_config == config.process_types.end()) {
-    send_error(res, ErrorCode::kInvalidRequest, "Unknown processType: " + request->process_type);
-    return;
-  }
-  NewProcess process;
-  process.tenant = claims->tenant;
-  process.client_id = claims->client_id;
-  process.correlation_id = correlation_id(res);
-  process.now = now_utc();
-  process.estimated_completion = process.now + type_config->second.expected_duration;
-  process.request_hash = request_hash(*request);
-  process.request = std::move(*request);
-  auto created = store.create_process(process);
-  if (!created) {
-    spdlog::error("submit: {} [{}]", created.error(), correlation_id(res));
-    send_error(res, {ErrorCode::kServiceUnavailable, "Store unavailable", 5});
-    return;
-  }
-  if (created->kind == CreateResult::Kind::kKeyReused) {
-    send_error(res, ErrorCode::kIdempotencyKeyReused,
-               "Idempotency key already used with a different request");
-    return;
-  }
-  const auto& view = created->process.view;
-  if (created->kind == CreateResult::Kind::kCreated) {
-    engine.notify();
-    spdlog::info("process {}: accepted {} for tenant {} (client process {}) [{}]", view.process_id,
-                 view.process_type, claims->tenant, view.client_process_id, correlation_id(res));
-  }
-  send_accepted(res, view);
+  send_accepted(res, submitted->view);
 }
 
 void HttpApi::Impl::status(const httplib::Request& req, httplib::Response& res) {
   auto claims = authorize(req, res);
   if (!claims) return;
-  const std::string id = req.matches[1];
-  if (!is_process_id(id)) {
-    send_error(res, ErrorCode::kNotFound, "Process not found");
+  auto answer = processes.status(caller(*claims, res), req.matches[1]);
+  if (!answer) {
+    send_error(res, answer.error());
     return;
   }
-  if (auto cached = completed.find(id)) {
-    if (cached->tenant != claims->tenant) {
-      send_error(res, ErrorCode::kNotFound, "Process not found");
-    } else if (!has_scope(*claims, cached->process_type)) {
-      send_error(res, ErrorCode::kInsufficientPermissions, "ProcessType not authorized");
-    } else {
-      res.status = 200;
-      res.set_content(cached->body, kJson);
-    }
-    return;
-  }
-  auto record = store.get_process(claims->tenant, id);
-  if (!record) {
-    spdlog::error("status: {} [{}]", record.error(), correlation_id(res));
-    send_error(res, {ErrorCode::kServiceUnavailable, "Store unavailable", 5});
-    return;
-  }
-  if (!record->has_value()) {
-    send_error(res, ErrorCode::kNotFound, "Process not found");
-    return;
-  }
-  const auto& view = (*record)->view;
-  if (!has_scope(*claims, view.process_type)) {
-    send_error(res, ErrorCode::kInsufficientPermissions, "ProcessType not authorized");
-    return;
-  }
-  if (!is_terminal(view.status)) {
+  if (!answer->final) {
     const auto seconds =
         std::chrono::duration_cast<std::chrono::seconds>(config.status_retry_after);
     res.set_header("Retry-After", std::to_string(seconds.count()));
   }
-  std::string body = dump_json(to_json(view));
-  if (view.status == ProcessStatus::kCompleted) {
-    completed.remember(id, {(*record)->tenant, view.process_type, body});
-  }
   res.status = 200;
-  res.set_content(std::move(body), kJson);
+  res.set_content(std::move(answer->body), kJson);
 }
 
 void HttpApi::Impl::retry(const httplib::Request& req, httplib::Response& res) {
   auto claims = authorize(req, res);
   if (!claims) return;
-  const std::string id = req.matches[1];
-  if (!is_process_id(id)) {
-    send_error(res, ErrorCode::kNotFound, "Process not found");
+  auto retried = processes.retry(caller(*claims, res), req.matches[1], now_utc());
+  if (!retried) {
+    send_error(res, retried.error());
     return;
   }
-  // Nothing changes before the caller is known to hold the process type's scope: a store
-  // that cannot tell the type answers 503 and retries nothing.
-  auto record = store.get_process(claims->tenant, id);
-  if (!record) {
-    spdlog::error("retry: {} [{}]", record.error(), correlation_id(res));
-    send_error(res, {ErrorCode::kServiceUnavailable, "Store unavailable", 5});
-    return;
-  }
-  if (!record->has_value()) {
-    send_error(res, ErrorCode::kNotFound, "Process not found");
-    return;
-  }
-  if (!has_scope(*claims, (*record)->view.process_type)) {
-    send_error(res, ErrorCode::kInsufficientPermissions, "ProcessType not authorized");
-    return;
-  }
-  const auto now = now_utc();
-  std::optional<TimePoint> estimate;
-  const auto type_config = config.process_types.find((*record)->view.process_type);
-  if (type_config != config.process_types.end()) {
-    estimate = now + type_config->second.expected_duration;
-  }
-  auto outcome = store.retry_process(claims->tenant, id, now, estimate);
-  if (!outcome) {
-    spdlog::error("retry: {} [{}]", outcome.error(), correlation_id(res));
-    send_error(res, {ErrorCode::kServiceUnavailable, "Store unavailable", 5});
-    return;
-  }
-  switch (*outcome) {
-    case Store::RetryOutcome::kNotFound:
-      send_error(res, ErrorCode::kNotFound, "Process not found");
-      return;
-    case Store::RetryOutcome::kNotRetryable:
-      send_error(res, ErrorCode::kNotRetryable,
-                 "Process " + id + " is " + std::string(to_string((*record)->view.status)) +
-                     (((*record)->view.status == ProcessStatus::kFailed) ? " and not retryable"
-                                                                         : ", not failed"));
-      return;
-    case Store::RetryOutcome::kRetried:
-      break;
-  }
-  engine.notify();
-  auto retried = store.get_process(claims->tenant, id);
-  if (!retried || !retried->has_value()) {
-    send_error(res, {ErrorCode::kServiceUnavailable, "Store unavailable", 5});
-    return;
-  }
-  const auto& view = (*retried)->view;
-  spdlog::info("process {}: retry requested, attempt {} [{}]", id, (*retried)->attempt,
-               correlation_id(res));
-  send_accepted(res, view);
+  send_accepted(res, retried->view);
 }
 
 void HttpApi::Impl::list(const httplib::Request& req, httplib::Response& res) {
   auto claims = authorize(req, res);
   if (!claims) return;
-  auto decoded = decode_list_query(req.params);
-  if (!decoded) {
-    send_error(res, decoded.error());
+  auto query = decode_list_query(req.params);
+  if (!query) {
+    send_error(res, query.error());
     return;
   }
-  ListQuery query = std::move(*decoded);
-  query.tenant = claims->tenant;
-  auto records = store.list_processes(query);
-  if (!records) {
-    spdlog::error("list: {} [{}]", records.error(), correlation_id(res));
-    send_error(res, {ErrorCode::kServiceUnavailable, "Store unavailable", 5});
+  auto page = processes.list(caller(*claims, res), std::move(*query));
+  if (!page) {
+    send_error(res, page.error());
     return;
   }
   nlohmann::json items = nlohmann::json::array();
-  for (const auto& record : *records) {
-    if (has_scope(*claims, record.view.process_type)) items.push_back(to_json(record.view));
-  }
+  for (const auto& record : page->processes)
+    items.push_back(to_json(record.view));
   nlohmann::json body = {{"processes", items}};
-  if (records->size() == query.limit) body["nextCursor"] = records->back().view.process_id;
+  if (page->next_cursor) body["nextCursor"] = *page->next_cursor;
   send_json(res, 200, body);
 }
 

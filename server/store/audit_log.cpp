@@ -14,7 +14,7 @@ constexpr std::size_t kMaxBatch = 512;
 
 }  // namespace
 
-AuditLog::AuditLog(Store& store) : store_(store), thread_([this] { loop(); }) {}
+AuditLog::AuditLog(AuditStore& store) : store_(store), thread_([this] { loop(); }) {}
 
 AuditLog::~AuditLog() {
   stop();

@@ -15,7 +15,7 @@ namespace stargate::server {
 
 class AuditLog {
  public:
-  explicit AuditLog(Store& store);
+  explicit AuditLog(AuditStore& store);
   ~AuditLog();
   AuditLog(const AuditLog&) = delete;
 
@@ -32,7 +32,7 @@ class AuditLog {
  private:
   void loop();
 
-  Store& store_;
+  AuditStore& store_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::condition_variable flushed_;

@@ -1,6 +1,10 @@
-// The server's store: clients, processes, the work queue and idempotency keys. One interface
-// so that the embedded SQLite store and a Redis + MongoDB backend are interchangeable; every
-// method is safe to call from several threads at once and reports failures as values.
+// The server's store, as ports by concern: clients and tokens, processes, idempotency
+// keys, the work queue, stock and the audit trail. Each part of the server takes the ports
+// it uses; a backend (store/sqlite/, later Redis + MongoDB) implements them all as one
+// Store. Ports hold storage primitives only: the decisions every backend would otherwise
+// repeat (replay or conflict for a reused key in processes/, the audit hash chain in
+// store/audit_chain) sit above them. Every method is safe to call from several threads at
+// once and reports failures as values.
 #pragma once
 
 #include <cstdint>
@@ -49,11 +53,12 @@ struct NewProcess {
   std::optional<TimePoint> estimated_completion;
 };
 
-// The outcome of create_process(): the new process, the one an earlier request with the same
-// idempotency key created (a replay), or a conflict (same key, different request).
-struct CreateResult {
-  enum class Kind { kCreated, kReplayed, kKeyReused } kind = Kind::kCreated;
+// The outcome of ProcessStore::create_process(): the new process, or (nothing written) the
+// process an earlier request with the same idempotency key made, with that request's hash.
+struct Insertion {
+  bool inserted = true;
   ProcessRecord process;
+  std::string held_request_hash;  // when not inserted
 };
 
 // A refresh token as the store keeps it: only its hash.
@@ -93,14 +98,6 @@ struct AuditRecord {
   std::string hash;
 };
 
-struct AuditCheck {
-  bool intact = true;
-  std::int64_t records = 0;
-  std::string head_hash;  // of the last record: note it elsewhere to detect truncation
-  std::int64_t bad_seq = 0;
-  std::string problem;
-};
-
 struct ProcessCounts {
   std::map<std::string, std::int64_t> by_status;  // "accepted" -> 3, ...
   std::int64_t queued = 0;                        // waiting for a worker
@@ -136,9 +133,10 @@ struct ListQuery {
   std::string cursor;  // the last process id of the previous page
 };
 
-class Store {
+// Clients and their refresh-token families.
+class ClientStore {
  public:
-  virtual ~Store() = default;
+  virtual ~ClientStore() = default;
 
   virtual Status add_client(const ClientRecord& client) = 0;
   virtual Expected<std::optional<ClientRecord>> find_client(const std::string& client_id) = 0;
@@ -156,10 +154,17 @@ class Store {
   // Whether access tokens of this client and family may still be used: the client exists and
   // is not revoked, and neither is the family.
   virtual Expected<bool> token_usable(const std::string& client_id, const std::string& family) = 0;
+};
 
-  // Creates a process in state accepted and puts it on the work queue, atomically with its
-  // idempotency key (keyed by tenant and key).
-  virtual Expected<CreateResult> create_process(const NewProcess& process) = 0;
+// Processes as the process API sees them.
+class ProcessStore {
+ public:
+  virtual ~ProcessStore() = default;
+
+  // Creates the process in state accepted and puts it on the work queue, atomically with its
+  // idempotency key (keyed by tenant and key) when it has one; when that key is already
+  // held, writes nothing and returns the process it points to.
+  virtual Expected<Insertion> create_process(const NewProcess& process) = 0;
 
   // std::nullopt when there is no such process for this tenant (another tenant's id
   // included).
@@ -175,8 +180,21 @@ class Store {
                                                const std::string& process_id, TimePoint now,
                                                std::optional<TimePoint> estimated_completion) = 0;
 
+  virtual Expected<ProcessCounts> process_counts() = 0;
+};
+
+// Idempotency keys outlive the requests that made them for a while (at least 24 h).
+class IdempotencyKeys {
+ public:
+  virtual ~IdempotencyKeys() = default;
   // Forgets idempotency keys created before `before`. Returns how many.
   virtual Expected<std::size_t> prune_idempotency_keys(TimePoint before) = 0;
+};
+
+// The engine's side of processes: taking queued ones and recording how they went.
+class WorkQueue {
+ public:
+  virtual ~WorkQueue() = default;
 
   // Takes the oldest queued process and marks it processing; std::nullopt when none waits.
   virtual Expected<std::optional<ProcessRecord>> claim_next(TimePoint now) = 0;
@@ -186,11 +204,18 @@ class Store {
                           TimePoint now) = 0;
   virtual Status fail_process(const std::string& process_id, const ProcessError& error,
                               bool retryable, TimePoint now) = 0;
-
-  virtual Expected<ProcessCounts> process_counts() = 0;
   // Since when the process at the head of the work queue has waited (accepted, retried or
   // requeued); std::nullopt when nothing waits.
   virtual Expected<std::optional<TimePoint>> oldest_queued() = 0;
+  // Puts processes left in state processing (by a server that stopped or crashed) back on
+  // the queue. Returns how many.
+  virtual Expected<std::size_t> requeue_interrupted(TimePoint now) = 0;
+};
+
+// Units of stock that orders hold.
+class StockStore {
+ public:
+  virtual ~StockStore() = default;
 
   // Reserves every line for the process, or none: a line is short when the units other
   // processes hold plus its quantity exceed its stock. A process that already holds its
@@ -201,23 +226,32 @@ class Store {
   // holds are left out. Every SKU when `skus` is empty.
   virtual Expected<std::map<std::string, std::int64_t>> reserved_stock(
       const std::vector<std::string>& skus, const std::string& except_process) = 0;
+};
 
+// The audit trail: records chained by store/audit_chain, kept in order of their seq.
+class AuditStore {
+ public:
+  virtual ~AuditStore() = default;
+
+  // Appends events to the audit trail, each chained to the one before, atomically.
+  virtual Status append_audit(const std::vector<AuditEvent>& events) = 0;
+  // Calls `sink` for every record at or after `since`, in order of seq.
+  virtual Status scan_audit(TimePoint since,
+                            const std::function<void(const AuditRecord&)>& sink) = 0;
+};
+
+// Everything a backend provides.
+class Store : public ClientStore,
+              public ProcessStore,
+              public IdempotencyKeys,
+              public WorkQueue,
+              public StockStore,
+              public AuditStore {
+ public:
   // Whether the store takes writes now, for the readiness probe: changes nothing, and fails
   // within about a second when writes would fail (the store locked by another program,
   // read-only or gone).
   virtual Status check_writable() = 0;
-
-  // Appends events to the audit trail, each chained to the one before, atomically.
-  virtual Status append_audit(const std::vector<AuditEvent>& events) = 0;
-  // Recomputes the chain from the first record: finds edited, inserted and deleted records.
-  virtual Expected<AuditCheck> verify_audit() = 0;
-  // Calls `sink` for every record at or after `since`, oldest first.
-  virtual Status export_audit(TimePoint since,
-                              const std::function<void(const AuditRecord&)>& sink) = 0;
-
-  // Puts processes left in state processing (by a server that stopped or crashed) back on
-  // the queue. Returns how many.
-  virtual Expected<std::size_t> requeue_interrupted(TimePoint now) = 0;
 };
 
 }  // namespace stargate::server

@@ -1,5 +1,6 @@
 // Tests of server/gateway/auth.cpp: secret hashing and token verification against forged tokens.
 #include "server/gateway/auth.hpp"
+#include "server/processes/processes.hpp"
 
 #include <sys/stat.h>
 

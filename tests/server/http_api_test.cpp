@@ -4,7 +4,9 @@
 #include "server/gateway/http_api.hpp"
 
 #include <gtest/gtest.h>
+
 #include <httplib.h>
+#include "server/store/audit_chain.hpp"
 
 #include <atomic>
 #include <mutex>
@@ -281,7 +283,7 @@ TEST_F(HttpApiTest, RequestsAndStateChangesAreAudited) {
       [&] {
         audit_->flush();
         records.clear();
-        EXPECT_TRUE(store_->export_audit(
+        EXPECT_TRUE(store_->scan_audit(
             TimePoint{}, [&](const AuditRecord& r) { records.push_back(json::parse(r.record)); }));
         return std::any_of(records.begin(), records.end(), [](const json& r) {
           return r.value("correlationId", "") == "audit-me";
@@ -307,7 +309,7 @@ TEST_F(HttpApiTest, RequestsAndStateChangesAreAudited) {
   }
   EXPECT_TRUE(saw_request);
   EXPECT_EQ(states, (std::vector<std::string>{"accepted", "processing", "completed"}));
-  EXPECT_TRUE(store_->verify_audit()->intact);
+  EXPECT_TRUE(verify_audit(*store_)->intact);
 }
 
 TEST_F(HttpApiTest, MetricsInPrometheusFormat) {

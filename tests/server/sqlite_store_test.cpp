@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "server/store/audit_chain.hpp"
+
 #include <thread>
 
 #include "shared/sqlite.hpp"
@@ -40,7 +42,7 @@ TEST_F(StoreTest, CreatesProcessesWithDailyIds) {
   auto a = store_->create_process(new_process("acme", "k1"));
   auto b = store_->create_process(new_process("acme", "k2"));
   ASSERT_TRUE(a && b);
-  EXPECT_EQ(a->kind, CreateResult::Kind::kCreated);
+  EXPECT_TRUE(a->inserted);
   EXPECT_EQ(a->process.view.process_id, "PROC-20260114-00001");
   EXPECT_EQ(b->process.view.process_id, "PROC-20260114-00002");
   EXPECT_EQ(a->process.view.status, ProcessStatus::kAccepted);
@@ -49,17 +51,26 @@ TEST_F(StoreTest, CreatesProcessesWithDailyIds) {
   EXPECT_EQ(store_->create_process(next_day)->process.view.process_id, "PROC-20260115-00001");
 }
 
-TEST_F(StoreTest, IdempotencyReplaysAndRefusesReuse) {
+// The store holds a key for the first request that brings it and answers every later one
+// with that process and the first request's hash (processes/ decides replay or conflict).
+TEST_F(StoreTest, AKeyHeldAnswersWithItsProcessAndWritesNothing) {
   auto first = store_->create_process(new_process("acme", "k1", "hash-a"));
   auto replay = store_->create_process(new_process("acme", "k1", "hash-a"));
   auto reused = store_->create_process(new_process("acme", "k1", "hash-b"));
   ASSERT_TRUE(first && replay && reused);
-  EXPECT_EQ(replay->kind, CreateResult::Kind::kReplayed);
+  EXPECT_TRUE(first->inserted);
+  EXPECT_FALSE(replay->inserted);
+  EXPECT_EQ(replay->held_request_hash, "hash-a");
   EXPECT_EQ(replay->process.view.process_id, first->process.view.process_id);
-  EXPECT_EQ(reused->kind, CreateResult::Kind::kKeyReused);
+  EXPECT_FALSE(reused->inserted);
+  EXPECT_EQ(reused->held_request_hash, "hash-a");
+  EXPECT_EQ(reused->process.view.process_id, first->process.view.process_id);
+  auto counts = store_->process_counts();
+  ASSERT_TRUE(counts);
+  EXPECT_EQ(counts->by_status["accepted"], 1);
   // Keys belong to a tenant: another tenant's identical key is a new process.
   auto other = store_->create_process(new_process("globex", "k1", "hash-a"));
-  EXPECT_EQ(other->kind, CreateResult::Kind::kCreated);
+  EXPECT_TRUE(other->inserted);
   EXPECT_NE(other->process.view.process_id, first->process.view.process_id);
 }
 
@@ -69,8 +80,8 @@ TEST_F(StoreTest, ConcurrentSubmissionsWithOneKeyCreateOneProcess) {
   for (int i = 0; i < 16; ++i) {
     threads.emplace_back([&] {
       auto result = store_->create_process(new_process("acme", "same-key"));
-      if (result && result->kind == CreateResult::Kind::kCreated) ++created;
-      if (result && result->kind == CreateResult::Kind::kReplayed) ++replayed;
+      if (result && result->inserted) ++created;
+      if (result && !result->inserted) ++replayed;
     });
   }
   for (auto& t : threads)
@@ -188,7 +199,7 @@ TEST_F(StoreTest, IdempotencyKeysArePrunedAfterTheirTime) {
   EXPECT_EQ(*store_->prune_idempotency_keys(created), 0u);
   EXPECT_EQ(*store_->prune_idempotency_keys(created + std::chrono::milliseconds(1)), 1u);
   // The key is gone: the same key now makes a new process.
-  EXPECT_EQ(store_->create_process(new_process("acme", "k1"))->kind, CreateResult::Kind::kCreated);
+  EXPECT_TRUE(store_->create_process(new_process("acme", "k1"))->inserted);
 }
 
 TEST_F(StoreTest, OnlyRetryableFailuresAreRetried) {
@@ -216,7 +227,7 @@ TEST_F(StoreTest, AuditChainDetectsEditsAndDeletions) {
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(store_->append_audit({{now, "request", {{"n", i}}}}));
   }
-  auto check = store_->verify_audit();
+  auto check = verify_audit(*store_);
   ASSERT_TRUE(check && check->intact);
   EXPECT_EQ(check->records, 5);
   EXPECT_EQ(check->head_hash.size(), 64u);
@@ -224,7 +235,7 @@ TEST_F(StoreTest, AuditChainDetectsEditsAndDeletions) {
     db::Database db(dir_.file("store.db"));
     db.exec("UPDATE audit SET record = replace(record, '\"n\":2', '\"n\":7') WHERE seq = 3");
   }
-  check = store_->verify_audit();
+  check = verify_audit(*store_);
   EXPECT_FALSE(check->intact);
   EXPECT_EQ(check->bad_seq, 3);
   EXPECT_NE(check->problem.find("edited"), std::string::npos);
@@ -238,7 +249,7 @@ TEST_F(StoreTest, AuditChainDetectsADeletedRecord) {
     db::Database db(dir_.file("store.db"));
     db.exec("DELETE FROM audit WHERE seq = 2");
   }
-  auto check = store_->verify_audit();
+  auto check = verify_audit(*store_);
   EXPECT_FALSE(check->intact);
   EXPECT_EQ(check->bad_seq, 3);
   // Re-hashing the edited record alone does not help: the next record no longer follows.
@@ -248,7 +259,7 @@ TEST_F(StoreTest, AuditChainDetectsADeletedRecord) {
         "INSERT INTO audit (seq, time, record, prev_hash, hash) SELECT 2, time, record, "
         "prev_hash, hash FROM audit WHERE seq = 1");
   }
-  EXPECT_FALSE(store_->verify_audit()->intact);
+  EXPECT_FALSE(verify_audit(*store_)->intact);
 }
 
 TEST_F(StoreTest, StateChangesAreAuditedWithTheChange) {
@@ -256,11 +267,11 @@ TEST_F(StoreTest, StateChangesAreAuditedWithTheChange) {
   ASSERT_TRUE(store_->claim_next(now_utc())->has_value());
   ASSERT_TRUE(store_->complete(a->process.view.process_id, {{"ok", true}}, now_utc()));
   std::vector<std::string> to;
-  ASSERT_TRUE(store_->export_audit(TimePoint{}, [&](const AuditRecord& r) {
+  ASSERT_TRUE(store_->scan_audit(TimePoint{}, [&](const AuditRecord& r) {
     to.push_back(nlohmann::json::parse(r.record)["to"]);
   }));
   EXPECT_EQ(to, (std::vector<std::string>{"accepted", "processing", "completed"}));
-  EXPECT_TRUE(store_->verify_audit()->intact);
+  EXPECT_TRUE(verify_audit(*store_)->intact);
 }
 
 // A database of the previous version (4, before stock reservations) keeps its processes and

@@ -35,13 +35,13 @@ inline constexpr std::int64_t kMaxQuantity = 1'000'000'000;
 // short.
 class OrderHandler final : public Handler {
  public:
-  OrderHandler(OrderSettings settings, Store& store)
+  OrderHandler(OrderSettings settings, StockStore& store)
       : settings_(std::move(settings)), store_(store) {}
   HandlerOutcome run(const HandlerInput& input, HandlerContext& context) override;
 
  private:
   OrderSettings settings_;
-  Store& store_;
+  StockStore& store_;
 };
 
 struct ShippingSettings {

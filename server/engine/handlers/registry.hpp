@@ -26,7 +26,7 @@ struct ProcessTypeConfig {
 struct HandlerEnvironment {
   const OrderSettings& order;
   const ShippingSettings& shipping;
-  Store& store;
+  StockStore& store;
 };
 
 struct HandlerKind {

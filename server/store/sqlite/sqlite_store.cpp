@@ -218,7 +218,7 @@ std::optional<ProcessRecord> SqliteStore::load_process(db::Database& db,
 // many of them. The first caller to find no commit under way becomes the leader, commits
 // everything queued so far, and hands over; the others wait for their own result. An idle
 // server commits a lone request at once, with no added delay.
-Expected<CreateResult> SqliteStore::create_process(const NewProcess& process) {
+Expected<Insertion> SqliteStore::create_process(const NewProcess& process) {
   auto item = std::make_shared<PendingCreate>(process);
   std::unique_lock lock(batch_mutex_);
   pending_creates_.push_back(item);
@@ -261,16 +261,16 @@ void SqliteStore::commit_creates(std::vector<std::shared_ptr<PendingCreate>>& ba
   }
 }
 
-Expected<CreateResult> SqliteStore::create_locked(const NewProcess& process) {
+Expected<Insertion> SqliteStore::create_locked(const NewProcess& process) {
   const auto& request = process.request;
   if (!request.idempotency_key.empty()) {
     auto lookup = db_.prepare(
         "SELECT request_hash, process_id FROM idempotency_keys WHERE tenant = ? AND key = ?");
     lookup.bind(1, process.tenant).bind(2, request.idempotency_key);
     if (lookup.step()) {
-      CreateResult result;
-      result.kind = lookup.text(0) == process.request_hash ? CreateResult::Kind::kReplayed
-                                                           : CreateResult::Kind::kKeyReused;
+      Insertion result;
+      result.inserted = false;
+      result.held_request_hash = lookup.text(0);
       auto existing = load_process(db_, lookup.text(1));
       if (!existing) return fail("store: idempotency key points to a missing process");
       result.process = std::move(*existing);
@@ -308,7 +308,7 @@ Expected<CreateResult> SqliteStore::create_locked(const NewProcess& process) {
   }
   audit_state(id, process.tenant, nullptr, "accepted", process.now);
   // The new record is what was just written; no need to read it back.
-  CreateResult created;
+  Insertion created;
   created.process.tenant = process.tenant;
   created.process.client_id = process.client_id;
   created.process.data = request.data;

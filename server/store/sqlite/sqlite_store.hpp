@@ -28,7 +28,7 @@ class SqliteStore final : public Store {
                                                const std::string& next_hash, TimePoint next_expiry,
                                                TimePoint now) override;
   Expected<bool> token_usable(const std::string& client_id, const std::string& family) override;
-  Expected<CreateResult> create_process(const NewProcess& process) override;
+  Expected<Insertion> create_process(const NewProcess& process) override;
   Expected<std::optional<ProcessRecord>> get_process(const std::string& tenant,
                                                      const std::string& process_id) override;
   Expected<std::vector<ProcessRecord>> list_processes(const ListQuery& query) override;
@@ -52,9 +52,7 @@ class SqliteStore final : public Store {
       const std::vector<std::string>& skus, const std::string& except_process) override;
   Status check_writable() override;
   Status append_audit(const std::vector<AuditEvent>& events) override;
-  Expected<AuditCheck> verify_audit() override;
-  Status export_audit(TimePoint since,
-                      const std::function<void(const AuditRecord&)>& sink) override;
+  Status scan_audit(TimePoint since, const std::function<void(const AuditRecord&)>& sink) override;
 
   static constexpr int kSchemaVersion = 5;
 
@@ -82,12 +80,12 @@ class SqliteStore final : public Store {
   struct PendingCreate {
     explicit PendingCreate(const NewProcess& p) : process(p) {}
     const NewProcess& process;
-    Expected<CreateResult> result = fail("store: not committed");
+    Expected<Insertion> result = fail("store: not committed");
     bool done = false;  // under batch_mutex_
   };
   void commit_creates(std::vector<std::shared_ptr<PendingCreate>>& batch);
   // One submission inside the open transaction; throws db::DbError.
-  Expected<CreateResult> create_locked(const NewProcess& process);
+  Expected<Insertion> create_locked(const NewProcess& process);
   std::string next_process_id(TimePoint now);
   std::string tenant_of(const std::string& process_id);
   // Appends one audit record; the caller holds mutex_ and has a transaction open, so the
