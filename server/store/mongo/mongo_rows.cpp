@@ -1,0 +1,82 @@
+#include "server/store/mongo/mongo_rows.hpp"
+
+namespace stargate::server::mongo::rows {
+namespace {
+
+std::string text(const nlohmann::json& doc, const char* key) {
+  const auto found = doc.find(key);
+  return found != doc.end() && found->is_string() ? found->get<std::string>() : std::string();
+}
+
+std::int64_t integer(const nlohmann::json& doc, const char* key) {
+  const auto found = doc.find(key);
+  return found != doc.end() && found->is_number_integer() ? found->get<std::int64_t>() : 0;
+}
+
+std::optional<std::int64_t> optional_integer(const nlohmann::json& doc, const char* key) {
+  const auto found = doc.find(key);
+  if (found == doc.end() || !found->is_number_integer()) return std::nullopt;
+  return found->get<std::int64_t>();
+}
+
+bool flag(const nlohmann::json& doc, const char* key) {
+  const auto found = doc.find(key);
+  return found != doc.end() && found->is_boolean() && found->get<bool>();
+}
+
+// JSON kept as text: read exactly as it was written.
+nlohmann::json stored_json(const nlohmann::json& doc, const char* key) {
+  const auto found = doc.find(key);
+  if (found == doc.end() || !found->is_string()) return nullptr;
+  auto parsed = nlohmann::json::parse(found->get<std::string>(), nullptr, false);
+  return parsed.is_discarded() ? nlohmann::json() : parsed;
+}
+
+}  // namespace
+
+ProcessRecord read_process(const nlohmann::json& doc) {
+  ProcessRecord record;
+  auto& view = record.view;
+  view.process_id = text(doc, "_id");
+  record.tenant = text(doc, "tenant");
+  record.client_id = text(doc, "clientId");
+  view.client_process_id = text(doc, "clientProcessId");
+  view.process_type = text(doc, "processType");
+  record.data = stored_json(doc, "data");
+  if (record.data.is_null()) record.data = nlohmann::json::object();
+  view.status = parse_process_status(text(doc, "status")).value_or(ProcessStatus::kFailed);
+  view.progress = static_cast<int>(integer(doc, "progress"));
+  view.current_step = text(doc, "currentStep");
+  view.result = stored_json(doc, "result");
+  if (auto error = stored_json(doc, "error"); !error.is_null()) {
+    if (auto parsed = parse_process_error(error)) view.error = std::move(*parsed);
+  }
+  view.retryable = flag(doc, "retryable");
+  record.attempt = static_cast<int>(integer(doc, "attempt"));
+  view.created_at = from_unix_ms(integer(doc, "createdAt"));
+  view.updated_at = from_unix_ms(integer(doc, "updatedAt"));
+  if (auto finished = optional_integer(doc, "finishedAt"))
+    view.finished_at = from_unix_ms(*finished);
+  if (auto estimate = optional_integer(doc, "estimatedCompletion")) {
+    view.estimated_completion = from_unix_ms(*estimate);
+  }
+  record.correlation_id = text(doc, "correlationId");
+  return record;
+}
+
+ClientRecord read_client(const nlohmann::json& doc) {
+  ClientRecord client;
+  client.client_id = text(doc, "_id");
+  client.tenant = text(doc, "tenant");
+  client.secret_hash = text(doc, "secretHash");
+  if (const auto types = doc.find("processTypes"); types != doc.end() && types->is_array()) {
+    for (const auto& type : *types) {
+      if (type.is_string()) client.process_types.push_back(type.get<std::string>());
+    }
+  }
+  client.created_at = from_unix_ms(integer(doc, "createdAt"));
+  client.revoked = flag(doc, "revoked");
+  return client;
+}
+
+}  // namespace stargate::server::mongo::rows

@@ -1,0 +1,373 @@
+// MongoStore: processes, idempotency keys, the work queue and readiness.
+#include "server/store/mongo/mongo_store.hpp"
+
+#include "server/store/mongo/mongo_rows.hpp"
+#include "shared/ids.hpp"
+#include "shared/json.hpp"
+
+namespace stargate::server {
+
+using nlohmann::json;
+using namespace mongo;
+
+Expected<std::unique_ptr<MongoStore>> MongoStore::open(const std::string& uri) {
+  auto client = Client::open(uri);
+  if (!client) return Unexpected{client.error()};
+  return std::unique_ptr<MongoStore>(new MongoStore(std::move(*client)));
+}
+
+Status MongoStore::ready() {
+  if (schema_ready_.load()) return {};
+  std::lock_guard lock(schema_mutex_);
+  if (schema_ready_.load()) return {};
+  const std::vector<std::pair<std::string, json>> indexes = {
+      {"processes", {{"key", {{"seq", 1}}}, {"name", "seq"}}},
+      {"processes", {{"key", {{"queued", 1}, {"seq", 1}}}, {"name", "queue"}}},
+      {"processes", {{"key", {{"tenant", 1}, {"seq", 1}}}, {"name", "tenant_seq"}}},
+      {"idempotency_keys",
+       {{"key", {{"key", 1}, {"tenant", 1}}}, {"name", "tenant_key"}, {"unique", true}}},
+      {"idempotency_keys", {{"key", {{"createdAt", 1}}}, {"name", "created"}}},
+      {"refresh_tokens", {{"key", {{"family", 1}}}, {"name", "family"}}},
+      {"token_families", {{"key", {{"clientId", 1}}}, {"name", "client"}}},
+      {"audit", {{"key", {{"time", 1}}}, {"name", "time"}}},
+      {"stock_lines", {{"key", {{"sku", 1}}}, {"name", "sku"}}},
+      {"stock_lines", {{"key", {{"processId", 1}}}, {"name", "process"}}},
+  };
+  for (const auto& [collection, index] : indexes) {
+    auto made = db_->command("createIndexes", collection, {{"indexes", json::array({index})}});
+    if (!made) return Unexpected{made.error()};
+  }
+  schema_ready_ = true;
+  return {};
+}
+
+Expected<std::optional<ProcessRecord>> MongoStore::load(const std::string& process_id) {
+  std::optional<ProcessRecord> found;
+  auto scanned = db_->find("processes", {{"_id", process_id}}, {{"limit", 1}},
+                           [&](json& doc) { found = rows::read_process(doc); });
+  if (!scanned) return Unexpected{scanned.error()};
+  return found;
+}
+
+// One counter document per day: ids restart at 1 each day and never repeat, whichever
+// gateway makes them. The sequence orders processes across days.
+Expected<std::string> MongoStore::next_process_id(TimePoint now, std::int64_t& seq) {
+  const std::string day = format_process_id(now, 0).substr(5, 8);
+  for (int attempt = 0;; ++attempt) {
+    auto counter = db_->find_and_modify("counters", {{"query", {{"_id", "day:" + day}}},
+                                                     {"update", {{"$inc", {{"n", 1}}}}},
+                                                     {"upsert", true},
+                                                     {"new", true}});
+    if (!counter) {
+      // Two first ids of a day at once: one upsert loses on the unique _id; again.
+      if (attempt < 3 && counter.error().find("E11000") != std::string::npos) continue;
+      return Unexpected{counter.error()};
+    }
+    const std::int64_t n = counter->value("n", std::int64_t{0});
+    seq = std::stoll(day) * 10'000'000'000LL + n;
+    return format_process_id(now, static_cast<std::uint64_t>(n));
+  }
+}
+
+Expected<bool> MongoStore::insert_process(const std::string& id, std::int64_t seq,
+                                          const NewProcess& process) {
+  const auto& request = process.request;
+  json doc = {
+      {"_id", id},
+      {"seq", seq},
+      {"tenant", process.tenant},
+      {"clientId", process.client_id},
+      {"clientProcessId", request.client_process_id},
+      {"processType", request.process_type},
+      {"data", dump_json(request.data)},
+      {"status", "accepted"},
+      {"progress", 0},
+      {"currentStep", ""},
+      {"result", nullptr},
+      {"error", nullptr},
+      {"retryable", false},
+      {"attempt", 1},
+      {"queued", true},
+      {"createdAt", to_unix_ms(process.now)},
+      {"updatedAt", to_unix_ms(process.now)},
+      {"finishedAt", nullptr},
+      {"estimatedCompletion",
+       process.estimated_completion ? json(to_unix_ms(*process.estimated_completion)) : json()},
+      {"correlationId", process.correlation_id}};
+  auto written = db_->write("insert", "processes", {{"documents", json::array({doc})}});
+  if (!written) return Unexpected{written.error()};
+  // Already there: another request with the same key wrote it a moment ago.
+  return !written->duplicate_key;
+}
+
+// Without a transaction across documents, the key is written first and the process after
+// it, both under the id the key names. A crash (or a failed write) between the two leaves a
+// key without its process; the next request with that key, which must be the same request
+// to be answered at all, writes the process then.
+Expected<Insertion> MongoStore::create_process(const NewProcess& process) {
+  if (auto ok = ready(); !ok) return Unexpected{ok.error()};
+  const auto& key = process.request.idempotency_key;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (!key.empty()) {
+      std::optional<json> held;
+      auto scanned = db_->find("idempotency_keys", {{"tenant", process.tenant}, {"key", key}},
+                               {{"limit", 1}}, [&](json& doc) { held = std::move(doc); });
+      if (!scanned) return Unexpected{scanned.error()};
+      if (held) {
+        const std::string id = held->value("processId", "");
+        const std::string hash = held->value("requestHash", "");
+        auto existing = load(id);
+        if (!existing) return Unexpected{existing.error()};
+        if (!*existing && hash == process.request_hash) {
+          auto written = insert_process(id, held->value("seq", std::int64_t{0}), process);
+          if (!written) return Unexpected{written.error()};
+          if (*written) {
+            auto audited = audit_state(id, process.tenant, nullptr, "accepted", process.now);
+            if (!audited) return Unexpected{audited.error()};
+          }
+          existing = load(id);
+          if (!existing) return Unexpected{existing.error()};
+          if (*existing && *written) return Insertion{true, std::move(**existing), {}};
+        }
+        if (!*existing) return fail("store: idempotency key points to a missing process");
+        return Insertion{false, std::move(**existing), hash};
+      }
+    }
+    std::int64_t seq = 0;
+    auto id = next_process_id(process.now, seq);
+    if (!id) return Unexpected{id.error()};
+    if (!key.empty()) {
+      auto claimed =
+          db_->write("insert", "idempotency_keys",
+                     {{"documents", json::array({{{"_id", *id},
+                                                  {"tenant", process.tenant},
+                                                  {"key", key},
+                                                  {"requestHash", process.request_hash},
+                                                  {"processId", *id},
+                                                  {"seq", seq},
+                                                  {"createdAt", to_unix_ms(process.now)}}})}});
+      if (!claimed) return Unexpected{claimed.error()};
+      if (claimed->duplicate_key) continue;  // another request took the key first: look again
+    }
+    auto written = insert_process(*id, seq, process);
+    if (!written) return Unexpected{written.error()};
+    if (!*written) continue;  // a request with the same key wrote it first: a replay then
+    if (auto audited = audit_state(*id, process.tenant, nullptr, "accepted", process.now);
+        !audited) {
+      return Unexpected{audited.error()};
+    }
+    Insertion created;
+    created.process.tenant = process.tenant;
+    created.process.client_id = process.client_id;
+    created.process.data = process.request.data;
+    created.process.correlation_id = process.correlation_id;
+    auto& view = created.process.view;
+    view.process_id = *id;
+    view.client_process_id = process.request.client_process_id;
+    view.process_type = process.request.process_type;
+    view.status = ProcessStatus::kAccepted;
+    view.created_at = view.updated_at = process.now;
+    view.estimated_completion = process.estimated_completion;
+    return created;
+  }
+  return fail("store: idempotency key contended; try again");
+}
+
+Expected<std::optional<ProcessRecord>> MongoStore::get_process(const std::string& tenant,
+                                                               const std::string& process_id) {
+  auto record = load(process_id);
+  if (!record) return Unexpected{record.error()};
+  if (*record && (*record)->tenant != tenant) return std::optional<ProcessRecord>{};
+  return record;
+}
+
+Expected<std::vector<ProcessRecord>> MongoStore::list_processes(const ListQuery& query) {
+  json filter = {{"tenant", query.tenant}};
+  if (query.status) filter["status"] = to_string(*query.status);
+  if (!query.process_type.empty()) filter["processType"] = query.process_type;
+  if (!query.cursor.empty()) {
+    auto after = load(query.cursor);
+    if (!after) return Unexpected{after.error()};
+    std::int64_t before_seq = 0;  // an unknown cursor (or another tenant's) lists nothing
+    if (*after && (*after)->tenant == query.tenant) {
+      auto seq = db_->command("find", "processes",
+                              {{"filter", {{"_id", query.cursor}}}, {"projection", {{"seq", 1}}}});
+      if (!seq) return Unexpected{seq.error()};
+      const auto& batch = (*seq)["cursor"]["firstBatch"];
+      if (!batch.empty()) before_seq = batch[0].value("seq", std::int64_t{0});
+    }
+    filter["seq"] = {{"$lt", before_seq}};
+  }
+  std::vector<ProcessRecord> out;
+  auto scanned =
+      db_->find("processes", filter,
+                {{"sort", {{"seq", -1}}}, {"limit", static_cast<std::int64_t>(query.limit)}},
+                [&](json& doc) { out.push_back(rows::read_process(doc)); });
+  if (!scanned) return Unexpected{scanned.error()};
+  return out;
+}
+
+Expected<ProcessStore::RetryOutcome> MongoStore::retry_process(
+    const std::string& tenant, const std::string& process_id, TimePoint now,
+    std::optional<TimePoint> estimated_completion) {
+  auto retried = db_->find_and_modify(
+      "processes",
+      {{"query",
+        {{"_id", process_id}, {"tenant", tenant}, {"status", "failed"}, {"retryable", true}}},
+       {"update",
+        {{"$set",
+          {{"status", "accepted"},
+           {"queued", true},
+           {"progress", 0},
+           {"currentStep", ""},
+           {"result", nullptr},
+           {"error", nullptr},
+           {"retryable", false},
+           {"finishedAt", nullptr},
+           {"updatedAt", to_unix_ms(now)},
+           {"estimatedCompletion",
+            estimated_completion ? json(to_unix_ms(*estimated_completion)) : json()}}},
+         {"$inc", {{"attempt", 1}}}}},
+       {"new", true}});
+  if (!retried) return Unexpected{retried.error()};
+  if (retried->is_null()) {
+    auto record = get_process(tenant, process_id);
+    if (!record) return Unexpected{record.error()};
+    return *record ? RetryOutcome::kNotRetryable : RetryOutcome::kNotFound;
+  }
+  if (auto audited = audit_state(process_id, tenant, "failed", "accepted", now); !audited) {
+    return Unexpected{audited.error()};
+  }
+  return RetryOutcome::kRetried;
+}
+
+Expected<std::size_t> MongoStore::prune_idempotency_keys(TimePoint before) {
+  auto removed = db_->write(
+      "delete", "idempotency_keys",
+      {{"deletes",
+        json::array({{{"q", {{"createdAt", {{"$lt", to_unix_ms(before)}}}}}, {"limit", 0}}})}});
+  if (!removed) return Unexpected{removed.error()};
+  return static_cast<std::size_t>(removed->n);
+}
+
+Expected<std::optional<ProcessRecord>> MongoStore::claim_next(TimePoint now) {
+  if (auto ok = ready(); !ok) return Unexpected{ok.error()};
+  auto claimed = db_->find_and_modify(
+      "processes",
+      {{"query", {{"queued", true}}},
+       {"sort", {{"seq", 1}}},
+       {"update",
+        {{"$set", {{"queued", false}, {"status", "processing"}, {"updatedAt", to_unix_ms(now)}}}}},
+       {"new", true}});
+  if (!claimed) return Unexpected{claimed.error()};
+  if (claimed->is_null()) return std::optional<ProcessRecord>{};
+  ProcessRecord record = rows::read_process(*claimed);
+  if (auto audited =
+          audit_state(record.view.process_id, record.tenant, "accepted", "processing", now);
+      !audited) {
+    return Unexpected{audited.error()};
+  }
+  return std::optional<ProcessRecord>{std::move(record)};
+}
+
+Status MongoStore::update_progress(const std::string& process_id, int progress,
+                                   const std::string& step, TimePoint now) {
+  auto updated =
+      db_->write("update", "processes",
+                 {{"updates", json::array({{{"q", {{"_id", process_id}, {"status", "processing"}}},
+                                            {"u",
+                                             {{"$set",
+                                               {{"progress", progress},
+                                                {"currentStep", step},
+                                                {"updatedAt", to_unix_ms(now)}}}}}}})}});
+  if (!updated) return Unexpected{updated.error()};
+  return {};
+}
+
+namespace {
+
+// The change of a processing process into a final state, and its tenant for the audit.
+Expected<std::string> finish(Client& db, const std::string& process_id, json set) {
+  auto finished =
+      db.find_and_modify("processes", {{"query", {{"_id", process_id}, {"status", "processing"}}},
+                                       {"update", {{"$set", std::move(set)}}},
+                                       {"new", true}});
+  if (!finished) return Unexpected{finished.error()};
+  if (finished->is_null()) return fail("store: process " + process_id + " is not processing");
+  return finished->value("tenant", "");
+}
+
+}  // namespace
+
+Status MongoStore::complete(const std::string& process_id, const nlohmann::json& result,
+                            TimePoint now) {
+  auto tenant = finish(*db_, process_id,
+                       {{"status", "completed"},
+                        {"progress", 100},
+                        {"result", dump_json(result)},
+                        {"updatedAt", to_unix_ms(now)},
+                        {"finishedAt", to_unix_ms(now)}});
+  if (!tenant) return Unexpected{tenant.error()};
+  return audit_state(process_id, *tenant, "processing", "completed", now);
+}
+
+Status MongoStore::fail_process(const std::string& process_id, const ProcessError& error,
+                                bool retryable, TimePoint now) {
+  auto tenant = finish(*db_, process_id,
+                       {{"status", "failed"},
+                        {"error", dump_json(to_json(error))},
+                        {"retryable", retryable},
+                        {"updatedAt", to_unix_ms(now)},
+                        {"finishedAt", to_unix_ms(now)}});
+  if (!tenant) return Unexpected{tenant.error()};
+  return audit_state(process_id, *tenant, "processing", "failed", now);
+}
+
+Expected<std::size_t> MongoStore::requeue_interrupted(TimePoint now) {
+  auto requeued = db_->write(
+      "update", "processes",
+      {{"updates",
+        json::array({{{"q", {{"status", "processing"}, {"queued", false}}},
+                      {"u", {{"$set", {{"queued", true}, {"updatedAt", to_unix_ms(now)}}}}},
+                      {"multi", true}}})}});
+  if (!requeued) return Unexpected{requeued.error()};
+  return static_cast<std::size_t>(requeued->modified);
+}
+
+Expected<ProcessCounts> MongoStore::process_counts() {
+  ProcessCounts counts;
+  auto grouped = db_->aggregate(
+      "processes", json::array({{{"$group", {{"_id", "$status"}, {"n", {{"$sum", 1}}}}}}}),
+      [&](json& row) {
+        if (row["_id"].is_string()) counts.by_status[row["_id"]] = row.value("n", std::int64_t{0});
+      });
+  if (!grouped) return Unexpected{grouped.error()};
+  auto queued =
+      db_->aggregate("processes",
+                     json::array({{{"$match", {{"queued", true}}}},
+                                  {{"$group", {{"_id", nullptr}, {"n", {{"$sum", 1}}}}}}}),
+                     [&](json& row) { counts.queued = row.value("n", std::int64_t{0}); });
+  if (!queued) return Unexpected{queued.error()};
+  return counts;
+}
+
+Expected<std::optional<TimePoint>> MongoStore::oldest_queued() {
+  std::optional<TimePoint> oldest;
+  auto scanned =
+      db_->find("processes", {{"queued", true}},
+                {{"sort", {{"seq", 1}}}, {"limit", 1}, {"projection", {{"updatedAt", 1}}}},
+                [&](json& doc) { oldest = from_unix_ms(doc.value("updatedAt", std::int64_t{0})); });
+  if (!scanned) return Unexpected{scanned.error()};
+  return oldest;
+}
+
+Status MongoStore::check_writable() {
+  auto hello = db_->command("hello", 1);
+  if (!hello) return Unexpected{hello.error()};
+  if (!hello->value("isWritablePrimary", false)) {
+    return fail("mongodb: the server is not a writable primary");
+  }
+  return ready();
+}
+
+}  // namespace stargate::server

@@ -1,0 +1,80 @@
+// The system of record of the scale-out backend: every port of the store on MongoDB (or a
+// server that speaks its protocol, such as FerretDB), for any number of gateways and
+// workers at once. Every write is acknowledged by a majority, journaled. No multi-document
+// transaction is used (FerretDB has none): each change that must be atomic is one
+// document's, and the changes that span documents are ordered so that a crash between them
+// leaves something the next attempt completes (see man/stargate-server.8, "Scale out").
+// Collections: clients, token_families, refresh_tokens, processes, idempotency_keys,
+// counters, audit, stock_lines, stock_holds.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "server/store/mongo/mongo_client.hpp"
+#include "server/store/store.hpp"
+
+namespace stargate::server {
+
+class MongoStore final : public Store {
+ public:
+  // Does not connect: a server that is down now is reported by each call (and by
+  // check_writable) until it is back, and the indexes are made on the first call that
+  // reaches it.
+  static Expected<std::unique_ptr<MongoStore>> open(const std::string& uri);
+
+  Status add_client(const ClientRecord& client) override;
+  Expected<std::optional<ClientRecord>> find_client(const std::string& client_id) override;
+  Expected<std::vector<ClientRecord>> list_clients() override;
+  Status revoke_client(const std::string& client_id, TimePoint now) override;
+  Status add_refresh_token(const RefreshToken& token) override;
+  Expected<RefreshResult> rotate_refresh_token(const std::string& hash,
+                                               const std::string& next_hash, TimePoint next_expiry,
+                                               TimePoint now) override;
+  Expected<bool> token_usable(const std::string& client_id, const std::string& family) override;
+  Expected<Insertion> create_process(const NewProcess& process) override;
+  Expected<std::optional<ProcessRecord>> get_process(const std::string& tenant,
+                                                     const std::string& process_id) override;
+  Expected<std::vector<ProcessRecord>> list_processes(const ListQuery& query) override;
+  Expected<RetryOutcome> retry_process(const std::string& tenant, const std::string& process_id,
+                                       TimePoint now,
+                                       std::optional<TimePoint> estimated_completion) override;
+  Expected<std::size_t> prune_idempotency_keys(TimePoint before) override;
+  Expected<std::optional<ProcessRecord>> claim_next(TimePoint now) override;
+  Status update_progress(const std::string& process_id, int progress, const std::string& step,
+                         TimePoint now) override;
+  Status complete(const std::string& process_id, const nlohmann::json& result,
+                  TimePoint now) override;
+  Status fail_process(const std::string& process_id, const ProcessError& error, bool retryable,
+                      TimePoint now) override;
+  Expected<std::size_t> requeue_interrupted(TimePoint now) override;
+  Expected<ProcessCounts> process_counts() override;
+  Expected<std::optional<TimePoint>> oldest_queued() override;
+  Expected<Reservation> reserve_stock(const std::string& process_id,
+                                      const std::vector<StockLine>& lines) override;
+  Expected<std::map<std::string, std::int64_t>> reserved_stock(
+      const std::vector<std::string>& skus, const std::string& except_process) override;
+  Status check_writable() override;
+  Status append_audit(const std::vector<AuditEvent>& events) override;
+  Status scan_audit(TimePoint since, const std::function<void(const AuditRecord&)>& sink) override;
+
+ private:
+  explicit MongoStore(std::unique_ptr<mongo::Client> client) : db_(std::move(client)) {}
+  // Makes the indexes once the server is reachable.
+  Status ready();
+  Expected<std::optional<ProcessRecord>> load(const std::string& process_id);
+  Expected<std::string> next_process_id(TimePoint now, std::int64_t& seq);
+  // True when this call wrote it, false when it was there already.
+  Expected<bool> insert_process(const std::string& id, std::int64_t seq, const NewProcess& process);
+  Status audit_state(const std::string& process_id, const std::string& tenant, const char* from,
+                     const char* to, TimePoint now);
+  Expected<std::map<std::string, std::int64_t>> sums_by_sku(const nlohmann::json& match);
+
+  std::unique_ptr<mongo::Client> db_;
+  std::atomic<bool> schema_ready_{false};
+  std::mutex schema_mutex_;
+};
+
+}  // namespace stargate::server

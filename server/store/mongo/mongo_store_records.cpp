@@ -1,0 +1,291 @@
+// MongoStore: clients and refresh-token families, the audit trail, and stock reservations.
+#include <thread>
+
+#include "server/store/audit_chain.hpp"
+#include "server/store/mongo/mongo_rows.hpp"
+#include "server/store/mongo/mongo_store.hpp"
+
+namespace stargate::server {
+
+using nlohmann::json;
+using namespace mongo;
+
+Status MongoStore::add_client(const ClientRecord& client) {
+  if (auto ok = ready(); !ok) return ok;
+  auto written =
+      db_->write("insert", "clients",
+                 {{"documents", json::array({{{"_id", client.client_id},
+                                              {"tenant", client.tenant},
+                                              {"secretHash", client.secret_hash},
+                                              {"processTypes", client.process_types},
+                                              {"createdAt", to_unix_ms(client.created_at)},
+                                              {"revoked", client.revoked}}})}});
+  if (!written) return Unexpected{written.error()};
+  if (written->duplicate_key) return fail("store: client " + client.client_id + " exists");
+  return {};
+}
+
+Expected<std::optional<ClientRecord>> MongoStore::find_client(const std::string& client_id) {
+  std::optional<ClientRecord> found;
+  auto scanned = db_->find("clients", {{"_id", client_id}}, {{"limit", 1}},
+                           [&](json& doc) { found = rows::read_client(doc); });
+  if (!scanned) return Unexpected{scanned.error()};
+  return found;
+}
+
+Expected<std::vector<ClientRecord>> MongoStore::list_clients() {
+  std::vector<ClientRecord> out;
+  auto scanned = db_->find("clients", json::object(), {{"sort", {{"createdAt", 1}}}},
+                           [&](json& doc) { out.push_back(rows::read_client(doc)); });
+  if (!scanned) return Unexpected{scanned.error()};
+  // Equal creation times in id order, as the SQLite store lists them.
+  std::stable_sort(out.begin(), out.end(), [](const ClientRecord& a, const ClientRecord& b) {
+    return a.created_at != b.created_at ? a.created_at < b.created_at : a.client_id < b.client_id;
+  });
+  return out;
+}
+
+// The client first: from then on token_usable() refuses its tokens, whatever happens to
+// the families after.
+Status MongoStore::revoke_client(const std::string& client_id, TimePoint) {
+  auto revoked = db_->write(
+      "update", "clients",
+      {{"updates",
+        json::array({{{"q", {{"_id", client_id}}}, {"u", {{"$set", {{"revoked", true}}}}}}})}});
+  if (!revoked) return Unexpected{revoked.error()};
+  if (revoked->n != 1) return fail("no such client: " + client_id);
+  auto families = db_->write("update", "token_families",
+                             {{"updates", json::array({{{"q", {{"clientId", client_id}}},
+                                                        {"u", {{"$set", {{"revoked", true}}}}},
+                                                        {"multi", true}}})}});
+  if (!families) return Unexpected{families.error()};
+  return {};
+}
+
+Status MongoStore::add_refresh_token(const RefreshToken& token) {
+  if (auto ok = ready(); !ok) return ok;
+  auto family = db_->write("insert", "token_families",
+                           {{"documents", json::array({{{"_id", token.family},
+                                                        {"clientId", token.client_id},
+                                                        {"createdAt", to_unix_ms(now_utc())},
+                                                        {"revoked", false}}})}});
+  if (!family) return Unexpected{family.error()};
+  auto written =
+      db_->write("insert", "refresh_tokens",
+                 {{"documents", json::array({{{"_id", token.hash},
+                                              {"family", token.family},
+                                              {"scopes", token.scopes},
+                                              {"expiresAt", to_unix_ms(token.expires_at)},
+                                              {"usedAt", nullptr}}})}});
+  if (!written) return Unexpected{written.error()};
+  return {};
+}
+
+namespace {
+
+Status revoke_family(Client& db, const std::string& family) {
+  auto revoked = db.write(
+      "update", "token_families",
+      {{"updates",
+        json::array({{{"q", {{"_id", family}}}, {"u", {{"$set", {{"revoked", true}}}}}}})}});
+  if (!revoked) return Unexpected{revoked.error()};
+  return {};
+}
+
+}  // namespace
+
+// The successor is stored before the token is used up, so that a crash between the two
+// leaves an unknown successor (harmless) rather than a used token with none. Using it up is
+// one conditional write: of two requests with the same token, one rotates and the other is
+// a reuse.
+Expected<RefreshResult> MongoStore::rotate_refresh_token(const std::string& hash,
+                                                         const std::string& next_hash,
+                                                         TimePoint next_expiry, TimePoint now) {
+  RefreshResult result;
+  std::optional<json> token;
+  auto scanned = db_->find("refresh_tokens", {{"_id", hash}}, {{"limit", 1}},
+                           [&](json& doc) { token = std::move(doc); });
+  if (!scanned) return Unexpected{scanned.error()};
+  if (!token) return result;  // unknown
+  const std::string family = token->value("family", "");
+  std::optional<json> family_doc;
+  scanned = db_->find("token_families", {{"_id", family}}, {{"limit", 1}},
+                      [&](json& doc) { family_doc = std::move(doc); });
+  if (!scanned) return Unexpected{scanned.error()};
+  if (!family_doc) return result;
+  const bool used = !(*token)["usedAt"].is_null();
+  const bool family_revoked = family_doc->value("revoked", false);
+  if (used && !family_revoked) {
+    // A used token presented again: it was stolen, or its successor was. Revoke them all.
+    if (auto revoked = revoke_family(*db_, family); !revoked) return Unexpected{revoked.error()};
+    result.kind = RefreshResult::Kind::kReused;
+    return result;
+  }
+  const bool expired = token->value("expiresAt", std::int64_t{0}) <= to_unix_ms(now);
+  if (used || expired || family_revoked) return result;
+  const std::string client_id = family_doc->value("clientId", "");
+  auto client = find_client(client_id);
+  if (!client) return Unexpected{client.error()};
+  if (!*client || (*client)->revoked) return result;
+  const std::string scopes = token->value("scopes", "");
+  auto stored = db_->write("insert", "refresh_tokens",
+                           {{"documents", json::array({{{"_id", next_hash},
+                                                        {"family", family},
+                                                        {"scopes", scopes},
+                                                        {"expiresAt", to_unix_ms(next_expiry)},
+                                                        {"usedAt", nullptr}}})}});
+  if (!stored) return Unexpected{stored.error()};
+  auto spent =
+      db_->write("update", "refresh_tokens",
+                 {{"updates", json::array({{{"q", {{"_id", hash}, {"usedAt", nullptr}}},
+                                            {"u", {{"$set", {{"usedAt", to_unix_ms(now)}}}}}}})}});
+  if (!spent) return Unexpected{spent.error()};
+  if (spent->modified != 1) {
+    // Another request used it first: this one is a reuse.
+    if (auto revoked = revoke_family(*db_, family); !revoked) return Unexpected{revoked.error()};
+    result.kind = RefreshResult::Kind::kReused;
+    return result;
+  }
+  result.client = std::move(**client);
+  result.next = {next_hash, client_id, family, scopes, next_expiry};
+  result.kind = RefreshResult::Kind::kRotated;
+  return result;
+}
+
+Expected<bool> MongoStore::token_usable(const std::string& client_id, const std::string& family) {
+  auto client = find_client(client_id);
+  if (!client) return Unexpected{client.error()};
+  if (!*client || (*client)->revoked) return false;
+  bool family_revoked = false;
+  auto scanned = db_->find("token_families", {{"_id", family}}, {{"limit", 1}},
+                           [&](json& doc) { family_revoked = doc.value("revoked", false); });
+  if (!scanned) return Unexpected{scanned.error()};
+  return !family_revoked;
+}
+
+// One chain for every writer: a record's seq is its _id, so of two writers that read the
+// same head, one inserts and the other is refused (duplicate key), reads the new head and
+// chains after it.
+Status MongoStore::append_audit(const std::vector<AuditEvent>& events) {
+  if (events.empty()) return {};
+  if (auto ok = ready(); !ok) return ok;
+  for (const auto& event : events) {
+    for (int attempt = 0;; ++attempt) {
+      std::int64_t seq = 0;
+      std::string prev = kAuditGenesis;
+      auto head = db_->find("audit", json::object(), {{"sort", {{"_id", -1}}}, {"limit", 1}},
+                            [&](json& doc) {
+                              seq = doc.value("_id", std::int64_t{0});
+                              prev = doc.value("hash", "");
+                            });
+      if (!head) return head;
+      const AuditRecord record = chain_audit_record(seq, prev, event);
+      auto written = db_->write("insert", "audit",
+                                {{"documents", json::array({{{"_id", record.seq},
+                                                             {"time", to_unix_ms(record.time)},
+                                                             {"record", record.record},
+                                                             {"prevHash", record.prev_hash},
+                                                             {"hash", record.hash}}})}});
+      if (!written) return Unexpected{written.error()};
+      if (!written->duplicate_key) break;
+      if (attempt >= 200) return fail("store: the audit trail is contended; record not written");
+      std::this_thread::sleep_for(std::chrono::milliseconds(1 + attempt % 5));
+    }
+  }
+  return {};
+}
+
+Status MongoStore::scan_audit(TimePoint since,
+                              const std::function<void(const AuditRecord&)>& sink) {
+  return db_->find(
+      "audit", {{"time", {{"$gte", to_unix_ms(since)}}}}, {{"sort", {{"_id", 1}}}}, [&](json& doc) {
+        sink({doc.value("_id", std::int64_t{0}), from_unix_ms(doc.value("time", std::int64_t{0})),
+              doc.value("record", ""), doc.value("prevHash", ""), doc.value("hash", "")});
+      });
+}
+
+Status MongoStore::audit_state(const std::string& process_id, const std::string& tenant,
+                               const char* from, const char* to, TimePoint now) {
+  return append_audit({{now,
+                        "state",
+                        {{"processId", process_id},
+                         {"tenant", tenant},
+                         {"from", from != nullptr ? json(from) : json()},
+                         {"to", to}}}});
+}
+
+Expected<std::map<std::string, std::int64_t>> MongoStore::sums_by_sku(const json& match) {
+  std::map<std::string, std::int64_t> sums;
+  auto grouped =
+      db_->aggregate("stock_lines",
+                     json::array({{{"$match", match}},
+                                  {{"$group", {{"_id", "$sku"}, {"n", {{"$sum", "$quantity"}}}}}}}),
+                     [&](json& row) {
+                       if (row["_id"].is_string())
+                         sums[row["_id"]] = row.value("n", std::int64_t{0});
+                     });
+  if (!grouped) return Unexpected{grouped.error()};
+  return sums;
+}
+
+// Without a transaction over several SKUs: the process's lines are written first, then the
+// sums of every line of those SKUs are checked against the stock. Of two orders that
+// overlap, at least the later one's check sees both, so stock is never oversold; both may
+// be refused (retryable) when they race for the last units. The hold document records that
+// the check passed, so that a run again keeps what it took.
+Expected<Reservation> MongoStore::reserve_stock(const std::string& process_id,
+                                                const std::vector<StockLine>& lines) {
+  if (auto ok = ready(); !ok) return Unexpected{ok.error()};
+  bool held = false;
+  auto scanned =
+      db_->find("stock_holds", {{"_id", process_id}}, {{"limit", 1}}, [&](json&) { held = true; });
+  if (!scanned) return Unexpected{scanned.error()};
+  if (held) return Reservation{};  // run again: it keeps what it took the first time
+  json documents = json::array();
+  json skus = json::array();
+  for (const auto& line : lines) {
+    documents.push_back({{"_id", process_id + "\n" + line.sku},
+                         {"processId", process_id},
+                         {"sku", line.sku},
+                         {"quantity", line.quantity}});
+    skus.push_back(line.sku);
+  }
+  if (!documents.empty()) {
+    auto written =
+        db_->write("insert", "stock_lines", {{"documents", documents}, {"ordered", false}});
+    if (!written) return Unexpected{written.error()};
+  }
+  auto sums = sums_by_sku({{"sku", {{"$in", skus}}}});
+  if (!sums) return Unexpected{sums.error()};
+  for (const auto& line : lines) {
+    const std::int64_t total = (*sums)[line.sku];
+    if (total > line.stock) {
+      auto removed = db_->write(
+          "delete", "stock_lines",
+          {{"deletes", json::array({{{"q", {{"processId", process_id}}}, {"limit", 0}}})}});
+      if (!removed) return Unexpected{removed.error()};
+      const std::int64_t others = total - line.quantity;
+      return Reservation{false, line.sku, line.quantity, units_left(line.stock, others)};
+    }
+  }
+  auto hold =
+      db_->write("insert", "stock_holds", {{"documents", json::array({{{"_id", process_id}}})}});
+  if (!hold) return Unexpected{hold.error()};
+  return Reservation{};
+}
+
+Expected<std::map<std::string, std::int64_t>> MongoStore::reserved_stock(
+    const std::vector<std::string>& skus, const std::string& except_process) {
+  json match = {{"processId", {{"$ne", except_process}}}};
+  if (!skus.empty()) match["sku"] = {{"$in", skus}};
+  auto sums = sums_by_sku(match);
+  if (!sums) return Unexpected{sums.error()};
+  // Lines of orders still being checked count too: a reservation errs on the safe side.
+  std::map<std::string, std::int64_t> out;
+  for (const auto& [sku, n] : *sums) {
+    if (n > 0) out[sku] = n;
+  }
+  return out;
+}
+
+}  // namespace stargate::server

@@ -1,0 +1,507 @@
+// The store conformance suite: every port's semantics, run against every backend (the
+// embedded SQLite store on a real file; MongoDB, or FerretDB started by the test), so that
+// both keep the same behaviour. Tampering with the audit trail goes straight to the
+// backend's own storage, as an attacker with database access would.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "server/store/audit_chain.hpp"
+#include "server/store/mongo/mongo_client.hpp"
+#include "server/store/mongo/mongo_store.hpp"
+#include "server/store/sqlite/sqlite_store.hpp"
+#include "shared/sqlite.hpp"
+#include "tests/support/engines.hpp"
+#include "tests/support/process.hpp"
+
+namespace stargate::server {
+namespace {
+
+NewProcess new_process(const std::string& tenant, const std::string& key,
+                       const std::string& hash = "h1") {
+  NewProcess process;
+  process.tenant = tenant;
+  process.client_id = "client-" + tenant;
+  process.request.client_process_id = "cp-" + key;
+  process.request.process_type = "order";
+  process.request.data = {{"orderId", "O1"}};
+  process.request.idempotency_key = key;
+  process.request_hash = hash;
+  process.now = *parse_timestamp("2026-01-14T12:48:00Z");
+  return process;
+}
+
+class StoreTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "sqlite") {
+      auto opened = SqliteStore::open(dir_.file("store.db"));
+      ASSERT_TRUE(opened) << opened.error();
+      store_ = std::move(*opened);
+      return;
+    }
+    mongo_ = std::make_unique<test::MongoServer>(dir_.file("mongo"));
+    ASSERT_TRUE(mongo_->ok()) << mongo_->error();
+    store_ = open_mongo();
+    ASSERT_TRUE(store_);
+    auto client = mongo::Client::open(mongo_->uri());
+    ASSERT_TRUE(client) << client.error();
+    raw_ = std::move(*client);
+  }
+
+  // Another store on the same data: a second gateway or worker (or an admin command).
+  std::unique_ptr<Store> second_store() {
+    if (mongo_ == nullptr) {
+      auto opened = SqliteStore::open(dir_.file("store.db"));
+      EXPECT_TRUE(opened) << opened.error();
+      return opened ? std::move(*opened) : nullptr;
+    }
+    return open_mongo();
+  }
+
+  std::unique_ptr<Store> open_mongo() {
+    auto opened = MongoStore::open(mongo_->uri());
+    EXPECT_TRUE(opened) << opened.error();
+    return opened ? std::move(*opened) : nullptr;
+  }
+
+  // The audit record `seq`: its text edited, deleted, or (put back) a copy of record 1.
+  void edit_audit_record(std::int64_t seq, const std::string& from, const std::string& to) {
+    if (raw_ == nullptr) {
+      db::Database db(dir_.file("store.db"));
+      db.exec("UPDATE audit SET record = replace(record, '" + from + "', '" + to +
+              "') WHERE seq = " + std::to_string(seq));
+      return;
+    }
+    std::string record;
+    ASSERT_TRUE(raw_->find("audit", {{"_id", seq}}, {},
+                           [&](nlohmann::json& doc) { record = doc["record"]; }));
+    const auto at = record.find(from);
+    ASSERT_NE(at, std::string::npos);
+    record.replace(at, from.size(), to);
+    ASSERT_TRUE(raw_->write(
+        "update", "audit",
+        {{"updates", nlohmann::json::array(
+                         {{{"q", {{"_id", seq}}}, {"u", {{"$set", {{"record", record}}}}}}})}}));
+  }
+  void delete_audit_record(std::int64_t seq) {
+    if (raw_ == nullptr) {
+      db::Database db(dir_.file("store.db"));
+      db.exec("DELETE FROM audit WHERE seq = " + std::to_string(seq));
+      return;
+    }
+    ASSERT_TRUE(
+        raw_->write("delete", "audit",
+                    {{"deletes", nlohmann::json::array({{{"q", {{"_id", seq}}}, {"limit", 1}}})}}));
+  }
+  void copy_first_audit_record_to(std::int64_t seq) {
+    if (raw_ == nullptr) {
+      db::Database db(dir_.file("store.db"));
+      db.exec("INSERT INTO audit (seq, time, record, prev_hash, hash) SELECT " +
+              std::to_string(seq) + ", time, record, prev_hash, hash FROM audit WHERE seq = 1");
+      return;
+    }
+    nlohmann::json first;
+    ASSERT_TRUE(raw_->find("audit", {{"_id", 1}}, {}, [&](nlohmann::json& doc) { first = doc; }));
+    first["_id"] = seq;
+    ASSERT_TRUE(raw_->write("insert", "audit", {{"documents", nlohmann::json::array({first})}}));
+  }
+
+  test::TempDir dir_;
+  std::unique_ptr<test::MongoServer> mongo_;
+  std::unique_ptr<mongo::Client> raw_;
+  std::unique_ptr<Store> store_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "mongo"),
+                         [](const ::testing::TestParamInfo<std::string>& backend) {
+                           return backend.param;
+                         });
+
+TEST_P(StoreTest, CreatesProcessesWithDailyIds) {
+  auto a = store_->create_process(new_process("acme", "k1"));
+  auto b = store_->create_process(new_process("acme", "k2"));
+  ASSERT_TRUE(a && b);
+  EXPECT_TRUE(a->inserted);
+  EXPECT_EQ(a->process.view.process_id, "PROC-20260114-00001");
+  EXPECT_EQ(b->process.view.process_id, "PROC-20260114-00002");
+  EXPECT_EQ(a->process.view.status, ProcessStatus::kAccepted);
+  auto next_day = new_process("acme", "k3");
+  next_day.now += std::chrono::hours(24);
+  EXPECT_EQ(store_->create_process(next_day)->process.view.process_id, "PROC-20260115-00001");
+}
+
+// The store holds a key for the first request that brings it and answers every later one
+// with that process and the first request's hash (processes/ decides replay or conflict).
+TEST_P(StoreTest, AKeyHeldAnswersWithItsProcessAndWritesNothing) {
+  auto first = store_->create_process(new_process("acme", "k1", "hash-a"));
+  auto replay = store_->create_process(new_process("acme", "k1", "hash-a"));
+  auto reused = store_->create_process(new_process("acme", "k1", "hash-b"));
+  ASSERT_TRUE(first && replay && reused);
+  EXPECT_TRUE(first->inserted);
+  EXPECT_FALSE(replay->inserted);
+  EXPECT_EQ(replay->held_request_hash, "hash-a");
+  EXPECT_EQ(replay->process.view.process_id, first->process.view.process_id);
+  EXPECT_FALSE(reused->inserted);
+  EXPECT_EQ(reused->held_request_hash, "hash-a");
+  EXPECT_EQ(reused->process.view.process_id, first->process.view.process_id);
+  auto counts = store_->process_counts();
+  ASSERT_TRUE(counts);
+  EXPECT_EQ(counts->by_status["accepted"], 1);
+  // Keys belong to a tenant: another tenant's identical key is a new process.
+  auto other = store_->create_process(new_process("globex", "k1", "hash-a"));
+  EXPECT_TRUE(other->inserted);
+  EXPECT_NE(other->process.view.process_id, first->process.view.process_id);
+}
+
+TEST_P(StoreTest, ConcurrentSubmissionsWithOneKeyCreateOneProcess) {
+  std::vector<std::thread> threads;
+  std::atomic<int> created{0}, replayed{0};
+  for (int i = 0; i < 16; ++i) {
+    threads.emplace_back([&] {
+      auto result = store_->create_process(new_process("acme", "same-key"));
+      if (result && result->inserted) ++created;
+      if (result && !result->inserted) ++replayed;
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  EXPECT_EQ(created, 1);
+  EXPECT_EQ(replayed, 15);
+}
+
+// Two gateways at once, each with its own connection: one key still makes one process.
+TEST_P(StoreTest, TwoStoresGivenOneKeyMakeOneProcess) {
+  auto other = second_store();
+  ASSERT_TRUE(other);
+  std::vector<std::thread> threads;
+  std::atomic<int> created{0}, replayed{0}, failed{0};
+  std::mutex ids_mutex;
+  std::set<std::string> ids;
+  for (int i = 0; i < 16; ++i) {
+    Store& store = i % 2 == 0 ? *store_ : *other;
+    threads.emplace_back([&] {
+      auto result = store.create_process(new_process("acme", "shared-key"));
+      if (!result) {
+        ++failed;
+        return;
+      }
+      ++(result->inserted ? created : replayed);
+      std::lock_guard lock(ids_mutex);
+      ids.insert(result->process.view.process_id);
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(created, 1);
+  EXPECT_EQ(replayed, 15);
+  EXPECT_EQ(ids.size(), 1u);
+  auto counts = store_->process_counts();
+  ASSERT_TRUE(counts);
+  EXPECT_EQ(counts->by_status["accepted"], 1);
+}
+
+// Several writers append to one chain, which stays whole and in order.
+TEST_P(StoreTest, TwoWritersKeepOneAuditChain) {
+  auto other = second_store();
+  ASSERT_TRUE(other);
+  std::vector<std::thread> threads;
+  std::atomic<int> failed{0};
+  for (int i = 0; i < 4; ++i) {
+    Store& store = i % 2 == 0 ? *store_ : *other;
+    threads.emplace_back([&, i] {
+      for (int n = 0; n < 10; ++n) {
+        if (!store.append_audit({{now_utc(), "request", {{"writer", i}, {"n", n}}}})) ++failed;
+      }
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  EXPECT_EQ(failed, 0);
+  auto check = verify_audit(*other);
+  ASSERT_TRUE(check) << check.error();
+  EXPECT_TRUE(check->intact) << check->problem;
+  EXPECT_EQ(check->records, 40);
+}
+
+TEST_P(StoreTest, StockIsReservedWhollyOrNotAtAllAndOncePerProcess) {
+  const std::vector<StockLine> lines = {{"SKU-A", 3, 5}, {"SKU-B", 2, 2}};
+  auto first = store_->reserve_stock("PROC-1", lines);
+  ASSERT_TRUE(first) << first.error();
+  EXPECT_TRUE(first->reserved);
+  // Run again after a restart: it keeps what it holds and takes nothing more.
+  EXPECT_TRUE(store_->reserve_stock("PROC-1", lines)->reserved);
+  auto held = store_->reserved_stock({}, "");
+  ASSERT_TRUE(held);
+  EXPECT_EQ(*held, (std::map<std::string, std::int64_t>{{"SKU-A", 3}, {"SKU-B", 2}}));
+  EXPECT_TRUE(store_->reserved_stock({"SKU-A"}, "PROC-1")->empty());
+  // SKU-A has 2 left, SKU-B none: refused, and SKU-A's line is not taken either.
+  auto short_of_b = store_->reserve_stock("PROC-2", {{"SKU-A", 1, 5}, {"SKU-B", 1, 2}});
+  ASSERT_TRUE(short_of_b);
+  EXPECT_FALSE(short_of_b->reserved);
+  EXPECT_EQ(short_of_b->sku, "SKU-B");
+  EXPECT_EQ(short_of_b->requested, 1);
+  EXPECT_EQ(short_of_b->available, 0);
+  EXPECT_EQ((*store_->reserved_stock({"SKU-A"}, ""))["SKU-A"], 3);
+  EXPECT_TRUE(store_->reserve_stock("PROC-3", {{"SKU-A", 2, 5}})->reserved);
+}
+
+// Orders racing from two stores for the last units never sell more than there is.
+TEST_P(StoreTest, RacingOrdersNeverOversell) {
+  auto other = second_store();
+  ASSERT_TRUE(other);
+  std::vector<std::thread> threads;
+  std::atomic<int> reserved{0}, failed{0};
+  for (int i = 0; i < 8; ++i) {
+    Store& store = i % 2 == 0 ? *store_ : *other;
+    threads.emplace_back([&, i] {
+      auto outcome = store.reserve_stock("PROC-" + std::to_string(i), {{"SKU-LAST", 1, 3}});
+      if (!outcome) ++failed;
+      if (outcome && outcome->reserved) ++reserved;
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  EXPECT_EQ(failed, 0);
+  EXPECT_GE(reserved, 1);
+  EXPECT_LE(reserved, 3);
+  EXPECT_EQ((*store_->reserved_stock({"SKU-LAST"}, ""))["SKU-LAST"], reserved.load());
+}
+
+// What a client sends is data, never a query: operator-like keys, dotted keys, odd strings
+// and large numbers come back exactly as they went in.
+TEST_P(StoreTest, HostileDataIsStoredAsData) {
+  auto process = new_process("acme\"; DROP", "{\"$ne\": null}");
+  process.request.data = nlohmann::json::parse(R"json({"$where": "sleep(1000)",
+      "a.b": {"$gt": ""}, "n": 9007199254740993, "f": 1.5e300,
+      "s": "\u0000\u00e9\ud83d\ude00", "deep": [[[{"x": null}]]]})json");
+  auto created = store_->create_process(process);
+  ASSERT_TRUE(created) << created.error();
+  auto found = store_->get_process(process.tenant, created->process.view.process_id);
+  ASSERT_TRUE(found && found->has_value());
+  EXPECT_EQ((*found)->data, process.request.data);
+  EXPECT_EQ((*found)->tenant, process.tenant);
+  // The same odd key again is a replay, not a query that matches something else.
+  auto again = store_->create_process(process);
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(again->inserted);
+  auto other_key = new_process("acme\"; DROP", "{\"$gt\": \"\"}");
+  EXPECT_TRUE(store_->create_process(other_key)->inserted);
+  EXPECT_FALSE(store_->find_client("{\"$ne\": null}")->has_value());
+}
+
+TEST_P(StoreTest, TenantsOnlySeeTheirOwn) {
+  auto a = store_->create_process(new_process("acme", "k1"));
+  const auto id = a->process.view.process_id;
+  EXPECT_TRUE(store_->get_process("acme", id)->has_value());
+  EXPECT_FALSE(store_->get_process("globex", id)->has_value());
+  ListQuery query;
+  query.tenant = "globex";
+  EXPECT_TRUE(store_->list_processes(query)->empty());
+}
+
+TEST_P(StoreTest, QueueRunsInOrderAndRecordsOutcomes) {
+  const auto now = now_utc();
+  auto a = store_->create_process(new_process("acme", "k1"));
+  auto b = store_->create_process(new_process("acme", "k2"));
+  auto first = store_->claim_next(now);
+  ASSERT_TRUE(first && first->has_value());
+  EXPECT_EQ((*first)->view.process_id, a->process.view.process_id);
+  EXPECT_EQ((*first)->view.status, ProcessStatus::kProcessing);
+  ASSERT_TRUE(store_->update_progress(a->process.view.process_id, 50, "reserve", now));
+  auto view = (*store_->get_process("acme", a->process.view.process_id))->view;
+  EXPECT_EQ(view.progress, 50);
+  EXPECT_EQ(view.current_step, "reserve");
+  ASSERT_TRUE(store_->complete(a->process.view.process_id, {{"ok", true}}, now));
+  EXPECT_FALSE(store_->complete(a->process.view.process_id, {{"ok", true}}, now));  // not twice
+  auto second = store_->claim_next(now);
+  EXPECT_EQ((*second)->view.process_id, b->process.view.process_id);
+  ASSERT_TRUE(store_->fail_process(b->process.view.process_id, {"E", "m", {}}, true, now));
+  EXPECT_FALSE(store_->claim_next(now)->has_value());
+  auto failed = (*store_->get_process("acme", b->process.view.process_id))->view;
+  EXPECT_EQ(failed.status, ProcessStatus::kFailed);
+  EXPECT_TRUE(failed.retryable);
+  EXPECT_EQ(failed.error->code, "E");
+}
+
+TEST_P(StoreTest, InterruptedProcessesAreRequeued) {
+  auto a = store_->create_process(new_process("acme", "k1"));
+  ASSERT_TRUE(store_->claim_next(now_utc())->has_value());
+  EXPECT_FALSE(store_->claim_next(now_utc())->has_value());
+  EXPECT_EQ(*store_->requeue_interrupted(now_utc()), 1u);
+  auto again = store_->claim_next(now_utc());
+  EXPECT_EQ((*again)->view.process_id, a->process.view.process_id);
+}
+
+TEST_P(StoreTest, ListIsNewestFirstAndPaginated) {
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(store_->create_process(new_process("acme", "k" + std::to_string(i))));
+  ListQuery query;
+  query.tenant = "acme";
+  query.limit = 2;
+  auto page1 = *store_->list_processes(query);
+  ASSERT_EQ(page1.size(), 2u);
+  EXPECT_EQ(page1[0].view.process_id, "PROC-20260114-00005");
+  query.cursor = page1[1].view.process_id;
+  auto page2 = *store_->list_processes(query);
+  EXPECT_EQ(page2[0].view.process_id, "PROC-20260114-00003");
+}
+
+TEST_P(StoreTest, ClientsRoundTrip) {
+  ClientRecord client{"sgc_1", "acme", "$argon2id$...", {"order", "shipping"}, now_utc(), false};
+  ASSERT_TRUE(store_->add_client(client));
+  EXPECT_FALSE(store_->add_client(client));  // ids are unique
+  auto found = store_->find_client("sgc_1");
+  ASSERT_TRUE(found && found->has_value());
+  EXPECT_EQ((*found)->process_types, client.process_types);
+  EXPECT_FALSE(store_->find_client("sgc_2")->has_value());
+}
+
+TEST_P(StoreTest, RefreshTokensRotateAndReuseRevokesTheFamily) {
+  const auto now = now_utc();
+  ASSERT_TRUE(store_->add_client({"sgc_1", "acme", "h", {"order"}, now, false}));
+  ASSERT_TRUE(store_->add_refresh_token(
+      {"r1", "sgc_1", "fam", "process:order", now + std::chrono::hours(1)}));
+  EXPECT_TRUE(*store_->token_usable("sgc_1", "fam"));
+  auto rotated = store_->rotate_refresh_token("r1", "r2", now + std::chrono::hours(1), now);
+  ASSERT_TRUE(rotated);
+  ASSERT_EQ(rotated->kind, RefreshResult::Kind::kRotated);
+  EXPECT_EQ(rotated->client.tenant, "acme");
+  EXPECT_EQ(rotated->next.family, "fam");
+  EXPECT_EQ(rotated->next.scopes, "process:order");
+  // r1 again: reuse. The family is revoked, so r2 and the access tokens of the family die.
+  EXPECT_EQ(store_->rotate_refresh_token("r1", "r3", now, now)->kind, RefreshResult::Kind::kReused);
+  EXPECT_FALSE(*store_->token_usable("sgc_1", "fam"));
+  EXPECT_EQ(store_->rotate_refresh_token("r2", "r4", now, now)->kind,
+            RefreshResult::Kind::kInvalid);
+  EXPECT_EQ(store_->rotate_refresh_token("unknown", "r5", now, now)->kind,
+            RefreshResult::Kind::kInvalid);
+}
+
+TEST_P(StoreTest, ExpiredRefreshTokensAndRevokedClients) {
+  const auto now = now_utc();
+  ASSERT_TRUE(store_->add_client({"sgc_1", "acme", "h", {"order"}, now, false}));
+  ASSERT_TRUE(store_->add_refresh_token({"old", "sgc_1", "f1", "", now - std::chrono::seconds(1)}));
+  EXPECT_EQ(store_->rotate_refresh_token("old", "n", now, now)->kind,
+            RefreshResult::Kind::kInvalid);
+  ASSERT_TRUE(store_->add_refresh_token({"r", "sgc_1", "f2", "", now + std::chrono::hours(1)}));
+  ASSERT_TRUE(store_->revoke_client("sgc_1", now));
+  EXPECT_FALSE(*store_->token_usable("sgc_1", "f2"));
+  EXPECT_FALSE(*store_->token_usable("sgc_1", ""));
+  EXPECT_EQ(store_->rotate_refresh_token("r", "n2", now, now)->kind, RefreshResult::Kind::kInvalid);
+  EXPECT_FALSE(store_->revoke_client("sgc_missing", now));
+  EXPECT_FALSE(*store_->token_usable("sgc_missing", ""));
+}
+
+TEST_P(StoreTest, IdempotencyKeysArePrunedAfterTheirTime) {
+  auto first = store_->create_process(new_process("acme", "k1"));
+  const auto created = first->process.view.created_at;
+  EXPECT_EQ(*store_->prune_idempotency_keys(created), 0u);
+  EXPECT_EQ(*store_->prune_idempotency_keys(created + std::chrono::milliseconds(1)), 1u);
+  // The key is gone: the same key now makes a new process.
+  EXPECT_TRUE(store_->create_process(new_process("acme", "k1"))->inserted);
+}
+
+TEST_P(StoreTest, OnlyRetryableFailuresAreRetried) {
+  const auto now = now_utc();
+  auto a = store_->create_process(new_process("acme", "k1"));
+  const auto id = a->process.view.process_id;
+  const auto later = now + std::chrono::minutes(10);
+  EXPECT_EQ(*store_->retry_process("acme", id, now, later), Store::RetryOutcome::kNotRetryable);
+  ASSERT_TRUE(store_->claim_next(now)->has_value());
+  ASSERT_TRUE(store_->fail_process(id, {"E", "m", {}}, true, now));
+  EXPECT_EQ(*store_->retry_process("globex", id, now, later), Store::RetryOutcome::kNotFound);
+  EXPECT_EQ(*store_->retry_process("acme", id, now, later), Store::RetryOutcome::kRetried);
+  auto record = **store_->get_process("acme", id);
+  EXPECT_EQ(record.view.status, ProcessStatus::kAccepted);
+  EXPECT_EQ(record.attempt, 2);
+  EXPECT_FALSE(record.view.error.has_value());
+  EXPECT_EQ(to_unix_ms(*record.view.estimated_completion), to_unix_ms(later));
+  ASSERT_TRUE(store_->claim_next(now)->has_value());  // back on the queue
+  ASSERT_TRUE(store_->fail_process(id, {"E", "m", {}}, false, now));
+  EXPECT_EQ(*store_->retry_process("acme", id, now, later), Store::RetryOutcome::kNotRetryable);
+}
+
+TEST_P(StoreTest, AuditChainDetectsEditsAndDeletions) {
+  const auto now = now_utc();
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(store_->append_audit({{now, "request", {{"n", i}}}}));
+  }
+  auto check = verify_audit(*store_);
+  ASSERT_TRUE(check && check->intact);
+  EXPECT_EQ(check->records, 5);
+  EXPECT_EQ(check->head_hash.size(), 64u);
+  edit_audit_record(3, "\"n\":2", "\"n\":7");
+  check = verify_audit(*store_);
+  EXPECT_FALSE(check->intact);
+  EXPECT_EQ(check->bad_seq, 3);
+  EXPECT_NE(check->problem.find("edited"), std::string::npos);
+}
+
+TEST_P(StoreTest, AuditChainDetectsADeletedRecord) {
+  const auto now = now_utc();
+  for (int i = 0; i < 4; ++i)
+    ASSERT_TRUE(store_->append_audit({{now, "request", {{"n", i}}}}));
+  delete_audit_record(2);
+  auto check = verify_audit(*store_);
+  EXPECT_FALSE(check->intact);
+  EXPECT_EQ(check->bad_seq, 3);
+  // Re-hashing the edited record alone does not help: the next record no longer follows.
+  copy_first_audit_record_to(2);
+  EXPECT_FALSE(verify_audit(*store_)->intact);
+}
+
+TEST_P(StoreTest, StateChangesAreAuditedWithTheChange) {
+  auto a = store_->create_process(new_process("acme", "k1"));
+  ASSERT_TRUE(store_->claim_next(now_utc())->has_value());
+  ASSERT_TRUE(store_->complete(a->process.view.process_id, {{"ok", true}}, now_utc()));
+  std::vector<std::string> to;
+  ASSERT_TRUE(store_->scan_audit(TimePoint{}, [&](const AuditRecord& r) {
+    to.push_back(nlohmann::json::parse(r.record)["to"]);
+  }));
+  EXPECT_EQ(to, (std::vector<std::string>{"accepted", "processing", "completed"}));
+  EXPECT_TRUE(verify_audit(*store_)->intact);
+}
+
+}  // namespace
+}  // namespace stargate::server
+
+namespace stargate::server {
+namespace {
+
+// MongoDB gone: every call fails with a value (no hang, no exception), and the same store
+// works again once the server is back, without being reopened.
+TEST(MongoStoreOutage, CallsFailWhileTheServerIsDownAndWorkOnceItIsBack) {
+  test::TempDir dir;
+  test::MongoServer mongo(dir.file("mongo"));
+  ASSERT_TRUE(mongo.ok()) << mongo.error();
+  if (!mongo.own_process()) GTEST_SKIP() << "needs a server the test can stop";
+  auto store = MongoStore::open(mongo.uri());
+  ASSERT_TRUE(store) << store.error();
+  ASSERT_TRUE((*store)->check_writable());
+  ASSERT_TRUE((*store)->create_process(new_process("acme", "before")));
+
+  mongo.stop(true);
+  auto probe = (*store)->check_writable();
+  EXPECT_FALSE(probe);
+  EXPECT_NE(probe.error().find("mongodb"), std::string::npos) << probe.error();
+  EXPECT_FALSE((*store)->create_process(new_process("acme", "during")));
+  EXPECT_FALSE((*store)->claim_next(now_utc()));
+
+  ASSERT_TRUE(mongo.start()) << mongo.error();
+  ASSERT_TRUE(
+      test::wait_until([&] { return bool((*store)->check_writable()); }, std::chrono::seconds(30)));
+  auto after = (*store)->create_process(new_process("acme", "during"));
+  ASSERT_TRUE(after) << after.error();
+  EXPECT_TRUE(after->inserted);
+  auto counts = (*store)->process_counts();
+  ASSERT_TRUE(counts);
+  EXPECT_EQ(counts->by_status["accepted"], 2);
+}
+
+}  // namespace
+}  // namespace stargate::server
