@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "shared/json.hpp"
+#include "shared/secrets.hpp"
 
 namespace stargate::daemon {
 namespace {
@@ -319,41 +320,9 @@ std::optional<Duration> parse_retry_after(std::string_view value) {
 }
 
 Expected<std::string> read_client_secret(const std::string& configured) {
-  std::string path = configured;
-  if (path.empty()) {
-    const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
-    if (dir == nullptr || *dir == '\0') {
-      return fail(
-          "no client secret: set [credentials] client_secret_file, or run under systemd with "
-          "LoadCredential=client_secret:...");
-    }
-    path = std::string(dir) + "/client_secret";
-  }
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return fail("client secret " + path + ": " + std::strerror(errno));
-  struct stat st {};
-  if (fstat(fd, &st) != 0) {
-    ::close(fd);
-    return fail("client secret " + path + ": " + std::strerror(errno));
-  }
-  if ((st.st_mode & 077) != 0) {
-    ::close(fd);
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return fail("client secret " + path + " has mode " + mode +
-                ": it must not be accessible by group or others; run: chmod 600 " + path);
-  }
-  std::string secret(4096, '\0');
-  const ssize_t n = ::read(fd, secret.data(), secret.size());
-  ::close(fd);
-  if (n < 0) return fail("client secret " + path + ": " + std::strerror(errno));
-  secret.resize(static_cast<std::size_t>(n));
-  while (!secret.empty() &&
-         (secret.back() == '\n' || secret.back() == '\r' || secret.back() == ' ')) {
-    secret.pop_back();
-  }
-  if (secret.empty()) return fail("client secret " + path + " is empty");
-  return secret;
+  return read_secret_file(configured, "client_secret", "client secret",
+                          "no client secret: set [credentials] client_secret_file, or run under "
+                          "systemd with LoadCredential=client_secret:...");
 }
 
 Expected<std::unique_ptr<Gateway>> make_http_gateway(const GatewayConfig& gateway,

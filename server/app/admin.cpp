@@ -8,11 +8,11 @@
 #include <cstdio>
 #include <map>
 
+#include "server/app/backends.hpp"
 #include "server/app/serve.hpp"
 #include "server/app/state_files.hpp"
 #include "server/gateway/auth.hpp"
 #include "server/store/audit_chain.hpp"
-#include "server/store/sqlite/sqlite_store.hpp"
 #include "shared/codec.hpp"
 #include "shared/json.hpp"
 
@@ -29,19 +29,19 @@ int complain(const std::string& message) {
 
 // The store of the configuration at `path` (defaults without one); prints why not. The
 // configuration goes to `loaded` when given.
-std::unique_ptr<SqliteStore> admin_store(const std::string& path, ServerConfig* loaded = nullptr) {
+std::unique_ptr<Store> admin_store(const std::string& path, ServerConfig* loaded = nullptr) {
   auto config = load_server_config(path);
   if (!config) {
     complain("configuration: " + config.error());
     return nullptr;
   }
   if (loaded != nullptr) *loaded = *config;
-  auto store = open_store(*config);
-  if (!store) {
-    complain(store.error());
+  auto backend = open_backend(*config);
+  if (!backend) {
+    complain(backend.error());
     return nullptr;
   }
-  return std::move(*store);
+  return std::move(backend->store);
 }
 
 void audit_admin(Store& store, nlohmann::json fields) {

@@ -30,6 +30,25 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--port-file", serve.port_file,
                         "Write the bound port to this file once listening (useful with port 0)");
 
+  server::ServeOptions gateway;
+  gateway.role = server::Role::kGateway;
+  auto* gateway_cmd = app.add_subcommand(
+      "gateway", "Run only the HTTP gateway (scale-out: [store] backend = \"redis+mongo\")");
+  gateway_cmd->add_option("--config,-c", gateway.config_path, "server.toml")
+      ->check(CLI::ExistingFile)
+      ->required();
+  gateway_cmd->add_option("--listen", gateway.listen,
+                          "HOST:PORT to listen on (overrides the config)");
+  gateway_cmd->add_option("--port-file", gateway.port_file,
+                          "Write the bound port to this file once listening");
+  server::ServeOptions worker;
+  worker.role = server::Role::kWorker;
+  auto* worker_cmd = app.add_subcommand(
+      "worker", "Run only engine workers; listens on nothing (scale-out: redis+mongo)");
+  worker_cmd->add_option("--config,-c", worker.config_path, "server.toml")
+      ->check(CLI::ExistingFile)
+      ->required();
+
   auto* client_cmd = app.add_subcommand("client", "Manage OAuth2 clients");
   client_cmd->require_subcommand(1);
   server::ClientAddOptions add;
@@ -90,6 +109,8 @@ int main(int argc, char** argv) {
   }
   try {
     if (serve_cmd->parsed()) return server::serve(serve);
+    if (gateway_cmd->parsed()) return server::serve(gateway);
+    if (worker_cmd->parsed()) return server::serve(worker);
     if (add_cmd->parsed()) {
       for (std::size_t start = 0; start <= types.size();) {
         const auto comma = types.find(',', start);

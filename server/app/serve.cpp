@@ -10,17 +10,21 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
 
+#include "server/app/backends.hpp"
 #include "server/app/state_files.hpp"
 #include "server/engine/engine.hpp"
 #include "server/engine/handlers/registry.hpp"
 #include "server/gateway/auth.hpp"
 #include "server/gateway/http_api.hpp"
-#include "server/store/sqlite/sqlite_store.hpp"
+#include "server/store/mongo/mongo_store.hpp"
 #include "shared/codec.hpp"
 #include "shared/logging.hpp"
 #include "shared/version.hpp"
@@ -82,6 +86,64 @@ class Maintenance {
   std::thread thread_;
 };
 
+// Keeps systemd informed (Type=notify): READY=1 once serving, STATUS= and WATCHDOG=1 from
+// then on, STOPPING=1 at the end. Nothing happens outside systemd.
+class SystemdNotifier {
+ public:
+  explicit SystemdNotifier(std::function<std::string()> status) : status_(std::move(status)) {
+    std::uint64_t usec = 0;
+    if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
+      watchdog_ = true;
+      period_ = std::min<Duration>(
+          std::chrono::duration_cast<Duration>(std::chrono::microseconds(usec / 2)), period_);
+    }
+  }
+  ~SystemdNotifier() { stop(); }
+
+  void ready() {
+    sd_notify(0, "READY=1");
+    thread_ = std::thread([this] {
+      std::unique_lock lock(mutex_);
+      do {
+        const std::string message = "STATUS=" + status_() + (watchdog_ ? "\nWATCHDOG=1" : "");
+        sd_notify(0, message.c_str());
+      } while (!wake_.wait_for(lock, period_, [&] { return stopping_; }));
+    });
+  }
+
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    sd_notify(0, "STOPPING=1");
+  }
+
+ private:
+  std::function<std::string()> status_;
+  bool watchdog_ = false;
+  Duration period_ = std::chrono::seconds(5);
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+const char* role_name(Role role) {
+  switch (role) {
+    case Role::kServe:
+      return "serve";
+    case Role::kGateway:
+      return "gateway";
+    case Role::kWorker:
+      return "worker";
+  }
+  return "serve";
+}
+
 }  // namespace
 
 int serve(const ServeOptions& options) {
@@ -95,9 +157,18 @@ int serve(const ServeOptions& options) {
   // A handler program that closes its stdin early must not kill the server with SIGPIPE.
   ::signal(SIGPIPE, SIG_IGN);
 
+  const bool http = options.role != Role::kWorker;
+  const bool engine_here = options.role != Role::kGateway;
   auto config = load_server_config(options.config_path);
   if (!config) {
     log_error_lines("configuration: ", config.error());
+    return kExitError;
+  }
+  if (options.role != Role::kServe && config->store_backend != "redis+mongo") {
+    spdlog::error(
+        "stargate-server {} shares its work with other processes: it needs [store] backend = "
+        "\"redis+mongo\" (on one machine, `stargate-server serve` runs both)",
+        role_name(options.role));
     return kExitError;
   }
   if (!options.listen.empty()) {
@@ -108,7 +179,7 @@ int serve(const ServeOptions& options) {
     }
     std::tie(config->listen_host, config->listen_port) = *address;
   }
-  if (config->tls_cert.empty() && !config->allow_plain_http &&
+  if (http && config->tls_cert.empty() && !config->allow_plain_http &&
       !is_loopback_host(config->listen_host)) {
     spdlog::error(
         "refusing plain HTTP on {}: configure [server] tls_cert and tls_key, or set "
@@ -116,34 +187,57 @@ int serve(const ServeOptions& options) {
         config->listen_host);
     return kExitError;
   }
-  auto store = open_store(*config);
-  if (!store) {
-    spdlog::error("{}", store.error());
+  auto backend = open_backend(*config);
+  if (!backend) {
+    spdlog::error("{}", backend.error());
     return kExitError;
   }
-  auto signer = make_signer(*config);
-  if (!signer) {
-    spdlog::error("{}", signer.error());
-    return kExitError;
+  Store& store = *backend->store;
+  std::optional<TokenSigner> signer;
+  if (http) {
+    auto made = make_signer(*config);
+    if (!made) {
+      spdlog::error("{}", made.error());
+      return kExitError;
+    }
+    signer.emplace(std::move(*made));
   }
 
   Metrics metrics;
-  Engine engine(**store,
-                make_handlers(config->process_types, {config->order, config->shipping, **store}),
-                config->workers, &metrics, config->stuck_after);
-  TokenBucketLimiter limiter(config->rate_limit, config->tenant_rate_limits);
-  AuditLog audit(**store);
-  HttpApi api(*config, **store, engine, *signer, limiter, audit, metrics);
-  auto port = api.bind(config->listen_host, config->listen_port);
-  if (!port) {
-    spdlog::error("{}", port.error());
-    return kExitError;
+  std::optional<Engine> engine;
+  if (engine_here) {
+    engine.emplace(store,
+                   make_handlers(config->process_types, {config->order, config->shipping, store}),
+                   config->workers, &metrics, config->stuck_after);
   }
-  if (auto started = engine.start(); !started) {
-    spdlog::error("engine: {}", started.error());
-    return kExitError;
+  AuditLog audit(store);
+  std::optional<HttpApi> api;
+  std::optional<int> port;
+  if (http) {
+    api.emplace(*config, store, engine ? &*engine : nullptr, *signer, *backend->limiter, audit,
+                metrics, backend->dependencies);
+    auto bound = api->bind(config->listen_host, config->listen_port);
+    if (!bound) {
+      spdlog::error("{}", bound.error());
+      return kExitError;
+    }
+    port = *bound;
   }
-  if (!options.port_file.empty()) {
+  if (engine) {
+    // A worker that cannot reach its store yet keeps trying instead of giving up: it is one
+    // of several, and the engines may come up after it.
+    for (int attempt = 1;; ++attempt) {
+      auto started = engine->start();
+      if (started) break;
+      if (options.role == Role::kServe || attempt >= 60) {
+        spdlog::error("engine: {}", started.error());
+        return kExitError;
+      }
+      if (attempt == 1) spdlog::warn("engine: {}; trying again every second", started.error());
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+  }
+  if (port && !options.port_file.empty()) {
     std::error_code ignored;
     std::filesystem::remove(options.port_file, ignored);
     if (auto written = write_private_file(options.port_file, std::to_string(*port) + "\n");
@@ -152,22 +246,53 @@ int serve(const ServeOptions& options) {
       return kExitError;
     }
   }
-  spdlog::info("stargate-server {} listening on {}://{}:{} (store {})", version(),
-               api.uses_tls() ? "https" : "http", config->listen_host, *port, config->store_path);
+  if (api) {
+    spdlog::info("stargate-server {} {} listening on {}://{}:{} (store {})", version(),
+                 role_name(options.role), api->uses_tls() ? "https" : "http", config->listen_host,
+                 *port, backend->description);
+  } else {
+    spdlog::info("stargate-server {} worker {} running (store {})", version(),
+                 config->store_backend == "redis+mongo" ? static_cast<MongoStore&>(store).worker()
+                                                        : std::string("-"),
+                 backend->description);
+  }
 
-  Maintenance maintenance(**store, *config);
+  std::optional<Maintenance> maintenance;
+  if (engine) maintenance.emplace(store, *config);
+  SystemdNotifier notifier([&] {
+    std::string status = role_name(options.role);
+    if (engine) {
+      const auto health = engine->health();
+      status += ", " + std::to_string(health.busy) + " of " + std::to_string(health.workers) +
+                " workers busy";
+    }
+    return status;
+  });
+  notifier.ready();
+  std::mutex done_mutex;
+  std::condition_variable done_cv;
+  bool done = false;
   std::thread waiter([&] {
     int signal = 0;
     sigwait(&signals, &signal);
     spdlog::info("received {}, shutting down", signal == SIGTERM ? "SIGTERM" : "SIGINT");
-    api.stop();
+    if (api) api->stop();
+    std::lock_guard lock(done_mutex);
+    done = true;
+    done_cv.notify_all();
   });
-  api.serve();
-  // serve() also returns when listening fails; wake the waiter so it can be joined.
-  pthread_kill(waiter.native_handle(), SIGTERM);
+  if (api) {
+    api->serve();
+    // serve() also returns when listening fails; wake the waiter so it can be joined.
+    pthread_kill(waiter.native_handle(), SIGTERM);
+  } else {
+    std::unique_lock lock(done_mutex);
+    done_cv.wait(lock, [&] { return done; });
+  }
   waiter.join();
-  maintenance.stop();
-  engine.stop();
+  notifier.stop();
+  if (maintenance) maintenance->stop();
+  if (engine) engine->stop();
   audit.stop();
   spdlog::info("stopped");
   return kExitOk;

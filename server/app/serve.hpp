@@ -6,13 +6,18 @@
 
 namespace stargate::server {
 
+// What one stargate-server process runs: the gateway and the engine (serve), or, to scale
+// out on redis+mongo, only the HTTP gateway or only engine workers.
+enum class Role { kServe, kGateway, kWorker };
+
 struct ServeOptions {
+  Role role = Role::kServe;
   std::string config_path;
   std::string listen;     // overrides server.listen when not empty
   std::string port_file;  // when set, the bound port is written here once listening
 };
 
-// Runs the gateway and the engine until SIGTERM or SIGINT. Returns the exit code.
+// Runs the role's parts until SIGTERM or SIGINT. Returns the exit code.
 int serve(const ServeOptions& options);
 
 struct ClientAddOptions {

@@ -4,11 +4,30 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "server/store/redis/redis_url.hpp"
 #include "shared/codec.hpp"
 #include "shared/config.hpp"
 
 namespace stargate::server {
 namespace {
+
+// mongodb:// or mongodb+srv://, with at most a user name before the host: the password
+// comes from a file.
+Status check_mongo_uri(const std::string& uri) {
+  std::string rest;
+  for (const char* scheme : {"mongodb://", "mongodb+srv://"}) {
+    if (uri.rfind(scheme, 0) == 0) rest = uri.substr(std::string(scheme).size());
+  }
+  if (rest.empty()) return fail("expected mongodb://host[:port]/database[?options]");
+  const auto authority = rest.substr(0, rest.find_first_of("/?"));
+  if (const auto at = authority.rfind('@'); at != std::string::npos) {
+    if (authority.substr(0, at).find(':') != std::string::npos) {
+      return fail("a password does not belong in the URI: use [mongo] password_file");
+    }
+  }
+  if (uri.size() > 4096) return fail("longer than 4096 bytes");
+  return {};
+}
 
 std::string under(const std::string& dir, const std::string& path) {
   if (path.empty() || path.front() == '/') return path;
@@ -82,7 +101,21 @@ void read(ConfigReader& reader, ServerConfig& config) {
     config.tenant_rate_limits[tenant] =
         read_rate_limit(reader, "rate_limit.tenants." + tenant, config.rate_limit);
   }
+  config.store_backend = reader.string("store.backend", config.store_backend);
+  if (config.store_backend != "sqlite" && config.store_backend != "redis+mongo") {
+    reader.error("store.backend", "expected \"sqlite\" or \"redis+mongo\"");
+  }
   config.store_path = reader.string("store.path", "stargate-server.db");
+  config.redis_url = reader.string("redis.url", config.redis_url);
+  if (auto endpoint = redis::parse_redis_url(config.redis_url); !endpoint) {
+    reader.error("redis.url", endpoint.error());
+  }
+  config.redis_password_file = reader.string("redis.password_file");
+  config.mongo_uri = reader.string("mongo.uri", config.mongo_uri);
+  if (auto checked = check_mongo_uri(config.mongo_uri); !checked) {
+    reader.error("mongo.uri", checked.error());
+  }
+  config.mongo_password_file = reader.string("mongo.password_file");
   config.key_file = reader.string("auth.key_file", "jwt.key");
   config.token_algorithm = reader.string("auth.algorithm", config.token_algorithm);
   if (config.token_algorithm != "HS256" && config.token_algorithm != "RS256" &&
@@ -108,6 +141,7 @@ void read(ConfigReader& reader, ServerConfig& config) {
       reader.duration("engine.stuck_after", config.stuck_after, std::chrono::seconds(1));
   config.max_queue_wait =
       reader.duration("engine.max_queue_wait", config.max_queue_wait, std::chrono::seconds(1));
+  config.lease = reader.duration("engine.lease", config.lease, std::chrono::seconds(3));
 
   config.order.step_duration = reader.duration("order.step_duration", config.order.step_duration);
   config.order.default_stock = reader.integer("order.default_stock", 1000, 0, 1LL << 40);

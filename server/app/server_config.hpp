@@ -23,7 +23,12 @@ struct ServerConfig {
   std::string tls_key;            // PEM private key, not readable by group or others
   bool allow_plain_http = false;  // plain HTTP beyond loopback only when this is true
   std::string state_dir = ".";
-  std::string store_path;                 // default: <state_dir>/stargate-server.db
+  std::string store_backend = "sqlite";  // or "redis+mongo" (scale-out)
+  std::string store_path;                // default: <state_dir>/stargate-server.db
+  std::string redis_url = "redis://127.0.0.1:6379";
+  std::string redis_password_file;  // else the credential "redis-password", if there is one
+  std::string mongo_uri = "mongodb://127.0.0.1:27017/stargate";
+  std::string mongo_password_file;        // else the credential "mongodb-password", if there is one
   std::string key_file;                   // HS256 key; default: <state_dir>/jwt.key
   std::string token_algorithm = "HS256";  // or RS256, ES256 with the PEM files below
   std::string private_key_file;           // RS256/ES256 signing key (absent: verify only)
@@ -49,6 +54,9 @@ struct ServerConfig {
   // process at the head of the queue has waited longer than max_queue_wait.
   Duration stuck_after = std::chrono::minutes(15);
   Duration max_queue_wait = std::chrono::minutes(5);
+  // redis+mongo: how long a worker's claim on a process lasts unless it renews it (every
+  // third of it while the handler runs); then another worker takes the process over.
+  Duration lease = std::chrono::seconds(30);
   std::map<std::string, ProcessTypeConfig> process_types;
   OrderSettings order;
   ShippingSettings shipping;

@@ -1,4 +1,4 @@
-// The server's private files and its store.
+// The server's private files.
 #include "server/app/state_files.hpp"
 
 #include <fcntl.h>
@@ -6,7 +6,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 
 namespace stargate::server {
 
@@ -18,12 +17,6 @@ Status write_private_file(const std::string& path, const std::string& text) {
   ::close(fd);
   if (!ok) return fail(path + ": write failed");
   return {};
-}
-
-Expected<std::unique_ptr<SqliteStore>> open_store(const ServerConfig& config) {
-  std::error_code ignored;
-  std::filesystem::create_directories(config.state_dir, ignored);
-  return SqliteStore::open(config.store_path);
 }
 
 }  // namespace stargate::server

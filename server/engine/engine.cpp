@@ -46,7 +46,8 @@ Engine::Engine(WorkQueue& store, std::map<std::string, std::shared_ptr<Handler>>
       worker_count_(std::max<std::size_t>(1, workers)),
       metrics_(metrics),
       stuck_after_(stuck_after),
-      busy_since_(worker_count_) {}
+      busy_since_(worker_count_),
+      busy_ids_(worker_count_) {}
 
 Engine::~Engine() {
   stop();
@@ -59,6 +60,8 @@ Status Engine::start() {
   stopping_ = false;
   for (std::size_t i = 0; i < worker_count_; ++i)
     workers_.emplace_back([this, i] { work(i); });
+  if (store_.renew_every() > Duration::zero())
+    lease_keeper_ = std::thread([this] { keep_leases(); });
   running_ = true;
   spdlog::info("engine: {} workers started", worker_count_);
   return {};
@@ -83,6 +86,7 @@ void Engine::stop() {
   for (auto& worker : workers_)
     worker.join();
   workers_.clear();
+  if (lease_keeper_.joinable()) lease_keeper_.join();
   running_ = false;
   spdlog::info("engine: stopped");
 }
@@ -113,10 +117,12 @@ void Engine::work(std::size_t index) {
       {
         std::lock_guard lock(busy_mutex_);
         busy_since_[index] = std::chrono::steady_clock::now();
+        busy_ids_[index] = (*next)->view.process_id;
       }
       run_one(**next);
       std::lock_guard lock(busy_mutex_);
       busy_since_[index].reset();
+      busy_ids_[index].clear();
       continue;
     }
     // Nothing to do (or the store failed): sleep until notified, and look again every
@@ -124,6 +130,27 @@ void Engine::work(std::size_t index) {
     std::unique_lock lock(mutex_);
     wake_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_ || pending_ > 0; });
     if (pending_ > 0) --pending_;
+  }
+}
+
+void Engine::keep_leases() {
+  const Duration every = store_.renew_every();
+  std::unique_lock lock(mutex_);
+  while (!stop_cv_.wait_for(lock, every, [&] { return stopping_.load(); })) {
+    lock.unlock();
+    std::vector<std::string> running;
+    {
+      std::lock_guard busy(busy_mutex_);
+      for (const auto& id : busy_ids_) {
+        if (!id.empty()) running.push_back(id);
+      }
+    }
+    for (const auto& id : running) {
+      if (auto renewed = store_.renew_lease(id, now_utc()); !renewed) {
+        spdlog::warn("process {}: lease not renewed: {}", id, renewed.error());
+      }
+    }
+    lock.lock();
   }
 }
 
@@ -144,6 +171,14 @@ bool Engine::save_outcome(const std::string& id, const HandlerOutcome& outcome) 
       return true;
     }
     last_error = saved.error();
+    if (auto held = store_.holds(id); held && !*held) {
+      // Its lease ran out and another worker took it over: that worker's outcome counts.
+      spdlog::warn(
+          "process {}: another worker took it over (this worker's lease ran out); "
+          "this outcome is dropped",
+          id);
+      return false;
+    }
     spdlog::error("process {}: cannot save outcome (attempt {} of {}): {}", id, attempt,
                   kSaveAttempts, last_error);
     std::unique_lock lock(mutex_);
@@ -180,6 +215,10 @@ void Engine::save_unsaved() {
   for (auto& [id, outcome] : pending) {
     if (store_outcome(id, outcome)) {
       spdlog::info("process {}: outcome kept in memory is saved", id);
+      continue;
+    }
+    if (auto held = store_.holds(id); held && !*held) {
+      spdlog::warn("process {}: another worker took it over; the outcome kept is dropped", id);
       continue;
     }
     std::lock_guard lock(busy_mutex_);

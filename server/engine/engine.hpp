@@ -50,6 +50,8 @@ class Engine {
 
  private:
   void work(std::size_t index);
+  // Renews the leases of the processes the workers run, every store_.renew_every().
+  void keep_leases();
   void run_one(const ProcessRecord& record);
   // Saves a handler's outcome, trying kSaveAttempts times. When the store keeps refusing
   // it, saves a failure OUTCOME_NOT_STORED in its place; when even that fails, keeps the
@@ -72,6 +74,8 @@ class Engine {
   // When each worker started the process it runs (steady clock), or nullopt when idle.
   mutable std::mutex busy_mutex_;
   std::vector<std::optional<std::chrono::steady_clock::time_point>> busy_since_;
+  std::vector<std::string> busy_ids_;  // the process each worker runs ("" when idle)
+  std::thread lease_keeper_;
   std::vector<std::pair<std::string, HandlerOutcome>> unsaved_;  // under busy_mutex_
   std::mutex mutex_;
   std::condition_variable wake_;     // new work

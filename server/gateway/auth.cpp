@@ -80,9 +80,13 @@ jwt_alg_t jwt_algorithm(TokenAlgorithm algorithm) {
   return JWT_ALG_INVAL;
 }
 
+// Written under a temporary name and linked into place, so that of several gateways
+// starting at once on one state directory, one key wins whole and the others read it.
 Status create_key(const std::string& path) {
   ensure_sodium();
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  const std::string temporary = path + ".new." + std::to_string(::getpid());
+  ::unlink(temporary.c_str());
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return fail(path + ": cannot create key file: " + std::strerror(errno));
   std::string key(kKeyBytes, '\0');
   randombytes_buf(key.data(), key.size());
@@ -91,8 +95,14 @@ Status create_key(const std::string& path) {
   sodium_memzero(key.data(), key.size());
   ::close(fd);
   if (!ok) {
-    ::unlink(path.c_str());
+    ::unlink(temporary.c_str());
     return fail(path + ": cannot write key file: " + std::strerror(errno));
+  }
+  const int linked = ::link(temporary.c_str(), path.c_str());
+  const int error = errno;
+  ::unlink(temporary.c_str());
+  if (linked != 0 && error != EEXIST) {
+    return fail(path + ": cannot create key file: " + std::strerror(error));
   }
   return {};
 }

@@ -227,13 +227,21 @@ void HttpApi::Impl::ready(httplib::Response& res) {
   nlohmann::json details = nlohmann::json::object();
   if (auto writable = store.check_writable(); !writable) {
     spdlog::warn("readiness: store not writable: {}", writable.error());
-    failing.push_back("store");
+    failing.push_back(store.readiness_name());
   }
-  const auto health = engine.health();
-  if (!engine.running() || health.stuck > 0 || health.unsaved > 0) {
-    failing.push_back("engine");
-    if (health.stuck > 0) details["stuckWorkers"] = health.stuck;
-    if (health.unsaved > 0) details["unsavedOutcomes"] = health.unsaved;
+  for (const auto& [name, probe] : dependencies) {
+    if (auto answered = probe(); !answered) {
+      spdlog::warn("readiness: {}: {}", name, answered.error());
+      failing.push_back(name);
+    }
+  }
+  if (engine != nullptr) {
+    const auto health = engine->health();
+    if (!engine->running() || health.stuck > 0 || health.unsaved > 0) {
+      failing.push_back("engine");
+      if (health.stuck > 0) details["stuckWorkers"] = health.stuck;
+      if (health.unsaved > 0) details["unsavedOutcomes"] = health.unsaved;
+    }
   }
   if (auto oldest = store.oldest_queued(); oldest && *oldest) {
     const auto waited = std::chrono::duration_cast<std::chrono::seconds>(now_utc() - **oldest);
@@ -274,18 +282,20 @@ void HttpApi::Impl::metrics_page(const httplib::Request& req, httplib::Response&
   gauges += "# HELP stargate_audit_records_lost_total Audit records that could not be written.\n";
   gauges += "# TYPE stargate_audit_records_lost_total counter\n";
   gauges += "stargate_audit_records_lost_total " + std::to_string(audit.lost()) + "\n";
-  const auto health = engine.health();
   const auto gauge = [&](const char* name, const char* help, double value) {
     gauges += fmt::format("# HELP {0} {1}\n# TYPE {0} gauge\n{0} {2}\n", name, help, value);
   };
-  gauge("stargate_engine_workers_busy", "Engine workers running a handler now.",
-        static_cast<double>(health.busy));
-  gauge("stargate_engine_workers_stuck",
-        "Engine workers running one process longer than [engine] stuck_after.",
-        static_cast<double>(health.stuck));
-  gauge("stargate_engine_outcomes_unsaved",
-        "Handler outcomes the store refused, kept in memory until it takes them.",
-        static_cast<double>(health.unsaved));
+  if (engine != nullptr) {
+    const auto health = engine->health();
+    gauge("stargate_engine_workers_busy", "Engine workers running a handler now.",
+          static_cast<double>(health.busy));
+    gauge("stargate_engine_workers_stuck",
+          "Engine workers running one process longer than [engine] stuck_after.",
+          static_cast<double>(health.stuck));
+    gauge("stargate_engine_outcomes_unsaved",
+          "Handler outcomes the store refused, kept in memory until it takes them.",
+          static_cast<double>(health.unsaved));
+  }
   double oldest_seconds = 0;
   if (auto oldest = store.oldest_queued(); oldest && *oldest) {
     oldest_seconds = std::chrono::duration<double>(now_utc() - **oldest).count();
@@ -314,15 +324,19 @@ void HttpApi::Impl::metrics_page(const httplib::Request& req, httplib::Response&
                             front_event_name(static_cast<FrontEvent>(i)), http_stats.events[i]);
     }
   }
-  gauges += "# HELP stargate_engine_up Whether the engine's workers are running.\n";
-  gauges += "# TYPE stargate_engine_up gauge\n";
-  gauges += std::string("stargate_engine_up ") + (engine.running() ? "1" : "0") + "\n";
+  if (engine != nullptr) {
+    gauges += "# HELP stargate_engine_up Whether the engine's workers are running.\n";
+    gauges += "# TYPE stargate_engine_up gauge\n";
+    gauges += std::string("stargate_engine_up ") + (engine->running() ? "1" : "0") + "\n";
+  }
   res.set_content(metrics.render(gauges), "text/plain; version=0.0.4; charset=utf-8");
 }
 
-HttpApi::HttpApi(const ServerConfig& config, Store& store, Engine& engine,
-                 const TokenSigner& signer, RateLimiter& limiter, AuditLog& audit, Metrics& metrics)
+HttpApi::HttpApi(const ServerConfig& config, Store& store, Engine* engine,
+                 const TokenSigner& signer, RateLimiter& limiter, AuditLog& audit, Metrics& metrics,
+                 Dependencies dependencies)
     : impl_(std::make_unique<Impl>(config, store, engine, signer, limiter, audit, metrics)) {
+  impl_->dependencies = std::move(dependencies);
   impl_->install();
 }
 

@@ -2,8 +2,11 @@
 // the health probes (INTERFACES.md). cpp-httplib stays inside http_api.cpp.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "server/app/server_config.hpp"
 #include "server/common/metrics.hpp"
@@ -15,10 +18,15 @@
 
 namespace stargate::server {
 
+// Engines beyond the store that readiness checks: a name ("redis") and a probe.
+using Dependencies = std::vector<std::pair<std::string, std::function<Status()>>>;
+
 class HttpApi {
  public:
-  HttpApi(const ServerConfig& config, Store& store, Engine& engine, const TokenSigner& signer,
-          RateLimiter& limiter, AuditLog& audit, Metrics& metrics);
+  // `engine` is null in a gateway without one (`stargate-server gateway`): work is left to
+  // the workers, and readiness and metrics leave the engine out.
+  HttpApi(const ServerConfig& config, Store& store, Engine* engine, const TokenSigner& signer,
+          RateLimiter& limiter, AuditLog& audit, Metrics& metrics, Dependencies dependencies = {});
   ~HttpApi();
   HttpApi(const HttpApi&) = delete;
 

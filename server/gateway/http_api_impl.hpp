@@ -50,7 +50,8 @@ std::map<std::string, Duration> expected_durations(const ServerConfig& config);
 struct HttpApi::Impl {
   const ServerConfig& config;
   Store& store;
-  Engine& engine;
+  Engine* engine;  // null in a gateway without one
+  Dependencies dependencies;
   const TokenSigner& signer;
   RateLimiter& limiter;
   AuditLog& audit;
@@ -63,7 +64,7 @@ struct HttpApi::Impl {
   Dispatcher http;
   std::unique_ptr<HttpFront> front;
 
-  Impl(const ServerConfig& c, Store& s, Engine& e, const TokenSigner& t, RateLimiter& l,
+  Impl(const ServerConfig& c, Store& s, Engine* e, const TokenSigner& t, RateLimiter& l,
        AuditLog& a, Metrics& m)
       : config(c),
         store(s),
@@ -72,7 +73,10 @@ struct HttpApi::Impl {
         limiter(l),
         audit(a),
         metrics(m),
-        processes(s, expected_durations(c), [&e] { e.notify(); }),
+        processes(s, expected_durations(c),
+                  [e] {
+                    if (e != nullptr) e->notify();
+                  }),
         auth_throttle(c.auth_max_failures, c.auth_failure_window, c.auth_concurrent_checks) {}
   ~Impl();
 

@@ -18,6 +18,7 @@
 
 #include "shared/clock.hpp"
 #include "shared/codec.hpp"
+#include "shared/duration.hpp"
 #include "shared/expected.hpp"
 #include "shared/process_state.hpp"
 
@@ -207,9 +208,20 @@ class WorkQueue {
   // Since when the process at the head of the work queue has waited (accepted, retried or
   // requeued); std::nullopt when nothing waits.
   virtual Expected<std::optional<TimePoint>> oldest_queued() = 0;
-  // Puts processes left in state processing (by a server that stopped or crashed) back on
-  // the queue. Returns how many.
+  // Puts processes left in state processing by a worker that stopped or crashed back on the
+  // queue: every one, for a store with one worker; those whose lease ended before `now`,
+  // where workers hold leases. Returns how many.
   virtual Expected<std::size_t> requeue_interrupted(TimePoint now) = 0;
+
+  // Where several workers share the queue, a claim is a lease: it must be renewed at least
+  // this often while the handler runs, or another worker takes the process over. Zero when
+  // this program is the only worker (no lease).
+  virtual Duration renew_every() const { return Duration::zero(); }
+  // Renews this worker's lease on a process it runs.
+  virtual Status renew_lease(const std::string& /*process_id*/, TimePoint /*now*/) { return {}; }
+  // Whether this worker still holds the process (false: its lease ran out and another worker
+  // took it over, so this worker's outcome is not the one that counts).
+  virtual Expected<bool> holds(const std::string& /*process_id*/) { return true; }
 };
 
 // Units of stock that orders hold.
@@ -252,6 +264,8 @@ class Store : public ClientStore,
   // within about a second when writes would fail (the store locked by another program,
   // read-only or gone).
   virtual Status check_writable() = 0;
+  // What readiness calls it when check_writable() fails: "store", or the engine's name.
+  virtual const char* readiness_name() const { return "store"; }
 };
 
 }  // namespace stargate::server

@@ -45,7 +45,7 @@ class HttpApiTest : public ::testing::Test {
     limiter_ = std::make_unique<TokenBucketLimiter>(
         RateLimit{6000, 1000}, std::map<std::string, RateLimit>{{"globex", {60, 3}}});
     audit_ = std::make_unique<AuditLog>(*store_);
-    api_ = std::make_unique<HttpApi>(config_, *store_, *engine_, signer_, *limiter_, *audit_,
+    api_ = std::make_unique<HttpApi>(config_, *store_, engine_.get(), signer_, *limiter_, *audit_,
                                      metrics_);
     port_ = *api_->bind("127.0.0.1", 0);
     thread_ = std::thread([this] { api_->serve(); });

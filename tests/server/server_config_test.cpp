@@ -111,3 +111,46 @@ TEST(ServerConfig, ListenAddresses) {
 
 }  // namespace
 }  // namespace stargate::server
+
+namespace stargate::server {
+namespace {
+
+TEST(ServerConfig, ScaleOutBackendKeys) {
+  auto config = parse_server_config(
+      "[store]\nbackend = \"redis+mongo\"\n[redis]\nurl = \"redis://10.0.0.5:6380/2\"\n"
+      "password_file = \"/etc/stargate-server/redis.pw\"\n[mongo]\n"
+      "uri = \"mongodb://stargate@db1,db2/sg?replicaSet=rs0\"\n[engine]\nlease = \"45s\"\n",
+      "server.toml");
+  ASSERT_TRUE(config) << config.error();
+  EXPECT_EQ(config->store_backend, "redis+mongo");
+  EXPECT_EQ(config->redis_url, "redis://10.0.0.5:6380/2");
+  EXPECT_EQ(config->redis_password_file, "/etc/stargate-server/redis.pw");
+  EXPECT_EQ(config->mongo_uri, "mongodb://stargate@db1,db2/sg?replicaSet=rs0");
+  EXPECT_EQ(config->lease, std::chrono::seconds(45));
+  auto defaults = parse_server_config("", "server.toml");
+  ASSERT_TRUE(defaults);
+  EXPECT_EQ(defaults->store_backend, "sqlite");
+}
+
+// Passwords never sit in server.toml, and a backend that is not there is named.
+TEST(ServerConfig, ScaleOutKeysRefuseBadValuesAndPasswords) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"[store]\nbackend = \"postgres\"\n", "store.backend: expected \"sqlite\" or"},
+      {"[redis]\nurl = \"redis://:hunter2@cache:6379\"\n", "redis.url: a password does not"},
+      {"[redis]\nurl = \"http://cache\"\n", "redis.url: expected redis://"},
+      {"[redis]\nurl = \"redis://cache:99999\"\n", "redis.url: the port"},
+      {"[redis]\nurl = \"redis://cache/x\"\n", "redis.url: the database"},
+      {"[mongo]\nuri = \"mongodb://sg:hunter2@db/sg\"\n", "mongo.uri: a password does not"},
+      {"[mongo]\nuri = \"postgres://db\"\n", "mongo.uri: expected mongodb://"},
+      {"[engine]\nlease = \"1s\"\n", "engine.lease"},
+  };
+  for (const auto& [text, expected] : cases) {
+    auto config = parse_server_config(text, "server.toml");
+    ASSERT_FALSE(config) << text;
+    EXPECT_NE(config.error().find(expected), std::string::npos) << config.error();
+    EXPECT_EQ(config.error().find("hunter2"), std::string::npos) << config.error();
+  }
+}
+
+}  // namespace
+}  // namespace stargate::server

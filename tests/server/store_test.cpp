@@ -328,11 +328,40 @@ TEST_P(StoreTest, QueueRunsInOrderAndRecordsOutcomes) {
   EXPECT_EQ(failed.error->code, "E");
 }
 
+// Workers claiming at once, from two stores: every process is claimed by exactly one.
+TEST_P(StoreTest, ConcurrentClaimsTakeEachProcessOnce) {
+  for (int i = 0; i < 6; ++i)
+    ASSERT_TRUE(store_->create_process(new_process("acme", "c" + std::to_string(i))));
+  auto other = second_store();
+  ASSERT_TRUE(other);
+  std::mutex mutex;
+  std::multiset<std::string> claimed;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    Store& store = i % 2 == 0 ? *store_ : *other;
+    threads.emplace_back([&] {
+      for (int n = 0; n < 4; ++n) {
+        auto next = store.claim_next(now_utc());
+        if (next && next->has_value()) {
+          std::lock_guard lock(mutex);
+          claimed.insert((*next)->view.process_id);
+        }
+      }
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  EXPECT_EQ(claimed.size(), 6u);
+  for (const auto& id : claimed)
+    EXPECT_EQ(claimed.count(id), 1u) << id;
+}
+
 TEST_P(StoreTest, InterruptedProcessesAreRequeued) {
   auto a = store_->create_process(new_process("acme", "k1"));
   ASSERT_TRUE(store_->claim_next(now_utc())->has_value());
   EXPECT_FALSE(store_->claim_next(now_utc())->has_value());
-  EXPECT_EQ(*store_->requeue_interrupted(now_utc()), 1u);
+  // Past any lease: a store with leases requeues only those that ran out.
+  EXPECT_EQ(*store_->requeue_interrupted(now_utc() + std::chrono::minutes(5)), 1u);
   auto again = store_->claim_next(now_utc());
   EXPECT_EQ((*again)->view.process_id, a->process.view.process_id);
 }

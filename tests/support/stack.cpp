@@ -10,12 +10,37 @@ namespace stargate::test {
 
 Stack::Stack(StackOptions options) : options_(std::move(options)) {
   socket_ = dir_.file("run/stargated.sock");
+  std::string backend;
+  if (options_.scale_out) {
+    redis_ = std::make_unique<RedisServer>(dir_.file("redis"), options_.redis_aof_always);
+    if (!redis_->ok()) throw std::runtime_error(redis_->error());
+    mongo_ = std::make_unique<MongoServer>(dir_.file("mongo"));
+    if (!mongo_->ok()) throw std::runtime_error(mongo_->error());
+    backend = "[store]\nbackend = \"redis+mongo\"\n[redis]\nurl = \"" + redis_->url() +
+              "\"\n[mongo]\nuri = \"" + mongo_->uri() + "\"\n[engine]\nlease = \"" +
+              options_.lease + "\"\n";
+  }
   write_file(dir_.file("server.toml"),
              "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"" + dir_.file("server") + "\"\n" +
                  options_.server_settings + "\n[order]\nstep_duration = \"" +
                  options_.step_duration + "\"\n[shipping]\nstep_duration = \"" +
-                 options_.step_duration + "\"\n" + options_.server_extra);
+                 options_.step_duration + "\"\n" + backend + options_.server_extra);
   start_server();
+  if (options_.scale_out) {
+    gateway_ports_.push_back(port_);
+    for (int i = 1; i < options_.gateways; ++i) {
+      const std::string port_file = dir_.file("gateway" + std::to_string(i) + ".port");
+      gateways_.push_back(spawn_gateway(static_cast<std::size_t>(i), 0));
+      if (!wait_until([&] { return read_file(port_file).find('\n') != std::string::npos; },
+                      std::chrono::seconds(30))) {
+        throw std::runtime_error("gateway " + std::to_string(i) + " did not start");
+      }
+      gateway_ports_.push_back(std::stoi(read_file(port_file)));
+    }
+    workers_.resize(static_cast<std::size_t>(options_.workers));
+    for (std::size_t i = 0; i < workers_.size(); ++i)
+      start_worker(i);
+  }
   auto added = run({binary("stargate-server"), "client", "add", "--config",
                     dir_.file("server.toml"), "--tenant", "acme", "--process-types",
                     "order,shipping", "--secret-file", dir_.file("client_secret")});
@@ -26,14 +51,54 @@ Stack::Stack(StackOptions options) : options_(std::move(options)) {
 
 Stack::~Stack() {
   if (daemon_) daemon_->stop(SIGTERM);
+  for (auto& worker : workers_) {
+    if (worker) worker->stop(SIGTERM);
+  }
+  for (auto& gateway : gateways_)
+    gateway->stop(SIGTERM);
   if (server_) server_->stop(SIGTERM);
+}
+
+std::unique_ptr<Child> Stack::spawn_gateway(std::size_t i, int port) {
+  const std::string port_file = dir_.file("gateway" + std::to_string(i) + ".port");
+  ::unlink(port_file.c_str());
+  std::vector<std::string> argv = {binary("stargate-server"), "gateway",     "--config",
+                                   dir_.file("server.toml"),  "--port-file", port_file};
+  if (port != 0) argv.push_back("--listen=127.0.0.1:" + std::to_string(port));
+  return std::make_unique<Child>(argv, std::vector<std::string>{},
+                                 dir_.file("gateway" + std::to_string(i) + ".log"));
+}
+
+void Stack::start_worker(std::size_t i) {
+  const std::string log = dir_.file("worker" + std::to_string(i) + ".log");
+  const std::size_t before = read_file(log).size();
+  workers_.at(i) =
+      std::make_unique<Child>(std::vector<std::string>{binary("stargate-server"), "worker",
+                                                       "--config", dir_.file("server.toml")},
+                              std::vector<std::string>{}, log);
+  if (!wait_until(
+          [&] { return read_file(log).find(" running (store ", before) != std::string::npos; },
+          std::chrono::seconds(30))) {
+    throw std::runtime_error("worker " + std::to_string(i) + " did not start:\n" + read_file(log));
+  }
+}
+
+int Stack::stop_worker(std::size_t i, int signal) {
+  auto& worker = workers_.at(i);
+  const int status = worker ? worker->stop(signal) : -1;
+  worker.reset();
+  return status;
 }
 
 std::unique_ptr<Child> Stack::spawn_server(const std::vector<std::string>& extra_args) {
   const std::string port_file = dir_.file("server.port");
   ::unlink(port_file.c_str());
-  std::vector<std::string> argv = {binary("stargate-server"), "serve",       "--config",
-                                   dir_.file("server.toml"),  "--port-file", port_file};
+  std::vector<std::string> argv = {binary("stargate-server"),
+                                   options_.scale_out ? "gateway" : "serve",
+                                   "--config",
+                                   dir_.file("server.toml"),
+                                   "--port-file",
+                                   port_file};
   if (port_ != 0) argv.push_back("--listen=127.0.0.1:" + std::to_string(port_));
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   return std::make_unique<Child>(argv, std::vector<std::string>{}, dir_.file("server.log"));

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/engines.hpp"
 #include "tests/support/process.hpp"
 
 namespace stargate::test {
@@ -24,6 +25,14 @@ struct StackOptions {
   std::string daemon_extra;      // appended to stargated.toml (after [polling])
   std::string socket_settings;   // lines inside [socket] of stargated.toml
   bool start_daemon = true;
+  // Scale-out: a real redis-server and MongoDB-compatible server started by the stack,
+  // `gateways` processes of `stargate-server gateway` (the first is port()) and `workers`
+  // of `stargate-server worker` instead of one `serve`.
+  bool scale_out = false;
+  int gateways = 2;
+  int workers = 2;
+  std::string lease = "3s";
+  bool redis_aof_always = false;
 };
 
 class Stack {
@@ -48,6 +57,18 @@ class Stack {
   RunResult cli(const std::vector<std::string>& args, const std::string& input = "",
                 const std::vector<std::string>& extra_env = {});
 
+  // Scale-out only.
+  int gateway_port(std::size_t i) const { return gateway_ports_.at(i); }
+  Child* gateway(std::size_t i) { return i == 0 ? server_.get() : gateways_.at(i - 1).get(); }
+  Child* worker(std::size_t i) { return workers_.at(i).get(); }
+  void start_worker(std::size_t i);
+  int stop_worker(std::size_t i, int signal = SIGTERM);
+  std::string worker_log(std::size_t i) const {
+    return read_file(dir_.file("worker" + std::to_string(i) + ".log"));
+  }
+  RedisServer& redis() { return *redis_; }
+  MongoServer& mongo() { return *mongo_; }
+
   const TempDir& dir() const { return dir_; }
   int port() const { return port_; }
   const std::string& socket() const { return socket_; }
@@ -67,6 +88,12 @@ class Stack {
   std::string client_id_;
   std::unique_ptr<Child> server_;
   std::unique_ptr<Child> daemon_;
+  std::unique_ptr<RedisServer> redis_;
+  std::unique_ptr<MongoServer> mongo_;
+  std::vector<int> gateway_ports_;
+  std::vector<std::unique_ptr<Child>> gateways_;  // beyond the first (server_)
+  std::vector<std::unique_ptr<Child>> workers_;
+  std::unique_ptr<Child> spawn_gateway(std::size_t i, int port);
 };
 
 }  // namespace stargate::test

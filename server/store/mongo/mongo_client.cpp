@@ -2,6 +2,7 @@
 
 #include <mongoc/mongoc.h>
 
+#include <cstring>
 #include <mutex>
 
 #include <spdlog/spdlog.h>
@@ -15,6 +16,8 @@ std::once_flag initialised;
 // every half second while a server is down) nowhere.
 void log_driver(mongoc_log_level_t level, const char* domain, const char* message, void*) {
   if (level > MONGOC_LOG_LEVEL_WARNING) return;
+  // Servers without sessions (FerretDB) refuse the driver's goodbye; nothing is lost.
+  if (message != nullptr && std::strstr(message, "endSessions") != nullptr) return;
   spdlog::warn("mongodb driver ({}): {}", domain != nullptr ? domain : "-",
                message != nullptr ? message : "");
 }

@@ -1,6 +1,8 @@
 // MongoStore: processes, idempotency keys, the work queue and readiness.
 #include "server/store/mongo/mongo_store.hpp"
 
+#include <unistd.h>
+
 #include "server/store/mongo/mongo_rows.hpp"
 #include "shared/ids.hpp"
 #include "shared/json.hpp"
@@ -10,10 +12,16 @@ namespace stargate::server {
 using nlohmann::json;
 using namespace mongo;
 
-Expected<std::unique_ptr<MongoStore>> MongoStore::open(const std::string& uri) {
+Expected<std::unique_ptr<MongoStore>> MongoStore::open(const std::string& uri, Duration lease,
+                                                       std::string worker) {
   auto client = Client::open(uri);
   if (!client) return Unexpected{client.error()};
-  return std::unique_ptr<MongoStore>(new MongoStore(std::move(*client)));
+  if (worker.empty()) {
+    char host[256] = "host";
+    gethostname(host, sizeof host - 1);
+    worker = std::string(host) + ":" + std::to_string(getpid()) + ":" + new_uuid().substr(0, 8);
+  }
+  return std::unique_ptr<MongoStore>(new MongoStore(std::move(*client), lease, std::move(worker)));
 }
 
 Status MongoStore::ready() {
@@ -32,6 +40,7 @@ Status MongoStore::ready() {
       {"audit", {{"key", {{"time", 1}}}, {"name", "time"}}},
       {"stock_lines", {{"key", {{"sku", 1}}}, {"name", "sku"}}},
       {"stock_lines", {{"key", {{"processId", 1}}}, {"name", "process"}}},
+      {"claims", {{"key", {{"processId", 1}}}, {"name", "process"}}},
   };
   for (const auto& [collection, index] : indexes) {
     auto made = db_->command("createIndexes", collection, {{"indexes", json::array({index})}});
@@ -49,24 +58,34 @@ Expected<std::optional<ProcessRecord>> MongoStore::load(const std::string& proce
   return found;
 }
 
-// One counter document per day: ids restart at 1 each day and never repeat, whichever
-// gateway makes them. The sequence orders processes across days.
+// One counter document per day: ids restart at 1 each day. An id is this request's once
+// its reservation document is inserted (a unique _id): on MongoDB the counter alone hands
+// out each number once; on a server whose increments can collide (FerretDB), the
+// reservation refuses the second taker, which takes the next number. Ids never repeat,
+// whichever gateway makes them. The sequence orders processes across days.
 Expected<std::string> MongoStore::next_process_id(TimePoint now, std::int64_t& seq) {
   const std::string day = format_process_id(now, 0).substr(5, 8);
-  for (int attempt = 0;; ++attempt) {
+  for (int attempt = 0; attempt < 100; ++attempt) {
     auto counter = db_->find_and_modify("counters", {{"query", {{"_id", "day:" + day}}},
                                                      {"update", {{"$inc", {{"n", 1}}}}},
                                                      {"upsert", true},
                                                      {"new", true}});
     if (!counter) {
       // Two first ids of a day at once: one upsert loses on the unique _id; again.
-      if (attempt < 3 && counter.error().find("E11000") != std::string::npos) continue;
+      if (counter.error().find("E11000") != std::string::npos) continue;
       return Unexpected{counter.error()};
     }
     const std::int64_t n = counter->value("n", std::int64_t{0});
+    const std::string id = format_process_id(now, static_cast<std::uint64_t>(n));
+    auto reserved =
+        db_->write("insert", "process_ids",
+                   {{"documents", json::array({{{"_id", id}, {"createdAt", to_unix_ms(now)}}})}});
+    if (!reserved) return Unexpected{reserved.error()};
+    if (reserved->duplicate_key) continue;
     seq = std::stoll(day) * 10'000'000'000LL + n;
-    return format_process_id(now, static_cast<std::uint64_t>(n));
+    return id;
   }
+  return fail("store: no free process id after 100 tries");
 }
 
 Expected<bool> MongoStore::insert_process(const std::string& id, std::int64_t seq,
@@ -139,7 +158,7 @@ Expected<Insertion> MongoStore::create_process(const NewProcess& process) {
     if (!key.empty()) {
       auto claimed =
           db_->write("insert", "idempotency_keys",
-                     {{"documents", json::array({{{"_id", *id},
+                     {{"documents", json::array({{{"_id", process.tenant + "\n" + key},
                                                   {"tenant", process.tenant},
                                                   {"key", key},
                                                   {"requestHash", process.request_hash},
@@ -207,34 +226,42 @@ Expected<std::vector<ProcessRecord>> MongoStore::list_processes(const ListQuery&
   return out;
 }
 
+// A retry is the insert of a marker for the attempt it starts, so that two retries at once
+// start one attempt.
 Expected<ProcessStore::RetryOutcome> MongoStore::retry_process(
     const std::string& tenant, const std::string& process_id, TimePoint now,
     std::optional<TimePoint> estimated_completion) {
-  auto retried = db_->find_and_modify(
-      "processes",
-      {{"query",
-        {{"_id", process_id}, {"tenant", tenant}, {"status", "failed"}, {"retryable", true}}},
-       {"update",
-        {{"$set",
-          {{"status", "accepted"},
-           {"queued", true},
-           {"progress", 0},
-           {"currentStep", ""},
-           {"result", nullptr},
-           {"error", nullptr},
-           {"retryable", false},
-           {"finishedAt", nullptr},
-           {"updatedAt", to_unix_ms(now)},
-           {"estimatedCompletion",
-            estimated_completion ? json(to_unix_ms(*estimated_completion)) : json()}}},
-         {"$inc", {{"attempt", 1}}}}},
-       {"new", true}});
-  if (!retried) return Unexpected{retried.error()};
-  if (retried->is_null()) {
-    auto record = get_process(tenant, process_id);
-    if (!record) return Unexpected{record.error()};
-    return *record ? RetryOutcome::kNotRetryable : RetryOutcome::kNotFound;
+  auto record = get_process(tenant, process_id);
+  if (!record) return Unexpected{record.error()};
+  if (!*record) return RetryOutcome::kNotFound;
+  if (!check_transition((*record)->view.status, ProcessStatus::kAccepted,
+                        (*record)->view.retryable)) {
+    return RetryOutcome::kNotRetryable;
   }
+  const int attempt = (*record)->attempt + 1;
+  auto marked = db_->write(
+      "insert", "claims",
+      {{"documents", json::array({{{"_id", process_id + "#attempt" + std::to_string(attempt)},
+                                   {"processId", process_id},
+                                   {"at", to_unix_ms(now)}}})}});
+  if (!marked) return Unexpected{marked.error()};
+  if (marked->duplicate_key) return RetryOutcome::kNotRetryable;  // another retry started it
+  const json set = {{"status", "accepted"},
+                    {"queued", true},
+                    {"attempt", attempt},
+                    {"progress", 0},
+                    {"currentStep", ""},
+                    {"result", nullptr},
+                    {"error", nullptr},
+                    {"retryable", false},
+                    {"finishedAt", nullptr},
+                    {"updatedAt", to_unix_ms(now)},
+                    {"estimatedCompletion",
+                     estimated_completion ? json(to_unix_ms(*estimated_completion)) : json()}};
+  auto retried = db_->write(
+      "update", "processes",
+      {{"updates", json::array({{{"q", {{"_id", process_id}}}, {"u", {{"$set", set}}}}})}});
+  if (!retried) return Unexpected{retried.error()};
   if (auto audited = audit_state(process_id, tenant, "failed", "accepted", now); !audited) {
     return Unexpected{audited.error()};
   }
@@ -250,36 +277,94 @@ Expected<std::size_t> MongoStore::prune_idempotency_keys(TimePoint before) {
   return static_cast<std::size_t>(removed->n);
 }
 
+// A claim is a lease: the queued process first in line, or one whose worker let its lease
+// run out (stopped, crashed, or cut off), which this worker takes over. Taking it is the
+// insert of a marker for the process's next claim number, which one worker wins: FerretDB
+// can hand one document to two callers of findAndModify or of a conditional update, but
+// never lets two inserts of one _id succeed.
 Expected<std::optional<ProcessRecord>> MongoStore::claim_next(TimePoint now) {
   if (auto ok = ready(); !ok) return Unexpected{ok.error()};
-  auto claimed = db_->find_and_modify(
-      "processes",
-      {{"query", {{"queued", true}}},
-       {"sort", {{"seq", 1}}},
-       {"update",
-        {{"$set", {{"queued", false}, {"status", "processing"}, {"updatedAt", to_unix_ms(now)}}}}},
-       {"new", true}});
-  if (!claimed) return Unexpected{claimed.error()};
-  if (claimed->is_null()) return std::optional<ProcessRecord>{};
-  ProcessRecord record = rows::read_process(*claimed);
-  if (auto audited =
-          audit_state(record.view.process_id, record.tenant, "accepted", "processing", now);
-      !audited) {
-    return Unexpected{audited.error()};
+  const auto ms = to_unix_ms(now);
+  const json claimable = {
+      {"$or", json::array({{{"queued", true}},
+                           {{"status", "processing"}, {"leaseUntil", {{"$lt", ms}}}}})}};
+  for (int round = 0; round < 5; ++round) {
+    std::vector<json> candidates;
+    auto scanned = db_->find("processes", claimable, {{"sort", {{"seq", 1}}}, {"limit", 4}},
+                             [&](json& doc) { candidates.push_back(std::move(doc)); });
+    if (!scanned) return Unexpected{scanned.error()};
+    if (candidates.empty()) return std::optional<ProcessRecord>{};
+    for (auto& doc : candidates) {
+      const std::int64_t claims = doc.value("claims", std::int64_t{0});
+      const std::string id = doc.value("_id", "");
+      // The claim itself: its number's marker, which only one worker can insert.
+      auto marked =
+          db_->write("insert", "claims",
+                     {{"documents", json::array({{{"_id", id + "#" + std::to_string(claims + 1)},
+                                                  {"processId", id},
+                                                  {"worker", worker_},
+                                                  {"at", ms}}})}});
+      if (!marked) return Unexpected{marked.error()};
+      if (marked->duplicate_key) continue;  // another worker was quicker
+      auto taken =
+          db_->write("update", "processes",
+                     {{"updates", json::array({{{"q", {{"_id", id}}},
+                                                {"u",
+                                                 {{"$set",
+                                                   {{"queued", false},
+                                                    {"status", "processing"},
+                                                    {"leaseOwner", worker_},
+                                                    {"leaseUntil", to_unix_ms(now + lease_)},
+                                                    {"updatedAt", ms},
+                                                    {"claims", claims + 1}}}}}}})}});
+      if (!taken) return Unexpected{taken.error()};
+      ProcessRecord record = rows::read_process(doc);
+      const bool taken_over = record.view.status == ProcessStatus::kProcessing;
+      record.view.status = ProcessStatus::kProcessing;
+      record.view.updated_at = from_unix_ms(ms);
+      if (!taken_over) {
+        if (auto audited =
+                audit_state(record.view.process_id, record.tenant, "accepted", "processing", now);
+            !audited) {
+          return Unexpected{audited.error()};
+        }
+      }
+      return std::optional<ProcessRecord>{std::move(record)};
+    }
   }
-  return std::optional<ProcessRecord>{std::move(record)};
+  return std::optional<ProcessRecord>{};  // contended: the caller looks again soon
+}
+
+Status MongoStore::renew_lease(const std::string& process_id, TimePoint now) {
+  auto renewed = db_->write(
+      "update", "processes",
+      {{"updates",
+        json::array(
+            {{{"q", {{"_id", process_id}, {"status", "processing"}, {"leaseOwner", worker_}}},
+              {"u", {{"$set", {{"leaseUntil", to_unix_ms(now + lease_)}}}}}}})}});
+  if (!renewed) return Unexpected{renewed.error()};
+  return {};
+}
+
+Expected<bool> MongoStore::holds(const std::string& process_id) {
+  bool mine = false;
+  auto scanned = db_->find("processes", {{"_id", process_id}}, {{"limit", 1}}, [&](json& doc) {
+    mine = doc.value("status", "") == "processing" && doc.value("leaseOwner", "") == worker_;
+  });
+  if (!scanned) return Unexpected{scanned.error()};
+  return mine;
 }
 
 Status MongoStore::update_progress(const std::string& process_id, int progress,
                                    const std::string& step, TimePoint now) {
-  auto updated =
-      db_->write("update", "processes",
-                 {{"updates", json::array({{{"q", {{"_id", process_id}, {"status", "processing"}}},
-                                            {"u",
-                                             {{"$set",
-                                               {{"progress", progress},
-                                                {"currentStep", step},
-                                                {"updatedAt", to_unix_ms(now)}}}}}}})}});
+  // Progress renews the lease too.
+  const json query = {{"_id", process_id}, {"status", "processing"}, {"leaseOwner", worker_}};
+  const json set = {{"progress", progress},
+                    {"currentStep", step},
+                    {"leaseUntil", to_unix_ms(now + lease_)},
+                    {"updatedAt", to_unix_ms(now)}};
+  auto updated = db_->write("update", "processes",
+                            {{"updates", json::array({{{"q", query}, {"u", {{"$set", set}}}}})}});
   if (!updated) return Unexpected{updated.error()};
   return {};
 }
@@ -287,13 +372,19 @@ Status MongoStore::update_progress(const std::string& process_id, int progress,
 namespace {
 
 // The change of a processing process into a final state, and its tenant for the audit.
-Expected<std::string> finish(Client& db, const std::string& process_id, json set) {
-  auto finished =
-      db.find_and_modify("processes", {{"query", {{"_id", process_id}, {"status", "processing"}}},
-                                       {"update", {{"$set", std::move(set)}}},
-                                       {"new", true}});
+Expected<std::string> finish(Client& db, const std::string& process_id, const std::string& worker,
+                             json set) {
+  set["leaseOwner"] = nullptr;
+  set["leaseUntil"] = nullptr;
+  auto finished = db.find_and_modify(
+      "processes",
+      {{"query", {{"_id", process_id}, {"status", "processing"}, {"leaseOwner", worker}}},
+       {"update", {{"$set", std::move(set)}}},
+       {"new", true}});
   if (!finished) return Unexpected{finished.error()};
-  if (finished->is_null()) return fail("store: process " + process_id + " is not processing");
+  if (finished->is_null()) {
+    return fail("store: process " + process_id + " is not processing under this worker's lease");
+  }
   return finished->value("tenant", "");
 }
 
@@ -301,7 +392,7 @@ Expected<std::string> finish(Client& db, const std::string& process_id, json set
 
 Status MongoStore::complete(const std::string& process_id, const nlohmann::json& result,
                             TimePoint now) {
-  auto tenant = finish(*db_, process_id,
+  auto tenant = finish(*db_, process_id, worker_,
                        {{"status", "completed"},
                         {"progress", 100},
                         {"result", dump_json(result)},
@@ -313,7 +404,7 @@ Status MongoStore::complete(const std::string& process_id, const nlohmann::json&
 
 Status MongoStore::fail_process(const std::string& process_id, const ProcessError& error,
                                 bool retryable, TimePoint now) {
-  auto tenant = finish(*db_, process_id,
+  auto tenant = finish(*db_, process_id, worker_,
                        {{"status", "failed"},
                         {"error", dump_json(to_json(error))},
                         {"retryable", retryable},
@@ -323,11 +414,17 @@ Status MongoStore::fail_process(const std::string& process_id, const ProcessErro
   return audit_state(process_id, *tenant, "processing", "failed", now);
 }
 
+// Processes whose worker let its lease run out go back on the queue; those of live workers
+// (which renew theirs) stay where they are. claim_next() takes expired ones over anyway;
+// this makes them count as queued meanwhile.
 Expected<std::size_t> MongoStore::requeue_interrupted(TimePoint now) {
   auto requeued = db_->write(
       "update", "processes",
       {{"updates",
-        json::array({{{"q", {{"status", "processing"}, {"queued", false}}},
+        json::array({{{"q",
+                       {{"status", "processing"},
+                        {"queued", false},
+                        {"leaseUntil", {{"$lt", to_unix_ms(now)}}}}},
                       {"u", {{"$set", {{"queued", true}, {"updatedAt", to_unix_ms(now)}}}}},
                       {"multi", true}}})}});
   if (!requeued) return Unexpected{requeued.error()};

@@ -23,7 +23,11 @@ class MongoStore final : public Store {
   // Does not connect: a server that is down now is reported by each call (and by
   // check_writable) until it is back, and the indexes are made on the first call that
   // reaches it.
-  static Expected<std::unique_ptr<MongoStore>> open(const std::string& uri);
+  // `lease`: how long a worker's claim on a process lasts unless renewed; `worker` names
+  // this program in the claims it makes (made unique when empty).
+  static Expected<std::unique_ptr<MongoStore>> open(const std::string& uri,
+                                                    Duration lease = std::chrono::seconds(30),
+                                                    std::string worker = "");
 
   Status add_client(const ClientRecord& client) override;
   Expected<std::optional<ClientRecord>> find_client(const std::string& client_id) override;
@@ -56,12 +60,18 @@ class MongoStore final : public Store {
                                       const std::vector<StockLine>& lines) override;
   Expected<std::map<std::string, std::int64_t>> reserved_stock(
       const std::vector<std::string>& skus, const std::string& except_process) override;
+  Duration renew_every() const override { return lease_ / 3; }
+  Status renew_lease(const std::string& process_id, TimePoint now) override;
+  Expected<bool> holds(const std::string& process_id) override;
+  const std::string& worker() const { return worker_; }
   Status check_writable() override;
+  const char* readiness_name() const override { return "mongodb"; }
   Status append_audit(const std::vector<AuditEvent>& events) override;
   Status scan_audit(TimePoint since, const std::function<void(const AuditRecord&)>& sink) override;
 
  private:
-  explicit MongoStore(std::unique_ptr<mongo::Client> client) : db_(std::move(client)) {}
+  MongoStore(std::unique_ptr<mongo::Client> client, Duration lease, std::string worker)
+      : db_(std::move(client)), lease_(lease), worker_(std::move(worker)) {}
   // Makes the indexes once the server is reachable.
   Status ready();
   Expected<std::optional<ProcessRecord>> load(const std::string& process_id);
@@ -73,6 +83,8 @@ class MongoStore final : public Store {
   Expected<std::map<std::string, std::int64_t>> sums_by_sku(const nlohmann::json& match);
 
   std::unique_ptr<mongo::Client> db_;
+  Duration lease_;
+  std::string worker_;
   std::atomic<bool> schema_ready_{false};
   std::mutex schema_mutex_;
 };

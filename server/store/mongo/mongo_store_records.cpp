@@ -95,9 +95,7 @@ Status revoke_family(Client& db, const std::string& family) {
 }  // namespace
 
 // The successor is stored before the token is used up, so that a crash between the two
-// leaves an unknown successor (harmless) rather than a used token with none. Using it up is
-// one conditional write: of two requests with the same token, one rotates and the other is
-// a reuse.
+// leaves an unknown successor (harmless) rather than a used token with none.
 Expected<RefreshResult> MongoStore::rotate_refresh_token(const std::string& hash,
                                                          const std::string& next_hash,
                                                          TimePoint next_expiry, TimePoint now) {
@@ -113,7 +111,12 @@ Expected<RefreshResult> MongoStore::rotate_refresh_token(const std::string& hash
                       [&](json& doc) { family_doc = std::move(doc); });
   if (!scanned) return Unexpected{scanned.error()};
   if (!family_doc) return result;
-  const bool used = !(*token)["usedAt"].is_null();
+  bool used = !(*token)["usedAt"].is_null();
+  if (!used) {  // its marker may be in place with the crash before usedAt
+    scanned =
+        db_->find("refresh_spent", {{"_id", hash}}, {{"limit", 1}}, [&](json&) { used = true; });
+    if (!scanned) return Unexpected{scanned.error()};
+  }
   const bool family_revoked = family_doc->value("revoked", false);
   if (used && !family_revoked) {
     // A used token presented again: it was stolen, or its successor was. Revoke them all.
@@ -135,17 +138,21 @@ Expected<RefreshResult> MongoStore::rotate_refresh_token(const std::string& hash
                                                         {"expiresAt", to_unix_ms(next_expiry)},
                                                         {"usedAt", nullptr}}})}});
   if (!stored) return Unexpected{stored.error()};
-  auto spent =
-      db_->write("update", "refresh_tokens",
-                 {{"updates", json::array({{{"q", {{"_id", hash}, {"usedAt", nullptr}}},
-                                            {"u", {{"$set", {{"usedAt", to_unix_ms(now)}}}}}}})}});
+  // Used up by the insert of its marker: of two requests with this token, one inserts it
+  // and rotates, the other is a reuse.
+  auto spent = db_->write("insert", "refresh_spent",
+                          {{"documents", json::array({{{"_id", hash}, {"at", to_unix_ms(now)}}})}});
   if (!spent) return Unexpected{spent.error()};
-  if (spent->modified != 1) {
-    // Another request used it first: this one is a reuse.
+  if (spent->duplicate_key) {
     if (auto revoked = revoke_family(*db_, family); !revoked) return Unexpected{revoked.error()};
     result.kind = RefreshResult::Kind::kReused;
     return result;
   }
+  auto marked =
+      db_->write("update", "refresh_tokens",
+                 {{"updates", json::array({{{"q", {{"_id", hash}}},
+                                            {"u", {{"$set", {{"usedAt", to_unix_ms(now)}}}}}}})}});
+  if (!marked) return Unexpected{marked.error()};
   result.client = std::move(**client);
   result.next = {next_hash, client_id, family, scopes, next_expiry};
   result.kind = RefreshResult::Kind::kRotated;

@@ -1,0 +1,98 @@
+#include "server/app/backends.hpp"
+
+#include <filesystem>
+
+#include "server/store/mongo/mongo_store.hpp"
+#include "server/store/redis/redis_client.hpp"
+#include "server/store/redis/redis_rate_limiter.hpp"
+#include "server/store/sqlite/sqlite_store.hpp"
+#include "shared/secrets.hpp"
+
+namespace stargate::server {
+namespace {
+
+// An optional password: the configured file, else the credential when systemd passed one.
+Expected<std::string> optional_password(const std::string& file, const std::string& credential,
+                                        const std::string& what) {
+  if (file.empty()) {
+    const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
+    if (dir == nullptr || !std::filesystem::exists(std::string(dir) + "/" + credential)) {
+      return std::string();
+    }
+  }
+  return read_secret_file(file, credential, what, what + ": none given");
+}
+
+// Percent-encodes a URI's user information (RFC 3986 §3.2.1).
+std::string encode_userinfo(const std::string& text) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (const unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+// mongodb://user@host/... with a password from a file -> mongodb://user:password@host/...
+Expected<std::string> mongo_uri_with_password(const std::string& uri, const std::string& password) {
+  if (password.empty()) return uri;
+  const auto start = uri.find("://") + 3;
+  const auto authority_end = uri.find_first_of("/?", start);
+  const auto at = uri.rfind('@', authority_end);
+  if (at == std::string::npos || at < start) {
+    return fail("[mongo] uri needs a user name (mongodb://USER@host/...) to go with the password");
+  }
+  return uri.substr(0, at) + ":" + encode_userinfo(password) + uri.substr(at);
+}
+
+}  // namespace
+
+Expected<Backend> open_backend(const ServerConfig& config) {
+  Backend backend;
+  // The state directory holds the token key (and, on sqlite, the store).
+  std::error_code ignored;
+  std::filesystem::create_directories(config.state_dir, ignored);
+  if (config.store_backend == "sqlite") {
+    auto store = SqliteStore::open(config.store_path);
+    if (!store) return Unexpected{store.error()};
+    backend.store = std::move(*store);
+    backend.limiter =
+        std::make_unique<TokenBucketLimiter>(config.rate_limit, config.tenant_rate_limits);
+    backend.description = "sqlite " + config.store_path;
+    return backend;
+  }
+  auto mongo_password =
+      optional_password(config.mongo_password_file, "mongodb-password", "MongoDB password");
+  if (!mongo_password) return Unexpected{mongo_password.error()};
+  auto uri = mongo_uri_with_password(config.mongo_uri, *mongo_password);
+  if (!uri) return Unexpected{uri.error()};
+  auto store = MongoStore::open(*uri, config.lease);
+  if (!store) return Unexpected{store.error()};
+  backend.store = std::move(*store);
+
+  auto endpoint = redis::parse_redis_url(config.redis_url);
+  if (!endpoint) return fail("[redis] url: " + endpoint.error());
+  auto redis_password =
+      optional_password(config.redis_password_file, "redis-password", "Redis password");
+  if (!redis_password) return Unexpected{redis_password.error()};
+  endpoint->password = *redis_password;
+  backend.redis = std::make_shared<redis::Client>(*endpoint);
+  backend.limiter = std::make_unique<RedisRateLimiter>(*backend.redis, config.rate_limit,
+                                                       config.tenant_rate_limits);
+  backend.dependencies.emplace_back("redis", [redis = backend.redis]() -> Status {
+    auto pong = redis->command({"PING"});
+    if (!pong) return Unexpected{pong.error()};
+    return {};
+  });
+  const auto without_options = config.mongo_uri.substr(0, config.mongo_uri.find('?'));
+  backend.description = "redis+mongo " + config.redis_url + " " + without_options;
+  return backend;
+}
+
+}  // namespace stargate::server

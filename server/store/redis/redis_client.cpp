@@ -1,0 +1,170 @@
+#include "server/store/redis/redis_client.hpp"
+
+#include <hiredis/hiredis.h>
+#include <openssl/sha.h>
+
+#include <cstdio>
+
+namespace stargate::server::redis {
+namespace {
+
+constexpr auto kReconnectPause = std::chrono::seconds(1);
+
+Reply convert(const redisReply* reply) {
+  Reply out;
+  switch (reply->type) {
+    case REDIS_REPLY_STRING:
+      out.type = Reply::Type::kString;
+      out.text.assign(reply->str, reply->len);
+      break;
+    case REDIS_REPLY_STATUS:
+      out.type = Reply::Type::kStatus;
+      out.text.assign(reply->str, reply->len);
+      break;
+    case REDIS_REPLY_INTEGER:
+      out.type = Reply::Type::kInteger;
+      out.integer = reply->integer;
+      break;
+    case REDIS_REPLY_ARRAY:
+      out.type = Reply::Type::kArray;
+      for (std::size_t i = 0; i < reply->elements; ++i)
+        out.elements.push_back(convert(reply->element[i]));
+      break;
+    default:
+      break;
+  }
+  return out;
+}
+
+std::string sha1_hex(const std::string& text) {
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+  char hex[2 * SHA_DIGEST_LENGTH + 1];
+  for (int i = 0; i < SHA_DIGEST_LENGTH; ++i)
+    std::snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+  return hex;
+}
+
+}  // namespace
+
+struct Client::Connection {
+  redisContext* context = nullptr;
+  ~Connection() {
+    if (context != nullptr) redisFree(context);
+  }
+};
+
+Client::Client(Endpoint endpoint, std::chrono::milliseconds timeout, std::size_t connections)
+    : endpoint_(std::move(endpoint)), timeout_(timeout), max_idle_(connections) {}
+
+Client::~Client() = default;
+
+Expected<std::unique_ptr<Client::Connection>> Client::connect() {
+  {
+    std::lock_guard lock(mutex_);
+    if (std::chrono::steady_clock::now() - last_failure_ < kReconnectPause) {
+      return fail(last_error_);
+    }
+  }
+  timeval limit{};
+  limit.tv_sec = static_cast<time_t>(timeout_.count() / 1000);
+  limit.tv_usec = static_cast<suseconds_t>((timeout_.count() % 1000) * 1000);
+  auto connection = std::make_unique<Connection>();
+  connection->context = redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port, limit);
+  std::string error;
+  if (connection->context == nullptr) {
+    error = "redis: out of memory";
+  } else if (connection->context->err != 0) {
+    error = "redis: " + endpoint_.host + ":" + std::to_string(endpoint_.port) + ": " +
+            connection->context->errstr;
+  } else {
+    redisSetTimeout(connection->context, limit);
+    auto setup = [&](const std::vector<std::string>& args) -> bool {
+      std::vector<const char*> argv;
+      std::vector<std::size_t> lengths;
+      for (const auto& a : args) {
+        argv.push_back(a.data());
+        lengths.push_back(a.size());
+      }
+      auto* reply = static_cast<redisReply*>(redisCommandArgv(
+          connection->context, static_cast<int>(argv.size()), argv.data(), lengths.data()));
+      const bool ok = reply != nullptr && reply->type != REDIS_REPLY_ERROR;
+      if (reply != nullptr && !ok) error = std::string("redis: ") + reply->str;
+      if (reply == nullptr) error = std::string("redis: ") + connection->context->errstr;
+      if (reply != nullptr) freeReplyObject(reply);
+      return ok;
+    };
+    if (!endpoint_.password.empty() && !setup({"AUTH", endpoint_.password})) {
+      error = "redis: authentication failed";
+    } else if (endpoint_.database != 0 && !setup({"SELECT", std::to_string(endpoint_.database)})) {
+      // error set by setup
+    }
+  }
+  if (!error.empty()) {
+    std::lock_guard lock(mutex_);
+    last_failure_ = std::chrono::steady_clock::now();
+    last_error_ = error;
+    return fail(error);
+  }
+  return connection;
+}
+
+std::unique_ptr<Client::Connection> Client::take() {
+  std::lock_guard lock(mutex_);
+  if (idle_.empty()) return nullptr;
+  auto connection = std::move(idle_.back());
+  idle_.pop_back();
+  return connection;
+}
+
+void Client::give_back(std::unique_ptr<Connection> connection) {
+  std::lock_guard lock(mutex_);
+  if (idle_.size() < max_idle_) idle_.push_back(std::move(connection));
+}
+
+Expected<Reply> Client::command(const std::vector<std::string>& args) {
+  auto connection = take();
+  if (connection == nullptr) {
+    auto made = connect();
+    if (!made) return Unexpected{made.error()};
+    connection = std::move(*made);
+  }
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lengths;
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lengths.push_back(a.size());
+  }
+  auto* reply = static_cast<redisReply*>(redisCommandArgv(
+      connection->context, static_cast<int>(argv.size()), argv.data(), lengths.data()));
+  if (reply == nullptr) {
+    // The connection is broken (reset, timed out): drop it; the next command makes another.
+    std::string error = std::string("redis: ") + connection->context->errstr;
+    return fail(error);
+  }
+  if (reply->type == REDIS_REPLY_ERROR) {
+    std::string error = std::string("redis: ") + std::string(reply->str, reply->len);
+    freeReplyObject(reply);
+    give_back(std::move(connection));
+    return fail(error);
+  }
+  Reply out = convert(reply);
+  freeReplyObject(reply);
+  give_back(std::move(connection));
+  return out;
+}
+
+Expected<Reply> Client::eval(const std::string& script, const std::vector<std::string>& keys,
+                             const std::vector<std::string>& args) {
+  const std::string sha = sha1_hex(script);
+  std::vector<std::string> call = {"EVALSHA", sha, std::to_string(keys.size())};
+  call.insert(call.end(), keys.begin(), keys.end());
+  call.insert(call.end(), args.begin(), args.end());
+  auto reply = command(call);
+  if (reply || reply.error().find("NOSCRIPT") == std::string::npos) return reply;
+  // Not loaded yet (or Redis restarted and forgot it): load it and try once more.
+  if (auto loaded = command({"SCRIPT", "LOAD", script}); !loaded) return loaded;
+  return command(call);
+}
+
+}  // namespace stargate::server::redis

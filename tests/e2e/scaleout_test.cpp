@@ -1,0 +1,317 @@
+// The scale-out mode end to end: real redis-server, a real MongoDB-compatible server
+// (FerretDB, or the mongod of STARGATE_TEST_MONGODB_URI), two `stargate-server gateway`
+// and two `stargate-server worker` processes, the unchanged daemon and CLI.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "server/store/mongo/mongo_client.hpp"
+#include "tests/support/stack.hpp"
+
+namespace stargate::test {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kOrder = R"({"orderId":"ORD-1","items":[{"sku":"SKU-001","quantity":2}]})";
+
+RunResult server_admin(Stack& stack, std::vector<std::string> args) {
+  args.insert(args.begin(), binary("stargate-server"));
+  args.push_back("--config");
+  args.push_back(stack.dir().file("server.toml"));
+  return run(args);
+}
+
+std::string token(Stack& stack, int port) {
+  httplib::Client http("127.0.0.1", port);
+  auto res = http.Post("/oauth/token",
+                       "grant_type=client_credentials&client_id=" + stack.client_id() +
+                           "&client_secret=" + stack.client_secret(),
+                       "application/x-www-form-urlencoded");
+  if (!res || res->status != 200) return "";
+  return json::parse(res->body)["access_token"];
+}
+
+httplib::Result submit(int port, const std::string& bearer, const std::string& key,
+                       const std::string& data = kOrder) {
+  httplib::Client http("127.0.0.1", port);
+  http.set_read_timeout(20, 0);
+  httplib::Headers headers = {{"Authorization", "Bearer " + bearer}};
+  if (!key.empty()) headers.emplace("Idempotency-Key", key);
+  return http.Post(
+      "/api/stargate/processes", headers,
+      R"({"clientProcessId":"c-)" + key + R"(","processType":"order","data":)" + data + "}",
+      "application/json");
+}
+
+json status(int port, const std::string& bearer, const std::string& id) {
+  httplib::Client http("127.0.0.1", port);
+  auto res = http.Get("/api/stargate/processes/" + id, {{"Authorization", "Bearer " + bearer}});
+  if (!res || res->status != 200) return json::object();
+  return json::parse(res->body);
+}
+
+bool completed(int port, const std::string& bearer, const std::string& id) {
+  return status(port, bearer, id).value("status", "") == "completed";
+}
+
+// The demo's order, through the daemon and one gateway, run by one of two workers.
+TEST(ScaleOut, TheDaemonsOrderRunsOnAWorkerBehindEitherGateway) {
+  StackOptions options;
+  options.scale_out = true;
+  Stack stack(options);
+  auto submitted = stack.cli({"--json", "submit", "order", "--data", kOrder, "--wait"});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err << submitted.out << stack.server_log();
+  const auto answer = json::parse(submitted.out);
+  EXPECT_EQ(answer.value("state", ""), "completed") << submitted.out;
+  const std::string id = answer["processId"];
+  int ran = 0;
+  for (std::size_t i = 0; i < 2; ++i) {
+    if (stack.worker_log(i).find("process " + id + ": completed") != std::string::npos) ++ran;
+  }
+  EXPECT_EQ(ran, 1) << stack.worker_log(0) << "\n----\n" << stack.worker_log(1);
+  // The other gateway answers for it too.
+  const auto bearer = token(stack, stack.gateway_port(1));
+  EXPECT_TRUE(completed(stack.gateway_port(1), bearer, id));
+  auto stock = server_admin(stack, {"stock", "--json"});
+  ASSERT_EQ(stock.exit_code, 0) << stock.err;
+  EXPECT_NE(stock.out.find("SKU-001"), std::string::npos) << stock.out;
+}
+
+// One key sent 32 times at once, half to each gateway: one process, 31 replays.
+TEST(ScaleOut, OneKeyThroughTwoGatewaysMakesOneProcess) {
+  StackOptions options;
+  options.scale_out = true;
+  options.start_daemon = false;
+  Stack stack(options);
+  const std::string bearer = token(stack, stack.port());
+  ASSERT_FALSE(bearer.empty());
+  std::mutex mutex;
+  std::set<std::string> ids;
+  std::atomic<int> accepted{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 32; ++i) {
+    threads.emplace_back([&, i] {
+      auto res = submit(stack.gateway_port(static_cast<std::size_t>(i % 2)), bearer, "same-key");
+      if (!res || res->status != 202) {
+        ++other;
+        return;
+      }
+      ++accepted;
+      std::lock_guard lock(mutex);
+      ids.insert(json::parse(res->body)["processId"].get<std::string>());
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  EXPECT_EQ(other, 0);
+  EXPECT_EQ(accepted, 32);
+  EXPECT_EQ(ids.size(), 1u);
+  const std::string log = stack.server_log() + read_file(stack.dir().file("gateway1.log"));
+  EXPECT_EQ(count(log, ": accepted order for tenant acme"), 1u) << log;
+}
+
+// One tenant's limit holds across both gateways: burst 5, 30 a minute; of 40 requests in
+// a few seconds through both, at most the burst plus what refilled meanwhile pass.
+TEST(ScaleOut, OneTenantsRateLimitHoldsAcrossGateways) {
+  StackOptions options;
+  options.scale_out = true;
+  options.start_daemon = false;
+  options.workers = 1;
+  options.server_extra = "[rate_limit]\nper_minute = 30\nburst = 5\n";
+  Stack stack(options);
+  const std::string bearer = token(stack, stack.port());
+  ASSERT_FALSE(bearer.empty());
+  const auto start = std::chrono::steady_clock::now();
+  int accepted = 0, limited = 0;
+  for (int i = 0; i < 40; ++i) {
+    auto res = submit(stack.gateway_port(static_cast<std::size_t>(i % 2)), bearer,
+                      "rl-" + std::to_string(i));
+    ASSERT_TRUE(res);
+    if (res->status == 202) ++accepted;
+    if (res->status == 429) {
+      ++limited;
+      EXPECT_TRUE(res->has_header("Retry-After"));
+    }
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LE(accepted, 5 + static_cast<int>(seconds * 30 / 60) + 1) << seconds << " s";
+  EXPECT_GE(limited, 40 - 5 - static_cast<int>(seconds * 30 / 60) - 1);
+}
+
+// kill -9 of the worker running an order: the other worker takes it over once the lease
+// ends and finishes it; the stock is reserved once.
+TEST(ScaleOut, AKilledWorkersProcessIsFinishedByTheOtherOnce) {
+  StackOptions options;
+  options.scale_out = true;
+  options.start_daemon = false;
+  options.step_duration = "1s";
+  options.lease = "3s";
+  Stack stack(options);
+  const std::string bearer = token(stack, stack.port());
+  auto res = submit(stack.port(), bearer, "kill-me",
+                    R"({"orderId":"ORD-K","items":[{"sku":"SKU-K","quantity":7}]})");
+  ASSERT_TRUE(res && res->status == 202);
+  const std::string id = json::parse(res->body)["processId"];
+  std::size_t runner = 2;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        for (std::size_t i = 0; i < 2; ++i) {
+          if (stack.worker_log(i).find("process " + id + ": order started") != std::string::npos) {
+            runner = i;
+          }
+        }
+        return runner < 2;
+      },
+      std::chrono::seconds(20)));
+  // Into its second step (reserve comes third): kill it there.
+  ASSERT_TRUE(wait_until([&] { return status(stack.port(), bearer, id).value("progress", 0) > 0; },
+                         std::chrono::seconds(20)));
+  EXPECT_EQ(stack.stop_worker(runner, SIGKILL), 128 + SIGKILL);
+  const std::size_t other = 1 - runner;
+  ASSERT_TRUE(
+      wait_until([&] { return completed(stack.port(), bearer, id); }, std::chrono::seconds(60)))
+      << stack.worker_log(other);
+  // (Its log line follows the saved outcome by a moment.)
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return stack.worker_log(other).find("process " + id + ": completed") != std::string::npos;
+      },
+      std::chrono::seconds(10)))
+      << stack.worker_log(other) << "\n----\n"
+      << stack.worker_log(runner);
+  auto stock = server_admin(stack, {"stock", "--json"});
+  ASSERT_EQ(stock.exit_code, 0) << stock.err;
+  const auto lines = json::parse(stock.out)["skus"];
+  bool found = false;
+  for (const auto& line : lines) {
+    if (line.value("sku", "") == "SKU-K") {
+      found = true;
+      EXPECT_EQ(line.value("reserved", 0), 7) << stock.out;
+    }
+  }
+  EXPECT_TRUE(found) << stock.out;
+}
+
+// A client revoked (by the admin command) is refused by both gateways at once, and tenants
+// stay apart across gateways.
+TEST(ScaleOut, RevocationAndTenantsHoldAcrossGateways) {
+  StackOptions options;
+  options.scale_out = true;
+  options.start_daemon = false;
+  Stack stack(options);
+  const std::string bearer = token(stack, stack.port());
+  auto res = submit(stack.port(), bearer, "mine");
+  ASSERT_TRUE(res && res->status == 202);
+  const std::string id = json::parse(res->body)["processId"];
+
+  auto other = server_admin(
+      stack, {"client", "add", "--tenant", "globex", "--process-types", "order", "--json"});
+  ASSERT_EQ(other.exit_code, 0) << other.err;
+  const auto globex = json::parse(other.out);
+  httplib::Client second("127.0.0.1", stack.gateway_port(1));
+  auto globex_token = second.Post(
+      "/oauth/token",
+      "grant_type=client_credentials&client_id=" + globex["clientId"].get<std::string>() +
+          "&client_secret=" + globex["clientSecret"].get<std::string>(),
+      "application/x-www-form-urlencoded");
+  ASSERT_TRUE(globex_token && globex_token->status == 200);
+  auto peek = second.Get(
+      "/api/stargate/processes/" + id,
+      {{"Authorization",
+        "Bearer " + json::parse(globex_token->body)["access_token"].get<std::string>()}});
+  ASSERT_TRUE(peek);
+  EXPECT_EQ(peek->status, 404);
+
+  ASSERT_EQ(server_admin(stack, {"client", "revoke", stack.client_id()}).exit_code, 0);
+  for (std::size_t i = 0; i < 2; ++i) {
+    httplib::Client http("127.0.0.1", stack.gateway_port(i));
+    auto refused =
+        http.Get("/api/stargate/processes/" + id, {{"Authorization", "Bearer " + bearer}});
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 401) << "gateway " << i;
+  }
+}
+
+// MongoDB stopped: 503 with Retry-After (never 500, never a hang), readiness names it; then
+// it comes back and everything works again without a restart. Redis stopped: submissions
+// go on (the record is in MongoDB), readiness names it; back, it is ready again.
+TEST(ScaleOut, OutagesOfEitherEngineAreReportedAndRecoverWithoutARestart) {
+  StackOptions options;
+  options.scale_out = true;
+  options.start_daemon = false;
+  Stack stack(options);
+  if (!stack.mongo().own_process()) GTEST_SKIP() << "needs a MongoDB the test can stop";
+  const std::string bearer = token(stack, stack.port());
+  ASSERT_TRUE(submit(stack.port(), bearer, "before"));
+
+  stack.mongo().stop(true);
+  auto during = submit(stack.gateway_port(1), bearer, "during-mongo");
+  ASSERT_TRUE(during);
+  EXPECT_EQ(during->status, 503) << during->body;
+  EXPECT_TRUE(during->has_header("Retry-After"));
+  httplib::Client http("127.0.0.1", stack.port());
+  auto ready = http.Get("/health/ready");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 503);
+  EXPECT_NE(ready->body.find("mongodb"), std::string::npos) << ready->body;
+  ASSERT_TRUE(stack.mongo().start()) << stack.mongo().error();
+  ASSERT_TRUE(wait_until([&] { return http.Get("/health/ready")->status == 200; },
+                         std::chrono::seconds(30)));
+  auto after = submit(stack.gateway_port(1), bearer, "during-mongo");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 202) << after->body;
+  const std::string after_id = json::parse(after->body)["processId"];
+
+  stack.redis().stop(true);
+  auto without_redis = submit(stack.port(), bearer, "during-redis");
+  ASSERT_TRUE(without_redis);
+  EXPECT_EQ(without_redis->status, 202) << without_redis->body;
+  ready = http.Get("/health/ready");
+  ASSERT_TRUE(ready);
+  EXPECT_NE(ready->body.find("redis"), std::string::npos) << ready->body;
+  ASSERT_TRUE(stack.redis().start()) << stack.redis().error();
+  ASSERT_TRUE(wait_until([&] { return http.Get("/health/ready")->status == 200; },
+                         std::chrono::seconds(30)));
+  EXPECT_TRUE(wait_until([&] { return completed(stack.port(), bearer, after_id); },
+                         std::chrono::seconds(30)));
+}
+
+// audit verify on MongoDB: intact after all of it, broken once a record is edited there.
+TEST(ScaleOut, AuditVerifyOnMongoCatchesAnEditedRecord) {
+  StackOptions options;
+  options.scale_out = true;
+  Stack stack(options);
+  ASSERT_EQ(stack.cli({"submit", "order", "--data", kOrder, "--wait"}).exit_code, 0);
+  auto intact = server_admin(stack, {"audit", "verify"});
+  ASSERT_EQ(intact.exit_code, 0) << intact.err << intact.out;
+  auto exported = server_admin(stack, {"audit", "export", "--since", "1h"});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  EXPECT_NE(exported.out.find("\"to\":\"completed\""), std::string::npos);
+
+  auto mongo = server::mongo::Client::open(stack.mongo().uri());
+  ASSERT_TRUE(mongo) << mongo.error();
+  std::int64_t seq = 0;
+  std::string record;
+  ASSERT_TRUE((*mongo)->find("audit", {{"record", {{"$regex", "completed"}}}}, {}, [&](json& doc) {
+    seq = doc["_id"];
+    record = doc["record"];
+  }));
+  ASSERT_GT(seq, 0);
+  record.replace(record.find("completed"), 9, "failed");
+  ASSERT_TRUE((*mongo)->write(
+      "update", "audit",
+      {{"updates",
+        json::array({{{"q", {{"_id", seq}}}, {"u", {{"$set", {{"record", record}}}}}}})}}));
+  auto broken = server_admin(stack, {"audit", "verify"});
+  EXPECT_EQ(broken.exit_code, 1) << broken.out;
+  EXPECT_NE(broken.out.find("BROKEN"), std::string::npos) << broken.out;
+}
+
+}  // namespace
+}  // namespace stargate::test

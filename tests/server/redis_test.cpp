@@ -1,0 +1,109 @@
+// Tests of server/store/redis/: the client and the shared rate limiter, against a real
+// redis-server started by the test.
+#include <gtest/gtest.h>
+
+#include "server/store/redis/redis_client.hpp"
+#include "server/store/redis/redis_rate_limiter.hpp"
+#include "tests/support/engines.hpp"
+
+namespace stargate::server {
+namespace {
+
+redis::Endpoint endpoint_of(const test::RedisServer& server) {
+  auto endpoint = redis::parse_redis_url(server.url());
+  EXPECT_TRUE(endpoint) << endpoint.error();
+  return endpoint ? *endpoint : redis::Endpoint{};
+}
+
+TEST(RedisUrl, ReadsHostPortAndDatabase) {
+  auto plain = redis::parse_redis_url("redis://cache");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->host, "cache");
+  EXPECT_EQ(plain->port, 6379);
+  auto full = redis::parse_redis_url("redis://[::1]:6380/3");
+  ASSERT_TRUE(full) << full.error();
+  EXPECT_EQ(full->host, "::1");
+  EXPECT_EQ(full->port, 6380);
+  EXPECT_EQ(full->database, 3);
+  const std::vector<std::string> bad_urls = {
+      "redis://",   "redis://:pw@h", "redis://h:0",   "redis://h:x",
+      "rediss://h", "redis://[::1",  "redis://h/100", "redis://" + std::string(300, 'a')};
+  for (const auto& bad : bad_urls) {
+    EXPECT_FALSE(redis::parse_redis_url(bad)) << bad;
+  }
+}
+
+TEST(RedisClient, RunsCommandsAndReconnectsAfterARestart) {
+  test::TempDir dir;
+  test::RedisServer server(dir.path());
+  ASSERT_TRUE(server.ok()) << server.error();
+  redis::Client client(endpoint_of(server));
+  ASSERT_TRUE(client.command({"SET", "k", std::string("a\0b", 3)}));
+  auto value = client.command({"GET", "k"});
+  ASSERT_TRUE(value) << value.error();
+  EXPECT_EQ(value->text, std::string("a\0b", 3));
+  EXPECT_FALSE(client.command({"NO-SUCH-COMMAND"}));
+
+  server.stop(true);
+  auto down = client.command({"PING"});
+  ASSERT_FALSE(down);
+  EXPECT_NE(down.error().find("redis: "), std::string::npos);
+  ASSERT_TRUE(server.start()) << server.error();
+  EXPECT_TRUE(
+      test::wait_until([&] { return bool(client.command({"PING"})); }, std::chrono::seconds(10)));
+}
+
+// Two gateways, one tenant: one bucket. Burst 5 and 60 a minute: of 20 requests made at
+// once through both, 5 (and at most one more refilled meanwhile) pass.
+TEST(RedisRateLimiter, OneTenantThroughTwoGatewaysGetsOneLimit) {
+  test::TempDir dir;
+  test::RedisServer server(dir.path());
+  ASSERT_TRUE(server.ok()) << server.error();
+  redis::Client first_connection(endpoint_of(server));
+  redis::Client second_connection(endpoint_of(server));
+  const RateLimit limit{60, 5};
+  RedisRateLimiter first(first_connection, limit, {});
+  RedisRateLimiter second(second_connection, limit, {});
+  int allowed = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto decision = (i % 2 == 0 ? first : second).take("acme", now_utc());
+    if (decision.allowed) ++allowed;
+    if (!decision.allowed) {
+      EXPECT_GE(decision.retry_after_seconds, 1);
+    }
+    EXPECT_EQ(decision.limit, 60);
+  }
+  EXPECT_GE(allowed, 5);
+  EXPECT_LE(allowed, 6);
+  EXPECT_TRUE(first.shared());
+  // Another tenant has a bucket of its own.
+  EXPECT_TRUE(second.take("globex", now_utc()).allowed);
+}
+
+// Redis gone: each gateway limits on its own (documented), and shares again once it is back.
+TEST(RedisRateLimiter, FallsBackToALocalBucketWhileRedisIsDown) {
+  test::TempDir dir;
+  test::RedisServer server(dir.path());
+  ASSERT_TRUE(server.ok()) << server.error();
+  redis::Client connection(endpoint_of(server));
+  RedisRateLimiter limiter(connection, RateLimit{60, 3}, {});
+  ASSERT_TRUE(limiter.take("acme", now_utc()).allowed);
+  server.stop(true);
+  int allowed = 0;
+  for (int i = 0; i < 6; ++i) {
+    if (limiter.take("acme", now_utc()).allowed) ++allowed;
+  }
+  EXPECT_FALSE(limiter.shared());
+  EXPECT_GE(allowed, 3);
+  EXPECT_LE(allowed, 4);
+  ASSERT_TRUE(server.start()) << server.error();
+  EXPECT_TRUE(test::wait_until(
+      [&] {
+        limiter.take("acme", now_utc());
+        return limiter.shared();
+      },
+      std::chrono::seconds(10)));
+}
+
+}  // namespace
+}  // namespace stargate::server
