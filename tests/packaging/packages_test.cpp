@@ -88,6 +88,8 @@ TEST_F(Packages, HoldBinariesUnitsManPagesAndCompletion) {
   const auto server = contents(kServer);
   for (const char* file :
        {"./usr/sbin/stargate-server", "./lib/systemd/system/stargate-server.service",
+        "./lib/systemd/system/stargate-server-gateway@.service",
+        "./lib/systemd/system/stargate-server-worker@.service",
         "./usr/lib/sysusers.d/stargate-server.conf", "./etc/stargate-server/server.toml",
         "./usr/share/man/man8/stargate-server.8.gz"}) {
     EXPECT_NE(server.find(std::string(file) + "\n"), std::string::npos) << file;
@@ -115,12 +117,15 @@ TEST_F(Packages, UnitsVerifyAndTheDaemonScoresWellOnSecurity) {
       0);
   std::filesystem::create_directories(root.file("bin"));
   std::filesystem::copy_file("/bin/kill", root.file("bin/kill"));
-  for (const char* unit : {"stargated.service", "stargated.socket", "stargate-server.service"}) {
+  for (const char* unit :
+       {"stargated.service", "stargated.socket", "stargate-server.service",
+        "stargate-server-gateway@1.service", "stargate-server-worker@1.service"}) {
     auto verified =
         run({"/usr/bin/systemd-analyze", "verify", "--man=no", "--root=" + root.path(), unit});
     EXPECT_EQ(verified.exit_code, 0) << unit << ": " << verified.out << verified.err;
   }
-  for (const char* unit : {"stargated.service", "stargate-server.service"}) {
+  for (const char* unit : {"stargated.service", "stargate-server.service",
+                           "stargate-server-gateway@.service", "stargate-server-worker@.service"}) {
     auto security = run({"/usr/bin/systemd-analyze", "security", "--offline=true",
                          root.file(std::string("lib/systemd/system/") + unit)});
     std::smatch level;
