@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -196,6 +198,94 @@ TEST(ScaleOut, AKilledWorkersProcessIsFinishedByTheOtherOnce) {
     }
   }
   EXPECT_TRUE(found) << stock.out;
+}
+
+// kill -9 of one gateway while clients submit through both: every 202 answered is a
+// process that exists and completes; a client whose gateway died sends the same key to the
+// other one and gets one process, not two.
+TEST(ScaleOut, AKilledGatewayLosesNoAcceptedRequest) {
+  StackOptions options;
+  options.scale_out = true;
+  options.start_daemon = false;
+  options.step_duration = "10ms";
+  Stack stack(options);
+  const std::string bearer = token(stack, stack.port());
+  ASSERT_FALSE(bearer.empty());
+  constexpr int kClients = 4, kEach = 8;
+  std::mutex mutex;
+  std::map<std::string, std::string> accepted;  // key -> process id
+  std::atomic<int> resent{0}, duplicates{0}, failures{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < kClients; ++c) {
+    threads.emplace_back([&, c] {
+      for (int n = 0; n < kEach; ++n) {
+        const std::string key = "gw-" + std::to_string(c) + "-" + std::to_string(n);
+        auto res = submit(stack.gateway_port(1), bearer, key);
+        if (!res || res->status != 202) {
+          ++resent;
+          res = submit(stack.gateway_port(0), bearer, key);
+        }
+        if (!res || res->status != 202) {
+          ++failures;
+          continue;
+        }
+        std::lock_guard lock(mutex);
+        const std::string id = json::parse(res->body)["processId"];
+        if (!accepted.emplace(key, id).second) ++duplicates;
+      }
+    });
+  }
+  ASSERT_TRUE(wait_until(
+      [&] {
+        std::lock_guard lock(mutex);
+        return accepted.size() >= 6;
+      },
+      std::chrono::seconds(30)));
+  EXPECT_EQ(stack.gateway(1)->stop(SIGKILL), 128 + SIGKILL);
+  for (auto& t : threads)
+    t.join();
+  EXPECT_EQ(failures, 0);
+  EXPECT_EQ(duplicates, 0);
+  EXPECT_GT(resent, 0);  // the kill came while clients were sending
+  ASSERT_EQ(accepted.size(), static_cast<std::size_t>(kClients * kEach));
+  std::set<std::string> ids;
+  for (const auto& [key, id] : accepted)
+    ids.insert(id);
+  EXPECT_EQ(ids.size(), accepted.size());
+  for (const auto& [key, id] : accepted) {
+    EXPECT_TRUE(
+        wait_until([&] { return completed(stack.port(), bearer, id); }, std::chrono::seconds(60)))
+        << key << " " << id;
+  }
+}
+
+// redis-server restarted (AOF fsync always) under submissions: nothing acknowledged is
+// lost, and the processes still run.
+TEST(ScaleOut, RestartingRedisLosesNothingAcknowledged) {
+  StackOptions options;
+  options.scale_out = true;
+  options.start_daemon = false;
+  options.redis_aof_always = true;
+  options.step_duration = "10ms";
+  Stack stack(options);
+  const std::string bearer = token(stack, stack.port());
+  std::vector<std::string> ids;
+  for (int n = 0; n < 20; ++n) {
+    if (n == 10) {
+      stack.redis().stop();
+      ASSERT_TRUE(stack.redis().start()) << stack.redis().error();
+    }
+    auto res = submit(stack.gateway_port(static_cast<std::size_t>(n % 2)), bearer,
+                      "redis-" + std::to_string(n));
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 202) << res->body;
+    ids.push_back(json::parse(res->body)["processId"]);
+  }
+  for (const auto& id : ids) {
+    EXPECT_TRUE(wait_until([&] { return completed(stack.gateway_port(1), bearer, id); },
+                           std::chrono::seconds(60)))
+        << id;
+  }
 }
 
 // A client revoked (by the admin command) is refused by both gateways at once, and tenants
