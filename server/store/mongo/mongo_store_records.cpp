@@ -176,28 +176,37 @@ Expected<bool> MongoStore::token_usable(const std::string& client_id, const std:
 Status MongoStore::append_audit(const std::vector<AuditEvent>& events) {
   if (events.empty()) return {};
   if (auto ok = ready(); !ok) return ok;
-  for (const auto& event : events) {
-    for (int attempt = 0;; ++attempt) {
-      std::int64_t seq = 0;
-      std::string prev = kAuditGenesis;
-      auto head = db_->find("audit", json::object(), {{"sort", {{"_id", -1}}}, {"limit", 1}},
-                            [&](json& doc) {
-                              seq = doc.value("_id", std::int64_t{0});
-                              prev = doc.value("hash", "");
-                            });
-      if (!head) return head;
-      const AuditRecord record = chain_audit_record(seq, prev, event);
-      auto written = db_->write("insert", "audit",
-                                {{"documents", json::array({{{"_id", record.seq},
-                                                             {"time", to_unix_ms(record.time)},
-                                                             {"record", record.record},
-                                                             {"prevHash", record.prev_hash},
-                                                             {"hash", record.hash}}})}});
-      if (!written) return Unexpected{written.error()};
-      if (!written->duplicate_key) break;
-      if (attempt >= 200) return fail("store: the audit trail is contended; record not written");
-      std::this_thread::sleep_for(std::chrono::milliseconds(1 + attempt % 5));
+  // A batch goes in one ordered insert, chained from the head read just before: when
+  // another writer took a seq first, the insert stops at that record (the ones before it
+  // are in) and the rest are chained again after the new head.
+  constexpr std::size_t kBatch = 256;
+  std::size_t next = 0;
+  for (int conflicts = 0; next < events.size();) {
+    std::int64_t seq = 0;
+    std::string prev = kAuditGenesis;
+    auto head =
+        db_->find("audit", json::object(), {{"sort", {{"_id", -1}}}, {"limit", 1}}, [&](json& doc) {
+          seq = doc.value("_id", std::int64_t{0});
+          prev = doc.value("hash", "");
+        });
+    if (!head) return head;
+    json documents = json::array();
+    for (std::size_t k = next; k < events.size() && k < next + kBatch; ++k) {
+      const AuditRecord record = chain_audit_record(seq, prev, events[k]);
+      documents.push_back({{"_id", record.seq},
+                           {"time", to_unix_ms(record.time)},
+                           {"record", record.record},
+                           {"prevHash", record.prev_hash},
+                           {"hash", record.hash}});
+      seq = record.seq;
+      prev = record.hash;
     }
+    auto written = db_->write("insert", "audit", {{"documents", documents}, {"ordered", true}});
+    if (!written) return Unexpected{written.error()};
+    next += static_cast<std::size_t>(std::max<std::int64_t>(0, written->n));
+    if (!written->duplicate_key) continue;
+    if (++conflicts > 200) return fail("store: the audit trail is contended; records not written");
+    std::this_thread::sleep_for(std::chrono::milliseconds(1 + conflicts % 5));
   }
   return {};
 }

@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# The scale-out backend against the single node, on this machine, in one run:
+#   (a) the SQLite single node (`serve`),
+#   (b) redis+mongo with one gateway (and one worker),
+#   (c) redis+mongo with two gateways (two wrk instances, one per gateway, summed),
+# each for POST submit (a new idempotency key per request) and GET status of a completed
+# process at --connections in all, with redis-benchmark SET and XADD on a redis-server of
+# the same run as the engine's own ceiling. Then the worker takeover time after a kill -9
+# (median and worst of --takeovers runs) and Redis's memory after the runs.
+# MongoDB is FerretDB (SQLite handler) unless STARGATE_BENCH_MONGODB_URI names a mongod.
+# Usage: bench/scaleout.sh [--duration 10s] [--connections 32] [--takeovers 5] [--record]
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+duration=10s connections=32 takeovers=5 record=no
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) duration=$2; shift 2 ;;
+    --connections) connections=$2; shift 2 ;;
+    --takeovers) takeovers=$2; shift 2 ;;
+    --record) record=yes; shift ;;
+    *) echo "usage: bench/scaleout.sh [--duration 10s] [--connections 32] [--takeovers 5] [--record]" >&2; exit 2 ;;
+  esac
+done
+
+build_release
+"$repo/scripts/bootstrap-ferretdb"
+work=$(mktemp -d /tmp/stargate-bench-XXXXXX)
+order='{"orderId":"ORD-12345","items":[{"sku":"SKU-001","quantity":1}]}'
+
+# --- the engines ---
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --dir "$work" \
+  >"$work/redis.log" 2>&1 &
+pids+=($!)
+wait_for "redis-cli -p $redis_port ping >/dev/null 2>&1"
+if [ -n "${STARGATE_BENCH_MONGODB_URI:-}" ]; then
+  mongo_uri=$STARGATE_BENCH_MONGODB_URI
+  mongo_name="mongod ($mongo_uri)"
+else
+  ferretdb="${STARGATE_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/stargate/tools}/ferretdb-v1.24.2/ferretdb"
+  mongo_port=$(free_port)
+  mkdir -p "$work/mongo"
+  "$ferretdb" --handler=sqlite --sqlite-url="file:$work/mongo/" --state-dir="$work/mongo" \
+    --listen-addr="127.0.0.1:$mongo_port" --telemetry=disable --debug-addr=- --log-level=warn \
+    >"$work/ferretdb.log" 2>&1 &
+  pids+=($!)
+  wait_for "(exec 3<>/dev/tcp/127.0.0.1/$mongo_port) 2>/dev/null"
+  mongo_uri="mongodb://127.0.0.1:$mongo_port/stargate"
+  mongo_name="FerretDB 1.24.2, SQLite handler"
+fi
+
+echo "redis-benchmark SET and XADD ..." >&2
+# "SET: 67636.12 requests per second, ..." (a custom command names itself in full first)
+redis_rate() {
+  tr '\r' '\n' | awk '/requests per second/ { for (i = 2; i <= NF; i++) if ($(i + 1) == "requests") { print int($i); break } }' | tail -1
+}
+redis_set=$(redis-benchmark -p "$redis_port" -q -n 200000 -c "$connections" -t set | redis_rate)
+redis_xadd=$(redis-benchmark -p "$redis_port" -q -n 200000 -c "$connections" \
+  XADD bench:stream '*' f v | redis_rate)
+redis-cli -p "$redis_port" del bench:stream >/dev/null
+
+# config BACKEND STEP LEASE: server.toml for the next run; each case has a database of its
+# own (set $database), so that one case's queued orders do not wait in front of the next.
+database=stargate
+config() {
+  local backend=""
+  if [ "$1" = mongo ]; then
+    backend="[store]
+backend = \"redis+mongo\"
+[redis]
+url = \"redis://127.0.0.1:$redis_port\"
+[mongo]
+uri = \"${mongo_uri%/*}/$database\""
+  fi
+  cat >"$work/server.toml" <<TOML
+[server]
+listen = "127.0.0.1:0"
+state_dir = "$work/server"
+[engine]
+workers = 1
+lease = "${3:-30s}"
+[order]
+step_duration = "$2"
+[rate_limit]
+per_minute = 10000000
+burst = 10000000
+$backend
+TOML
+}
+
+gateway_pids=() worker_pids=() gateway_ports=()
+# start MODE GATEWAYS WORKERS: serve (sqlite) or gateways and workers (mongo)
+start() {
+  gateway_pids=() worker_pids=() gateway_ports=()
+  local role=serve i
+  [ "$1" = mongo ] && role=gateway
+  for i in $(seq "$2"); do
+    rm -f "$work/port$i"
+    "$bin/stargate-server" --log-level warn "$role" --config "$work/server.toml" \
+      --port-file "$work/port$i" >>"$work/gateway$i.log" 2>&1 &
+    gateway_pids+=($!) && pids+=($!)
+    wait_for "[ -s '$work/port$i' ]" || { cat "$work/gateway$i.log" >&2; exit 1; }
+    gateway_ports+=("$(cat "$work/port$i")")
+  done
+  port=${gateway_ports[0]}
+  [ "$1" = mongo ] || return 0
+  for i in $(seq "$3"); do
+    "$bin/stargate-server" --log-level info worker --config "$work/server.toml" \
+      >>"$work/worker$i.log" 2>&1 &
+    worker_pids+=($!) && pids+=($!)
+  done
+}
+stop() {
+  for pid in "${gateway_pids[@]}" "${worker_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${gateway_pids[@]}" "${worker_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+
+cat >"$work/post.lua" <<'LUA'
+local order = os.getenv("ORDER")
+local auth = "Bearer " .. os.getenv("TOKEN")
+local counter = 0
+local prefix = tostring(math.random(1, 1000000000))
+function setup(thread) thread:set("id", tostring(math.random(1, 1000000000))) end
+request = function()
+  counter = counter + 1
+  local key = prefix .. "-" .. id .. "-" .. counter
+  local body = '{"clientProcessId":"' .. key .. '","processType":"order","idempotencyKey":"' ..
+               key .. '","data":' .. order .. '}'
+  return wrk.format("POST", "/api/stargate/processes",
+    {["Content-Type"] = "application/json", ["Authorization"] = auth}, body)
+end
+LUA
+
+# measure URLPATH [wrk args]: over every gateway at once, connections split between them;
+# prints "req/s p50 p99 non2xx" (summed rate, worst latencies)
+measure() {
+  local path=$1; shift
+  local n=${#gateway_ports[@]} i out=()
+  local threads=$((2 / n)); [ "$threads" -ge 1 ] || threads=1
+  for i in $(seq 0 $((n - 1))); do
+    ORDER=$order TOKEN=$token wrk -t"$threads" -c$((connections / n)) -d"$duration" --latency "$@" \
+      "http://127.0.0.1:${gateway_ports[$i]}$path" >"$work/wrk$i.log" &
+    out+=($!)
+  done
+  for pid in "${out[@]}"; do wait "$pid"; done
+  for i in $(seq 0 $((n - 1))); do wrk_figures <"$work/wrk$i.log"; done |
+    awk '{ rps += $1; if ($2 > p50) p50 = $2; if ($3 > p99) p99 = $3; bad += $4 }
+         END { printf "%.0f %.2f %.2f %d\n", rps, p50, p99, bad }'
+}
+
+# case NAME MODE GATEWAYS: GET then POST, as bench/server.sh does: GET with orders that
+# finish at once, POST with orders that stay at their first step (1 h) so that the workers
+# do not compete for the machine while the gateways are measured.
+declare -A rps p50 p99
+run_case() {
+  local name=$1 mode=$2 gateways=$3
+  database="stargate_$name"
+  rm -rf "$work/server"
+  config "$mode" 0ms
+  start "$mode" "$gateways" 1
+  rm -f "$work/secret"
+  provision "$work/server.toml"
+  echo "$(date +%T) $name: GET status ..." >&2
+  read -r rps[$name-get] p50[$name-get] p99[$name-get] _ < <(measure "/api/stargate/processes/$process" -H "Authorization: Bearer $token")
+  stop
+  config "$mode" 1h
+  start "$mode" "$gateways" 1
+  echo "$(date +%T) $name: POST submit ..." >&2
+  read -r rps[$name-post] p50[$name-post] p99[$name-post] _ < <(measure "/" -s "$work/post.lua")
+  stop
+}
+run_case a sqlite 1
+run_case b mongo 1
+run_case c mongo 2
+
+# --- worker takeover after kill -9 ---
+echo "$(date +%T) worker takeover after kill -9 ($takeovers runs) ..." >&2
+database=stargate_takeover
+config mongo 1s 3s
+start mongo 1 2
+rm -f "$work/secret"
+provision "$work/server.toml"
+takes=()
+for n in $(seq "$takeovers"); do
+  id=$(curl -s -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    -d "{\"clientProcessId\":\"take-$n\",\"processType\":\"order\",\"data\":$order}" \
+    "http://127.0.0.1:$port/api/stargate/processes" | sed -E 's/.*"processId":"([^"]+)".*/\1/')
+  wait_for "grep -q '$id: order started' $work/worker1.log $work/worker2.log" 20
+  runner=1; grep -q "$id: order started" "$work/worker2.log" && runner=2
+  other=$((3 - runner))
+  killed=$(date +%s.%N)
+  kill -KILL "${worker_pids[$((runner - 1))]}"
+  wait "${worker_pids[$((runner - 1))]}" 2>/dev/null || true
+  wait_for "grep -q '$id: order started' $work/worker$other.log" 30
+  taken=$(date +%s.%N)
+  takes+=("$(awk -v a="$killed" -v b="$taken" 'BEGIN { printf "%.2f", b - a }')")
+  "$bin/stargate-server" --log-level info worker --config "$work/server.toml" \
+    >>"$work/worker$runner.log" 2>&1 &
+  worker_pids[$((runner - 1))]=$! && pids+=($!)
+  wait_for "curl -s -H 'Authorization: Bearer $token' http://127.0.0.1:$port/api/stargate/processes/$id | grep -q completed" 30
+done
+stop
+take_median=$(printf '%s\n' "${takes[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+take_worst=$(printf '%s\n' "${takes[@]}" | sort -n | tail -1)
+redis_memory=$(redis-cli -p "$redis_port" info memory | awk -F: '/^used_memory:/ { print $2 }' | tr -d '\r')
+redis_keys=$(redis-cli -p "$redis_port" dbsize)
+
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", 100 * a / b }'; }
+summary=$(cat <<TXT
+| case | POST req/s | POST p50/p99 ms | GET req/s | GET p50/p99 ms | POST vs (a) | GET vs (a) |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: |
+| (a) SQLite single node | ${rps[a-post]} | ${p50[a-post]} / ${p99[a-post]} | ${rps[a-get]} | ${p50[a-get]} / ${p99[a-get]} | 100% | 100% |
+| (b) redis+mongo, 1 gateway | ${rps[b-post]} | ${p50[b-post]} / ${p99[b-post]} | ${rps[b-get]} | ${p50[b-get]} / ${p99[b-get]} | $(pct "${rps[b-post]}" "${rps[a-post]}") | $(pct "${rps[b-get]}" "${rps[a-get]}") |
+| (c) redis+mongo, 2 gateways | ${rps[c-post]} | ${p50[c-post]} / ${p99[c-post]} | ${rps[c-get]} | ${p50[c-get]} / ${p99[c-get]} | $(pct "${rps[c-post]}" "${rps[a-post]}") | $(pct "${rps[c-get]}" "${rps[a-get]}") |
+
+Yardstick, same run: redis-benchmark SET $redis_set req/s, XADD $redis_xadd req/s
+($connections connections). POST (b) is $(pct "${rps[b-post]}" "$redis_set") of Redis SET.
+Worker takeover after kill -9 (lease 3s, $takeovers runs): median ${take_median} s, worst ${take_worst} s.
+Redis after all runs: $redis_keys keys, used_memory $redis_memory bytes.
+MongoDB: $mongo_name.
+TXT
+)
+echo "$summary"
+if [ "$record" = yes ]; then
+  {
+    echo
+    echo "### bench/scaleout.sh — $(date -u +%Y-%m-%d)"
+    echo
+    echo "Command: \`bench/scaleout.sh --duration $duration --connections $connections --takeovers $takeovers\`"
+    echo "(wrk on loopback, Release build; every process on this one machine). Machine: $(machine)."
+    echo
+    echo "$summary"
+  } >>"$repo/bench/RESULTS.md"
+fi
