@@ -21,13 +21,6 @@ using nlohmann::json;
 
 constexpr const char* kOrder = R"({"orderId":"ORD-1","items":[{"sku":"SKU-001","quantity":2}]})";
 
-RunResult server_admin(Stack& stack, std::vector<std::string> args) {
-  args.insert(args.begin(), binary("stargate-server"));
-  args.push_back("--config");
-  args.push_back(stack.dir().file("server.toml"));
-  return run(args);
-}
-
 std::string token(Stack& stack, int port) {
   httplib::Client http("127.0.0.1", port);
   auto res = http.Post("/oauth/token",
@@ -79,7 +72,7 @@ TEST(ScaleOut, TheDaemonsOrderRunsOnAWorkerBehindEitherGateway) {
   // The other gateway answers for it too.
   const auto bearer = token(stack, stack.gateway_port(1));
   EXPECT_TRUE(completed(stack.gateway_port(1), bearer, id));
-  auto stock = server_admin(stack, {"stock", "--json"});
+  auto stock = stack.admin({"stock", "--json"});
   ASSERT_EQ(stock.exit_code, 0) << stock.err;
   EXPECT_NE(stock.out.find("SKU-001"), std::string::npos) << stock.out;
 }
@@ -187,7 +180,7 @@ TEST(ScaleOut, AKilledWorkersProcessIsFinishedByTheOtherOnce) {
       std::chrono::seconds(10)))
       << stack.worker_log(other) << "\n----\n"
       << stack.worker_log(runner);
-  auto stock = server_admin(stack, {"stock", "--json"});
+  auto stock = stack.admin({"stock", "--json"});
   ASSERT_EQ(stock.exit_code, 0) << stock.err;
   const auto lines = json::parse(stock.out)["skus"];
   bool found = false;
@@ -300,8 +293,8 @@ TEST(ScaleOut, RevocationAndTenantsHoldAcrossGateways) {
   ASSERT_TRUE(res && res->status == 202);
   const std::string id = json::parse(res->body)["processId"];
 
-  auto other = server_admin(
-      stack, {"client", "add", "--tenant", "globex", "--process-types", "order", "--json"});
+  auto other =
+      stack.admin({"client", "add", "--tenant", "globex", "--process-types", "order", "--json"});
   ASSERT_EQ(other.exit_code, 0) << other.err;
   const auto globex = json::parse(other.out);
   httplib::Client second("127.0.0.1", stack.gateway_port(1));
@@ -318,7 +311,7 @@ TEST(ScaleOut, RevocationAndTenantsHoldAcrossGateways) {
   ASSERT_TRUE(peek);
   EXPECT_EQ(peek->status, 404);
 
-  ASSERT_EQ(server_admin(stack, {"client", "revoke", stack.client_id()}).exit_code, 0);
+  ASSERT_EQ(stack.admin({"client", "revoke", stack.client_id()}).exit_code, 0);
   for (std::size_t i = 0; i < 2; ++i) {
     httplib::Client http("127.0.0.1", stack.gateway_port(i));
     auto refused =
@@ -378,9 +371,9 @@ TEST(ScaleOut, AuditVerifyOnMongoCatchesAnEditedRecord) {
   options.scale_out = true;
   Stack stack(options);
   ASSERT_EQ(stack.cli({"submit", "order", "--data", kOrder, "--wait"}).exit_code, 0);
-  auto intact = server_admin(stack, {"audit", "verify"});
+  auto intact = stack.admin({"audit", "verify"});
   ASSERT_EQ(intact.exit_code, 0) << intact.err << intact.out;
-  auto exported = server_admin(stack, {"audit", "export", "--since", "1h"});
+  auto exported = stack.admin({"audit", "export", "--since", "1h"});
   ASSERT_EQ(exported.exit_code, 0) << exported.err;
   EXPECT_NE(exported.out.find("\"to\":\"completed\""), std::string::npos);
 
@@ -398,7 +391,7 @@ TEST(ScaleOut, AuditVerifyOnMongoCatchesAnEditedRecord) {
       "update", "audit",
       {{"updates",
         json::array({{{"q", {{"_id", seq}}}, {"u", {{"$set", {{"record", record}}}}}}})}}));
-  auto broken = server_admin(stack, {"audit", "verify"});
+  auto broken = stack.admin({"audit", "verify"});
   EXPECT_EQ(broken.exit_code, 1) << broken.out;
   EXPECT_NE(broken.out.find("BROKEN"), std::string::npos) << broken.out;
 }

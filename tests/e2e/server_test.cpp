@@ -26,21 +26,14 @@ using nlohmann::json;
 
 constexpr const char* kOrder = R"({"orderId":"ORD-1","items":[{"sku":"SKU-001","quantity":1}]})";
 
-RunResult server_admin(Stack& stack, std::vector<std::string> args) {
-  args.insert(args.begin(), binary("stargate-server"));
-  args.push_back("--config");
-  args.push_back(stack.dir().file("server.toml"));
-  return run(args);
-}
-
 TEST(Server, AuditVerifyCatchesARecordEditedWithSqlite3) {
   Stack stack;
   ASSERT_EQ(stack.cli({"submit", "order", "--data", kOrder, "--wait"}).exit_code, 0);
-  auto intact = server_admin(stack, {"audit", "verify"});
+  auto intact = stack.admin({"audit", "verify"});
   ASSERT_EQ(intact.exit_code, 0) << intact.err << intact.out;
   EXPECT_NE(intact.out.find("audit trail intact"), std::string::npos);
 
-  auto exported = server_admin(stack, {"audit", "export", "--since", "1h"});
+  auto exported = stack.admin({"audit", "export", "--since", "1h"});
   ASSERT_EQ(exported.exit_code, 0) << exported.err;
   std::istringstream lines(exported.out);
   int states = 0, admin = 0;
@@ -59,10 +52,10 @@ TEST(Server, AuditVerifyCatchesARecordEditedWithSqlite3) {
                    "UPDATE audit SET record = replace(record, 'completed', 'failed') "
                    "WHERE record LIKE '%\"to\":\"completed\"%'"});
   ASSERT_EQ(edit.exit_code, 0) << edit.err;
-  auto broken = server_admin(stack, {"audit", "verify"});
+  auto broken = stack.admin({"audit", "verify"});
   EXPECT_EQ(broken.exit_code, 1);
   EXPECT_NE(broken.out.find("BROKEN"), std::string::npos) << broken.out;
-  EXPECT_EQ(server_admin(stack, {"audit", "export", "--since", "yesterday"}).exit_code, 2);
+  EXPECT_EQ(stack.admin({"audit", "export", "--since", "yesterday"}).exit_code, 2);
 }
 
 // A self-signed certificate for 127.0.0.1 made with the openssl CLI, as an operator would.
@@ -274,7 +267,7 @@ TEST(Server, ResumesAfterKillNineAndRunsEachProcessToOneEnd) {
       },
       std::chrono::seconds(60)))
       << stack.server_log();
-  auto exported = server_admin(stack, {"audit", "export", "--since", "1h"});
+  auto exported = stack.admin({"audit", "export", "--since", "1h"});
   std::map<std::string, int> completions;
   std::istringstream lines(exported.out);
   for (std::string line; std::getline(lines, line);) {
@@ -285,7 +278,7 @@ TEST(Server, ResumesAfterKillNineAndRunsEachProcessToOneEnd) {
   EXPECT_EQ(completions.size(), ids.size());
   for (const auto& [id, count] : completions)
     EXPECT_EQ(count, 1) << id;
-  EXPECT_EQ(server_admin(stack, {"audit", "verify"}).exit_code, 0);
+  EXPECT_EQ(stack.admin({"audit", "verify"}).exit_code, 0);
 }
 
 // Another program holds the store's write lock: readiness names the store, a submission gets
@@ -303,8 +296,8 @@ TEST(Server, ReportsAStoreItCannotWriteAndRecoversWhenItCan) {
       "command = [\"/bin/sh\", \"" +
       scripts.file("gated.sh") + "\"]\n";
   Stack stack(options);
-  auto added = server_admin(stack, {"client", "add", "--tenant", "acme", "--process-types",
-                                    "order,gated", "--secret-file", scripts.file("secret")});
+  auto added = stack.admin({"client", "add", "--tenant", "acme", "--process-types", "order,gated",
+                            "--secret-file", scripts.file("secret")});
   ASSERT_EQ(added.exit_code, 0) << added.err;
   const std::string client_id = added.out.substr(0, added.out.find('\n'));
   const std::string secret = read_file(scripts.file("secret"));
@@ -362,7 +355,7 @@ TEST(Server, ReportsAStoreItCannotWriteAndRecoversWhenItCan) {
             json({{"opened", true}}));
   EXPECT_EQ(http.Get("/health/ready")->status, 200);
   EXPECT_EQ(submit("order-2", "order")->status, 202);
-  EXPECT_EQ(server_admin(stack, {"audit", "verify"}).exit_code, 0);
+  EXPECT_EQ(stack.admin({"audit", "verify"}).exit_code, 0);
 }
 
 }  // namespace

@@ -155,6 +155,13 @@ int Stack::stop_daemon(int signal) {
   return status;
 }
 
+RunResult Stack::admin(std::vector<std::string> args) {
+  args.insert(args.begin(), binary("stargate-server"));
+  args.push_back("--config");
+  args.push_back(dir_.file("server.toml"));
+  return run(args);
+}
+
 RunResult Stack::cli(const std::vector<std::string>& args, const std::string& input,
                      const std::vector<std::string>& extra_env) {
   std::vector<std::string> argv = {binary("stargate"), "--socket", socket_};

@@ -53,6 +53,8 @@ class Stack {
   Child* daemon() { return daemon_.get(); }
   int stop_daemon(int signal = SIGTERM);
 
+  // Runs `stargate-server args... --config SERVER_TOML` (an admin command).
+  RunResult admin(std::vector<std::string> args);
   // Runs `stargate --socket SOCKET args...`.
   RunResult cli(const std::vector<std::string>& args, const std::string& input = "",
                 const std::vector<std::string>& extra_env = {});

@@ -36,6 +36,18 @@ Reply convert(const redisReply* reply) {
   return out;
 }
 
+// One command on a connection, arguments binary-safe; nullptr when the connection broke.
+redisReply* run_command(redisContext* context, const std::vector<std::string>& args) {
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lengths;
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lengths.push_back(a.size());
+  }
+  return static_cast<redisReply*>(
+      redisCommandArgv(context, static_cast<int>(argv.size()), argv.data(), lengths.data()));
+}
+
 std::string sha1_hex(const std::string& text) {
   unsigned char digest[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
@@ -80,14 +92,7 @@ Expected<std::unique_ptr<Client::Connection>> Client::connect() {
   } else {
     redisSetTimeout(connection->context, limit);
     auto setup = [&](const std::vector<std::string>& args) -> bool {
-      std::vector<const char*> argv;
-      std::vector<std::size_t> lengths;
-      for (const auto& a : args) {
-        argv.push_back(a.data());
-        lengths.push_back(a.size());
-      }
-      auto* reply = static_cast<redisReply*>(redisCommandArgv(
-          connection->context, static_cast<int>(argv.size()), argv.data(), lengths.data()));
+      auto* reply = run_command(connection->context, args);
       const bool ok = reply != nullptr && reply->type != REDIS_REPLY_ERROR;
       if (reply != nullptr && !ok) error = std::string("redis: ") + reply->str;
       if (reply == nullptr) error = std::string("redis: ") + connection->context->errstr;
@@ -129,14 +134,7 @@ Expected<Reply> Client::command(const std::vector<std::string>& args) {
     if (!made) return Unexpected{made.error()};
     connection = std::move(*made);
   }
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lengths;
-  for (const auto& a : args) {
-    argv.push_back(a.data());
-    lengths.push_back(a.size());
-  }
-  auto* reply = static_cast<redisReply*>(redisCommandArgv(
-      connection->context, static_cast<int>(argv.size()), argv.data(), lengths.data()));
+  auto* reply = run_command(connection->context, args);
   if (reply == nullptr) {
     // The connection is broken (reset, timed out): drop it; the next command makes another.
     std::string error = std::string("redis: ") + connection->context->errstr;
