@@ -232,6 +232,53 @@ TEST_P(StoreTest, TwoWritersKeepOneAuditChain) {
   EXPECT_EQ(check->records, 4 * (5 * 1 + 5 * 3));
 }
 
+// Gateways make ids at once (each from a block of its own on MongoDB): none is handed out
+// twice.
+TEST_P(StoreTest, TwoStoresNeverHandOutOneIdTwice) {
+  auto other = second_store();
+  ASSERT_TRUE(other);
+  std::vector<std::thread> threads;
+  std::mutex ids_mutex;
+  std::set<std::string> ids;
+  std::atomic<int> failed{0};
+  for (int i = 0; i < 4; ++i) {
+    Store& store = i % 2 == 0 ? *store_ : *other;
+    threads.emplace_back([&] {
+      for (int n = 0; n < 30; ++n) {
+        auto result = store.create_process(new_process("acme", ""));
+        if (!result || !result->inserted) {
+          ++failed;
+          continue;
+        }
+        std::lock_guard lock(ids_mutex);
+        ids.insert(result->process.view.process_id);
+      }
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(ids.size(), 120u);
+  auto counts = store_->process_counts();
+  ASSERT_TRUE(counts);
+  EXPECT_EQ(counts->by_status["accepted"], 120);
+}
+
+// A writer whose view of the chain's head is old (the other wrote many records since)
+// chains after the newest record.
+TEST_P(StoreTest, AWriterCatchesUpWithTheOthersRecords) {
+  auto other = second_store();
+  ASSERT_TRUE(other);
+  ASSERT_TRUE(store_->append_audit({{now_utc(), "request", {{"n", 0}}}}));
+  for (int n = 1; n <= 37; ++n)
+    ASSERT_TRUE(other->append_audit({{now_utc(), "request", {{"n", n}}}}));
+  ASSERT_TRUE(store_->append_audit({{now_utc(), "request", {{"n", 38}}}}));
+  auto check = verify_audit(*store_);
+  ASSERT_TRUE(check) << check.error();
+  EXPECT_TRUE(check->intact) << check->problem;
+  EXPECT_EQ(check->records, 39);
+}
+
 TEST_P(StoreTest, StockIsReservedWhollyOrNotAtAllAndOncePerProcess) {
   const std::vector<StockLine> lines = {{"SKU-A", 3, 5}, {"SKU-B", 2, 2}};
   auto first = store_->reserve_stock("PROC-1", lines);

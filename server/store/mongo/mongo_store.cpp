@@ -41,6 +41,7 @@ Status MongoStore::ready() {
       {"stock_lines", {{"key", {{"sku", 1}}}, {"name", "sku"}}},
       {"stock_lines", {{"key", {{"processId", 1}}}, {"name", "process"}}},
       {"claims", {{"key", {{"processId", 1}}}, {"name", "process"}}},
+      {"id_blocks", {{"key", {{"day", 1}, {"block", -1}}}, {"name", "day_block"}}},
   };
   for (const auto& [collection, index] : indexes) {
     auto made = db_->command("createIndexes", collection, {{"indexes", json::array({index})}});
@@ -58,34 +59,56 @@ Expected<std::optional<ProcessRecord>> MongoStore::load(const std::string& proce
   return found;
 }
 
-// One counter document per day: ids restart at 1 each day. An id is this request's once
-// its reservation document is inserted (a unique _id): on MongoDB the counter alone hands
-// out each number once; on a server whose increments can collide (FerretDB), the
-// reservation refuses the second taker, which takes the next number. Ids never repeat,
-// whichever gateway makes them. The sequence orders processes across days.
+// Ids come in blocks of kIdBlock numbers of one day, one block at a time for each store
+// (gateway): taking a block is the insert of its document (a unique _id), which one store
+// wins, so that no number is handed out twice whichever gateway makes it, and a submission
+// costs no round trip for its id. A gateway that stops leaves the rest of its block unused:
+// ids have gaps, never repeats. The sequence orders processes across days; within a day it
+// follows the blocks, so processes of two gateways are not listed in the exact order they
+// came in.
+constexpr std::int64_t kIdBlock = 100;
+
+Status MongoStore::reserve_id_block(const std::string& day) {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    std::int64_t block = 0;
+    auto top = db_->find("id_blocks", {{"day", day}}, {{"sort", {{"block", -1}}}, {"limit", 1}},
+                         [&](json& doc) { block = doc.value("block", std::int64_t{0}) + 1; });
+    if (!top) return top;
+    auto taken = db_->write("insert", "id_blocks",
+                            {{"documents", json::array({{{"_id", day + ":" + std::to_string(block)},
+                                                         {"day", day},
+                                                         {"block", block},
+                                                         {"owner", worker_},
+                                                         {"at", to_unix_ms(now_utc())}}})}});
+    if (!taken) return Unexpected{taken.error()};
+    if (taken->duplicate_key) continue;  // another gateway took it first: the next one
+    ids_day_ = day;
+    ids_next_ = block * kIdBlock + 1;
+    ids_end_ = ids_next_ + kIdBlock;
+    return {};
+  }
+  return fail("store: no free block of process ids after 100 tries");
+}
+
 Expected<std::string> MongoStore::next_process_id(TimePoint now, std::int64_t& seq) {
   const std::string day = format_process_id(now, 0).substr(5, 8);
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    auto counter = db_->find_and_modify("counters", {{"query", {{"_id", "day:" + day}}},
-                                                     {"update", {{"$inc", {{"n", 1}}}}},
-                                                     {"upsert", true},
-                                                     {"new", true}});
-    if (!counter) {
-      // Two first ids of a day at once: one upsert loses on the unique _id; again.
-      if (counter.error().find("E11000") != std::string::npos) continue;
-      return Unexpected{counter.error()};
-    }
-    const std::int64_t n = counter->value("n", std::int64_t{0});
-    const std::string id = format_process_id(now, static_cast<std::uint64_t>(n));
-    auto reserved =
-        db_->write("insert", "process_ids",
-                   {{"documents", json::array({{{"_id", id}, {"createdAt", to_unix_ms(now)}}})}});
-    if (!reserved) return Unexpected{reserved.error()};
-    if (reserved->duplicate_key) continue;
-    seq = std::stoll(day) * 10'000'000'000LL + n;
-    return id;
+  std::lock_guard lock(ids_mutex_);
+  if (day != ids_day_ || ids_next_ >= ids_end_) {
+    if (auto reserved = reserve_id_block(day); !reserved) return Unexpected{reserved.error()};
   }
-  return fail("store: no free process id after 100 tries");
+  const std::int64_t n = ids_next_++;
+  seq = std::stoll(day) * 10'000'000'000LL + n;
+  return format_process_id(now, static_cast<std::uint64_t>(n));
+}
+
+// An id that its request did not use (a replay), back to the block when nothing was taken
+// after it, so that replays leave no gaps.
+void MongoStore::unused_process_id(std::int64_t seq) {
+  std::lock_guard lock(ids_mutex_);
+  if (seq % 10'000'000'000LL == ids_next_ - 1 &&
+      std::to_string(seq / 10'000'000'000LL) == ids_day_) {
+    --ids_next_;
+  }
 }
 
 Expected<bool> MongoStore::insert_process(const std::string& id, std::int64_t seq,
@@ -119,39 +142,38 @@ Expected<bool> MongoStore::insert_process(const std::string& id, std::int64_t se
   return !written->duplicate_key;
 }
 
+// A key that another request holds: the process it names, for the caller to replay or
+// refuse. When the process is missing (the request that took the key stopped before it
+// wrote it) and this is the same request, this one writes it.
+Expected<Insertion> MongoStore::held_key(const json& held, const NewProcess& process) {
+  const std::string id = held.value("processId", "");
+  const std::string hash = held.value("requestHash", "");
+  auto existing = load(id);
+  if (!existing) return Unexpected{existing.error()};
+  if (!*existing && hash == process.request_hash) {
+    auto written = insert_process(id, held.value("seq", std::int64_t{0}), process);
+    if (!written) return Unexpected{written.error()};
+    if (*written) {
+      auto audited = audit_state(id, process.tenant, nullptr, "accepted", process.now);
+      if (!audited) return Unexpected{audited.error()};
+    }
+    existing = load(id);
+    if (!existing) return Unexpected{existing.error()};
+    if (*existing && *written) return Insertion{true, std::move(**existing), {}};
+  }
+  if (!*existing) return fail("store: idempotency key points to a missing process");
+  return Insertion{false, std::move(**existing), hash};
+}
+
 // Without a transaction across documents, the key is written first and the process after
 // it, both under the id the key names. A crash (or a failed write) between the two leaves a
 // key without its process; the next request with that key, which must be the same request
-// to be answered at all, writes the process then.
+// to be answered at all, writes the process then (held_key). The key's insert is also the
+// lookup: a new key costs no read.
 Expected<Insertion> MongoStore::create_process(const NewProcess& process) {
   if (auto ok = ready(); !ok) return Unexpected{ok.error()};
   const auto& key = process.request.idempotency_key;
   for (int attempt = 0; attempt < 3; ++attempt) {
-    if (!key.empty()) {
-      std::optional<json> held;
-      auto scanned = db_->find("idempotency_keys", {{"tenant", process.tenant}, {"key", key}},
-                               {{"limit", 1}}, [&](json& doc) { held = std::move(doc); });
-      if (!scanned) return Unexpected{scanned.error()};
-      if (held) {
-        const std::string id = held->value("processId", "");
-        const std::string hash = held->value("requestHash", "");
-        auto existing = load(id);
-        if (!existing) return Unexpected{existing.error()};
-        if (!*existing && hash == process.request_hash) {
-          auto written = insert_process(id, held->value("seq", std::int64_t{0}), process);
-          if (!written) return Unexpected{written.error()};
-          if (*written) {
-            auto audited = audit_state(id, process.tenant, nullptr, "accepted", process.now);
-            if (!audited) return Unexpected{audited.error()};
-          }
-          existing = load(id);
-          if (!existing) return Unexpected{existing.error()};
-          if (*existing && *written) return Insertion{true, std::move(**existing), {}};
-        }
-        if (!*existing) return fail("store: idempotency key points to a missing process");
-        return Insertion{false, std::move(**existing), hash};
-      }
-    }
     std::int64_t seq = 0;
     auto id = next_process_id(process.now, seq);
     if (!id) return Unexpected{id.error()};
@@ -166,11 +188,19 @@ Expected<Insertion> MongoStore::create_process(const NewProcess& process) {
                                                   {"seq", seq},
                                                   {"createdAt", to_unix_ms(process.now)}}})}});
       if (!claimed) return Unexpected{claimed.error()};
-      if (claimed->duplicate_key) continue;  // another request took the key first: look again
+      if (claimed->duplicate_key) {
+        unused_process_id(seq);
+        std::optional<json> held;
+        auto scanned = db_->find("idempotency_keys", {{"_id", process.tenant + "\n" + key}},
+                                 {{"limit", 1}}, [&](json& doc) { held = std::move(doc); });
+        if (!scanned) return Unexpected{scanned.error()};
+        if (held) return held_key(*held, process);
+        continue;  // pruned in between: take it again
+      }
     }
     auto written = insert_process(*id, seq, process);
     if (!written) return Unexpected{written.error()};
-    if (!*written) continue;  // a request with the same key wrote it first: a replay then
+    if (!*written) continue;  // cannot happen with a fresh id; look again
     if (auto audited = audit_state(*id, process.tenant, nullptr, "accepted", process.now);
         !audited) {
       return Unexpected{audited.error()};

@@ -9,9 +9,11 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "server/store/mongo/mongo_client.hpp"
 #include "server/store/store.hpp"
@@ -75,9 +77,22 @@ class MongoStore final : public Store {
   // Makes the indexes once the server is reachable.
   Status ready();
   Expected<std::optional<ProcessRecord>> load(const std::string& process_id);
+  // The next id of this store's block of ids for the day of `now`; a new block when that
+  // one is used up (or the day changed).
   Expected<std::string> next_process_id(TimePoint now, std::int64_t& seq);
+  Status reserve_id_block(const std::string& day);
+  void unused_process_id(std::int64_t seq);
+  // One call's events waiting for the batch they go in (see append_audit).
+  struct AuditWaiter {
+    const std::vector<AuditEvent>* events;
+    Status status;
+    bool done = false;
+  };
+  Status write_audit(const std::vector<AuditEvent>& events);
+  Status follow_audit_head();
   // True when this call wrote it, false when it was there already.
   Expected<bool> insert_process(const std::string& id, std::int64_t seq, const NewProcess& process);
+  Expected<Insertion> held_key(const nlohmann::json& held, const NewProcess& process);
   Status audit_state(const std::string& process_id, const std::string& tenant, const char* from,
                      const char* to, TimePoint now);
   Expected<std::map<std::string, std::int64_t>> sums_by_sku(const nlohmann::json& match);
@@ -87,6 +102,18 @@ class MongoStore final : public Store {
   std::string worker_;
   std::atomic<bool> schema_ready_{false};
   std::mutex schema_mutex_;
+  std::mutex ids_mutex_;
+  std::string ids_day_;        // the day of the block below
+  std::int64_t ids_next_ = 0;  // the next number of this store's block
+  std::int64_t ids_end_ = 0;   // one past its last
+  std::mutex audit_mutex_;
+  std::condition_variable audit_written_;
+  std::vector<AuditWaiter*> audit_waiting_;
+  bool audit_writing_ = false;
+  // The newest audit record this store knows of (kept by the batch writer alone).
+  bool audit_head_known_ = false;
+  std::int64_t audit_seq_ = 0;
+  std::string audit_hash_;
 };
 
 }  // namespace stargate::server

@@ -1,5 +1,5 @@
 // MongoStore: clients and refresh-token families, the audit trail, and stock reservations.
-#include <thread>
+#include <algorithm>
 
 #include "server/store/audit_chain.hpp"
 #include "server/store/mongo/mongo_rows.hpp"
@@ -173,26 +173,113 @@ Expected<bool> MongoStore::token_usable(const std::string& client_id, const std:
 // One chain for every writer: a record's seq is its _id, so of two writers that read the
 // same head, one inserts and the other is refused (duplicate key), reads the new head and
 // chains after it.
+// Group commit: the events of every caller that arrives while a batch is being written go
+// in the next batch, written by the first of them, so that concurrent requests of one
+// process do not race each other for the head of the chain (each would read it, one would
+// win the insert and the others would read and try again).
 Status MongoStore::append_audit(const std::vector<AuditEvent>& events) {
   if (events.empty()) return {};
+  AuditWaiter mine{&events, {}, false};
+  std::unique_lock lock(audit_mutex_);
+  audit_waiting_.push_back(&mine);
+  while (!mine.done) {
+    if (audit_writing_) {
+      audit_written_.wait(lock);
+      continue;
+    }
+    audit_writing_ = true;
+    std::vector<AuditWaiter*> batch;
+    batch.swap(audit_waiting_);
+    lock.unlock();
+    std::vector<AuditEvent> all;
+    for (const auto* waiter : batch) {
+      all.insert(all.end(), waiter->events->begin(), waiter->events->end());
+    }
+    const Status written = write_audit(all);
+    lock.lock();
+    for (auto* waiter : batch) {
+      waiter->status = written;
+      waiter->done = true;
+    }
+    audit_writing_ = false;
+    audit_written_.notify_all();
+  }
+  return mine.status;
+}
+
+// The head of the chain as this store last saw it, moved forward to the newest record: a
+// gallop over the seqs past it (each a lookup by _id, which every server answers from its
+// index) and a binary search between the last one found and the first one missing. Records
+// are contiguous: an ordered insert stops at its first refused record.
+Status MongoStore::follow_audit_head() {
+  const auto lookup = [&](std::int64_t seq, std::string* hash) -> Expected<bool> {
+    bool found = false;
+    auto scanned = db_->find("audit", {{"_id", seq}}, {{"limit", 1}}, [&](json& doc) {
+      found = true;
+      if (hash != nullptr) *hash = doc.value("hash", "");
+    });
+    if (!scanned) return Unexpected{scanned.error()};
+    return found;
+  };
+  if (!audit_head_known_) {
+    // The first time: the newest record by its _id (MongoDB reads it from the index).
+    audit_seq_ = 0;
+    audit_hash_ = kAuditGenesis;
+    auto head =
+        db_->find("audit", json::object(), {{"sort", {{"_id", -1}}}, {"limit", 1}}, [&](json& doc) {
+          audit_seq_ = doc.value("_id", std::int64_t{0});
+          audit_hash_ = doc.value("hash", "");
+        });
+    if (!head) return head;
+    audit_head_known_ = true;
+    return {};
+  }
+  std::int64_t found = audit_seq_;
+  std::int64_t missing = 0;
+  for (std::int64_t step = 1;; step *= 2) {
+    auto there = lookup(audit_seq_ + step, nullptr);
+    if (!there) return Unexpected{there.error()};
+    if (!*there) {
+      missing = audit_seq_ + step;
+      break;
+    }
+    found = audit_seq_ + step;
+  }
+  while (missing - found > 1) {
+    const std::int64_t middle = found + (missing - found) / 2;
+    auto there = lookup(middle, nullptr);
+    if (!there) return Unexpected{there.error()};
+    (*there ? found : missing) = middle;
+  }
+  if (found == audit_seq_) return {};
+  std::string hash;
+  auto there = lookup(found, &hash);
+  if (!there) return Unexpected{there.error()};
+  if (!*there) return fail("store: audit record " + std::to_string(found) + " vanished");
+  audit_seq_ = found;
+  audit_hash_ = hash;
+  return {};
+}
+
+// A batch goes in one ordered insert, chained from the head this store knows. When another
+// writer took a seq first, the insert stops at that record (the ones before it are in), the
+// head is followed to the other writer's newest record, and the rest is chained after it.
+// Only one call at a time runs this (append_audit's batch writer).
+Status MongoStore::write_audit(const std::vector<AuditEvent>& events) {
   if (auto ok = ready(); !ok) return ok;
-  // A batch goes in one ordered insert, chained from the head read just before: when
-  // another writer took a seq first, the insert stops at that record (the ones before it
-  // are in) and the rest are chained again after the new head.
+  if (!audit_head_known_) {
+    if (auto followed = follow_audit_head(); !followed) return followed;
+  }
   constexpr std::size_t kBatch = 256;
   std::size_t next = 0;
   for (int conflicts = 0; next < events.size();) {
-    std::int64_t seq = 0;
-    std::string prev = kAuditGenesis;
-    auto head =
-        db_->find("audit", json::object(), {{"sort", {{"_id", -1}}}, {"limit", 1}}, [&](json& doc) {
-          seq = doc.value("_id", std::int64_t{0});
-          prev = doc.value("hash", "");
-        });
-    if (!head) return head;
+    std::vector<AuditRecord> records;
     json documents = json::array();
+    std::int64_t seq = audit_seq_;
+    std::string prev = audit_hash_;
     for (std::size_t k = next; k < events.size() && k < next + kBatch; ++k) {
-      const AuditRecord record = chain_audit_record(seq, prev, events[k]);
+      records.push_back(chain_audit_record(seq, prev, events[k]));
+      const AuditRecord& record = records.back();
       documents.push_back({{"_id", record.seq},
                            {"time", to_unix_ms(record.time)},
                            {"record", record.record},
@@ -202,11 +289,20 @@ Status MongoStore::append_audit(const std::vector<AuditEvent>& events) {
       prev = record.hash;
     }
     auto written = db_->write("insert", "audit", {{"documents", documents}, {"ordered", true}});
-    if (!written) return Unexpected{written.error()};
-    next += static_cast<std::size_t>(std::max<std::int64_t>(0, written->n));
+    if (!written) {
+      audit_head_known_ = false;  // how much went in is unknown: read the head again next time
+      return Unexpected{written.error()};
+    }
+    const auto in = static_cast<std::size_t>(
+        std::clamp<std::int64_t>(written->n, 0, static_cast<std::int64_t>(records.size())));
+    if (in > 0) {
+      audit_seq_ = records[in - 1].seq;
+      audit_hash_ = records[in - 1].hash;
+    }
+    next += in;
     if (!written->duplicate_key) continue;
     if (++conflicts > 200) return fail("store: the audit trail is contended; records not written");
-    std::this_thread::sleep_for(std::chrono::milliseconds(1 + conflicts % 5));
+    if (auto followed = follow_audit_head(); !followed) return followed;
   }
   return {};
 }
