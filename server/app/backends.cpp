@@ -5,6 +5,7 @@
 #include "server/store/mongo/mongo_store.hpp"
 #include "server/store/redis/redis_client.hpp"
 #include "server/store/redis/redis_rate_limiter.hpp"
+#include "server/store/redis/redis_work_stream.hpp"
 #include "server/store/sqlite/sqlite_store.hpp"
 #include "shared/secrets.hpp"
 
@@ -74,7 +75,6 @@ Expected<Backend> open_backend(const ServerConfig& config) {
   if (!uri) return Unexpected{uri.error()};
   auto store = MongoStore::open(*uri, config.lease);
   if (!store) return Unexpected{store.error()};
-  backend.store = std::move(*store);
 
   auto endpoint = redis::parse_redis_url(config.redis_url);
   if (!endpoint) return fail("[redis] url: " + endpoint.error());
@@ -83,6 +83,9 @@ Expected<Backend> open_backend(const ServerConfig& config) {
   if (!redis_password) return Unexpected{redis_password.error()};
   endpoint->password = *redis_password;
   backend.redis = std::make_shared<redis::Client>(*endpoint);
+  (*store)->attach_queue(
+      std::make_shared<RedisWorkStream>(backend.redis, (*store)->worker(), config.lease));
+  backend.store = std::move(*store);
   backend.limiter = std::make_unique<RedisRateLimiter>(*backend.redis, config.rate_limit,
                                                        config.tenant_rate_limits);
   backend.dependencies.emplace_back("redis", [redis = backend.redis]() -> Status {

@@ -125,8 +125,10 @@ void Engine::work(std::size_t index) {
       busy_ids_[index].clear();
       continue;
     }
-    // Nothing to do (or the store failed): sleep until notified, and look again every
-    // second in case the notification went to a busy worker.
+    // Nothing to do: a store whose claim waited for work is asked again at once. Else (or
+    // when the store failed) sleep until notified, and look again every second in case the
+    // notification went to a busy worker.
+    if (next && store_.claim_waits()) continue;
     std::unique_lock lock(mutex_);
     wake_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_ || pending_ > 0; });
     if (pending_ > 0) --pending_;

@@ -199,6 +199,9 @@ class WorkQueue {
 
   // Takes the oldest queued process and marks it processing; std::nullopt when none waits.
   virtual Expected<std::optional<ProcessRecord>> claim_next(TimePoint now) = 0;
+  // Whether claim_next() itself waits a moment for work when there is none (so that the
+  // engine need not sleep before it asks again).
+  virtual bool claim_waits() const { return false; }
   virtual Status update_progress(const std::string& process_id, int progress,
                                  const std::string& step, TimePoint now) = 0;
   virtual Status complete(const std::string& process_id, const nlohmann::json& result,

@@ -1,6 +1,7 @@
 // The store conformance suite: every port's semantics, run against every backend (the
-// embedded SQLite store on a real file; MongoDB, or FerretDB started by the test), so that
-// both keep the same behaviour. Tampering with the audit trail goes straight to the
+// embedded SQLite store on a real file; MongoDB, or FerretDB started by the test, alone and
+// with its work queue on a real redis-server's Stream), so that all keep the same
+// behaviour. Tampering with the audit trail goes straight to the
 // backend's own storage, as an attacker with database access would.
 #include <gtest/gtest.h>
 
@@ -12,6 +13,8 @@
 #include "server/store/audit_chain.hpp"
 #include "server/store/mongo/mongo_client.hpp"
 #include "server/store/mongo/mongo_store.hpp"
+#include "server/store/redis/redis_client.hpp"
+#include "server/store/redis/redis_work_stream.hpp"
 #include "server/store/sqlite/sqlite_store.hpp"
 #include "shared/sqlite.hpp"
 #include "tests/support/engines.hpp"
@@ -45,6 +48,13 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
     }
     mongo_ = std::make_unique<test::MongoServer>(dir_.file("mongo"));
     ASSERT_TRUE(mongo_->ok()) << mongo_->error();
+    if (GetParam() == "redis_mongo") {
+      redis_server_ = std::make_unique<test::RedisServer>(dir_.file("redis"));
+      ASSERT_TRUE(redis_server_->ok()) << redis_server_->error();
+      auto endpoint = redis::parse_redis_url(redis_server_->url());
+      ASSERT_TRUE(endpoint) << endpoint.error();
+      redis_ = std::make_shared<redis::Client>(*endpoint);
+    }
     store_ = open_mongo();
     ASSERT_TRUE(store_);
     auto client = mongo::Client::open(mongo_->uri());
@@ -62,10 +72,16 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
     return open_mongo();
   }
 
+  // On redis_mongo with the work queue on a Redis Stream, as the programs have it.
   std::unique_ptr<Store> open_mongo() {
     auto opened = MongoStore::open(mongo_->uri());
     EXPECT_TRUE(opened) << opened.error();
-    return opened ? std::move(*opened) : nullptr;
+    if (!opened) return nullptr;
+    if (redis_) {
+      (*opened)->attach_queue(
+          std::make_shared<RedisWorkStream>(redis_, (*opened)->worker(), std::chrono::seconds(30)));
+    }
+    return std::move(*opened);
   }
 
   // The audit record `seq`: its text edited, deleted, or (put back) a copy of record 1.
@@ -112,11 +128,13 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
 
   test::TempDir dir_;
   std::unique_ptr<test::MongoServer> mongo_;
+  std::unique_ptr<test::RedisServer> redis_server_;
+  std::shared_ptr<redis::Client> redis_;
   std::unique_ptr<mongo::Client> raw_;
   std::unique_ptr<Store> store_;
 };
 
-INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "mongo"),
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "mongo", "redis_mongo"),
                          [](const ::testing::TestParamInfo<std::string>& backend) {
                            return backend.param;
                          });

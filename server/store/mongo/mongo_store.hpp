@@ -10,12 +10,14 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "server/store/mongo/mongo_client.hpp"
+#include "server/store/queue_index.hpp"
 #include "server/store/store.hpp"
 
 namespace stargate::server {
@@ -30,6 +32,11 @@ class MongoStore final : public Store {
   static Expected<std::unique_ptr<MongoStore>> open(const std::string& uri,
                                                     Duration lease = std::chrono::seconds(30),
                                                     std::string worker = "");
+
+  // Workers find work through `queue` (a Redis Stream) instead of searching MongoDB, and
+  // hear of it at once; gateways add its entries. Every `lease` one worker puts back the
+  // entries Redis lost (see QueueIndex). Without one, workers look in MongoDB every second.
+  void attach_queue(std::shared_ptr<QueueIndex> queue) { queue_ = std::move(queue); }
 
   Status add_client(const ClientRecord& client) override;
   Expected<std::optional<ClientRecord>> find_client(const std::string& client_id) override;
@@ -49,6 +56,7 @@ class MongoStore final : public Store {
                                        std::optional<TimePoint> estimated_completion) override;
   Expected<std::size_t> prune_idempotency_keys(TimePoint before) override;
   Expected<std::optional<ProcessRecord>> claim_next(TimePoint now) override;
+  bool claim_waits() const override { return queue_ != nullptr; }
   Status update_progress(const std::string& process_id, int progress, const std::string& step,
                          TimePoint now) override;
   Status complete(const std::string& process_id, const nlohmann::json& result,
@@ -77,6 +85,15 @@ class MongoStore final : public Store {
   // Makes the indexes once the server is reachable.
   Status ready();
   Expected<std::optional<ProcessRecord>> load(const std::string& process_id);
+  // The claim of one claimable process's document: nullopt when another worker won it.
+  Expected<std::optional<ProcessRecord>> claim_document(const nlohmann::json& doc, TimePoint now);
+  Expected<std::optional<ProcessRecord>> claim_from_queue(TimePoint now);
+  // An entry on the queue for a process that became queued; a failure is only logged (the
+  // sweeper covers it later).
+  void enqueue(const std::string& process_id);
+  // The entry of a process this worker finished, done with.
+  void finished_entry(const std::string& process_id);
+  void sweep_if_due(TimePoint now);
   // The next id of this store's block of ids for the day of `now`; a new block when that
   // one is used up (or the day changed).
   Expected<std::string> next_process_id(TimePoint now, std::int64_t& seq);
@@ -110,6 +127,11 @@ class MongoStore final : public Store {
   std::condition_variable audit_written_;
   std::vector<AuditWaiter*> audit_waiting_;
   bool audit_writing_ = false;
+  std::shared_ptr<QueueIndex> queue_;
+  std::mutex entries_mutex_;
+  std::map<std::string, QueueIndex::Entry> entries_;  // of the processes this worker runs
+  std::mutex sweep_mutex_;
+  TimePoint last_sweep_{};
   // The newest audit record this store knows of (kept by the batch writer alone).
   bool audit_head_known_ = false;
   std::int64_t audit_seq_ = 0;

@@ -1,0 +1,190 @@
+// The work queue of the scale-out backend on a real redis-server's Stream, with the record
+// in MongoDB (or FerretDB) started by the test: the queue's failures that users of Redis
+// queues meet most (entries of a dead worker never taken over, a slow worker's job run
+// twice, memory that grows with finished jobs, workers that stop after Redis lost its data
+// or restarted), each provoked for real.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <thread>
+
+#include "server/store/mongo/mongo_store.hpp"
+#include "server/store/redis/redis_client.hpp"
+#include "server/store/redis/redis_work_stream.hpp"
+#include "tests/support/engines.hpp"
+#include "tests/support/process.hpp"
+
+namespace stargate::server {
+namespace {
+
+using namespace std::chrono_literals;
+
+class WorkStreamTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    mongo_ = std::make_unique<test::MongoServer>(dir_.file("mongo"));
+    ASSERT_TRUE(mongo_->ok()) << mongo_->error();
+    redis_server_ = std::make_unique<test::RedisServer>(dir_.file("redis"));
+    ASSERT_TRUE(redis_server_->ok()) << redis_server_->error();
+    auto endpoint = redis::parse_redis_url(redis_server_->url());
+    ASSERT_TRUE(endpoint) << endpoint.error();
+    redis_ = std::make_shared<redis::Client>(*endpoint);
+  }
+
+  // A gateway or worker: a store of its own with a queue of its own on the shared engines.
+  std::unique_ptr<MongoStore> open(Duration lease) {
+    auto opened = MongoStore::open(mongo_->uri(), lease);
+    EXPECT_TRUE(opened) << opened.error();
+    if (!opened) return nullptr;
+    (*opened)->attach_queue(std::make_shared<RedisWorkStream>(redis_, (*opened)->worker(), lease));
+    return std::move(*opened);
+  }
+
+  std::string submit(Store& store, const std::string& key) {
+    NewProcess process;
+    process.tenant = "acme";
+    process.client_id = "client-acme";
+    process.request.client_process_id = "cp-" + key;
+    process.request.process_type = "order";
+    process.request.data = {{"orderId", key}};
+    process.request.idempotency_key = key;
+    process.request_hash = "h-" + key;
+    process.now = now_utc();
+    auto created = store.create_process(process);
+    EXPECT_TRUE(created) << created.error();
+    return created ? created->process.view.process_id : "";
+  }
+
+  std::int64_t redis_integer(const std::vector<std::string>& command) {
+    auto reply = redis_->command(command);
+    EXPECT_TRUE(reply) << reply.error();
+    return reply ? reply->integer : -1;
+  }
+
+  test::TempDir dir_;
+  std::unique_ptr<test::MongoServer> mongo_;
+  std::unique_ptr<test::RedisServer> redis_server_;
+  std::shared_ptr<redis::Client> redis_;
+};
+
+TEST_F(WorkStreamTest, FinishedEntriesAreTrimmedSoMemoryStaysBounded) {
+  auto gateway = open(30s);
+  auto worker = open(30s);
+  for (int i = 0; i < 20; ++i)
+    ASSERT_FALSE(submit(*gateway, "k" + std::to_string(i)).empty());
+  EXPECT_EQ(redis_integer({"XLEN", "stargate:queue"}), 20);
+  for (int i = 0; i < 20; ++i) {
+    auto next = worker->claim_next(now_utc());
+    ASSERT_TRUE(next && next->has_value()) << i;
+    const auto& id = (*next)->view.process_id;
+    if (i % 2 == 0) {
+      ASSERT_TRUE(worker->complete(id, {{"ok", true}}, now_utc()));
+    } else {
+      ASSERT_TRUE(worker->fail_process(id, {"E", "m", {}}, false, now_utc()));
+    }
+  }
+  EXPECT_EQ(redis_integer({"XLEN", "stargate:queue"}), 0);
+  EXPECT_EQ(redis_integer({"SCARD", "stargate:queue:covered"}), 0);
+  auto pending = redis_->command({"XPENDING", "stargate:queue", "workers"});
+  ASSERT_TRUE(pending) << pending.error();
+  ASSERT_FALSE(pending->elements.empty());
+  EXPECT_EQ(pending->elements[0].integer, 0);
+}
+
+// kill -9 of a worker, as the queue sees it: the entry stays pending under its name and
+// nobody renews it. Another worker takes it over once the lease has run out, not before.
+TEST_F(WorkStreamTest, ADeadWorkersEntryIsTakenOverAfterTheLease) {
+  auto gateway = open(2s);
+  auto dead = open(2s);
+  auto alive = open(2s);
+  const auto id = submit(*gateway, "k1");
+  auto first = dead->claim_next(now_utc());
+  ASSERT_TRUE(first && first->has_value());
+  EXPECT_EQ((*first)->view.process_id, id);
+  const auto claimed_at = std::chrono::steady_clock::now();
+  std::optional<ProcessRecord> taken;
+  ASSERT_TRUE(test::wait_until(
+      [&] {
+        auto next = alive->claim_next(now_utc());
+        if (next && next->has_value()) taken = **next;
+        return taken.has_value();
+      },
+      15s));
+  EXPECT_GE(std::chrono::steady_clock::now() - claimed_at, 2s);
+  EXPECT_EQ(taken->view.process_id, id);
+  // Only the worker that holds it now records the outcome.
+  EXPECT_FALSE(dead->complete(id, {{"by", "dead"}}, now_utc()));
+  ASSERT_TRUE(alive->complete(id, {{"by", "alive"}}, now_utc()));
+  EXPECT_EQ(redis_integer({"XLEN", "stargate:queue"}), 0);
+}
+
+// A slow worker that renews its lease keeps its process: nobody runs it a second time.
+TEST_F(WorkStreamTest, ASlowWorkerThatRenewsKeepsItsProcess) {
+  auto gateway = open(1500ms);
+  auto slow = open(1500ms);
+  auto other = open(1500ms);
+  const auto id = submit(*gateway, "k1");
+  auto first = slow->claim_next(now_utc());
+  ASSERT_TRUE(first && first->has_value());
+  const auto until = std::chrono::steady_clock::now() + 5s;
+  while (std::chrono::steady_clock::now() < until) {
+    ASSERT_TRUE(slow->renew_lease(id, now_utc()));
+    auto next = other->claim_next(now_utc());  // waits up to half a second
+    ASSERT_TRUE(next) << next.error();
+    EXPECT_FALSE(next->has_value()) << "taken while its worker renewed the lease";
+  }
+  ASSERT_TRUE(slow->complete(id, {{"ok", true}}, now_utc()));
+}
+
+// Redis restarted without its data (or flushed): the sweeper puts back an entry for every
+// queued process, and the workers carry on without a restart.
+TEST_F(WorkStreamTest, WorkQueuedBeforeRedisLostItsDataIsStillRun) {
+  auto gateway = open(1s);
+  auto worker = open(1s);
+  std::set<std::string> submitted;
+  for (int i = 0; i < 3; ++i)
+    submitted.insert(submit(*gateway, "k" + std::to_string(i)));
+  ASSERT_TRUE(redis_->command({"FLUSHALL"}));
+  std::set<std::string> run;
+  ASSERT_TRUE(test::wait_until(
+      [&] {
+        auto next = worker->claim_next(now_utc());
+        if (next && next->has_value()) {
+          run.insert((*next)->view.process_id);
+          EXPECT_TRUE(worker->complete((*next)->view.process_id, {{"ok", true}}, now_utc()));
+        }
+        return run.size() == submitted.size();
+      },
+      20s));
+  EXPECT_EQ(run, submitted);
+}
+
+// Redis down: submissions still land in MongoDB (their entries are missing), workers claim
+// nothing and say why; once Redis is back (empty), everything submitted is run.
+TEST_F(WorkStreamTest, AWorkerWithoutRedisClaimsNothingAndResumesAfterwards) {
+  auto gateway = open(1s);
+  auto worker = open(1s);
+  const auto before = submit(*gateway, "before");
+  redis_server_->stop(true);
+  const auto during = submit(*gateway, "during");
+  ASSERT_FALSE(during.empty());
+  auto claim = worker->claim_next(now_utc());
+  ASSERT_FALSE(claim);
+  EXPECT_NE(claim.error().find("redis"), std::string::npos) << claim.error();
+  ASSERT_TRUE(redis_server_->start()) << redis_server_->error();
+  std::set<std::string> run;
+  ASSERT_TRUE(test::wait_until(
+      [&] {
+        auto next = worker->claim_next(now_utc());
+        if (next && next->has_value()) {
+          run.insert((*next)->view.process_id);
+          EXPECT_TRUE(worker->complete((*next)->view.process_id, {{"ok", true}}, now_utc()));
+        }
+        return run.size() == 2;
+      },
+      30s));
+  EXPECT_EQ(run, (std::set<std::string>{before, during}));
+}
+
+}  // namespace
+}  // namespace stargate::server
