@@ -5,6 +5,7 @@
 #include "server/store/mongo/mongo_store.hpp"
 #include "server/store/redis/redis_client.hpp"
 #include "server/store/redis/redis_rate_limiter.hpp"
+#include "server/store/redis/redis_revocations.hpp"
 #include "server/store/redis/redis_work_stream.hpp"
 #include "server/store/sqlite/sqlite_store.hpp"
 #include "shared/secrets.hpp"
@@ -85,6 +86,7 @@ Expected<Backend> open_backend(const ServerConfig& config) {
   backend.redis = std::make_shared<redis::Client>(*endpoint);
   (*store)->attach_queue(
       std::make_shared<RedisWorkStream>(backend.redis, (*store)->worker(), config.lease));
+  (*store)->attach_revocations(std::make_shared<RedisRevocations>(backend.redis));
   backend.store = std::move(*store);
   backend.limiter = std::make_unique<RedisRateLimiter>(*backend.redis, config.rate_limit,
                                                        config.tenant_rate_limits);

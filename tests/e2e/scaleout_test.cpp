@@ -379,18 +379,18 @@ TEST(ScaleOut, AuditVerifyOnMongoCatchesAnEditedRecord) {
 
   auto mongo = server::mongo::Client::open(stack.mongo().uri());
   ASSERT_TRUE(mongo) << mongo.error();
-  std::int64_t seq = 0;
+  std::string id;  // the record's _id
   std::string record;
   ASSERT_TRUE((*mongo)->find("audit", {{"record", {{"$regex", "completed"}}}}, {}, [&](json& doc) {
-    seq = doc["_id"];
+    id = doc["_id"];
     record = doc["record"];
   }));
-  ASSERT_GT(seq, 0);
+  ASSERT_FALSE(id.empty());
   record.replace(record.find("completed"), 9, "failed");
   ASSERT_TRUE((*mongo)->write(
       "update", "audit",
       {{"updates",
-        json::array({{{"q", {{"_id", seq}}}, {"u", {{"$set", {{"record", record}}}}}}})}}));
+        json::array({{{"q", {{"_id", id}}}, {"u", {{"$set", {{"record", record}}}}}}})}}));
   auto broken = stack.admin({"audit", "verify"});
   EXPECT_EQ(broken.exit_code, 1) << broken.out;
   EXPECT_NE(broken.out.find("BROKEN"), std::string::npos) << broken.out;

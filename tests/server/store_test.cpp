@@ -1,7 +1,7 @@
 // The store conformance suite: every port's semantics, run against every backend (the
 // embedded SQLite store on a real file; MongoDB, or FerretDB started by the test, alone and
-// with its work queue on a real redis-server's Stream), so that all keep the same
-// behaviour. Tampering with the audit trail goes straight to the
+// with its work queue and revocation index on a real redis-server), so that all keep the
+// same behaviour. Tampering with the audit trail goes straight to the
 // backend's own storage, as an attacker with database access would.
 #include <gtest/gtest.h>
 
@@ -12,8 +12,10 @@
 
 #include "server/store/audit_chain.hpp"
 #include "server/store/mongo/mongo_client.hpp"
+#include "server/store/mongo/mongo_rows.hpp"
 #include "server/store/mongo/mongo_store.hpp"
 #include "server/store/redis/redis_client.hpp"
+#include "server/store/redis/redis_revocations.hpp"
 #include "server/store/redis/redis_work_stream.hpp"
 #include "server/store/sqlite/sqlite_store.hpp"
 #include "shared/sqlite.hpp"
@@ -80,6 +82,7 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
     if (redis_) {
       (*opened)->attach_queue(
           std::make_shared<RedisWorkStream>(redis_, (*opened)->worker(), std::chrono::seconds(30)));
+      (*opened)->attach_revocations(std::make_shared<RedisRevocations>(redis_));
     }
     return std::move(*opened);
   }
@@ -93,15 +96,15 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
       return;
     }
     std::string record;
-    ASSERT_TRUE(raw_->find("audit", {{"_id", seq}}, {},
+    ASSERT_TRUE(raw_->find("audit", {{"_id", mongo::rows::audit_id(seq)}}, {},
                            [&](nlohmann::json& doc) { record = doc["record"]; }));
     const auto at = record.find(from);
     ASSERT_NE(at, std::string::npos);
     record.replace(at, from.size(), to);
     ASSERT_TRUE(raw_->write(
         "update", "audit",
-        {{"updates", nlohmann::json::array(
-                         {{{"q", {{"_id", seq}}}, {"u", {{"$set", {{"record", record}}}}}}})}}));
+        {{"updates", nlohmann::json::array({{{"q", {{"_id", mongo::rows::audit_id(seq)}}},
+                                             {"u", {{"$set", {{"record", record}}}}}}})}}));
   }
   void delete_audit_record(std::int64_t seq) {
     if (raw_ == nullptr) {
@@ -109,9 +112,10 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
       db.exec("DELETE FROM audit WHERE seq = " + std::to_string(seq));
       return;
     }
-    ASSERT_TRUE(
-        raw_->write("delete", "audit",
-                    {{"deletes", nlohmann::json::array({{{"q", {{"_id", seq}}}, {"limit", 1}}})}}));
+    ASSERT_TRUE(raw_->write(
+        "delete", "audit",
+        {{"deletes",
+          nlohmann::json::array({{{"q", {{"_id", mongo::rows::audit_id(seq)}}}, {"limit", 1}}})}}));
   }
   void copy_first_audit_record_to(std::int64_t seq) {
     if (raw_ == nullptr) {
@@ -121,8 +125,10 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
       return;
     }
     nlohmann::json first;
-    ASSERT_TRUE(raw_->find("audit", {{"_id", 1}}, {}, [&](nlohmann::json& doc) { first = doc; }));
-    first["_id"] = seq;
+    ASSERT_TRUE(raw_->find("audit", {{"_id", mongo::rows::audit_id(1)}}, {},
+                           [&](nlohmann::json& doc) { first = doc; }));
+    first["_id"] = mongo::rows::audit_id(seq);
+    first["seq"] = seq;
     ASSERT_TRUE(raw_->write("insert", "audit", {{"documents", nlohmann::json::array({first})}}));
   }
 

@@ -1,5 +1,7 @@
 #include "server/store/mongo/mongo_rows.hpp"
 
+#include <cstdio>
+
 namespace stargate::server::mongo::rows {
 namespace {
 
@@ -77,6 +79,12 @@ ClientRecord read_client(const nlohmann::json& doc) {
   client.created_at = from_unix_ms(integer(doc, "createdAt"));
   client.revoked = flag(doc, "revoked");
   return client;
+}
+
+std::string audit_id(std::int64_t seq) {
+  char text[24];
+  std::snprintf(text, sizeof text, "%020lld", static_cast<long long>(seq));
+  return text;
 }
 
 }  // namespace stargate::server::mongo::rows

@@ -18,6 +18,7 @@
 
 #include "server/store/mongo/mongo_client.hpp"
 #include "server/store/queue_index.hpp"
+#include "server/store/revocation_index.hpp"
 #include "server/store/store.hpp"
 
 namespace stargate::server {
@@ -37,6 +38,12 @@ class MongoStore final : public Store {
   // hear of it at once; gateways add its entries. Every `lease` one worker puts back the
   // entries Redis lost (see QueueIndex). Without one, workers look in MongoDB every second.
   void attach_queue(std::shared_ptr<QueueIndex> queue) { queue_ = std::move(queue); }
+  // token_usable() asks `index` (Redis) instead of MongoDB, which it builds again when it
+  // was lost, and compares with MongoDB every kReconcileEvery.
+  void attach_revocations(std::shared_ptr<RevocationIndex> index) {
+    revocations_ = std::move(index);
+  }
+  static constexpr auto kReconcileEvery = std::chrono::seconds(5);
 
   Status add_client(const ClientRecord& client) override;
   Expected<std::optional<ClientRecord>> find_client(const std::string& client_id) override;
@@ -105,6 +112,10 @@ class MongoStore final : public Store {
     Status status;
     bool done = false;
   };
+  Status record_revocation(const std::string& member, TimePoint now);
+  Status revoke_family(const std::string& family);
+  Status rebuild_revocations();
+  void reconcile_revocations();
   Status write_audit(const std::vector<AuditEvent>& events);
   Status follow_audit_head();
   // True when this call wrote it, false when it was there already.
@@ -128,6 +139,9 @@ class MongoStore final : public Store {
   std::vector<AuditWaiter*> audit_waiting_;
   bool audit_writing_ = false;
   std::shared_ptr<QueueIndex> queue_;
+  std::shared_ptr<RevocationIndex> revocations_;
+  std::mutex reconcile_mutex_;
+  std::chrono::steady_clock::time_point last_reconcile_{};
   std::mutex entries_mutex_;
   std::map<std::string, QueueIndex::Entry> entries_;  // of the processes this worker runs
   std::mutex sweep_mutex_;

@@ -1,6 +1,8 @@
 // MongoStore: clients and refresh-token families, the audit trail, and stock reservations.
 #include <algorithm>
 
+#include <spdlog/spdlog.h>
+
 #include "server/store/audit_chain.hpp"
 #include "server/store/mongo/mongo_rows.hpp"
 #include "server/store/mongo/mongo_store.hpp"
@@ -22,6 +24,17 @@ Status MongoStore::add_client(const ClientRecord& client) {
                                               {"revoked", client.revoked}}})}});
   if (!written) return Unexpected{written.error()};
   if (written->duplicate_key) return fail("store: client " + client.client_id + " exists");
+  if (client.revoked) {
+    if (auto recorded = record_revocation("client:" + client.client_id, now_utc()); !recorded) {
+      return recorded;
+    }
+  }
+  if (revocations_) {
+    if (auto added = revocations_->add_client(client.client_id); !added) {
+      spdlog::warn("client {} not copied to the revocation index ({}); it is rebuilt within {} s",
+                   client.client_id, added.error(), kReconcileEvery.count());
+    }
+  }
   return {};
 }
 
@@ -45,21 +58,88 @@ Expected<std::vector<ClientRecord>> MongoStore::list_clients() {
   return out;
 }
 
-// The client first: from then on token_usable() refuses its tokens, whatever happens to
-// the families after.
-Status MongoStore::revoke_client(const std::string& client_id, TimePoint) {
+// The revocation is recorded first (its own document, and the revocation index), then the
+// client and its families are marked: a crash in between leaves the client refused by the
+// index while it may still look usable in its own document, never the other way round.
+Status MongoStore::revoke_client(const std::string& client_id, TimePoint now) {
+  auto client = find_client(client_id);
+  if (!client) return Unexpected{client.error()};
+  if (!*client) return fail("no such client: " + client_id);
+  if (auto recorded = record_revocation("client:" + client_id, now); !recorded) return recorded;
   auto revoked = db_->write(
       "update", "clients",
       {{"updates",
         json::array({{{"q", {{"_id", client_id}}}, {"u", {{"$set", {{"revoked", true}}}}}}})}});
   if (!revoked) return Unexpected{revoked.error()};
-  if (revoked->n != 1) return fail("no such client: " + client_id);
   auto families = db_->write("update", "token_families",
                              {{"updates", json::array({{{"q", {{"clientId", client_id}}},
                                                         {"u", {{"$set", {{"revoked", true}}}}},
                                                         {"multi", true}}})}});
   if (!families) return Unexpected{families.error()};
   return {};
+}
+
+Status MongoStore::record_revocation(const std::string& member, TimePoint now) {
+  auto written =
+      db_->write("insert", "revocations",
+                 {{"documents", json::array({{{"_id", member}, {"at", to_unix_ms(now)}}})}});
+  if (!written) return Unexpected{written.error()};
+  if (revocations_) {
+    if (auto added = revocations_->add_revocation(member); !added) {
+      // The index is behind the record: every store compares the two soon
+      // (reconcile_revocations) and builds it again.
+      spdlog::warn("revocation of {} not copied to the index ({}); it is rebuilt within {} s",
+                   member, added.error(), kReconcileEvery.count());
+    }
+  }
+  return {};
+}
+
+Status MongoStore::revoke_family(const std::string& family) {
+  if (auto recorded = record_revocation("family:" + family, now_utc()); !recorded) return recorded;
+  auto revoked = db_->write(
+      "update", "token_families",
+      {{"updates",
+        json::array({{{"q", {{"_id", family}}}, {"u", {{"$set", {{"revoked", true}}}}}}})}});
+  if (!revoked) return Unexpected{revoked.error()};
+  return {};
+}
+
+// Builds the index from the record's clients and revocations.
+Status MongoStore::rebuild_revocations() {
+  std::vector<std::string> clients;
+  std::vector<std::string> members;
+  auto scanned = db_->find("clients", json::object(), {{"projection", {{"_id", 1}}}},
+                           [&](json& doc) { clients.push_back(doc.value("_id", "")); });
+  if (!scanned) return scanned;
+  scanned = db_->find("revocations", json::object(), {{"projection", {{"_id", 1}}}},
+                      [&](json& doc) { members.push_back(doc.value("_id", "")); });
+  if (!scanned) return scanned;
+  if (auto built = revocations_->rebuild(clients, members); !built) return built;
+  spdlog::info("revocation index built: {} clients, {} revocations", clients.size(),
+               members.size());
+  return {};
+}
+
+// Every kReconcileEvery, one check that the index holds as many clients and revocations as
+// the record (all only grow), so that what a lost Redis write left out is caught.
+void MongoStore::reconcile_revocations() {
+  const auto now = std::chrono::steady_clock::now();
+  std::unique_lock lock(reconcile_mutex_, std::try_to_lock);
+  if (!lock.owns_lock() || now - last_reconcile_ < kReconcileEvery) return;
+  last_reconcile_ = now;
+  auto clients = db_->command("count", "clients");
+  auto revocations = db_->command("count", "revocations");
+  auto in_index = revocations_->sizes();
+  if (!clients || !revocations || !in_index) return;
+  if (static_cast<std::int64_t>(in_index->clients) == clients->value("n", std::int64_t{0}) &&
+      static_cast<std::int64_t>(in_index->revocations) ==
+          revocations->value("n", std::int64_t{0})) {
+    return;
+  }
+  if (auto rebuilt = rebuild_revocations(); !rebuilt) {
+    spdlog::warn("revocation index: {}", rebuilt.error());
+  }
 }
 
 Status MongoStore::add_refresh_token(const RefreshToken& token) {
@@ -80,19 +160,6 @@ Status MongoStore::add_refresh_token(const RefreshToken& token) {
   if (!written) return Unexpected{written.error()};
   return {};
 }
-
-namespace {
-
-Status revoke_family(Client& db, const std::string& family) {
-  auto revoked = db.write(
-      "update", "token_families",
-      {{"updates",
-        json::array({{{"q", {{"_id", family}}}, {"u", {{"$set", {{"revoked", true}}}}}}})}});
-  if (!revoked) return Unexpected{revoked.error()};
-  return {};
-}
-
-}  // namespace
 
 // The successor is stored before the token is used up, so that a crash between the two
 // leaves an unknown successor (harmless) rather than a used token with none.
@@ -120,7 +187,7 @@ Expected<RefreshResult> MongoStore::rotate_refresh_token(const std::string& hash
   const bool family_revoked = family_doc->value("revoked", false);
   if (used && !family_revoked) {
     // A used token presented again: it was stolen, or its successor was. Revoke them all.
-    if (auto revoked = revoke_family(*db_, family); !revoked) return Unexpected{revoked.error()};
+    if (auto revoked = revoke_family(family); !revoked) return Unexpected{revoked.error()};
     result.kind = RefreshResult::Kind::kReused;
     return result;
   }
@@ -144,7 +211,7 @@ Expected<RefreshResult> MongoStore::rotate_refresh_token(const std::string& hash
                           {{"documents", json::array({{{"_id", hash}, {"at", to_unix_ms(now)}}})}});
   if (!spent) return Unexpected{spent.error()};
   if (spent->duplicate_key) {
-    if (auto revoked = revoke_family(*db_, family); !revoked) return Unexpected{revoked.error()};
+    if (auto revoked = revoke_family(family); !revoked) return Unexpected{revoked.error()};
     result.kind = RefreshResult::Kind::kReused;
     return result;
   }
@@ -160,6 +227,17 @@ Expected<RefreshResult> MongoStore::rotate_refresh_token(const std::string& hash
 }
 
 Expected<bool> MongoStore::token_usable(const std::string& client_id, const std::string& family) {
+  if (revocations_) {
+    reconcile_revocations();
+    auto usable = revocations_->usable(client_id, family);
+    if (usable && usable->has_value()) return **usable;
+    if (usable) {  // never built, or Redis lost it: build it, and ask the record this time
+      if (auto rebuilt = rebuild_revocations(); !rebuilt) {
+        spdlog::warn("revocation index: {}", rebuilt.error());
+      }
+    }
+    // Redis down: the record answers.
+  }
   auto client = find_client(client_id);
   if (!client) return Unexpected{client.error()};
   if (!*client || (*client)->revoked) return false;
@@ -170,9 +248,9 @@ Expected<bool> MongoStore::token_usable(const std::string& client_id, const std:
   return !family_revoked;
 }
 
-// One chain for every writer: a record's seq is its _id, so of two writers that read the
-// same head, one inserts and the other is refused (duplicate key), reads the new head and
-// chains after it.
+// One chain for every writer: a record's seq is its _id (as text, rows::audit_id), so of two
+// writers that read the same head, one inserts and the other is refused (duplicate key),
+// reads the new head and chains after it.
 // Group commit: the events of every caller that arrives while a batch is being written go
 // in the next batch, written by the first of them, so that concurrent requests of one
 // process do not race each other for the head of the chain (each would read it, one would
@@ -214,10 +292,11 @@ Status MongoStore::append_audit(const std::vector<AuditEvent>& events) {
 Status MongoStore::follow_audit_head() {
   const auto lookup = [&](std::int64_t seq, std::string* hash) -> Expected<bool> {
     bool found = false;
-    auto scanned = db_->find("audit", {{"_id", seq}}, {{"limit", 1}}, [&](json& doc) {
-      found = true;
-      if (hash != nullptr) *hash = doc.value("hash", "");
-    });
+    auto scanned =
+        db_->find("audit", {{"_id", rows::audit_id(seq)}}, {{"limit", 1}}, [&](json& doc) {
+          found = true;
+          if (hash != nullptr) *hash = doc.value("hash", "");
+        });
     if (!scanned) return Unexpected{scanned.error()};
     return found;
   };
@@ -227,7 +306,7 @@ Status MongoStore::follow_audit_head() {
     audit_hash_ = kAuditGenesis;
     auto head =
         db_->find("audit", json::object(), {{"sort", {{"_id", -1}}}, {"limit", 1}}, [&](json& doc) {
-          audit_seq_ = doc.value("_id", std::int64_t{0});
+          audit_seq_ = doc.value("seq", std::int64_t{0});
           audit_hash_ = doc.value("hash", "");
         });
     if (!head) return head;
@@ -280,7 +359,8 @@ Status MongoStore::write_audit(const std::vector<AuditEvent>& events) {
     for (std::size_t k = next; k < events.size() && k < next + kBatch; ++k) {
       records.push_back(chain_audit_record(seq, prev, events[k]));
       const AuditRecord& record = records.back();
-      documents.push_back({{"_id", record.seq},
+      documents.push_back({{"_id", rows::audit_id(record.seq)},
+                           {"seq", record.seq},
                            {"time", to_unix_ms(record.time)},
                            {"record", record.record},
                            {"prevHash", record.prev_hash},
@@ -311,7 +391,7 @@ Status MongoStore::scan_audit(TimePoint since,
                               const std::function<void(const AuditRecord&)>& sink) {
   return db_->find(
       "audit", {{"time", {{"$gte", to_unix_ms(since)}}}}, {{"sort", {{"_id", 1}}}}, [&](json& doc) {
-        sink({doc.value("_id", std::int64_t{0}), from_unix_ms(doc.value("time", std::int64_t{0})),
+        sink({doc.value("seq", std::int64_t{0}), from_unix_ms(doc.value("time", std::int64_t{0})),
               doc.value("record", ""), doc.value("prevHash", ""), doc.value("hash", "")});
       });
 }

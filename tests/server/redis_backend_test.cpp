@@ -1,8 +1,9 @@
-// The work queue of the scale-out backend on a real redis-server's Stream, with the record
-// in MongoDB (or FerretDB) started by the test: the queue's failures that users of Redis
-// queues meet most (entries of a dead worker never taken over, a slow worker's job run
-// twice, memory that grows with finished jobs, workers that stop after Redis lost its data
-// or restarted), each provoked for real.
+// What the scale-out backend keeps in a real redis-server beside its record in MongoDB (or
+// FerretDB), both started by the test. The work queue: the failures users of Redis queues
+// meet most (entries of a dead worker never taken over, a slow worker's job run twice,
+// memory that grows with finished jobs, workers that stop after Redis lost its data or
+// restarted), each provoked for real. The revocation index: seen by every gateway at once,
+// and never trusted beyond what the record says when Redis lost or missed something.
 #include <gtest/gtest.h>
 
 #include <set>
@@ -10,6 +11,7 @@
 
 #include "server/store/mongo/mongo_store.hpp"
 #include "server/store/redis/redis_client.hpp"
+#include "server/store/redis/redis_revocations.hpp"
 #include "server/store/redis/redis_work_stream.hpp"
 #include "tests/support/engines.hpp"
 #include "tests/support/process.hpp"
@@ -19,7 +21,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class WorkStreamTest : public ::testing::Test {
+class RedisBackendTest : public ::testing::Test {
  protected:
   void SetUp() override {
     mongo_ = std::make_unique<test::MongoServer>(dir_.file("mongo"));
@@ -37,6 +39,7 @@ class WorkStreamTest : public ::testing::Test {
     EXPECT_TRUE(opened) << opened.error();
     if (!opened) return nullptr;
     (*opened)->attach_queue(std::make_shared<RedisWorkStream>(redis_, (*opened)->worker(), lease));
+    (*opened)->attach_revocations(std::make_shared<RedisRevocations>(redis_));
     return std::move(*opened);
   }
 
@@ -67,7 +70,7 @@ class WorkStreamTest : public ::testing::Test {
   std::shared_ptr<redis::Client> redis_;
 };
 
-TEST_F(WorkStreamTest, FinishedEntriesAreTrimmedSoMemoryStaysBounded) {
+TEST_F(RedisBackendTest, FinishedEntriesAreTrimmedSoMemoryStaysBounded) {
   auto gateway = open(30s);
   auto worker = open(30s);
   for (int i = 0; i < 20; ++i)
@@ -93,7 +96,7 @@ TEST_F(WorkStreamTest, FinishedEntriesAreTrimmedSoMemoryStaysBounded) {
 
 // kill -9 of a worker, as the queue sees it: the entry stays pending under its name and
 // nobody renews it. Another worker takes it over once the lease has run out, not before.
-TEST_F(WorkStreamTest, ADeadWorkersEntryIsTakenOverAfterTheLease) {
+TEST_F(RedisBackendTest, ADeadWorkersEntryIsTakenOverAfterTheLease) {
   auto gateway = open(2s);
   auto dead = open(2s);
   auto alive = open(2s);
@@ -119,7 +122,7 @@ TEST_F(WorkStreamTest, ADeadWorkersEntryIsTakenOverAfterTheLease) {
 }
 
 // A slow worker that renews its lease keeps its process: nobody runs it a second time.
-TEST_F(WorkStreamTest, ASlowWorkerThatRenewsKeepsItsProcess) {
+TEST_F(RedisBackendTest, ASlowWorkerThatRenewsKeepsItsProcess) {
   auto gateway = open(1500ms);
   auto slow = open(1500ms);
   auto other = open(1500ms);
@@ -138,7 +141,7 @@ TEST_F(WorkStreamTest, ASlowWorkerThatRenewsKeepsItsProcess) {
 
 // Redis restarted without its data (or flushed): the sweeper puts back an entry for every
 // queued process, and the workers carry on without a restart.
-TEST_F(WorkStreamTest, WorkQueuedBeforeRedisLostItsDataIsStillRun) {
+TEST_F(RedisBackendTest, WorkQueuedBeforeRedisLostItsDataIsStillRun) {
   auto gateway = open(1s);
   auto worker = open(1s);
   std::set<std::string> submitted;
@@ -161,7 +164,7 @@ TEST_F(WorkStreamTest, WorkQueuedBeforeRedisLostItsDataIsStillRun) {
 
 // Redis down: submissions still land in MongoDB (their entries are missing), workers claim
 // nothing and say why; once Redis is back (empty), everything submitted is run.
-TEST_F(WorkStreamTest, AWorkerWithoutRedisClaimsNothingAndResumesAfterwards) {
+TEST_F(RedisBackendTest, AWorkerWithoutRedisClaimsNothingAndResumesAfterwards) {
   auto gateway = open(1s);
   auto worker = open(1s);
   const auto before = submit(*gateway, "before");
@@ -184,6 +187,75 @@ TEST_F(WorkStreamTest, AWorkerWithoutRedisClaimsNothingAndResumesAfterwards) {
       },
       30s));
   EXPECT_EQ(run, (std::set<std::string>{before, during}));
+}
+
+// Two gateways: what one revokes, the other refuses on the next request.
+TEST_F(RedisBackendTest, ARevocationThroughOneGatewayIsRefusedByTheOtherAtOnce) {
+  auto one = open(30s);
+  auto other = open(30s);
+  const auto now = now_utc();
+  ASSERT_TRUE(one->add_client({"sgc_1", "acme", "h", {"order"}, now, false}));
+  ASSERT_TRUE(one->add_client({"sgc_2", "acme", "h", {"order"}, now, false}));
+  ASSERT_TRUE(one->add_refresh_token({"r1", "sgc_2", "f1", "", now + 1h}));
+  EXPECT_TRUE(*other->token_usable("sgc_1", ""));
+  EXPECT_TRUE(*other->token_usable("sgc_2", "f1"));
+  EXPECT_FALSE(*other->token_usable("sgc_unknown", ""));
+  ASSERT_TRUE(one->revoke_client("sgc_1", now));
+  EXPECT_FALSE(*other->token_usable("sgc_1", ""));
+  // A refresh token used twice revokes its family, on either gateway.
+  ASSERT_EQ(one->rotate_refresh_token("r1", "r2", now + 1h, now)->kind,
+            RefreshResult::Kind::kRotated);
+  ASSERT_EQ(one->rotate_refresh_token("r1", "r3", now + 1h, now)->kind,
+            RefreshResult::Kind::kReused);
+  EXPECT_FALSE(*other->token_usable("sgc_2", "f1"));
+  EXPECT_TRUE(*other->token_usable("sgc_2", "f-other"));
+  // Answered by Redis: the index is built.
+  EXPECT_EQ(redis_->command({"EXISTS", "stargate:revoked:built"})->integer, 1);
+}
+
+// Redis lost everything: the record answers at once, and the index is built again.
+TEST_F(RedisBackendTest, ALostIndexIsRebuiltAndNeverLetsARevokedTokenThrough) {
+  auto gateway = open(30s);
+  const auto now = now_utc();
+  ASSERT_TRUE(gateway->add_client({"sgc_1", "acme", "h", {"order"}, now, false}));
+  ASSERT_TRUE(gateway->add_client({"sgc_2", "acme", "h", {"order"}, now, false}));
+  ASSERT_TRUE(gateway->revoke_client("sgc_1", now));
+  ASSERT_TRUE(redis_->command({"FLUSHALL"}));
+  EXPECT_FALSE(*gateway->token_usable("sgc_1", ""));
+  EXPECT_TRUE(*gateway->token_usable("sgc_2", ""));
+  EXPECT_EQ(redis_->command({"SISMEMBER", "stargate:revoked", "client:sgc_1"})->integer, 1);
+  EXPECT_EQ(redis_->command({"EXISTS", "stargate:revoked:built"})->integer, 1);
+}
+
+// A revocation whose copy to Redis was lost (a failover to a replica that had not seen it):
+// the comparison with the record catches it within kReconcileEvery.
+TEST_F(RedisBackendTest, ARevocationRedisMissedIsCaughtByTheComparisonWithTheRecord) {
+  auto one = open(30s);
+  auto other = open(30s);
+  const auto now = now_utc();
+  ASSERT_TRUE(one->add_client({"sgc_1", "acme", "h", {"order"}, now, false}));
+  EXPECT_TRUE(*other->token_usable("sgc_1", ""));
+  ASSERT_TRUE(one->revoke_client("sgc_1", now));
+  ASSERT_TRUE(redis_->command({"SREM", "stargate:revoked", "client:sgc_1"}));
+  const auto revoked_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(test::wait_until([&] { return !*other->token_usable("sgc_1", ""); },
+                               MongoStore::kReconcileEvery + 5s));
+  EXPECT_LE(std::chrono::steady_clock::now() - revoked_at, MongoStore::kReconcileEvery + 2s);
+}
+
+// Redis down: every check is answered by the record.
+TEST_F(RedisBackendTest, WithoutRedisTheRecordDecidesTokens) {
+  auto gateway = open(30s);
+  const auto now = now_utc();
+  ASSERT_TRUE(gateway->add_client({"sgc_1", "acme", "h", {"order"}, now, false}));
+  ASSERT_TRUE(gateway->add_client({"sgc_2", "acme", "h", {"order"}, now, false}));
+  EXPECT_TRUE(*gateway->token_usable("sgc_1", ""));
+  redis_server_->stop(true);
+  ASSERT_TRUE(gateway->revoke_client("sgc_1", now));  // its copy to Redis fails, logged
+  auto revoked = gateway->token_usable("sgc_1", "");
+  ASSERT_TRUE(revoked) << revoked.error();
+  EXPECT_FALSE(*revoked);
+  EXPECT_TRUE(*gateway->token_usable("sgc_2", ""));
 }
 
 }  // namespace
