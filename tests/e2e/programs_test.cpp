@@ -79,6 +79,29 @@ TEST(Programs, DaemonConfigErrorsNameFileLineAndKey) {
   EXPECT_NE(check.err.find("missing required key credentials.client_id"), std::string::npos);
 }
 
+// gateway and worker share their work through Redis and MongoDB: on the embedded store they
+// refuse to start and say what to use instead. A MongoDB password file that cannot be read
+// stops the program before it connects anywhere.
+TEST(Programs, GatewayAndWorkerRefuseTheEmbeddedStoreAndUnreadablePasswords) {
+  TempDir dir;
+  write_file(dir.file("sqlite.toml"), "[server]\nstate_dir = \"" + dir.file("state") + "\"\n");
+  for (const char* role : {"gateway", "worker"}) {
+    auto refused = run({binary("stargate-server"), role, "--config", dir.file("sqlite.toml")});
+    EXPECT_EQ(refused.exit_code, 1) << role << refused.err;
+    EXPECT_NE(refused.err.find("needs [store] backend = \"redis+mongo\""), std::string::npos)
+        << refused.err;
+  }
+  write_file(dir.file("mongo.toml"),
+             "[server]\nstate_dir = \"" + dir.file("state") +
+                 "\"\n[store]\nbackend = \"redis+mongo\"\n[redis]\nurl = "
+                 "\"redis://127.0.0.1:1\"\n[mongo]\nuri = \"mongodb://sg@127.0.0.1:1/sg\"\n"
+                 "password_file = \"" +
+                 dir.file("missing.pw") + "\"\n");
+  auto unreadable = run({binary("stargate-server"), "worker", "--config", dir.file("mongo.toml")});
+  EXPECT_EQ(unreadable.exit_code, 1) << unreadable.err;
+  EXPECT_NE(unreadable.err.find("missing.pw"), std::string::npos) << unreadable.err;
+}
+
 // The example configurations shipped in the packages are valid as they are.
 TEST(Programs, ExampleConfigurationsAreValid) {
   TempDir dir;

@@ -365,6 +365,53 @@ TEST(ScaleOut, OutagesOfEitherEngineAreReportedAndRecoverWithoutARestart) {
                          std::chrono::seconds(30)));
 }
 
+// Redis stopped for 30 s and restarted empty: as documented, the gateways keep accepting
+// (the record is in MongoDB; each gateway limits tenants on its own meanwhile) and keep
+// answering status, each request within its deadline and never with a 500; once Redis is
+// back, every process accepted meanwhile runs, with no restart, and none is duplicated.
+TEST(ScaleOut, RedisStoppedForThirtySecondsLosesAndDuplicatesNothing) {
+  StackOptions options;
+  options.scale_out = true;
+  options.start_daemon = false;
+  options.step_duration = "10ms";
+  Stack stack(options);
+  const std::string bearer = token(stack, stack.port());
+  ASSERT_FALSE(bearer.empty());
+  std::map<std::string, std::string> accepted;  // key -> process id
+  stack.redis().stop(true);
+  const auto stopped = std::chrono::steady_clock::now();
+  for (int n = 0; std::chrono::steady_clock::now() - stopped < std::chrono::seconds(30); ++n) {
+    const std::string key = "no-redis-" + std::to_string(n);
+    const auto sent = std::chrono::steady_clock::now();
+    auto res = submit(stack.gateway_port(n % 2), bearer, key);
+    ASSERT_TRUE(res) << key << ": no answer";
+    EXPECT_LT(std::chrono::steady_clock::now() - sent, std::chrono::seconds(10)) << key;
+    ASSERT_EQ(res->status, 202) << key << " " << res->body;
+    const std::string id = json::parse(res->body)["processId"];
+    accepted.emplace(key, id);
+    auto view = status(stack.gateway_port((n + 1) % 2), bearer, id);
+    EXPECT_EQ(view.value("processId", ""), id) << view.dump();
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  ASSERT_GE(accepted.size(), 10u);
+  ASSERT_TRUE(stack.redis().start()) << stack.redis().error();
+  for (const auto& [key, id] : accepted) {
+    EXPECT_TRUE(
+        wait_until([&] { return completed(stack.port(), bearer, id); }, std::chrono::seconds(60)))
+        << key << " " << id;
+  }
+  for (const auto& [key, id] : accepted) {
+    auto again = submit(stack.gateway_port(1), bearer, key);
+    for (int tries = 0; again && again->status == 429 && tries < 30; ++tries) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));  // the tenant's limit: wait
+      again = submit(stack.gateway_port(1), bearer, key);
+    }
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->status, 202) << again->body;  // a replay: the same answer
+    EXPECT_EQ(json::parse(again->body).value("processId", ""), id);
+  }
+}
+
 // audit verify on MongoDB: intact after all of it, broken once a record is edited there.
 TEST(ScaleOut, AuditVerifyOnMongoCatchesAnEditedRecord) {
   StackOptions options;

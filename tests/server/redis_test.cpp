@@ -53,6 +53,33 @@ TEST(RedisClient, RunsCommandsAndReconnectsAfterARestart) {
       test::wait_until([&] { return bool(client.command({"PING"})); }, std::chrono::seconds(10)));
 }
 
+// A Redis that requires a password: the right one works (the URL never holds it; it comes
+// from a file), a wrong or missing one fails with a clear error and no command runs.
+TEST(RedisClient, AuthenticatesWithThePasswordAndRefusesWithout) {
+  test::TempDir dir;
+  test::RedisServer server(dir.path(), false, "s3cret pass");
+  ASSERT_TRUE(server.ok()) << server.error();
+  auto endpoint = endpoint_of(server);
+  endpoint.password = "s3cret pass";
+  redis::Client right(endpoint);
+  auto pong = right.command({"PING"});
+  ASSERT_TRUE(pong) << pong.error();
+  EXPECT_EQ(pong->text, "PONG");
+
+  endpoint.password = "wrong";
+  redis::Client wrong(endpoint);
+  auto refused = wrong.command({"SET", "k", "v"});
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().find("authentication failed"), std::string::npos) << refused.error();
+
+  endpoint.password.clear();
+  redis::Client none(endpoint);
+  auto anonymous = none.command({"SET", "k", "v"});
+  ASSERT_FALSE(anonymous);
+  EXPECT_NE(anonymous.error().find("NOAUTH"), std::string::npos) << anonymous.error();
+  EXPECT_EQ(right.command({"EXISTS", "k"})->integer, 0);
+}
+
 // Two gateways, one tenant: one bucket. Burst 5 and 60 a minute: of 20 requests made at
 // once through both, 5 (and at most one more refilled meanwhile) pass.
 TEST(RedisRateLimiter, OneTenantThroughTwoGatewaysGetsOneLimit) {

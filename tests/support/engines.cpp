@@ -110,8 +110,8 @@ bool accepts_connections(int port) {
   return connected;
 }
 
-RedisServer::RedisServer(const std::string& dir, bool aof_always)
-    : dir_(dir), aof_always_(aof_always) {
+RedisServer::RedisServer(const std::string& dir, bool aof_always, std::string password)
+    : dir_(dir), aof_always_(aof_always), password_(std::move(password)) {
   std::filesystem::create_directories(dir_);
   start();
 }
@@ -143,6 +143,7 @@ bool RedisServer::start() {
     if (aof_always_) {
       args.insert(args.end(), {"--appendonly", "yes", "--appendfsync", "always"});
     }
+    if (!password_.empty()) args.insert(args.end(), {"--requirepass", password_});
     return args;
   };
   child_ = start_on_free_port(port_, argv, dir_ + "/redis.log", error_);

@@ -15,8 +15,9 @@ namespace stargate::test {
 
 class RedisServer {
  public:
-  // `aof_always`: append-only file fsync'd on every write (the durability tests).
-  explicit RedisServer(const std::string& dir, bool aof_always = false);
+  // `aof_always`: append-only file fsync'd on every write (the durability tests);
+  // `password`: required of clients (requirepass) when not empty.
+  explicit RedisServer(const std::string& dir, bool aof_always = false, std::string password = "");
   ~RedisServer();
   RedisServer(const RedisServer&) = delete;
 
@@ -34,6 +35,7 @@ class RedisServer {
  private:
   std::string dir_;
   bool aof_always_;
+  std::string password_;
   int port_ = 0;
   std::unique_ptr<Child> child_;
   std::string error_;

@@ -1,0 +1,30 @@
+// Fuzz target: documents read back from MongoDB, as a hostile or careless hand may have
+// edited them there (any JSON, any types, nested anywhere). Reading one into a process or
+// client record never throws, and a record's JSON fields (data, result, error) come out as
+// JSON that serialises.
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "server/store/mongo/mongo_rows.hpp"
+#include "tests/fuzz/fuzz_check.hpp"
+
+using namespace stargate;
+using namespace stargate::server;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  auto doc = nlohmann::json::parse(text, nullptr, false);
+  if (doc.is_discarded()) return 0;
+  const ProcessRecord process = mongo::rows::read_process(doc);
+  (void)process.data.dump();
+  (void)process.view.result.dump();
+  const ClientRecord client = mongo::rows::read_client(doc);
+  (void)client.client_id.size();
+  if (doc.is_object() && doc.contains("seq") && doc["seq"].is_number_integer()) {
+    const auto seq = doc["seq"].get<std::int64_t>();
+    if (seq >= 0) fuzz::check(mongo::rows::audit_id(seq).size() == 20, "audit id width");
+  }
+  return 0;
+}
