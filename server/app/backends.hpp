@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "server/app/server_config.hpp"
+#include "server/gateway/auth_throttle.hpp"
 #include "server/gateway/rate_limiter.hpp"
 #include "server/store/store.hpp"
 
@@ -23,7 +24,8 @@ struct Backend {
   std::unique_ptr<Store> store;
   std::shared_ptr<redis::Client> redis;  // redis+mongo only
   std::unique_ptr<RateLimiter> limiter;
-  std::string description;  // for the logs: where the state is
+  std::shared_ptr<SharedFailures> auth_failures;  // redis+mongo only
+  std::string description;                        // for the logs: where the state is
   // The engines the program depends on beyond the store itself, for readiness: a name
   // ("redis") and a probe.
   std::vector<std::pair<std::string, std::function<Status()>>> dependencies;

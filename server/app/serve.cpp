@@ -216,6 +216,7 @@ int serve(const ServeOptions& options) {
   if (http) {
     api.emplace(*config, store, engine ? &*engine : nullptr, *signer, *backend->limiter, audit,
                 metrics, backend->dependencies);
+    if (backend->auth_failures) api->share_auth_failures(backend->auth_failures);
     auto bound = api->bind(config->listen_host, config->listen_port);
     if (!bound) {
       spdlog::error("{}", bound.error());

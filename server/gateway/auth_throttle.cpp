@@ -51,7 +51,15 @@ void AuthThrottle::end(const std::string& address, bool failed, TimePoint now) {
 }
 
 AuthThrottle::Attempt::Attempt(AuthThrottle& throttle, std::string address, TimePoint now)
-    : throttle_(throttle), address_(std::move(address)), refused_(throttle_.admit(address_, now)) {}
+    : throttle_(throttle), address_(std::move(address)), refused_(throttle_.admit(address_, now)) {
+  if (refused_ || !throttle_.shared_) return;
+  // The other gateways' failures too (a Redis that cannot answer refuses nothing).
+  auto shared = throttle_.shared_->refused(address_, throttle_.max_failures_);
+  if (shared && *shared) {
+    throttle_.end(address_, false, now);
+    refused_ = *shared;
+  }
+}
 
 AuthThrottle::Attempt::~Attempt() {
   if (!refused_ && !ended_) throttle_.end(address_, false, now_utc());
@@ -61,6 +69,7 @@ void AuthThrottle::Attempt::failed(TimePoint now) {
   if (refused_ || ended_) return;
   ended_ = true;
   throttle_.end(address_, true, now);
+  if (throttle_.shared_) (void)throttle_.shared_->failed(address_, throttle_.window_);
 }
 
 AuthThrottle::Slot::Slot(AuthThrottle& throttle, Duration wait) : throttle_(throttle) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <semaphore>
@@ -15,13 +16,28 @@
 
 #include "shared/clock.hpp"
 #include "shared/duration.hpp"
+#include "shared/expected.hpp"
 
 namespace stargate::server {
+
+// Failed authentications counted by every gateway together (in Redis), so that an address
+// gets max_failures tries in all, not that many per gateway.
+class SharedFailures {
+ public:
+  virtual ~SharedFailures() = default;
+  // How long `address` is refused when it failed `max` times within its current window.
+  virtual Expected<std::optional<Duration>> refused(const std::string& address, int max) = 0;
+  // One more failure of `address`; its window starts with its first failure.
+  virtual Status failed(const std::string& address, Duration window) = 0;
+};
 
 class AuthThrottle {
  public:
   // `max_failures` failed checks per address within `window`; `concurrent` checks at once.
   AuthThrottle(int max_failures, Duration window, int concurrent);
+  // Counts failures with the other gateways too; while `shared` fails (Redis down), each
+  // gateway counts on its own.
+  void share(std::shared_ptr<SharedFailures> shared) { shared_ = std::move(shared); }
 
   // One authentication from `address`. While it lives it holds one of the address's
   // max_failures tries; failed() makes it count for the rest of the window.
@@ -70,6 +86,7 @@ class AuthThrottle {
   std::counting_semaphore<1024> slots_;
   std::mutex mutex_;
   std::unordered_map<std::string, Window> windows_;  // under mutex_
+  std::shared_ptr<SharedFailures> shared_;
 };
 
 }  // namespace stargate::server

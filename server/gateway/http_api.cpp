@@ -363,6 +363,10 @@ void HttpApi::stop() {
   if (impl_->front) impl_->front->stop();
 }
 
+void HttpApi::share_auth_failures(std::shared_ptr<SharedFailures> shared) {
+  impl_->auth_throttle.share(std::move(shared));
+}
+
 bool HttpApi::uses_tls() const {
   return !impl_->config.tls_cert.empty();
 }

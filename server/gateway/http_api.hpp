@@ -18,6 +18,8 @@
 
 namespace stargate::server {
 
+class SharedFailures;
+
 // Engines beyond the store that readiness checks: a name ("redis") and a probe.
 using Dependencies = std::vector<std::pair<std::string, std::function<Status()>>>;
 
@@ -37,6 +39,8 @@ class HttpApi {
   void serve();
   void stop();
   bool uses_tls() const;
+  // Failed client authentications counted with the other gateways (before serve()).
+  void share_auth_failures(std::shared_ptr<SharedFailures> shared);
 
  private:
   struct Impl;

@@ -58,6 +58,23 @@ class RedisBackendTest : public ::testing::Test {
     return created ? created->process.view.process_id : "";
   }
 
+  // What `worker` claims and completes until it has run `count` processes (or `limit` is
+  // over): their ids.
+  std::set<std::string> run_until(Store& worker, std::size_t count, Duration limit) {
+    std::set<std::string> run;
+    test::wait_until(
+        [&] {
+          auto next = worker.claim_next(now_utc());
+          if (next && next->has_value()) {
+            run.insert((*next)->view.process_id);
+            EXPECT_TRUE(worker.complete((*next)->view.process_id, {{"ok", true}}, now_utc()));
+          }
+          return run.size() >= count;
+        },
+        limit);
+    return run;
+  }
+
   std::int64_t redis_integer(const std::vector<std::string>& command) {
     auto reply = redis_->command(command);
     EXPECT_TRUE(reply) << reply.error();
@@ -148,18 +165,7 @@ TEST_F(RedisBackendTest, WorkQueuedBeforeRedisLostItsDataIsStillRun) {
   for (int i = 0; i < 3; ++i)
     submitted.insert(submit(*gateway, "k" + std::to_string(i)));
   ASSERT_TRUE(redis_->command({"FLUSHALL"}));
-  std::set<std::string> run;
-  ASSERT_TRUE(test::wait_until(
-      [&] {
-        auto next = worker->claim_next(now_utc());
-        if (next && next->has_value()) {
-          run.insert((*next)->view.process_id);
-          EXPECT_TRUE(worker->complete((*next)->view.process_id, {{"ok", true}}, now_utc()));
-        }
-        return run.size() == submitted.size();
-      },
-      20s));
-  EXPECT_EQ(run, submitted);
+  EXPECT_EQ(run_until(*worker, submitted.size(), 20s), submitted);
 }
 
 // Redis down: submissions still land in MongoDB (their entries are missing), workers claim
@@ -175,18 +181,7 @@ TEST_F(RedisBackendTest, AWorkerWithoutRedisClaimsNothingAndResumesAfterwards) {
   ASSERT_FALSE(claim);
   EXPECT_NE(claim.error().find("redis"), std::string::npos) << claim.error();
   ASSERT_TRUE(redis_server_->start()) << redis_server_->error();
-  std::set<std::string> run;
-  ASSERT_TRUE(test::wait_until(
-      [&] {
-        auto next = worker->claim_next(now_utc());
-        if (next && next->has_value()) {
-          run.insert((*next)->view.process_id);
-          EXPECT_TRUE(worker->complete((*next)->view.process_id, {{"ok", true}}, now_utc()));
-        }
-        return run.size() == 2;
-      },
-      30s));
-  EXPECT_EQ(run, (std::set<std::string>{before, during}));
+  EXPECT_EQ(run_until(*worker, 2, 30s), (std::set<std::string>{before, during}));
 }
 
 // Two gateways: what one revokes, the other refuses on the next request.

@@ -2,6 +2,8 @@
 // redis-server started by the test.
 #include <gtest/gtest.h>
 
+#include "server/gateway/auth_throttle.hpp"
+#include "server/store/redis/redis_auth_failures.hpp"
 #include "server/store/redis/redis_client.hpp"
 #include "server/store/redis/redis_rate_limiter.hpp"
 #include "tests/support/engines.hpp"
@@ -78,6 +80,43 @@ TEST(RedisClient, AuthenticatesWithThePasswordAndRefusesWithout) {
   ASSERT_FALSE(anonymous);
   EXPECT_NE(anonymous.error().find("NOAUTH"), std::string::npos) << anonymous.error();
   EXPECT_EQ(right.command({"EXISTS", "k"})->integer, 0);
+}
+
+// Two gateways: an address that failed max times through one is refused by the other for
+// the rest of its window; without Redis each gateway counts on its own again.
+TEST(RedisAuthFailures, AnAddressGetsItsTriesInAllNotPerGateway) {
+  test::TempDir dir;
+  test::RedisServer server(dir.path());
+  ASSERT_TRUE(server.ok()) << server.error();
+  auto redis = std::make_shared<redis::Client>(endpoint_of(server));
+  AuthThrottle one(3, std::chrono::minutes(5), 4);
+  AuthThrottle other(3, std::chrono::minutes(5), 4);
+  one.share(std::make_shared<RedisAuthFailures>(redis));
+  other.share(std::make_shared<RedisAuthFailures>(redis));
+  for (int i = 0; i < 2; ++i) {
+    AuthThrottle::Attempt attempt(one, "198.51.100.7", now_utc());
+    ASSERT_FALSE(attempt.refused());
+    attempt.failed(now_utc());
+  }
+  {
+    AuthThrottle::Attempt third(other, "198.51.100.7", now_utc());
+    ASSERT_FALSE(third.refused());  // two failures so far, on the first gateway
+    third.failed(now_utc());
+  }
+  AuthThrottle::Attempt refused(one, "198.51.100.7", now_utc());
+  ASSERT_TRUE(refused.refused());
+  EXPECT_GT(*refused.refused(), std::chrono::minutes(4));
+  AuthThrottle::Attempt elsewhere(other, "198.51.100.7", now_utc());
+  EXPECT_TRUE(elsewhere.refused());
+  AuthThrottle::Attempt someone_else(other, "198.51.100.8", now_utc());
+  EXPECT_FALSE(someone_else.refused());
+  auto ttl = redis->command({"PTTL", "stargate:authfail:198.51.100.7"});
+  ASSERT_TRUE(ttl) << ttl.error();
+  EXPECT_GT(ttl->integer, 0);  // the key goes with its window
+
+  server.stop(true);
+  AuthThrottle::Attempt without_redis(other, "198.51.100.7", now_utc());
+  EXPECT_FALSE(without_redis.refused());  // the second gateway saw one failure itself
 }
 
 // Two gateways, one tenant: one bucket. Burst 5 and 60 a minute: of 20 requests made at
