@@ -42,6 +42,9 @@ class QueueIndex {
   // Whether this worker is the one to sweep now (one worker in each `every`, whichever
   // asks first).
   virtual Expected<bool> sweep_due(Duration every) = 0;
+  // Forgets the workers that hold no entry and have not asked for work for `idle` (gone, or
+  // restarted under a new name); returns how many.
+  virtual Expected<std::size_t> forget_idle_workers(Duration idle) = 0;
 };
 
 }  // namespace stargate::server

@@ -208,6 +208,35 @@ TEST_F(RedisBackendTest, ARevocationThroughOneGatewayIsRefusedByTheOtherAtOnce) 
   EXPECT_EQ(redis_->command({"EXISTS", "stargate:revoked:built"})->integer, 1);
 }
 
+// Workers that are gone (a restart gives a worker a new name) are forgotten by the group
+// once idle and holding nothing; a worker still holding an entry is kept.
+TEST_F(RedisBackendTest, WorkersGoneAreForgottenSoRestartsLeaveNothingBehind) {
+  auto gateway = open(30s);
+  {
+    auto finished = open(30s);
+    ASSERT_FALSE(submit(*gateway, "k1").empty());
+    auto next = finished->claim_next(now_utc());
+    ASSERT_TRUE(next && next->has_value());
+    ASSERT_TRUE(finished->complete((*next)->view.process_id, {{"ok", true}}, now_utc()));
+  }
+  auto holding = open(30s);
+  ASSERT_FALSE(submit(*gateway, "k2").empty());
+  auto held = holding->claim_next(now_utc());
+  ASSERT_TRUE(held && held->has_value());
+  auto consumers = redis_->command({"XINFO", "CONSUMERS", "stargate:queue", "workers"});
+  ASSERT_TRUE(consumers) << consumers.error();
+  EXPECT_EQ(consumers->elements.size(), 2u);
+  std::this_thread::sleep_for(600ms);
+  RedisWorkStream sweeper(redis_, "sweeper", 30s);
+  auto forgotten = sweeper.forget_idle_workers(500ms);
+  ASSERT_TRUE(forgotten) << forgotten.error();
+  EXPECT_EQ(*forgotten, 1u);
+  consumers = redis_->command({"XINFO", "CONSUMERS", "stargate:queue", "workers"});
+  ASSERT_TRUE(consumers) << consumers.error();
+  EXPECT_EQ(consumers->elements.size(), 1u);  // the one holding k2's entry
+  ASSERT_TRUE(holding->complete((*held)->view.process_id, {{"ok", true}}, now_utc()));
+}
+
 // Redis lost everything: the record answers at once, and the index is built again.
 TEST_F(RedisBackendTest, ALostIndexIsRebuiltAndNeverLetsARevokedTokenThrough) {
   auto gateway = open(30s);

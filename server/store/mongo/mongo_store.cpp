@@ -467,6 +467,13 @@ void MongoStore::sweep_if_due(TimePoint now) {
   } else if (*pushed > 0) {
     spdlog::info("queue sweeper: {} queued processes had no queue entry; queued again", *pushed);
   }
+  // Each worker that ever ran is a consumer of the group until forgotten: the names of
+  // those gone for an hour (holding nothing) go, so that restarts leave nothing behind.
+  if (auto forgotten = queue_->forget_idle_workers(std::chrono::hours(1)); !forgotten) {
+    spdlog::warn("queue sweeper: {}", forgotten.error());
+  } else if (*forgotten > 0) {
+    spdlog::info("queue sweeper: forgot {} workers gone for an hour", *forgotten);
+  }
 }
 
 Status MongoStore::renew_lease(const std::string& process_id, TimePoint now) {

@@ -138,4 +138,29 @@ Expected<bool> RedisWorkStream::sweep_due(Duration every) {
   return taken->type == redis::Reply::Type::kStatus;
 }
 
+// XINFO CONSUMERS: per consumer a flat list of name, pending, idle (and, since Redis 7.2,
+// inactive) with their values.
+Expected<std::size_t> RedisWorkStream::forget_idle_workers(Duration idle) {
+  auto consumers = with_group({"XINFO", "CONSUMERS", kStream, kGroup});
+  if (!consumers) return Unexpected{consumers.error()};
+  std::size_t forgotten = 0;
+  for (const auto& consumer : consumers->elements) {
+    std::string name;
+    std::int64_t pending = -1;
+    std::int64_t idle_ms = -1;
+    for (std::size_t i = 0; i + 1 < consumer.elements.size(); i += 2) {
+      const auto& field = consumer.elements[i].text;
+      const auto& value = consumer.elements[i + 1];
+      if (field == "name") name = value.text;
+      if (field == "pending") pending = value.integer;
+      if (field == "idle") idle_ms = value.integer;
+    }
+    if (name.empty() || name == consumer_ || pending != 0 || idle_ms < idle.count()) continue;
+    auto deleted = redis_->command({"XGROUP", "DELCONSUMER", kStream, kGroup, name});
+    if (!deleted) return Unexpected{deleted.error()};
+    if (deleted->integer == 0) ++forgotten;  // it held nothing (checked again by Redis)
+  }
+  return forgotten;
+}
+
 }  // namespace stargate::server

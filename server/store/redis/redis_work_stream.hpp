@@ -29,6 +29,7 @@ class RedisWorkStream final : public QueueIndex {
   Status done(const Entry& entry) override;
   Expected<std::size_t> sweep_uncovered(const std::vector<std::string>& process_ids) override;
   Expected<bool> sweep_due(Duration every) override;
+  Expected<std::size_t> forget_idle_workers(Duration idle) override;
 
  private:
   // Runs `args`, making the group first (and again after Redis lost it) when it is missing.
