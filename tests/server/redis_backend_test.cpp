@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "server/store/mongo/mongo_store.hpp"
+#include "server/store/redis/redis_answer_cache.hpp"
 #include "server/store/redis/redis_client.hpp"
 #include "server/store/redis/redis_revocations.hpp"
 #include "server/store/redis/redis_work_stream.hpp"
@@ -40,6 +41,7 @@ class RedisBackendTest : public ::testing::Test {
     if (!opened) return nullptr;
     (*opened)->attach_queue(std::make_shared<RedisWorkStream>(redis_, (*opened)->worker(), lease));
     (*opened)->attach_revocations(std::make_shared<RedisRevocations>(redis_));
+    (*opened)->attach_answers(std::make_shared<RedisAnswerCache>(redis_));
     return std::move(*opened);
   }
 
@@ -182,6 +184,34 @@ TEST_F(RedisBackendTest, AWorkerWithoutRedisClaimsNothingAndResumesAfterwards) {
   EXPECT_NE(claim.error().find("redis"), std::string::npos) << claim.error();
   ASSERT_TRUE(redis_server_->start()) << redis_server_->error();
   EXPECT_EQ(run_until(*worker, 2, 30s), (std::set<std::string>{before, during}));
+}
+
+// A completed process read once is answered from Redis by every gateway afterwards, to
+// its own tenant only; the record of a process not yet completed is never cached.
+TEST_F(RedisBackendTest, CompletedAnswersAreSharedThroughRedis) {
+  auto gateway = open(30s);
+  auto other = open(30s);
+  auto worker = open(30s);
+  const auto id = submit(*gateway, "k1");
+  ASSERT_TRUE((*other->get_process("acme", id)).has_value());
+  EXPECT_EQ(redis_integer({"EXISTS", "stargate:done:" + id}), 0);  // accepted: not cached
+  auto next = worker->claim_next(now_utc());
+  ASSERT_TRUE(next && next->has_value());
+  ASSERT_TRUE(worker->complete(id, {{"shipped", 3}}, now_utc()));
+  auto first = gateway->get_process("acme", id);
+  ASSERT_TRUE(first && first->has_value());
+  EXPECT_EQ(redis_integer({"EXISTS", "stargate:done:" + id}), 1);
+  EXPECT_GT(redis_integer({"PTTL", "stargate:done:" + id}), 0);  // bounded: it expires
+  auto cached = other->get_process("acme", id);
+  ASSERT_TRUE(cached && cached->has_value());
+  EXPECT_EQ((*cached)->view.status, ProcessStatus::kCompleted);
+  EXPECT_EQ((*cached)->view.result, (nlohmann::json{{"shipped", 3}}));
+  EXPECT_FALSE(other->get_process("globex", id)->has_value());
+  // A cached copy that was tampered with into something else is not used.
+  ASSERT_TRUE(redis_->command({"SET", "stargate:done:" + id, "{not json"}));
+  auto from_record = other->get_process("acme", id);
+  ASSERT_TRUE(from_record && from_record->has_value());
+  EXPECT_EQ((*from_record)->view.status, ProcessStatus::kCompleted);
 }
 
 // Two gateways: what one revokes, the other refuses on the next request.

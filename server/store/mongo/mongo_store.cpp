@@ -53,11 +53,25 @@ Status MongoStore::ready() {
   return {};
 }
 
+// A completed process from the answer cache when it is there (it never changes again);
+// else from MongoDB, cached when completed. The cache failing only costs the read.
 Expected<std::optional<ProcessRecord>> MongoStore::load(const std::string& process_id) {
+  if (answers_) {
+    if (auto cached = answers_->get(process_id); cached && *cached) {
+      auto doc = json::parse(**cached, nullptr, false);
+      if (doc.is_object() && doc.value("_id", "") == process_id) {
+        return std::optional<ProcessRecord>{rows::read_process(doc)};
+      }
+    }
+  }
   std::optional<ProcessRecord> found;
-  auto scanned = db_->find("processes", {{"_id", process_id}}, {{"limit", 1}},
-                           [&](json& doc) { found = rows::read_process(doc); });
+  std::string completed;
+  auto scanned = db_->find("processes", {{"_id", process_id}}, {{"limit", 1}}, [&](json& doc) {
+    found = rows::read_process(doc);
+    if (answers_ && doc.value("status", "") == "completed") completed = doc.dump();
+  });
   if (!scanned) return Unexpected{scanned.error()};
+  if (!completed.empty()) (void)answers_->put(process_id, completed, kAnswerTtl);
   return found;
 }
 

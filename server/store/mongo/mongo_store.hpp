@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "server/store/answer_cache.hpp"
 #include "server/store/mongo/mongo_client.hpp"
 #include "server/store/queue_index.hpp"
 #include "server/store/revocation_index.hpp"
@@ -44,6 +45,10 @@ class MongoStore final : public Store {
     revocations_ = std::move(index);
   }
   static constexpr auto kReconcileEvery = std::chrono::seconds(5);
+  // Completed processes are read from `cache` (Redis) first, and put there for
+  // kAnswerTtl when read from MongoDB.
+  void attach_answers(std::shared_ptr<AnswerCache> cache) { answers_ = std::move(cache); }
+  static constexpr auto kAnswerTtl = std::chrono::minutes(10);
 
   Status add_client(const ClientRecord& client) override;
   Expected<std::optional<ClientRecord>> find_client(const std::string& client_id) override;
@@ -140,6 +145,7 @@ class MongoStore final : public Store {
   bool audit_writing_ = false;
   std::shared_ptr<QueueIndex> queue_;
   std::shared_ptr<RevocationIndex> revocations_;
+  std::shared_ptr<AnswerCache> answers_;
   std::mutex reconcile_mutex_;
   std::chrono::steady_clock::time_point last_reconcile_{};
   std::mutex entries_mutex_;
