@@ -3,144 +3,10 @@
 // with its work queue and revocation index on a real redis-server), so that all keep the
 // same behaviour. Tampering with the audit trail goes straight to the
 // backend's own storage, as an attacker with database access would.
-#include <gtest/gtest.h>
+#include "tests/server/store_fixture.hpp"
 
-#include <atomic>
-#include <mutex>
-#include <set>
-#include <thread>
-
-#include "server/store/audit_chain.hpp"
-#include "server/store/mongo/mongo_client.hpp"
-#include "server/store/mongo/mongo_rows.hpp"
-#include "server/store/mongo/mongo_store.hpp"
-#include "server/store/redis/redis_answer_cache.hpp"
-#include "server/store/redis/redis_client.hpp"
-#include "server/store/redis/redis_revocations.hpp"
-#include "server/store/redis/redis_work_stream.hpp"
-#include "server/store/sqlite/sqlite_store.hpp"
-#include "shared/sqlite.hpp"
-#include "tests/support/engines.hpp"
-#include "tests/support/process.hpp"
-
-namespace stargate::server {
+namespace stargate::server::store_suite {
 namespace {
-
-NewProcess new_process(const std::string& tenant, const std::string& key,
-                       const std::string& hash = "h1") {
-  NewProcess process;
-  process.tenant = tenant;
-  process.client_id = "client-" + tenant;
-  process.request.client_process_id = "cp-" + key;
-  process.request.process_type = "order";
-  process.request.data = {{"orderId", "O1"}};
-  process.request.idempotency_key = key;
-  process.request_hash = hash;
-  process.now = *parse_timestamp("2026-01-14T12:48:00Z");
-  return process;
-}
-
-class StoreTest : public ::testing::TestWithParam<std::string> {
- protected:
-  void SetUp() override {
-    if (GetParam() == "sqlite") {
-      auto opened = SqliteStore::open(dir_.file("store.db"));
-      ASSERT_TRUE(opened) << opened.error();
-      store_ = std::move(*opened);
-      return;
-    }
-    mongo_ = std::make_unique<test::MongoServer>(dir_.file("mongo"));
-    ASSERT_TRUE(mongo_->ok()) << mongo_->error();
-    if (GetParam() == "redis_mongo") {
-      redis_server_ = std::make_unique<test::RedisServer>(dir_.file("redis"));
-      ASSERT_TRUE(redis_server_->ok()) << redis_server_->error();
-      auto endpoint = redis::parse_redis_url(redis_server_->url());
-      ASSERT_TRUE(endpoint) << endpoint.error();
-      redis_ = std::make_shared<redis::Client>(*endpoint);
-    }
-    store_ = open_mongo();
-    ASSERT_TRUE(store_);
-    auto client = mongo::Client::open(mongo_->uri());
-    ASSERT_TRUE(client) << client.error();
-    raw_ = std::move(*client);
-  }
-
-  // Another store on the same data: a second gateway or worker (or an admin command).
-  std::unique_ptr<Store> second_store() {
-    if (mongo_ == nullptr) {
-      auto opened = SqliteStore::open(dir_.file("store.db"));
-      EXPECT_TRUE(opened) << opened.error();
-      return opened ? std::move(*opened) : nullptr;
-    }
-    return open_mongo();
-  }
-
-  // On redis_mongo with the work queue on a Redis Stream, as the programs have it.
-  std::unique_ptr<Store> open_mongo() {
-    auto opened = MongoStore::open(mongo_->uri());
-    EXPECT_TRUE(opened) << opened.error();
-    if (!opened) return nullptr;
-    if (redis_) {
-      (*opened)->attach_queue(
-          std::make_shared<RedisWorkStream>(redis_, (*opened)->worker(), std::chrono::seconds(30)));
-      (*opened)->attach_revocations(std::make_shared<RedisRevocations>(redis_));
-      (*opened)->attach_answers(std::make_shared<RedisAnswerCache>(redis_));
-    }
-    return std::move(*opened);
-  }
-
-  // The audit record `seq`: its text edited, deleted, or (put back) a copy of record 1.
-  void edit_audit_record(std::int64_t seq, const std::string& from, const std::string& to) {
-    if (raw_ == nullptr) {
-      db::Database db(dir_.file("store.db"));
-      db.exec("UPDATE audit SET record = replace(record, '" + from + "', '" + to +
-              "') WHERE seq = " + std::to_string(seq));
-      return;
-    }
-    std::string record;
-    ASSERT_TRUE(raw_->find("audit", {{"_id", mongo::rows::audit_id(seq)}}, {},
-                           [&](nlohmann::json& doc) { record = doc["record"]; }));
-    const auto at = record.find(from);
-    ASSERT_NE(at, std::string::npos);
-    record.replace(at, from.size(), to);
-    ASSERT_TRUE(raw_->write(
-        "update", "audit",
-        {{"updates", nlohmann::json::array({{{"q", {{"_id", mongo::rows::audit_id(seq)}}},
-                                             {"u", {{"$set", {{"record", record}}}}}}})}}));
-  }
-  void delete_audit_record(std::int64_t seq) {
-    if (raw_ == nullptr) {
-      db::Database db(dir_.file("store.db"));
-      db.exec("DELETE FROM audit WHERE seq = " + std::to_string(seq));
-      return;
-    }
-    ASSERT_TRUE(raw_->write(
-        "delete", "audit",
-        {{"deletes",
-          nlohmann::json::array({{{"q", {{"_id", mongo::rows::audit_id(seq)}}}, {"limit", 1}}})}}));
-  }
-  void copy_first_audit_record_to(std::int64_t seq) {
-    if (raw_ == nullptr) {
-      db::Database db(dir_.file("store.db"));
-      db.exec("INSERT INTO audit (seq, time, record, prev_hash, hash) SELECT " +
-              std::to_string(seq) + ", time, record, prev_hash, hash FROM audit WHERE seq = 1");
-      return;
-    }
-    nlohmann::json first;
-    ASSERT_TRUE(raw_->find("audit", {{"_id", mongo::rows::audit_id(1)}}, {},
-                           [&](nlohmann::json& doc) { first = doc; }));
-    first["_id"] = mongo::rows::audit_id(seq);
-    first["seq"] = seq;
-    ASSERT_TRUE(raw_->write("insert", "audit", {{"documents", nlohmann::json::array({first})}}));
-  }
-
-  test::TempDir dir_;
-  std::unique_ptr<test::MongoServer> mongo_;
-  std::unique_ptr<test::RedisServer> redis_server_;
-  std::shared_ptr<redis::Client> redis_;
-  std::unique_ptr<mongo::Client> raw_;
-  std::unique_ptr<Store> store_;
-};
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "mongo", "redis_mongo"),
                          [](const ::testing::TestParamInfo<std::string>& backend) {
@@ -231,33 +97,6 @@ TEST_P(StoreTest, TwoStoresGivenOneKeyMakeOneProcess) {
   EXPECT_EQ(counts->by_status["accepted"], 1);
 }
 
-// Several writers append to one chain, which stays whole and in order.
-TEST_P(StoreTest, TwoWritersKeepOneAuditChain) {
-  auto other = second_store();
-  ASSERT_TRUE(other);
-  std::vector<std::thread> threads;
-  std::atomic<int> failed{0};
-  for (int i = 0; i < 4; ++i) {
-    Store& store = i % 2 == 0 ? *store_ : *other;
-    threads.emplace_back([&, i] {
-      for (int n = 0; n < 10; ++n) {
-        // Batches of one and of three, as the audit batcher and state changes write them.
-        std::vector<AuditEvent> batch;
-        for (int k = 0; k < (n % 2 == 0 ? 1 : 3); ++k)
-          batch.push_back({now_utc(), "request", {{"writer", i}, {"n", n}, {"k", k}}});
-        if (!store.append_audit(batch)) ++failed;
-      }
-    });
-  }
-  for (auto& t : threads)
-    t.join();
-  EXPECT_EQ(failed, 0);
-  auto check = verify_audit(*other);
-  ASSERT_TRUE(check) << check.error();
-  EXPECT_TRUE(check->intact) << check->problem;
-  EXPECT_EQ(check->records, 4 * (5 * 1 + 5 * 3));
-}
-
 // Gateways make ids at once (each from a block of its own on MongoDB): none is handed out
 // twice.
 TEST_P(StoreTest, TwoStoresNeverHandOutOneIdTwice) {
@@ -288,21 +127,6 @@ TEST_P(StoreTest, TwoStoresNeverHandOutOneIdTwice) {
   auto counts = store_->process_counts();
   ASSERT_TRUE(counts);
   EXPECT_EQ(counts->by_status["accepted"], 120);
-}
-
-// A writer whose view of the chain's head is old (the other wrote many records since)
-// chains after the newest record.
-TEST_P(StoreTest, AWriterCatchesUpWithTheOthersRecords) {
-  auto other = second_store();
-  ASSERT_TRUE(other);
-  ASSERT_TRUE(store_->append_audit({{now_utc(), "request", {{"n", 0}}}}));
-  for (int n = 1; n <= 37; ++n)
-    ASSERT_TRUE(other->append_audit({{now_utc(), "request", {{"n", n}}}}));
-  ASSERT_TRUE(store_->append_audit({{now_utc(), "request", {{"n", 38}}}}));
-  auto check = verify_audit(*store_);
-  ASSERT_TRUE(check) << check.error();
-  EXPECT_TRUE(check->intact) << check->problem;
-  EXPECT_EQ(check->records, 39);
 }
 
 TEST_P(StoreTest, StockIsReservedWhollyOrNotAtAllAndOncePerProcess) {
@@ -532,52 +356,13 @@ TEST_P(StoreTest, OnlyRetryableFailuresAreRetried) {
   EXPECT_EQ(*store_->retry_process("acme", id, now, later), Store::RetryOutcome::kNotRetryable);
 }
 
-TEST_P(StoreTest, AuditChainDetectsEditsAndDeletions) {
-  const auto now = now_utc();
-  for (int i = 0; i < 5; ++i) {
-    ASSERT_TRUE(store_->append_audit({{now, "request", {{"n", i}}}}));
-  }
-  auto check = verify_audit(*store_);
-  ASSERT_TRUE(check && check->intact);
-  EXPECT_EQ(check->records, 5);
-  EXPECT_EQ(check->head_hash.size(), 64u);
-  edit_audit_record(3, "\"n\":2", "\"n\":7");
-  check = verify_audit(*store_);
-  EXPECT_FALSE(check->intact);
-  EXPECT_EQ(check->bad_seq, 3);
-  EXPECT_NE(check->problem.find("edited"), std::string::npos);
-}
-
-TEST_P(StoreTest, AuditChainDetectsADeletedRecord) {
-  const auto now = now_utc();
-  for (int i = 0; i < 4; ++i)
-    ASSERT_TRUE(store_->append_audit({{now, "request", {{"n", i}}}}));
-  delete_audit_record(2);
-  auto check = verify_audit(*store_);
-  EXPECT_FALSE(check->intact);
-  EXPECT_EQ(check->bad_seq, 3);
-  // Re-hashing the edited record alone does not help: the next record no longer follows.
-  copy_first_audit_record_to(2);
-  EXPECT_FALSE(verify_audit(*store_)->intact);
-}
-
-TEST_P(StoreTest, StateChangesAreAuditedWithTheChange) {
-  auto a = store_->create_process(new_process("acme", "k1"));
-  ASSERT_TRUE(store_->claim_next(now_utc())->has_value());
-  ASSERT_TRUE(store_->complete(a->process.view.process_id, {{"ok", true}}, now_utc()));
-  std::vector<std::string> to;
-  ASSERT_TRUE(store_->scan_audit(TimePoint{}, [&](const AuditRecord& r) {
-    to.push_back(nlohmann::json::parse(r.record)["to"]);
-  }));
-  EXPECT_EQ(to, (std::vector<std::string>{"accepted", "processing", "completed"}));
-  EXPECT_TRUE(verify_audit(*store_)->intact);
-}
-
 }  // namespace
-}  // namespace stargate::server
+}  // namespace stargate::server::store_suite
 
 namespace stargate::server {
 namespace {
+
+using store_suite::new_process;
 
 // MongoDB gone: every call fails with a value (no hang, no exception), and the same store
 // works again once the server is back, without being reopened.
