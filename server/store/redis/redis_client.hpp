@@ -1,5 +1,7 @@
-// A thread-safe Redis client on hiredis (Debian's 0.14: plain TCP, no TLS): a few
-// connections shared by the threads of one program, each command with a deadline. A broken
+// A thread-safe Redis client on hiredis (Debian's 0.14: plain TCP, no TLS): connections
+// shared by the threads of one program, each command with a deadline. A thread takes an idle
+// connection or makes one; up to `connections` are kept for the next commands (as many as
+// threads use Redis at once, so that a busy gateway does not connect per request). A broken
 // connection is dropped and made again on a later command, no more often than once a
 // second, so a Redis that is down costs a quick error, not a wait per request. Every
 // failure is a value: "redis: ..." with the reason.
@@ -29,7 +31,7 @@ struct Reply {
 class Client {
  public:
   explicit Client(Endpoint endpoint, std::chrono::milliseconds timeout = std::chrono::seconds(1),
-                  std::size_t connections = 4);
+                  std::size_t connections = 64);
   ~Client();
   Client(const Client&) = delete;
 
