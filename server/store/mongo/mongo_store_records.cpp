@@ -1,5 +1,8 @@
 // MongoStore: clients and refresh-token families, the audit trail, and stock reservations.
 #include <algorithm>
+#include <optional>
+#include <random>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -425,6 +428,9 @@ Expected<std::map<std::string, std::int64_t>> MongoStore::sums_by_sku(const json
 // overlap, at least the later one's check sees both, so stock is never oversold; both may
 // be refused (retryable) when they race for the last units. The hold document records that
 // the check passed, so that a run again keeps what it took.
+// How often an order that found the last units contended tries again (see reserve_stock).
+constexpr int kStockTries = 5;
+
 Expected<Reservation> MongoStore::reserve_stock(const std::string& process_id,
                                                 const std::vector<StockLine>& lines) {
   if (auto ok = ready(); !ok) return Unexpected{ok.error()};
@@ -442,23 +448,35 @@ Expected<Reservation> MongoStore::reserve_stock(const std::string& process_id,
                          {"quantity", line.quantity}});
     skus.push_back(line.sku);
   }
-  if (!documents.empty()) {
-    auto written =
-        db_->write("insert", "stock_lines", {{"documents", documents}, {"ordered", false}});
-    if (!written) return Unexpected{written.error()};
-  }
-  auto sums = sums_by_sku({{"sku", {{"$in", skus}}}});
-  if (!sums) return Unexpected{sums.error()};
-  for (const auto& line : lines) {
-    const std::int64_t total = (*sums)[line.sku];
-    if (total > line.stock) {
-      auto removed = db_->write(
-          "delete", "stock_lines",
-          {{"deletes", json::array({{{"q", {{"processId", process_id}}}, {"limit", 0}}})}});
-      if (!removed) return Unexpected{removed.error()};
-      const std::int64_t others = total - line.quantity;
-      return Reservation{false, line.sku, line.quantity, units_left(line.stock, others)};
+  // Every order racing for the last units writes its lines, then sees the others' and backs
+  // off: without a transaction none may win. Those that saw too many lines try again after
+  // a random pause, so that one of them finds the units free; the last try refuses.
+  std::minstd_rand jitter(std::random_device{}());
+  for (int attempt = 1;; ++attempt) {
+    if (!documents.empty()) {
+      auto written =
+          db_->write("insert", "stock_lines", {{"documents", documents}, {"ordered", false}});
+      if (!written) return Unexpected{written.error()};
     }
+    auto sums = sums_by_sku({{"sku", {{"$in", skus}}}});
+    if (!sums) return Unexpected{sums.error()};
+    std::optional<Reservation> refused;
+    for (const auto& line : lines) {
+      const std::int64_t total = (*sums)[line.sku];
+      if (total > line.stock) {
+        const std::int64_t others = total - line.quantity;
+        refused = Reservation{false, line.sku, line.quantity, units_left(line.stock, others)};
+        break;
+      }
+    }
+    if (!refused) break;
+    auto removed = db_->write(
+        "delete", "stock_lines",
+        {{"deletes", json::array({{{"q", {{"processId", process_id}}}, {"limit", 0}}})}});
+    if (!removed) return Unexpected{removed.error()};
+    if (attempt == kStockTries) return *refused;
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::uniform_int_distribution<int>(5, 40)(jitter) * attempt));
   }
   auto hold =
       db_->write("insert", "stock_holds", {{"documents", json::array({{{"_id", process_id}}})}});
