@@ -65,6 +65,46 @@ TEST_P(StoreTest, ConcurrentSubmissionsWithOneKeyCreateOneProcess) {
   EXPECT_EQ(replayed, 15);
 }
 
+// New and reused keys at once (on MongoDB they share batched inserts, where the server
+// refuses the duplicates one by one): each key makes one process, whatever its neighbours.
+TEST_P(StoreTest, ManyKeysAtOnceMakeOneProcessEach) {
+  constexpr int kKeys = 8, kSenders = 3;
+  std::vector<std::thread> threads;
+  std::mutex mutex;
+  std::map<std::string, std::set<std::string>> ids_by_key;
+  std::atomic<int> created{0}, replayed{0}, failed{0}, ready{0};
+  for (int i = 0; i < kKeys * kSenders; ++i) {
+    threads.emplace_back([&, i] {
+      const std::string key = "key-" + std::to_string(i % kKeys);
+      ++ready;
+      while (ready < kKeys * kSenders)
+        std::this_thread::yield();
+      auto result = store_->create_process(new_process("acme", key, "hash-" + key));
+      if (!result) {
+        ++failed;
+        return;
+      }
+      ++(result->inserted ? created : replayed);
+      std::lock_guard lock(mutex);
+      ids_by_key[key].insert(result->process.view.process_id);
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(created, kKeys);
+  EXPECT_EQ(replayed, kKeys * (kSenders - 1));
+  std::set<std::string> all;
+  for (const auto& [key, ids] : ids_by_key) {
+    EXPECT_EQ(ids.size(), 1u) << key;
+    all.insert(ids.begin(), ids.end());
+  }
+  EXPECT_EQ(all.size(), static_cast<std::size_t>(kKeys));
+  auto counts = store_->process_counts();
+  ASSERT_TRUE(counts);
+  EXPECT_EQ(counts->by_status["accepted"], kKeys);
+}
+
 // Two gateways at once, each with its own connection: one key still makes one process.
 TEST_P(StoreTest, TwoStoresGivenOneKeyMakeOneProcess) {
   auto other = second_store();

@@ -155,6 +155,9 @@ Expected<WriteResult> Client::write(const std::string& name, const std::string& 
         return fail("mongodb: " + e.value("errmsg", std::string("write refused")));
       }
       result.duplicate_key = true;
+      if (const auto index = e.find("index"); index != e.end() && index->is_number_unsigned()) {
+        result.duplicates.push_back(index->get<std::size_t>());
+      }
     }
   }
   if (auto met = concern_met(*reply); !met) return Unexpected{met.error()};

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -16,11 +17,12 @@
 namespace stargate::server::mongo {
 
 // What a write reply said beyond ok: how many matched/changed, and whether it was refused
-// for a duplicate key (E11000).
+// for a duplicate key (E11000), with the indexes of the refused documents of a batch.
 struct WriteResult {
   std::int64_t n = 0;
   std::int64_t modified = 0;
   bool duplicate_key = false;
+  std::vector<std::size_t> duplicates;
 };
 
 class Client {

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
 #include "server/store/mongo/mongo_rows.hpp"
 #include "shared/ids.hpp"
 #include "shared/json.hpp"
@@ -22,6 +23,61 @@ Expected<std::unique_ptr<MongoStore>> MongoStore::open(const std::string& uri, D
     worker = std::string(host) + ":" + std::to_string(getpid()) + ":" + new_uuid().substr(0, 8);
   }
   return std::unique_ptr<MongoStore>(new MongoStore(std::move(*client), lease, std::move(worker)));
+}
+
+MongoStore::MongoStore(std::unique_ptr<Client> client, Duration lease, std::string worker)
+    : db_(std::move(client)),
+      lease_(lease),
+      worker_(std::move(worker)),
+      key_inserts_(batched_inserts("idempotency_keys")),
+      process_inserts_(batched_inserts("processes")),
+      audit_appends_(
+          [this](std::vector<const std::vector<AuditEvent>*>& batch) {
+            std::vector<AuditEvent> all;
+            for (const auto* events : batch)
+              all.insert(all.end(), events->begin(), events->end());
+            return std::vector<Status>(batch.size(), write_audit(all));
+          },
+          0) {}
+
+// Concurrent submissions write their key (then their process) in one unordered insert:
+// the server refuses each duplicate on its own and writes the rest, so that one reused key
+// does not hold up the others, and N submissions at once cost one journaled write instead of
+// N. At most kInsertBatch documents go in one insert.
+constexpr std::size_t kInsertBatch = 128;
+
+std::unique_ptr<MongoStore::Inserts> MongoStore::batched_inserts(std::string collection) {
+  return std::make_unique<Inserts>(
+      [this, collection = std::move(collection)](std::vector<json>& documents) {
+        std::vector<Expected<bool>> out;
+        try {
+          json batch = json::array();
+          for (auto& document : documents)
+            batch.push_back(std::move(document));
+          auto written = db_->write("insert", collection,
+                                    {{"documents", std::move(batch)}, {"ordered", false}});
+          if (!written) {
+            out.assign(documents.size(), Unexpected{written.error()});
+            return out;
+          }
+          out.assign(documents.size(), true);
+          for (const std::size_t k : written->duplicates) {
+            if (k < out.size()) out[k] = false;
+          }
+          if (written->duplicate_key && written->duplicates.empty()) {
+            // A refusal that names no document: only a batch of one can say whose it was.
+            if (out.size() == 1) {
+              out[0] = false;
+            } else {
+              out.assign(documents.size(), fail("mongodb: a batched insert was refused"));
+            }
+          }
+        } catch (const std::exception& e) {
+          out.assign(documents.size(), fail(std::string("mongodb: ") + e.what()));
+        }
+        return out;
+      },
+      kInsertBatch);
 }
 
 Status MongoStore::ready() {
@@ -150,10 +206,8 @@ Expected<bool> MongoStore::insert_process(const std::string& id, std::int64_t se
       {"estimatedCompletion",
        process.estimated_completion ? json(to_unix_ms(*process.estimated_completion)) : json()},
       {"correlationId", process.correlation_id}};
-  auto written = db_->write("insert", "processes", {{"documents", json::array({doc})}});
-  if (!written) return Unexpected{written.error()};
-  // Already there: another request with the same key wrote it a moment ago.
-  return !written->duplicate_key;
+  // False when already there: another request with the same key wrote it a moment ago.
+  return process_inserts_->submit(std::move(doc));
 }
 
 // A key that another request holds: the process it names, for the caller to replay or
@@ -193,17 +247,15 @@ Expected<Insertion> MongoStore::create_process(const NewProcess& process) {
     auto id = next_process_id(process.now, seq);
     if (!id) return Unexpected{id.error()};
     if (!key.empty()) {
-      auto claimed =
-          db_->write("insert", "idempotency_keys",
-                     {{"documents", json::array({{{"_id", process.tenant + "\n" + key},
-                                                  {"tenant", process.tenant},
-                                                  {"key", key},
-                                                  {"requestHash", process.request_hash},
-                                                  {"processId", *id},
-                                                  {"seq", seq},
-                                                  {"createdAt", to_unix_ms(process.now)}}})}});
+      auto claimed = key_inserts_->submit({{"_id", process.tenant + "\n" + key},
+                                           {"tenant", process.tenant},
+                                           {"key", key},
+                                           {"requestHash", process.request_hash},
+                                           {"processId", *id},
+                                           {"seq", seq},
+                                           {"createdAt", to_unix_ms(process.now)}});
       if (!claimed) return Unexpected{claimed.error()};
-      if (claimed->duplicate_key) {
+      if (!*claimed) {
         unused_process_id(seq);
         std::optional<json> held;
         auto scanned = db_->find("idempotency_keys", {{"_id", process.tenant + "\n" + key}},

@@ -9,14 +9,15 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "server/store/answer_cache.hpp"
+#include "server/store/mongo/group_commit.hpp"
 #include "server/store/mongo/mongo_client.hpp"
 #include "server/store/queue_index.hpp"
 #include "server/store/revocation_index.hpp"
@@ -45,6 +46,10 @@ class MongoStore final : public Store {
     revocations_ = std::move(index);
   }
   static constexpr auto kReconcileEvery = std::chrono::seconds(5);
+  // How long a gateway goes on trusting the index's "usable" for one client and token
+  // family without asking again: a revocation made through another gateway is refused
+  // here within this time (and through this one at once).
+  static constexpr auto kUsableFor = std::chrono::milliseconds(250);
   // Completed processes are read from `cache` (Redis) first, and put there for
   // kAnswerTtl when read from MongoDB.
   void attach_answers(std::shared_ptr<AnswerCache> cache) { answers_ = std::move(cache); }
@@ -92,8 +97,11 @@ class MongoStore final : public Store {
   Status scan_audit(TimePoint since, const std::function<void(const AuditRecord&)>& sink) override;
 
  private:
-  MongoStore(std::unique_ptr<mongo::Client> client, Duration lease, std::string worker)
-      : db_(std::move(client)), lease_(lease), worker_(std::move(worker)) {}
+  MongoStore(std::unique_ptr<mongo::Client> client, Duration lease, std::string worker);
+  // Inserts of single documents into `collection`, batched: true when written, false when
+  // a document with its _id was there already.
+  using Inserts = mongo::GroupCommit<nlohmann::json, Expected<bool>>;
+  std::unique_ptr<Inserts> batched_inserts(std::string collection);
   // Makes the indexes once the server is reachable.
   Status ready();
   Expected<std::optional<ProcessRecord>> load(const std::string& process_id);
@@ -111,12 +119,6 @@ class MongoStore final : public Store {
   Expected<std::string> next_process_id(TimePoint now, std::int64_t& seq);
   Status reserve_id_block(const std::string& day);
   void unused_process_id(std::int64_t seq);
-  // One call's events waiting for the batch they go in (see append_audit).
-  struct AuditWaiter {
-    const std::vector<AuditEvent>* events;
-    Status status;
-    bool done = false;
-  };
   Status record_revocation(const std::string& member, TimePoint now);
   Status revoke_family(const std::string& family);
   Status rebuild_revocations();
@@ -139,13 +141,15 @@ class MongoStore final : public Store {
   std::string ids_day_;        // the day of the block below
   std::int64_t ids_next_ = 0;  // the next number of this store's block
   std::int64_t ids_end_ = 0;   // one past its last
-  std::mutex audit_mutex_;
-  std::condition_variable audit_written_;
-  std::vector<AuditWaiter*> audit_waiting_;
-  bool audit_writing_ = false;
+  std::unique_ptr<Inserts> key_inserts_;
+  std::unique_ptr<Inserts> process_inserts_;
+  mongo::GroupCommit<const std::vector<AuditEvent>*, Status> audit_appends_;
   std::shared_ptr<QueueIndex> queue_;
   std::shared_ptr<RevocationIndex> revocations_;
   std::shared_ptr<AnswerCache> answers_;
+  std::mutex usable_mutex_;
+  // "client\nfamily" -> until when the index's "usable" is trusted (see kUsableFor).
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> usable_until_;
   std::mutex reconcile_mutex_;
   std::chrono::steady_clock::time_point last_reconcile_{};
   std::mutex entries_mutex_;

@@ -95,6 +95,8 @@ Status MongoStore::record_revocation(const std::string& member, TimePoint now) {
                    member, added.error(), kReconcileEvery.count());
     }
   }
+  std::lock_guard lock(usable_mutex_);
+  usable_until_.clear();
   return {};
 }
 
@@ -229,11 +231,31 @@ Expected<RefreshResult> MongoStore::rotate_refresh_token(const std::string& hash
   return result;
 }
 
+// Tokens in use at once that a gateway remembers as usable (see kUsableFor); past that it
+// forgets them all and asks the index again.
+constexpr std::size_t kUsableMemos = 10'000;
+
 Expected<bool> MongoStore::token_usable(const std::string& client_id, const std::string& family) {
   if (revocations_) {
+    const std::string memo = client_id + "\n" + family;
+    const auto now = std::chrono::steady_clock::now();
+    {
+      std::lock_guard lock(usable_mutex_);
+      if (auto found = usable_until_.find(memo); found != usable_until_.end()) {
+        if (now < found->second) return true;
+        usable_until_.erase(found);
+      }
+    }
     reconcile_revocations();
     auto usable = revocations_->usable(client_id, family);
-    if (usable && usable->has_value()) return **usable;
+    if (usable && usable->has_value()) {
+      if (**usable) {
+        std::lock_guard lock(usable_mutex_);
+        if (usable_until_.size() >= kUsableMemos) usable_until_.clear();
+        usable_until_.emplace(memo, now + kUsableFor);
+      }
+      return **usable;
+    }
     if (usable) {  // never built, or Redis lost it: build it, and ask the record this time
       if (auto rebuilt = rebuild_revocations(); !rebuilt) {
         spdlog::warn("revocation index: {}", rebuilt.error());
@@ -260,32 +282,7 @@ Expected<bool> MongoStore::token_usable(const std::string& client_id, const std:
 // win the insert and the others would read and try again).
 Status MongoStore::append_audit(const std::vector<AuditEvent>& events) {
   if (events.empty()) return {};
-  AuditWaiter mine{&events, {}, false};
-  std::unique_lock lock(audit_mutex_);
-  audit_waiting_.push_back(&mine);
-  while (!mine.done) {
-    if (audit_writing_) {
-      audit_written_.wait(lock);
-      continue;
-    }
-    audit_writing_ = true;
-    std::vector<AuditWaiter*> batch;
-    batch.swap(audit_waiting_);
-    lock.unlock();
-    std::vector<AuditEvent> all;
-    for (const auto* waiter : batch) {
-      all.insert(all.end(), waiter->events->begin(), waiter->events->end());
-    }
-    const Status written = write_audit(all);
-    lock.lock();
-    for (auto* waiter : batch) {
-      waiter->status = written;
-      waiter->done = true;
-    }
-    audit_writing_ = false;
-    audit_written_.notify_all();
-  }
-  return mine.status;
+  return audit_appends_.submit(&events);
 }
 
 // The head of the chain as this store last saw it, moved forward to the newest record: a

@@ -1,0 +1,75 @@
+// Group commit: the items of every caller that arrives while a batch is being written go in
+// the next batch, which the first of them writes for all of them, so that N concurrent
+// writes cost about one round trip (and one journal flush) instead of N. Each caller waits
+// for the outcome of its own item. No thread of its own: a batch is written by a caller.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <utility>
+#include <vector>
+
+namespace stargate::server::mongo {
+
+template <typename Item, typename Outcome>
+class GroupCommit {
+ public:
+  // Writes a batch and gives exactly one outcome per item, in their order. Must not throw.
+  using Writer = std::function<std::vector<Outcome>(std::vector<Item>&)>;
+
+  // `max_batch`: at most this many items in one write (0: no limit).
+  GroupCommit(Writer writer, std::size_t max_batch)
+      : writer_(std::move(writer)), max_batch_(max_batch) {}
+  GroupCommit(const GroupCommit&) = delete;
+
+  Outcome submit(Item item) {
+    Waiter mine{std::move(item), std::nullopt};
+    std::unique_lock lock(mutex_);
+    waiting_.push_back(&mine);
+    while (!mine.outcome) {
+      if (writing_) {
+        written_.wait(lock);
+        continue;
+      }
+      writing_ = true;
+      std::vector<Waiter*> batch;
+      if (max_batch_ == 0 || waiting_.size() <= max_batch_) {
+        batch.swap(waiting_);
+      } else {
+        const auto cut = waiting_.begin() + static_cast<std::ptrdiff_t>(max_batch_);
+        batch.assign(waiting_.begin(), cut);
+        waiting_.erase(waiting_.begin(), cut);
+      }
+      lock.unlock();
+      std::vector<Item> items;
+      items.reserve(batch.size());
+      for (auto* waiter : batch)
+        items.push_back(std::move(waiter->item));
+      std::vector<Outcome> outcomes = writer_(items);
+      lock.lock();
+      for (std::size_t k = 0; k < batch.size(); ++k) {
+        batch[k]->outcome.emplace(std::move(outcomes[k]));
+      }
+      writing_ = false;
+      written_.notify_all();
+    }
+    return std::move(*mine.outcome);
+  }
+
+ private:
+  struct Waiter {
+    Item item;
+    std::optional<Outcome> outcome;
+  };
+  Writer writer_;
+  std::size_t max_batch_;
+  std::mutex mutex_;
+  std::condition_variable written_;
+  std::vector<Waiter*> waiting_;
+  bool writing_ = false;
+};
+
+}  // namespace stargate::server::mongo
