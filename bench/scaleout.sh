@@ -120,7 +120,9 @@ cat >"$work/post.lua" <<'LUA'
 local order = os.getenv("ORDER")
 local auth = "Bearer " .. os.getenv("TOKEN")
 local counter = 0
-local prefix = tostring(math.random(1, 1000000000))
+-- Each wrk instance has a prefix of its own: Lua's random numbers are the same in every
+-- process, so two instances would otherwise send the same keys (replays, not submissions).
+local prefix = os.getenv("KEY_PREFIX") .. "-" .. tostring(math.random(1, 1000000000))
 function setup(thread) thread:set("id", tostring(math.random(1, 1000000000))) end
 request = function()
   counter = counter + 1
@@ -139,7 +141,7 @@ measure() {
   local n=${#gateway_ports[@]} i out=()
   local threads=$((2 / n)); [ "$threads" -ge 1 ] || threads=1
   for i in $(seq 0 $((n - 1))); do
-    ORDER=$order TOKEN=$token wrk -t"$threads" -c$((connections / n)) -d"$duration" --latency "$@" \
+    KEY_PREFIX="$$-$RANDOM-$i" ORDER=$order TOKEN=$token wrk -t"$threads" -c$((connections / n)) -d"$duration" --latency "$@" \
       "http://127.0.0.1:${gateway_ports[$i]}$path" >"$work/wrk$i.log" &
     out+=($!)
   done

@@ -126,12 +126,18 @@ int audit_verify(const std::string& config_path) {
     return complain(check.error());
   }
   if (!check->intact) {
-    std::printf("audit trail BROKEN at record %lld: %s\n", static_cast<long long>(check->bad_seq),
-                check->problem.c_str());
+    const std::string of_chain = check->bad_chain.empty() ? "" : " of chain " + check->bad_chain;
+    std::printf("audit trail BROKEN at record %lld%s: %s\n", static_cast<long long>(check->bad_seq),
+                of_chain.c_str(), check->problem.c_str());
     return kExitError;
   }
-  std::printf("audit trail intact: %lld records, head %s\n", static_cast<long long>(check->records),
-              check->head_hash.c_str());
+  if (check->chains > 1) {
+    std::printf("audit trail intact: %lld records in %lld chains\n",
+                static_cast<long long>(check->records), static_cast<long long>(check->chains));
+  } else {
+    std::printf("audit trail intact: %lld records, head %s\n",
+                static_cast<long long>(check->records), check->head_hash.c_str());
+  }
   return kExitOk;
 }
 

@@ -92,6 +92,7 @@ struct AuditEvent {
 // One entry as stored: `record` is the exact JSON text that was hashed, and
 // hash = SHA-256(prev_hash + "\n" + record).
 struct AuditRecord {
+  std::string chain;  // whose chain: "" where one chain holds every record (see audit_chain)
   std::int64_t seq = 0;
   TimePoint time{};
   std::string record;

@@ -22,9 +22,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)process.view.result.dump();
   const ClientRecord client = mongo::rows::read_client(doc);
   (void)client.client_id.size();
-  if (doc.is_object() && doc.contains("seq") && doc["seq"].is_number_integer()) {
-    const auto seq = doc["seq"].get<std::int64_t>();
-    if (seq >= 0) fuzz::check(mongo::rows::audit_id(seq).size() == 20, "audit id width");
+  const AuditRecord record = mongo::rows::read_audit(doc);
+  if (record.seq >= 0) {
+    fuzz::check(mongo::rows::audit_id(record.chain, record.seq).size() == record.chain.size() + 21,
+                "audit id width");
   }
   return 0;
 }

@@ -89,7 +89,8 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
     return std::move(*opened);
   }
 
-  // The audit record `seq`: its text edited, deleted, or (put back) a copy of record 1.
+  // The audit record `seq` (of the one chain the test wrote): its text edited, deleted, or
+  // (put back) a copy of record 1.
   void edit_audit_record(std::int64_t seq, const std::string& from, const std::string& to) {
     if (raw_ == nullptr) {
       db::Database db(dir_.file("store.db"));
@@ -98,15 +99,15 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
       return;
     }
     std::string record;
-    ASSERT_TRUE(raw_->find("audit", {{"_id", mongo::rows::audit_id(seq)}}, {},
+    ASSERT_TRUE(raw_->find("audit", {{"seq", seq}}, {},
                            [&](nlohmann::json& doc) { record = doc["record"]; }));
     const auto at = record.find(from);
     ASSERT_NE(at, std::string::npos);
     record.replace(at, from.size(), to);
     ASSERT_TRUE(raw_->write(
         "update", "audit",
-        {{"updates", nlohmann::json::array({{{"q", {{"_id", mongo::rows::audit_id(seq)}}},
-                                             {"u", {{"$set", {{"record", record}}}}}}})}}));
+        {{"updates", nlohmann::json::array(
+                         {{{"q", {{"seq", seq}}}, {"u", {{"$set", {{"record", record}}}}}}})}}));
   }
   void delete_audit_record(std::int64_t seq) {
     if (raw_ == nullptr) {
@@ -114,10 +115,9 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
       db.exec("DELETE FROM audit WHERE seq = " + std::to_string(seq));
       return;
     }
-    ASSERT_TRUE(raw_->write(
-        "delete", "audit",
-        {{"deletes",
-          nlohmann::json::array({{{"q", {{"_id", mongo::rows::audit_id(seq)}}}, {"limit", 1}}})}}));
+    ASSERT_TRUE(
+        raw_->write("delete", "audit",
+                    {{"deletes", nlohmann::json::array({{{"q", {{"seq", seq}}}, {"limit", 1}}})}}));
   }
   void copy_first_audit_record_to(std::int64_t seq) {
     if (raw_ == nullptr) {
@@ -127,9 +127,8 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
       return;
     }
     nlohmann::json first;
-    ASSERT_TRUE(raw_->find("audit", {{"_id", mongo::rows::audit_id(1)}}, {},
-                           [&](nlohmann::json& doc) { first = doc; }));
-    first["_id"] = mongo::rows::audit_id(seq);
+    ASSERT_TRUE(raw_->find("audit", {{"seq", 1}}, {}, [&](nlohmann::json& doc) { first = doc; }));
+    first["_id"] = mongo::rows::audit_id(first.value("chain", ""), seq);
     first["seq"] = seq;
     ASSERT_TRUE(raw_->write("insert", "audit", {{"documents", nlohmann::json::array({first})}}));
   }

@@ -81,10 +81,15 @@ ClientRecord read_client(const nlohmann::json& doc) {
   return client;
 }
 
-std::string audit_id(std::int64_t seq) {
+std::string audit_id(const std::string& chain, std::int64_t seq) {
   char text[24];
   std::snprintf(text, sizeof text, "%020lld", static_cast<long long>(seq));
-  return text;
+  return chain + "/" + text;
+}
+
+AuditRecord read_audit(const nlohmann::json& doc) {
+  return {text(doc, "chain"),  integer(doc, "seq"),   from_unix_ms(integer(doc, "time")),
+          text(doc, "record"), text(doc, "prevHash"), text(doc, "hash")};
 }
 
 }  // namespace stargate::server::mongo::rows

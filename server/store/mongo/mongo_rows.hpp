@@ -14,9 +14,11 @@ namespace stargate::server::mongo::rows {
 ProcessRecord read_process(const nlohmann::json& doc);
 ClientRecord read_client(const nlohmann::json& doc);
 
-// The _id of audit record `seq`: its number as 20 digits, so that ids sort in order and a
+// The _id of record `seq` of the audit chain `chain` (its writer's): the chain's name, "/"
+// and the number as 20 digits, so that ids sort by chain and in order within it, and a
 // lookup by id is one every server answers from its index (FerretDB looks a numeric _id up
-// by scanning the collection). The number is in the field "seq" as well.
-std::string audit_id(std::int64_t seq);
+// by scanning the collection). Chain and number are in the fields "chain" and "seq" too.
+std::string audit_id(const std::string& chain, std::int64_t seq);
+AuditRecord read_audit(const nlohmann::json& doc);
 
 }  // namespace stargate::server::mongo::rows

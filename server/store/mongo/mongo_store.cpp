@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
+#include "server/store/audit_chain.hpp"
 #include "server/store/mongo/mongo_rows.hpp"
 #include "shared/ids.hpp"
 #include "shared/json.hpp"
@@ -38,7 +39,8 @@ MongoStore::MongoStore(std::unique_ptr<Client> client, Duration lease, std::stri
               all.insert(all.end(), events->begin(), events->end());
             return std::vector<Status>(batch.size(), write_audit(all));
           },
-          0) {}
+          0),
+      audit_hash_(kAuditGenesis) {}
 
 // Concurrent submissions write their key (then their process) in one unordered insert:
 // the server refuses each duplicate on its own and writes the rest, so that one reused key

@@ -156,8 +156,9 @@ class MongoStore final : public Store {
   std::map<std::string, QueueIndex::Entry> entries_;  // of the processes this worker runs
   std::mutex sweep_mutex_;
   TimePoint last_sweep_{};
-  // The newest audit record this store knows of (kept by the batch writer alone).
-  bool audit_head_known_ = false;
+  // The newest record of this store's audit chain (kept by the batch writer alone): none
+  // yet, as the chain is new with every run.
+  bool audit_head_known_ = true;
   std::int64_t audit_seq_ = 0;
   std::string audit_hash_;
 };

@@ -273,46 +273,34 @@ Expected<bool> MongoStore::token_usable(const std::string& client_id, const std:
   return !family_revoked;
 }
 
-// One chain for every writer: a record's seq is its _id (as text, rows::audit_id), so of two
-// writers that read the same head, one inserts and the other is refused (duplicate key),
-// reads the new head and chains after it.
+// One chain per writer (this store; its name is worker_, unique to this run of the
+// program), so that gateways and workers never contend for the head of a chain: each
+// appends to its own, and audit verify checks all of them. A record's _id is its chain
+// and seq (rows::audit_id).
 // Group commit: the events of every caller that arrives while a batch is being written go
-// in the next batch, written by the first of them, so that concurrent requests of one
-// process do not race each other for the head of the chain (each would read it, one would
-// win the insert and the others would read and try again).
+// in the next batch, written by the first of them, so that concurrent requests cost one
+// insert.
 Status MongoStore::append_audit(const std::vector<AuditEvent>& events) {
   if (events.empty()) return {};
   return audit_appends_.submit(&events);
 }
 
-// The head of the chain as this store last saw it, moved forward to the newest record: a
-// gallop over the seqs past it (each a lookup by _id, which every server answers from its
-// index) and a binary search between the last one found and the first one missing. Records
-// are contiguous: an ordered insert stops at its first refused record.
+// After a failed insert, how much of it went in is unknown: the head of this store's chain
+// is moved forward to its newest record by a gallop over the seqs past the last one known
+// (each a lookup by _id, which every server answers from its index) and a binary search
+// between the last one found and the first one missing. Records are contiguous: an
+// ordered insert stops at its first refused record.
 Status MongoStore::follow_audit_head() {
   const auto lookup = [&](std::int64_t seq, std::string* hash) -> Expected<bool> {
     bool found = false;
     auto scanned =
-        db_->find("audit", {{"_id", rows::audit_id(seq)}}, {{"limit", 1}}, [&](json& doc) {
+        db_->find("audit", {{"_id", rows::audit_id(worker_, seq)}}, {{"limit", 1}}, [&](json& doc) {
           found = true;
           if (hash != nullptr) *hash = doc.value("hash", "");
         });
     if (!scanned) return Unexpected{scanned.error()};
     return found;
   };
-  if (!audit_head_known_) {
-    // The first time: the newest record by its _id (MongoDB reads it from the index).
-    audit_seq_ = 0;
-    audit_hash_ = kAuditGenesis;
-    auto head =
-        db_->find("audit", json::object(), {{"sort", {{"_id", -1}}}, {"limit", 1}}, [&](json& doc) {
-          audit_seq_ = doc.value("seq", std::int64_t{0});
-          audit_hash_ = doc.value("hash", "");
-        });
-    if (!head) return head;
-    audit_head_known_ = true;
-    return {};
-  }
   std::int64_t found = audit_seq_;
   std::int64_t missing = 0;
   for (std::int64_t step = 1;; step *= 2) {
@@ -330,6 +318,7 @@ Status MongoStore::follow_audit_head() {
     if (!there) return Unexpected{there.error()};
     (*there ? found : missing) = middle;
   }
+  audit_head_known_ = true;
   if (found == audit_seq_) return {};
   std::string hash;
   auto there = lookup(found, &hash);
@@ -340,9 +329,7 @@ Status MongoStore::follow_audit_head() {
   return {};
 }
 
-// A batch goes in one ordered insert, chained from the head this store knows. When another
-// writer took a seq first, the insert stops at that record (the ones before it are in), the
-// head is followed to the other writer's newest record, and the rest is chained after it.
+// A batch goes in ordered inserts of up to kBatch records, chained from this store's head.
 // Only one call at a time runs this (append_audit's batch writer).
 Status MongoStore::write_audit(const std::vector<AuditEvent>& events) {
   if (auto ok = ready(); !ok) return ok;
@@ -350,16 +337,16 @@ Status MongoStore::write_audit(const std::vector<AuditEvent>& events) {
     if (auto followed = follow_audit_head(); !followed) return followed;
   }
   constexpr std::size_t kBatch = 256;
-  std::size_t next = 0;
-  for (int conflicts = 0; next < events.size();) {
+  for (std::size_t next = 0; next < events.size();) {
     std::vector<AuditRecord> records;
     json documents = json::array();
     std::int64_t seq = audit_seq_;
     std::string prev = audit_hash_;
     for (std::size_t k = next; k < events.size() && k < next + kBatch; ++k) {
-      records.push_back(chain_audit_record(seq, prev, events[k]));
+      records.push_back(chain_audit_record(seq, prev, events[k], worker_));
       const AuditRecord& record = records.back();
-      documents.push_back({{"_id", rows::audit_id(record.seq)},
+      documents.push_back({{"_id", rows::audit_id(worker_, record.seq)},
+                           {"chain", worker_},
                            {"seq", record.seq},
                            {"time", to_unix_ms(record.time)},
                            {"record", record.record},
@@ -370,30 +357,26 @@ Status MongoStore::write_audit(const std::vector<AuditEvent>& events) {
     }
     auto written = db_->write("insert", "audit", {{"documents", documents}, {"ordered", true}});
     if (!written) {
-      audit_head_known_ = false;  // how much went in is unknown: read the head again next time
+      audit_head_known_ = false;  // how much went in is unknown: find the head next time
       return Unexpected{written.error()};
     }
-    const auto in = static_cast<std::size_t>(
-        std::clamp<std::int64_t>(written->n, 0, static_cast<std::int64_t>(records.size())));
-    if (in > 0) {
-      audit_seq_ = records[in - 1].seq;
-      audit_hash_ = records[in - 1].hash;
+    if (written->duplicate_key) {
+      audit_head_known_ = false;
+      return fail("store: audit chain " + worker_ + " is written by another program too");
     }
-    next += in;
-    if (!written->duplicate_key) continue;
-    if (++conflicts > 200) return fail("store: the audit trail is contended; records not written");
-    if (auto followed = follow_audit_head(); !followed) return followed;
+    audit_seq_ = records.back().seq;
+    audit_hash_ = records.back().hash;
+    next += records.size();
   }
   return {};
 }
 
+// Sorted by _id: chain by chain, each in order (what the verifier needs); within a chain
+// the records are in the order they were written.
 Status MongoStore::scan_audit(TimePoint since,
                               const std::function<void(const AuditRecord&)>& sink) {
-  return db_->find(
-      "audit", {{"time", {{"$gte", to_unix_ms(since)}}}}, {{"sort", {{"_id", 1}}}}, [&](json& doc) {
-        sink({doc.value("seq", std::int64_t{0}), from_unix_ms(doc.value("time", std::int64_t{0})),
-              doc.value("record", ""), doc.value("prevHash", ""), doc.value("hash", "")});
-      });
+  return db_->find("audit", {{"time", {{"$gte", to_unix_ms(since)}}}}, {{"sort", {{"_id", 1}}}},
+                   [&](json& doc) { sink(rows::read_audit(doc)); });
 }
 
 Status MongoStore::audit_state(const std::string& process_id, const std::string& tenant,

@@ -56,7 +56,7 @@ Status SqliteStore::scan_audit(TimePoint since,
         "SELECT seq, time, record, prev_hash, hash FROM audit WHERE time >= ? ORDER BY seq");
     stmt.bind(1, to_unix_ms(since));
     while (stmt.step()) {
-      sink({stmt.integer(0), from_unix_ms(stmt.integer(1)), stmt.text(2), stmt.text(3),
+      sink({"", stmt.integer(0), from_unix_ms(stmt.integer(1)), stmt.text(2), stmt.text(3),
             stmt.text(4)});
     }
     return {};
