@@ -14,7 +14,7 @@ build_release() {
   fi
   cmake -S "$repo" -B "$repo/build-release" -DSTARGATE_BENCH=ON >/dev/null
   cmake --build "$repo/build-release" -j"$(nproc)" \
-    --target stargate stargated stargate-server stargate-socket-load >/dev/null
+    --target stargate stargated stargate-server stargate-socket-load stargate-mongo-load >/dev/null
 }
 
 # A port nobody listens on right now (the kernel's choice for an ephemeral bind).

@@ -7,7 +7,8 @@
 # process at --connections in all, with redis-benchmark SET and XADD on a redis-server of
 # the same run as the engine's own ceiling. Then the worker takeover time after a kill -9
 # (median and worst of --takeovers runs) and Redis's memory after the runs.
-# MongoDB is FerretDB (SQLite handler) unless STARGATE_BENCH_MONGODB_URI names a mongod.
+# MongoDB is FerretDB (SQLite handler) unless STARGATE_BENCH_MONGODB_URI names a mongod;
+# stargate-mongo-load measures its own ceiling (journaled inserts, lookups) as a yardstick.
 # Usage: bench/scaleout.sh [--duration 10s] [--connections 32] [--takeovers 5] [--record]
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -59,6 +60,11 @@ redis_set=$(redis-benchmark -p "$redis_port" -q -n 200000 -c "$connections" -t s
 redis_xadd=$(redis-benchmark -p "$redis_port" -q -n 200000 -c "$connections" \
   XADD bench:stream '*' f v | redis_rate)
 redis-cli -p "$redis_port" del bench:stream >/dev/null
+# The MongoDB server's own ceiling through the same driver and write concern: journaled
+# inserts of one document and of 32 at a time, and lookups by _id, at --connections threads.
+echo "MongoDB inserts and finds ..." >&2
+read -r mongo_single _ mongo_finds < <("$bin/stargate-mongo-load" "${mongo_uri%/*}/bench_yardstick" "$connections" 5 1)
+read -r mongo_batched mongo_batches _ < <("$bin/stargate-mongo-load" "${mongo_uri%/*}/bench_yardstick" "$connections" 5 32)
 
 # config BACKEND STEP LEASE: server.toml for the next run; each case has a database of its
 # own (set $database), so that one case's queued orders do not wait in front of the next.
@@ -216,8 +222,12 @@ summary=$(cat <<TXT
 | (b) redis+mongo, 1 gateway | ${rps[b-post]} | ${p50[b-post]} / ${p99[b-post]} | ${rps[b-get]} | ${p50[b-get]} / ${p99[b-get]} | $(pct "${rps[b-post]}" "${rps[a-post]}") | $(pct "${rps[b-get]}" "${rps[a-get]}") |
 | (c) redis+mongo, 2 gateways | ${rps[c-post]} | ${p50[c-post]} / ${p99[c-post]} | ${rps[c-get]} | ${p50[c-get]} / ${p99[c-get]} | $(pct "${rps[c-post]}" "${rps[a-post]}") | $(pct "${rps[c-get]}" "${rps[a-get]}") |
 
-Yardstick, same run: redis-benchmark SET $redis_set req/s, XADD $redis_xadd req/s
-($connections connections). POST (b) is $(pct "${rps[b-post]}" "$redis_set") of Redis SET.
+Yardsticks, same run ($connections connections): redis-benchmark SET $redis_set req/s, XADD
+$redis_xadd req/s; MongoDB journaled inserts of one document $mongo_single/s, of 32 at a
+time $mongo_batched documents/s ($mongo_batches inserts/s), lookups by _id $mongo_finds/s.
+A submission costs three journaled inserts (key, process, audit; batched with the others
+in flight) and a status read one audit record: POST (b) is $(pct "${rps[b-post]}" "$mongo_single")
+of MongoDB's single inserts, GET (b) $(pct "${rps[b-get]}" "$mongo_batched") of its batched documents.
 Worker takeover after kill -9 (lease 3s, $takeovers runs): median ${take_median} s, worst ${take_worst} s.
 Redis after all runs: $redis_keys keys, used_memory $redis_memory bytes.
 MongoDB: $mongo_name.
