@@ -5,6 +5,8 @@
 // backend's own storage, as an attacker with database access would.
 #include "tests/server/store_fixture.hpp"
 
+#include <csignal>
+
 namespace stargate::server::store_suite {
 namespace {
 
@@ -396,6 +398,33 @@ TEST_P(StoreTest, OnlyRetryableFailuresAreRetried) {
   EXPECT_EQ(*store_->retry_process("acme", id, now, later), Store::RetryOutcome::kNotRetryable);
 }
 
+// MongoDB that accepts connections but never answers (stopped with SIGSTOP; a swapping or
+// partitioned server looks the same): calls fail after the driver's socket timeout (5 s),
+// not the 20 s they used to, and work again as soon as it answers.
+TEST(MongoStoreOutage, AServerThatStopsAnsweringCostsSecondsNotMinutes) {
+  test::TempDir dir;
+  test::MongoServer mongo(dir.file("mongo"));
+  ASSERT_TRUE(mongo.ok()) << mongo.error();
+  if (!mongo.own_process()) GTEST_SKIP() << "needs a server the test can stop";
+  auto store = MongoStore::open(mongo.uri());
+  ASSERT_TRUE(store) << store.error();
+  ASSERT_TRUE((*store)->create_process(new_process("acme", "before")));
+
+  ASSERT_EQ(::kill(mongo.pid(), SIGSTOP), 0);
+  const auto sent = std::chrono::steady_clock::now();
+  auto during = (*store)->create_process(new_process("acme", "during"));
+  const auto waited = std::chrono::steady_clock::now() - sent;
+  ::kill(mongo.pid(), SIGCONT);
+  EXPECT_FALSE(during);
+  EXPECT_LT(waited, std::chrono::seconds(15)) << "a silent server held the call past its timeout";
+
+  ASSERT_TRUE(
+      test::wait_until([&] { return bool((*store)->check_writable()); }, std::chrono::seconds(30)));
+  auto after = (*store)->create_process(new_process("acme", "after"));
+  ASSERT_TRUE(after) << after.error();
+  EXPECT_TRUE(after->inserted);
+}
+
 }  // namespace
 }  // namespace stargate::server::store_suite
 
@@ -432,6 +461,33 @@ TEST(MongoStoreOutage, CallsFailWhileTheServerIsDownAndWorkOnceItIsBack) {
   auto counts = (*store)->process_counts();
   ASSERT_TRUE(counts);
   EXPECT_EQ(counts->by_status["accepted"], 2);
+}
+
+// MongoDB that accepts connections but never answers (stopped with SIGSTOP; a swapping or
+// partitioned server looks the same): calls fail after the driver's socket timeout (5 s),
+// not the 20 s they used to, and work again as soon as it answers.
+TEST(MongoStoreOutage, AServerThatStopsAnsweringCostsSecondsNotMinutes) {
+  test::TempDir dir;
+  test::MongoServer mongo(dir.file("mongo"));
+  ASSERT_TRUE(mongo.ok()) << mongo.error();
+  if (!mongo.own_process()) GTEST_SKIP() << "needs a server the test can stop";
+  auto store = MongoStore::open(mongo.uri());
+  ASSERT_TRUE(store) << store.error();
+  ASSERT_TRUE((*store)->create_process(new_process("acme", "before")));
+
+  ASSERT_EQ(::kill(mongo.pid(), SIGSTOP), 0);
+  const auto sent = std::chrono::steady_clock::now();
+  auto during = (*store)->create_process(new_process("acme", "during"));
+  const auto waited = std::chrono::steady_clock::now() - sent;
+  ::kill(mongo.pid(), SIGCONT);
+  EXPECT_FALSE(during);
+  EXPECT_LT(waited, std::chrono::seconds(15)) << "a silent server held the call past its timeout";
+
+  ASSERT_TRUE(
+      test::wait_until([&] { return bool((*store)->check_writable()); }, std::chrono::seconds(30)));
+  auto after = (*store)->create_process(new_process("acme", "after"));
+  ASSERT_TRUE(after) << after.error();
+  EXPECT_TRUE(after->inserted);
 }
 
 }  // namespace

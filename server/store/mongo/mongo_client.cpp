@@ -2,6 +2,7 @@
 
 #include <mongoc/mongoc.h>
 
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 
@@ -76,8 +77,8 @@ struct Client::Pool {
   Lease lease() { return {pool, mongoc_client_pool_pop(pool)}; }
 };
 
-Client::Client(std::unique_ptr<Pool> pool, std::string database)
-    : pool_(std::move(pool)), database_(std::move(database)) {}
+Client::Client(std::unique_ptr<Pool> pool, std::string database, std::int32_t write_timeout_ms)
+    : pool_(std::move(pool)), database_(std::move(database)), write_timeout_ms_(write_timeout_ms) {}
 
 Client::~Client() = default;
 
@@ -93,9 +94,15 @@ Expected<std::unique_ptr<Client>> Client::open(const std::string& text, int time
     if (!mongoc_uri_has_option(uri, option))
       mongoc_uri_set_option_as_int32(uri, option, timeout_ms);
   }
+  // A server that accepts but does not answer (stopped, swapping, a network that drops
+  // packets) must cost a request seconds, not minutes: each operation waits at most this
+  // long for its reply, and the majority acknowledgement of a write a second less.
   if (!mongoc_uri_has_option(uri, MONGOC_URI_SOCKETTIMEOUTMS)) {
-    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS, 10 * timeout_ms);
+    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS, 5 * timeout_ms / 2);
   }
+  const std::int32_t socket_timeout =
+      mongoc_uri_get_option_as_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS, 5 * timeout_ms / 2);
+  const std::int32_t write_timeout = std::max(socket_timeout - 1000, socket_timeout / 2);
   const char* named = mongoc_uri_get_database(uri);
   std::string database = named != nullptr && *named != '\0' ? named : "stargate";
   auto pool = std::make_unique<Pool>();
@@ -104,11 +111,11 @@ Expected<std::unique_ptr<Client>> Client::open(const std::string& text, int time
   if (pool->pool == nullptr) return fail(reason(error));
   mongoc_client_pool_set_error_api(pool->pool, MONGOC_ERROR_API_VERSION_2);
   mongoc_client_pool_set_appname(pool->pool, "stargate-server");
-  return std::unique_ptr<Client>(new Client(std::move(pool), std::move(database)));
+  return std::unique_ptr<Client>(new Client(std::move(pool), std::move(database), write_timeout));
 }
 
-nlohmann::json Client::write_concern() {
-  return {{"w", "majority"}, {"j", true}, {"wtimeout", 10000}};
+nlohmann::json Client::write_concern() const {
+  return {{"w", "majority"}, {"j", true}, {"wtimeout", write_timeout_ms_}};
 }
 
 Expected<nlohmann::json> Client::command(const std::string& name, const nlohmann::json& value,

@@ -29,7 +29,9 @@ class Client {
  public:
   // `uri` is a MongoDB connection string; its database (the path) is the one used,
   // "stargate" when it names none. Unless the URI sets them, server selection and connect
-  // fail after `timeout_ms`, so that an unreachable server is reported quickly. Fails on a
+  // fail after `timeout_ms`, so that an unreachable server is reported quickly, and an
+  // operation whose reply does not come within 2.5 times that (socketTimeoutMS) fails, as
+  // does a write not acknowledged by a majority a second before that. Fails on a
   // malformed URI; does not connect yet.
   static Expected<std::unique_ptr<Client>> open(const std::string& uri, int timeout_ms = 2000);
   ~Client();
@@ -55,13 +57,14 @@ class Client {
                    const std::function<void(nlohmann::json&)>& sink);
 
   // The write concern every write carries.
-  static nlohmann::json write_concern();
+  nlohmann::json write_concern() const;
 
  private:
   struct Pool;
-  explicit Client(std::unique_ptr<Pool> pool, std::string database);
+  Client(std::unique_ptr<Pool> pool, std::string database, std::int32_t write_timeout_ms);
   std::unique_ptr<Pool> pool_;
   std::string database_;
+  std::int32_t write_timeout_ms_;
 };
 
 }  // namespace stargate::server::mongo
