@@ -45,11 +45,25 @@ std::string encode_userinfo(const std::string& text) {
 
 // mongodb://user@host/... with a password from a file -> mongodb://user:password@host/...
 Expected<std::string> mongo_uri_with_password(const std::string& uri, const std::string& password) {
-  if (password.empty()) return uri;
-  const auto start = uri.find("://") + 3;
+  const auto scheme = uri.find("://");
+  const auto start = scheme == std::string::npos ? 0 : scheme + 3;
   const auto authority_end = uri.find_first_of("/?", start);
   const auto at = uri.rfind('@', authority_end);
-  if (at == std::string::npos || at < start) {
+  const bool has_user = at != std::string::npos && at >= start;
+  if (password.empty()) {
+    // A user without a password is for the mechanisms that need none (a client
+    // certificate, Kerberos, AWS); for the others libmongoc 1.23 crashes on it.
+    const bool passwordless = uri.find("authMechanism=MONGODB-X509") != std::string::npos ||
+                              uri.find("authMechanism=GSSAPI") != std::string::npos ||
+                              uri.find("authMechanism=MONGODB-AWS") != std::string::npos;
+    if (has_user && !passwordless) {
+      return fail(
+          "[mongo] uri names a user but no password was given: set [mongo] password_file or "
+          "the mongodb-password credential");
+    }
+    return uri;
+  }
+  if (!has_user) {
     return fail("[mongo] uri needs a user name (mongodb://USER@host/...) to go with the password");
   }
   return uri.substr(0, at) + ":" + encode_userinfo(password) + uri.substr(at);

@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <filesystem>
+
 #include "tests/support/stack.hpp"
 
 namespace stargate::test {
@@ -100,6 +103,68 @@ TEST(Programs, GatewayAndWorkerRefuseTheEmbeddedStoreAndUnreadablePasswords) {
   auto unreadable = run({binary("stargate-server"), "worker", "--config", dir.file("mongo.toml")});
   EXPECT_EQ(unreadable.exit_code, 1) << unreadable.err;
   EXPECT_NE(unreadable.err.find("missing.pw"), std::string::npos) << unreadable.err;
+}
+
+// A MongoDB that wants a password: the admin commands (and so every program) log in with
+// the one in [mongo] password_file or the mongodb-password credential, characters that a
+// URI would misread included; a wrong one, one without a user name in the URI, or a user
+// without a password (libmongoc 1.23 crashed on it) is refused with a message that says so.
+TEST(Programs, MongoPasswordsComeFromAFileOrACredential) {
+  TempDir dir;
+  const std::string password = "p@ss:w/rd%?#";
+  MongoServer mongo(dir.file("mongo"), "stargate-app", password);
+  ASSERT_TRUE(mongo.ok()) << mongo.error();
+  if (!mongo.own_process()) GTEST_SKIP() << "needs a FerretDB the test starts with a user";
+  RedisServer redis(dir.file("redis"));
+  ASSERT_TRUE(redis.ok()) << redis.error();
+  const std::string with_user = "mongodb://stargate-app@127.0.0.1:" +
+                                mongo.uri().substr(std::string("mongodb://127.0.0.1:").size());
+  const auto config = [&](const std::string& name, const std::string& uri,
+                          const std::string& password_file) {
+    std::string text = "[server]\nstate_dir = \"" + dir.file("state") +
+                       "\"\n[store]\nbackend = \"redis+mongo\"\n[redis]\nurl = \"" + redis.url() +
+                       "\"\n[mongo]\nuri = \"" + uri + "\"\n";
+    if (!password_file.empty()) text += "password_file = \"" + password_file + "\"\n";
+    write_file(dir.file(name), text);
+    return dir.file(name);
+  };
+  write_file(dir.file("right.pw"), password + "\n", 0600);
+  write_file(dir.file("wrong.pw"), "not-it\n", 0600);
+  const std::vector<std::string> add = {"client",          "add",  "--tenant", "acme",
+                                        "--process-types", "order"};
+  int secrets = 0;
+  auto run_admin = [&](const std::string& cfg, const std::vector<std::string>& env = {}) {
+    std::vector<std::string> argv = {binary("stargate-server")};
+    argv.insert(argv.end(), add.begin(), add.end());
+    argv.insert(argv.end(),
+                {"--config", cfg, "--secret-file", dir.file("secret" + std::to_string(++secrets))});
+    return run(argv, env);
+  };
+
+  auto from_file = run_admin(config("file.toml", with_user, dir.file("right.pw")));
+  EXPECT_EQ(from_file.exit_code, 0) << from_file.err;
+  std::filesystem::create_directories(dir.file("credentials"));
+  write_file(dir.file("credentials/mongodb-password"), password, 0600);
+  auto from_credential = run_admin(config("credential.toml", with_user, ""),
+                                   {"CREDENTIALS_DIRECTORY=" + dir.file("credentials")});
+  EXPECT_EQ(from_credential.exit_code, 0) << from_credential.err;
+  auto listed = run({binary("stargate-server"), "client", "list", "--config",
+                     config("list.toml", with_user, dir.file("right.pw"))});
+  EXPECT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_EQ(std::count(listed.out.begin(), listed.out.end(), '\n'), 2) << listed.out;
+
+  auto wrong = run_admin(config("wrong.toml", with_user, dir.file("wrong.pw")));
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_NE(wrong.err.find("mongodb"), std::string::npos) << wrong.err;
+  EXPECT_NE(wrong.err.find("uthentication"), std::string::npos) << wrong.err;
+  EXPECT_EQ(wrong.err.find("not-it"), std::string::npos) << "the password is never printed";
+  auto no_user = run_admin(config("nouser.toml", mongo.uri(), dir.file("right.pw")));
+  EXPECT_EQ(no_user.exit_code, 1);
+  EXPECT_NE(no_user.err.find("needs a user name"), std::string::npos) << no_user.err;
+  auto no_password = run_admin(config("nopassword.toml", with_user, ""));
+  EXPECT_EQ(no_password.exit_code, 1);
+  EXPECT_NE(no_password.err.find("names a user but no password"), std::string::npos)
+      << no_password.err;
 }
 
 // The example configurations shipped in the packages are valid as they are.

@@ -172,7 +172,8 @@ std::string MongoServer::ferretdb_program() {
   return tools + "/ferretdb-v1.24.2/ferretdb";
 }
 
-MongoServer::MongoServer(const std::string& dir) : dir_(dir) {
+MongoServer::MongoServer(const std::string& dir, std::string user, std::string password)
+    : dir_(dir), user_(std::move(user)), password_(std::move(password)) {
   if (const char* set = std::getenv("STARGATE_TEST_MONGODB_URI"); set != nullptr && *set) {
     external_ = set;
   }
@@ -212,14 +213,19 @@ bool MongoServer::start() {
   }
   std::filesystem::create_directories(dir_ + "/data");
   const auto argv = [&](int port) {
-    return std::vector<std::string>{program,
-                                    "--handler=sqlite",
-                                    "--sqlite-url=file:" + dir_ + "/data/",
-                                    "--state-dir=" + dir_,
-                                    "--listen-addr=127.0.0.1:" + std::to_string(port),
-                                    "--telemetry=disable",
-                                    "--debug-addr=-",
-                                    "--log-level=warn"};
+    std::vector<std::string> args{program,
+                                  "--handler=sqlite",
+                                  "--sqlite-url=file:" + dir_ + "/data/",
+                                  "--state-dir=" + dir_,
+                                  "--listen-addr=127.0.0.1:" + std::to_string(port),
+                                  "--telemetry=disable",
+                                  "--debug-addr=-",
+                                  "--log-level=warn"};
+    if (!user_.empty()) {
+      args.insert(args.end(), {"--test-enable-new-auth", "--setup-database=stargate",
+                               "--setup-username=" + user_, "--setup-password=" + password_});
+    }
+    return args;
   };
   child_ = start_on_free_port(port_, argv, dir_ + "/ferretdb.log", error_);
   ok_ = child_ != nullptr;

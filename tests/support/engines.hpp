@@ -43,7 +43,10 @@ class RedisServer {
 
 class MongoServer {
  public:
-  explicit MongoServer(const std::string& dir);
+  // With `user` and `password`, clients must authenticate as that user (SCRAM, FerretDB's
+  // authentication with the user made at its start; a real mongod must be set up so by
+  // whoever points STARGATE_TEST_MONGODB_URI at it). uri() names no user either way.
+  explicit MongoServer(const std::string& dir, std::string user = "", std::string password = "");
   ~MongoServer();
   MongoServer(const MongoServer&) = delete;
 
@@ -64,6 +67,8 @@ class MongoServer {
  private:
   std::string dir_;
   std::string external_;  // STARGATE_TEST_MONGODB_URI
+  std::string user_;
+  std::string password_;
   int port_ = 0;
   bool ok_ = false;
   std::string uri_;
