@@ -40,11 +40,39 @@ wait_for() {  # wait_for CONDITION [SECONDS]
   return 1
 }
 
-# Starts the Release stargate-server on $work/server.toml (a free port): sets server_pid
-# and port.
-start_server() {
+# The scale-out backend's engines for a run, in $work: a redis-server, and FerretDB (SQLite
+# handler, built by scripts/bootstrap-ferretdb) unless STARGATE_BENCH_MONGODB_URI names a
+# mongod. Sets redis_port, mongo_uri (database "stargate") and mongo_name.
+start_engines() {
+  redis_port=$(free_port)
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --dir "$work" \
+    >"$work/redis.log" 2>&1 &
+  pids+=($!)
+  wait_for "redis-cli -p $redis_port ping >/dev/null 2>&1"
+  if [ -n "${STARGATE_BENCH_MONGODB_URI:-}" ]; then
+    mongo_uri=$STARGATE_BENCH_MONGODB_URI
+    mongo_name="mongod ($mongo_uri)"
+    return 0
+  fi
+  "$repo/scripts/bootstrap-ferretdb"
+  local ferretdb="${STARGATE_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/stargate/tools}/ferretdb-v1.24.2/ferretdb"
+  local mongo_port
+  mongo_port=$(free_port)
+  mkdir -p "$work/mongo"
+  "$ferretdb" --handler=sqlite --sqlite-url="file:$work/mongo/" --state-dir="$work/mongo" \
+    --listen-addr="127.0.0.1:$mongo_port" --telemetry=disable --debug-addr=- --log-level=warn \
+    >"$work/ferretdb.log" 2>&1 &
+  pids+=($!)
+  wait_for "(exec 3<>/dev/tcp/127.0.0.1/$mongo_port) 2>/dev/null"
+  mongo_uri="mongodb://127.0.0.1:$mongo_port/stargate"
+  mongo_name="FerretDB 1.24.2, SQLite handler"
+}
+
+# Starts the Release stargate-server on $work/server.toml (a free port) as `serve`, or as
+# ROLE (gateway): sets server_pid and port.
+start_server() {  # start_server [ROLE]
   rm -f "$work/port"
-  "$bin/stargate-server" --log-level warn serve --config "$work/server.toml" \
+  "$bin/stargate-server" --log-level warn "${1:-serve}" --config "$work/server.toml" \
     --port-file "$work/port" >>"$work/server.log" 2>&1 &
   server_pid=$!
   pids+=("$server_pid")

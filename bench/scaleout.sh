@@ -25,31 +25,10 @@ while [ $# -gt 0 ]; do
 done
 
 build_release
-"$repo/scripts/bootstrap-ferretdb"
 work=$(mktemp -d /tmp/stargate-bench-XXXXXX)
 order='{"orderId":"ORD-12345","items":[{"sku":"SKU-001","quantity":1}]}'
 
-# --- the engines ---
-redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --dir "$work" \
-  >"$work/redis.log" 2>&1 &
-pids+=($!)
-wait_for "redis-cli -p $redis_port ping >/dev/null 2>&1"
-if [ -n "${STARGATE_BENCH_MONGODB_URI:-}" ]; then
-  mongo_uri=$STARGATE_BENCH_MONGODB_URI
-  mongo_name="mongod ($mongo_uri)"
-else
-  ferretdb="${STARGATE_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/stargate/tools}/ferretdb-v1.24.2/ferretdb"
-  mongo_port=$(free_port)
-  mkdir -p "$work/mongo"
-  "$ferretdb" --handler=sqlite --sqlite-url="file:$work/mongo/" --state-dir="$work/mongo" \
-    --listen-addr="127.0.0.1:$mongo_port" --telemetry=disable --debug-addr=- --log-level=warn \
-    >"$work/ferretdb.log" 2>&1 &
-  pids+=($!)
-  wait_for "(exec 3<>/dev/tcp/127.0.0.1/$mongo_port) 2>/dev/null"
-  mongo_uri="mongodb://127.0.0.1:$mongo_port/stargate"
-  mongo_name="FerretDB 1.24.2, SQLite handler"
-fi
+start_engines
 
 echo "redis-benchmark SET and XADD ..." >&2
 # "SET: 67636.12 requests per second, ..." (a custom command names itself in full first)

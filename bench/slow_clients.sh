@@ -8,17 +8,20 @@
 # its answers (p50, p99, max, failures) and the server's largest thread count and memory.
 # The per-address cap is raised above 1,000 so that the attack's connections are really
 # held (with the default of 128, all but 128 would be refused at once).
-# Usage: bench/slow_clients.sh [--duration 60] [--connections 1000] [--record]
+# With --scale-out the server is a `gateway` on redis+mongo (a redis-server and FerretDB of
+# the run's own, with one worker), so that MongoDB and Redis sit behind every request.
+# Usage: bench/slow_clients.sh [--duration 60] [--connections 1000] [--scale-out] [--record]
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-duration=60 connections=1000 record=no
+duration=60 connections=1000 record=no scale_out=no
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration=$2; shift 2 ;;
     --connections) connections=$2; shift 2 ;;
     --record) record=yes; shift ;;
-    *) echo "usage: bench/slow_clients.sh [--duration 60] [--connections 1000] [--record]" >&2; exit 2 ;;
+    --scale-out) scale_out=yes; shift ;;
+    *) echo "usage: bench/slow_clients.sh [--duration 60] [--connections 1000] [--scale-out] [--record]" >&2; exit 2 ;;
   esac
 done
 ulimit -n "$(ulimit -Hn)"
@@ -33,7 +36,23 @@ max_connections_per_address = 5000
 [order]
 step_duration = "0ms"
 TOML
-start_server
+if [ "$scale_out" = yes ]; then
+  start_engines
+  cat >>"$work/server.toml" <<TOML
+[store]
+backend = "redis+mongo"
+[redis]
+url = "redis://127.0.0.1:$redis_port"
+[mongo]
+uri = "$mongo_uri"
+TOML
+  start_server gateway
+  "$bin/stargate-server" --log-level warn worker --config "$work/server.toml" \
+    >>"$work/worker.log" 2>&1 &
+  pids+=($!)
+else
+  start_server
+fi
 provision "$work/server.toml"
 status_url="http://127.0.0.1:$port/api/stargate/processes/$process"
 
@@ -129,6 +148,7 @@ done
 
 read -r base_threads base_rss <<<"$baseline"
 summary=$(cat <<TXT
+Server: $([ "$scale_out" = yes ] && echo "stargate-server gateway on redis+mongo ($mongo_name)" || echo "stargate-server serve (SQLite)").
 Idle server before the attacks: $base_threads threads, $((base_rss / 1024)) MiB resident.
 
 | attack ($connections connections, ${duration}s) | /health/live p50 / p99 / max ms | failed | status GET p50 / p99 / max ms | failed | max threads | max RSS MiB |
@@ -142,7 +162,8 @@ if [ "$record" = yes ]; then
     echo
     echo "### bench/slow_clients.sh — $(date -u +%Y-%m-%d)"
     echo
-    echo "Command: \`bench/slow_clients.sh --duration $duration --connections $connections\`"
+    flag=""; [ "$scale_out" = yes ] && flag=" --scale-out"
+    echo "Command: \`bench/slow_clients.sh --duration $duration --connections $connections$flag\`"
     echo "(slowhttptest $(slowhttptest -h 2>&1 | sed -n 's/.*version \([0-9.]*\).*/\1/p'); Release build; normal client from 127.0.0.2 every 200 ms). Machine: $(machine)."
     echo
     echo "$summary"
