@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "server/gateway/http_api_impl.hpp"
+#include "server/gateway/http_framing.hpp"
 #include "server/processes/requests.hpp"
 #include "shared/ids.hpp"
 #include "shared/json.hpp"
@@ -86,7 +87,9 @@ FrontReply HttpApi::Impl::handle(FrontRequest& request) {
                                       request.local_port});
   bool connection_closed = false;
   const bool ok = http.process_request(stream, request.last, connection_closed, {});
-  return {stream.take_output(), !ok || connection_closed || request.last};
+  std::string out = stream.take_output();
+  drop_empty_length_of_304(out);
+  return {std::move(out), !ok || connection_closed || request.last};
 }
 
 bool HttpApi::Impl::setup_tls(SSL_CTX& ctx) {

@@ -262,4 +262,52 @@ ChunkedScanner::Result ChunkedScanner::scan(std::string_view body) {
   return Result::kComplete;
 }
 
+bool none_match(std::string_view field, std::string_view tag) {
+  const auto ows = [&](std::size_t& at) {
+    while (at < field.size() && (field[at] == ' ' || field[at] == '\t'))
+      ++at;
+  };
+  std::size_t at = 0;
+  ows(at);
+  if (field.substr(at, 1) == "*") {
+    ++at;
+    ows(at);
+    return at == field.size();
+  }
+  bool matched = false;
+  bool any = false;
+  while (at < field.size()) {
+    if (field[at] == ',') {  // empty list elements are allowed (RFC 9110 §5.6.1)
+      ++at;
+      ows(at);
+      continue;
+    }
+    if (field.substr(at, 2) == "W/") at += 2;
+    if (at >= field.size() || field[at] != '"') return false;
+    const std::size_t open = at++;
+    while (at < field.size() && field[at] != '"') {
+      const auto c = static_cast<unsigned char>(field[at]);
+      if (c < 0x21 || c == 0x7f) return false;  // etagc: no controls, spaces or DEL
+      ++at;
+    }
+    if (at >= field.size()) return false;  // unterminated
+    ++at;
+    if (field.substr(open, at - open) == tag) matched = true;
+    any = true;
+    ows(at);
+    if (at < field.size() && field[at] != ',') return false;
+  }
+  return any && matched;
+}
+
+void drop_empty_length_of_304(std::string& response) {
+  if (response.rfind("HTTP/1.1 304 ", 0) != 0) return;
+  const auto head_end = response.find("\r\n\r\n");
+  if (head_end == std::string::npos) return;
+  const std::string_view line = "\r\nContent-Length: 0\r\n";
+  const auto at = response.find(line);
+  if (at == std::string::npos || at > head_end) return;
+  response.erase(at + 2, line.size() - 2);
+}
+
 }  // namespace stargate::server

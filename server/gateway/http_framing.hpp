@@ -77,4 +77,14 @@ class ChunkedScanner {
   std::string error_;
 };
 
+// Whether an If-None-Match field value (RFC 9110 §13.1.2) is "*" or lists `tag` (an
+// entity-tag with its quotes), by the weak comparison the field calls for (W/"x" matches
+// "x"). A malformed value matches nothing, so that the full answer is sent.
+bool none_match(std::string_view field, std::string_view tag);
+
+// cpp-httplib writes "Content-Length: 0" on a 304, which RFC 9110 §8.6 forbids unless the
+// 200 answer's body were empty: takes it out of a serialized 304 answer (any other answer
+// is left as it is).
+void drop_empty_length_of_304(std::string& response);
+
 }  // namespace stargate::server

@@ -4,7 +4,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "server/common/digest.hpp"
 #include "server/gateway/http_api_impl.hpp"
+#include "server/gateway/http_framing.hpp"
 #include "server/processes/requests.hpp"
 #include "shared/ids.hpp"
 #include "shared/json.hpp"
@@ -115,6 +117,14 @@ void HttpApi::Impl::status(const httplib::Request& req, httplib::Response& res) 
     const auto seconds =
         std::chrono::duration_cast<std::chrono::seconds>(config.status_retry_after);
     res.set_header("Retry-After", std::to_string(seconds.count()));
+  }
+  // The answer's tag is a digest of its body: a client that has it (If-None-Match) gets
+  // 304 without a body until the process changes.
+  const std::string tag = "\"" + sha256_hex(answer->body).substr(0, 32) + "\"";
+  res.set_header("ETag", tag);
+  if (none_match(req.get_header_value("If-None-Match"), tag)) {
+    res.status = 304;
+    return;
   }
   res.status = 200;
   res.set_content(std::move(answer->body), kJson);

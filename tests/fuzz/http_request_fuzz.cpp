@@ -44,6 +44,12 @@ Dispatcher& dispatcher() {
     });
     s->Get(R"(/api/stargate/processes/([^/]+))",
            [](const httplib::Request& req, httplib::Response& res) {
+             const std::string field = req.get_header_value("If-None-Match");
+             if (none_match(field, "\"0123abcd\"")) {
+               fuzz::check(field.find("\"0123abcd\"") != std::string::npos ||
+                               field.find('*') != std::string::npos,
+                           "If-None-Match matched a tag it does not list");
+             }
              answer(res, is_process_id(req.matches[1].str()), "");
            });
     s->Post(R"(/api/stargate/processes/([^/]+)/retry)",

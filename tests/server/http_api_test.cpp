@@ -257,6 +257,55 @@ TEST_F(HttpApiTest, RunningProcessesSuggestWhenToPollAgain) {
   EXPECT_FALSE(get(t, "/api/stargate/processes/" + id)->has_header("Retry-After"));
 }
 
+// Every status answer carries an ETag; sent back in If-None-Match it gets 304 with no body
+// while the process is unchanged, and 200 with a new tag once it changed.
+TEST_F(HttpApiTest, ConditionalStatusAnswers304WhileTheProcessIsUnchanged) {
+  const auto t = token("acme-order");
+  const std::string id = json::parse(submit(t, order_body("k1"))->body)["processId"];
+  const std::string path = "/api/stargate/processes/" + id;
+  ASSERT_TRUE(wait_for_status(t, id, "completed"));
+  auto first = get(t, path);
+  ASSERT_EQ(first->status, 200);
+  const std::string tag = first->get_header_value("ETag");
+  ASSERT_EQ(tag.size(), 34u) << tag;  // 32 hex digits in quotes
+  EXPECT_EQ(tag.front(), '"');
+  const auto conditional = [&](const std::string& value) {
+    return client_->Get(path, {{"Authorization", "Bearer " + t}, {"If-None-Match", value}});
+  };
+  auto same = conditional(tag);
+  ASSERT_TRUE(same);
+  EXPECT_EQ(same->status, 304);
+  EXPECT_TRUE(same->body.empty());
+  EXPECT_EQ(same->get_header_value("ETag"), tag);
+  EXPECT_TRUE(same->has_header("X-RateLimit-Remaining"));
+  EXPECT_EQ(conditional("W/" + tag + ", \"other\"")->status, 304);
+  EXPECT_EQ(conditional("*")->status, 304);
+  auto other = conditional("\"0123\"");
+  EXPECT_EQ(other->status, 200);
+  EXPECT_EQ(other->body, first->body);
+  EXPECT_EQ(conditional("not-a-tag, \"unterminated")->status, 200);
+  // Another tenant's process stays unknown, whatever tag is sent.
+  auto foreign =
+      client_->Get(path, {{"Authorization", "Bearer " + token("globex")}, {"If-None-Match", tag}});
+  EXPECT_EQ(foreign->status, 404);
+
+  // A retried process changes: the old tag no longer matches.
+  const std::string failing =
+      json::parse(submit(t, order_body("k2", "SKU-LOW"))->body)["processId"];
+  ASSERT_TRUE(wait_for_status(t, failing, "failed"));
+  const std::string failed_tag =
+      get(t, "/api/stargate/processes/" + failing)->get_header_value("ETag");
+  ASSERT_EQ(client_
+                ->Post("/api/stargate/processes/" + failing + "/retry",
+                       {{"Authorization", "Bearer " + t}}, "", "application/json")
+                ->status,
+            202);
+  auto changed = client_->Get("/api/stargate/processes/" + failing,
+                              {{"Authorization", "Bearer " + t}, {"If-None-Match", failed_tag}});
+  EXPECT_EQ(changed->status, 200);
+  EXPECT_NE(changed->get_header_value("ETag"), failed_tag);
+}
+
 TEST_F(HttpApiTest, OverlongStringsAreRefused) {
   auto body = json::parse(order_body("k1"));
   body["data"]["items"][0]["sku"] = std::string(65 * 1024, 'x');

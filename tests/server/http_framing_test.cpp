@@ -139,5 +139,47 @@ TEST(HttpFraming, RefusesBadAndOversizedChunks) {
   EXPECT_EQ(scan_all("0\r\nA: " + std::string(100, 'a'), small), Result::kBad);
 }
 
+// If-None-Match: "*", or a list of entity-tags compared weakly; anything malformed
+// matches nothing (the full answer goes out).
+TEST(HttpFraming, IfNoneMatchListsAndMalformedValues) {
+  const std::string tag = "\"abc\"";
+  EXPECT_TRUE(none_match("\"abc\"", tag));
+  EXPECT_TRUE(none_match("  W/\"abc\"  ", tag));
+  EXPECT_TRUE(none_match("\"x\", \"abc\"", tag));
+  EXPECT_TRUE(none_match(",, \"x\" ,\"abc\",", tag));
+  EXPECT_TRUE(none_match("*", tag));
+  EXPECT_TRUE(none_match(" * ", tag));
+  EXPECT_FALSE(none_match("", tag));
+  EXPECT_FALSE(none_match("\"abcd\"", tag));
+  EXPECT_FALSE(none_match("abc", tag));              // not quoted
+  EXPECT_FALSE(none_match("\"abc", tag));            // unterminated
+  EXPECT_FALSE(none_match("\"a bc\"", "\"a bc\""));  // a space is not an etagc
+  EXPECT_FALSE(none_match("\"abc\" \"x\"", tag));    // no comma between them
+  EXPECT_FALSE(none_match("*, \"abc\"", tag));       // "*" stands alone
+  EXPECT_FALSE(none_match("w/\"abc\"", tag));        // the weak prefix is case-sensitive
+  EXPECT_FALSE(none_match(std::string(100000, ','), tag));
+  std::string many;
+  for (int i = 0; i < 10000; ++i)
+    many += "\"t" + std::to_string(i) + "\", ";
+  EXPECT_TRUE(none_match(many + tag, tag));
+}
+
+TEST(HttpFraming, A304CarriesNoEmptyContentLength) {
+  std::string not_modified =
+      "HTTP/1.1 304 Not Modified\r\nContent-Length: 0\r\nETag: \"a\"\r\n\r\n";
+  drop_empty_length_of_304(not_modified);
+  EXPECT_EQ(not_modified, "HTTP/1.1 304 Not Modified\r\nETag: \"a\"\r\n\r\n");
+  std::string last = "HTTP/1.1 304 Not Modified\r\nETag: \"a\"\r\nContent-Length: 0\r\n\r\n";
+  drop_empty_length_of_304(last);
+  EXPECT_EQ(last, "HTTP/1.1 304 Not Modified\r\nETag: \"a\"\r\n\r\n");
+  for (std::string other : {std::string("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+                            std::string("HTTP/1.1 304 Not Modified\r\nX: 1\r\n\r\n"),
+                            std::string("HTTP/1.1 304 Not Modified\r\nContent-Length: 0")}) {
+    const std::string before = other;
+    drop_empty_length_of_304(other);
+    EXPECT_EQ(other, before);
+  }
+}
+
 }  // namespace
 }  // namespace stargate::server
