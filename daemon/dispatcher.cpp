@@ -268,8 +268,11 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
     if (auto saved = queue.record_poll_failure(id, reply.error); !saved) {
       spdlog::error("poll {}: {}", id, saved.error());
     }
-    const Duration delay =
+    Duration delay =
         backoff(config.polling.backoff_initial, config.polling.backoff_max, poll.failures);
+    // A gateway that says when to come back (429, 503) is not asked sooner. (On a 200,
+    // where RFC 9110 gives Retry-After no meaning, the schedule decides.)
+    if (reply.retry_after && *reply.retry_after > delay) delay = *reply.retry_after;
     if (poll.failures == config.polling.alert_after) {
       spdlog::critical("poll {} ({}): {} polls failed in a row, last: {}", id, poll.process_id,
                        poll.failures, reply.error);

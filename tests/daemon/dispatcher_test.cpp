@@ -36,12 +36,14 @@ class ScriptedGateway final : public Gateway {
   GatewayReply status(const std::string& process_id, const std::string&) override {
     std::lock_guard lock(mutex_);
     polled.push_back(process_id);
+    polled_at.push_back(std::chrono::steady_clock::now());
     return next(status_script);
   }
   std::deque<GatewayReply> submit_script, status_script, retry_script;
   std::vector<std::string> retried;
   std::vector<SubmitRequest> submitted;
   std::vector<std::string> polled;
+  std::vector<std::chrono::steady_clock::time_point> polled_at;
 
  private:
   static GatewayReply next(std::deque<GatewayReply>& script) {
@@ -176,6 +178,23 @@ TEST_F(DispatcherTest, PollFailuresBackOffAndRecover) {
   EXPECT_EQ(a.error["code"], "E");
   EXPECT_TRUE(a.retryable);
   EXPECT_EQ(gateway_.polled.size(), 4u);
+}
+
+// A failed status read that says when to come back (Retry-After on a 429 or 503) is
+// honoured: the next poll waits that long, though the backoff would ask sooner (5 ms here).
+// On a 200 the schedule decides (RFC 9110 gives Retry-After no meaning there).
+TEST_F(DispatcherTest, FailedPollsHonourRetryAfter) {
+  ASSERT_TRUE(queue_->enqueue({"a", "order", {}}));
+  gateway_.submit_script = {accepted("a")};
+  GatewayReply limited = answer(429);
+  limited.retry_after = 300ms;
+  GatewayReply running = status("processing");
+  running.retry_after = 2s;
+  gateway_.status_script = {limited, running, status("completed", {{"result", {{"ok", true}}}})};
+  run_until([&] { return state("a") == LocalState::kCompleted; });
+  ASSERT_EQ(gateway_.polled_at.size(), 3u);
+  EXPECT_GE(gateway_.polled_at[1] - gateway_.polled_at[0], 300ms);
+  EXPECT_LT(gateway_.polled_at[2] - gateway_.polled_at[1], 2s);
 }
 
 TEST_F(DispatcherTest, ResumesPollingAfterARestart) {
