@@ -416,32 +416,40 @@ char process_state(pid_t pid) {
   return paren != std::string::npos && paren + 2 < line.size() ? line[paren + 2] : '?';
 }
 
+// A FerretDB of the test's own (which it can stop) and a store on it with one process.
+class MongoStoreOutage : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(mongo.ok()) << mongo.error();
+    if (!mongo.own_process()) GTEST_SKIP() << "needs a server the test can stop";
+    auto opened = MongoStore::open(mongo.uri());
+    ASSERT_TRUE(opened) << opened.error();
+    store = std::move(*opened);
+    ASSERT_TRUE(store->check_writable());
+    ASSERT_TRUE(store->create_process(new_process("acme", "before")));
+  }
+  test::TempDir dir;
+  test::MongoServer mongo{dir.file("mongo")};
+  std::unique_ptr<MongoStore> store;
+};
+
 // MongoDB gone: every call fails with a value (no hang, no exception), and the same store
 // works again once the server is back, without being reopened.
-TEST(MongoStoreOutage, CallsFailWhileTheServerIsDownAndWorkOnceItIsBack) {
-  test::TempDir dir;
-  test::MongoServer mongo(dir.file("mongo"));
-  ASSERT_TRUE(mongo.ok()) << mongo.error();
-  if (!mongo.own_process()) GTEST_SKIP() << "needs a server the test can stop";
-  auto store = MongoStore::open(mongo.uri());
-  ASSERT_TRUE(store) << store.error();
-  ASSERT_TRUE((*store)->check_writable());
-  ASSERT_TRUE((*store)->create_process(new_process("acme", "before")));
-
+TEST_F(MongoStoreOutage, CallsFailWhileTheServerIsDownAndWorkOnceItIsBack) {
   mongo.stop(true);
-  auto probe = (*store)->check_writable();
+  auto probe = store->check_writable();
   EXPECT_FALSE(probe);
   EXPECT_NE(probe.error().find("mongodb"), std::string::npos) << probe.error();
-  EXPECT_FALSE((*store)->create_process(new_process("acme", "during")));
-  EXPECT_FALSE((*store)->claim_next(now_utc()));
+  EXPECT_FALSE(store->create_process(new_process("acme", "during")));
+  EXPECT_FALSE(store->claim_next(now_utc()));
 
   ASSERT_TRUE(mongo.start()) << mongo.error();
   ASSERT_TRUE(
-      test::wait_until([&] { return bool((*store)->check_writable()); }, std::chrono::seconds(30)));
-  auto after = (*store)->create_process(new_process("acme", "during"));
+      test::wait_until([&] { return bool(store->check_writable()); }, std::chrono::seconds(30)));
+  auto after = store->create_process(new_process("acme", "during"));
   ASSERT_TRUE(after) << after.error();
   EXPECT_TRUE(after->inserted);
-  auto counts = (*store)->process_counts();
+  auto counts = store->process_counts();
   ASSERT_TRUE(counts);
   EXPECT_EQ(counts->by_status["accepted"], 2);
 }
@@ -449,30 +457,23 @@ TEST(MongoStoreOutage, CallsFailWhileTheServerIsDownAndWorkOnceItIsBack) {
 // MongoDB that accepts connections but never answers (stopped with SIGSTOP; a swapping or
 // partitioned server looks the same): calls fail after the driver's socket timeout (5 s),
 // not the 20 s they used to, and work again as soon as it answers.
-TEST(MongoStoreOutage, AServerThatStopsAnsweringCostsSecondsNotMinutes) {
-  test::TempDir dir;
-  test::MongoServer mongo(dir.file("mongo"));
-  ASSERT_TRUE(mongo.ok()) << mongo.error();
-  if (!mongo.own_process()) GTEST_SKIP() << "needs a server the test can stop";
-  auto store = MongoStore::open(mongo.uri());
-  ASSERT_TRUE(store) << store.error();
-  ASSERT_TRUE((*store)->create_process(new_process("acme", "before")));
-
+TEST_F(MongoStoreOutage, AServerThatStopsAnsweringCostsSecondsNotMinutes) {
   ASSERT_GT(mongo.pid(), 0);
   ASSERT_EQ(::kill(mongo.pid(), SIGSTOP), 0);
   ASSERT_TRUE(
       test::wait_until([&] { return process_state(mongo.pid()) == 'T'; }, std::chrono::seconds(2)))
       << "FerretDB (pid " << mongo.pid() << ") did not stop: state " << process_state(mongo.pid());
   const auto sent = std::chrono::steady_clock::now();
-  auto during = (*store)->create_process(new_process("acme", "during"));
+  auto during = store->create_process(new_process("acme", "during"));
   const auto waited = std::chrono::steady_clock::now() - sent;
   ::kill(mongo.pid(), SIGCONT);
-  EXPECT_FALSE(during);
+  ASSERT_FALSE(during);
+  EXPECT_NE(during.error().find("mongodb"), std::string::npos) << during.error();
   EXPECT_LT(waited, std::chrono::seconds(15)) << "a silent server held the call past its timeout";
 
   ASSERT_TRUE(
-      test::wait_until([&] { return bool((*store)->check_writable()); }, std::chrono::seconds(30)));
-  auto after = (*store)->create_process(new_process("acme", "after"));
+      test::wait_until([&] { return bool(store->check_writable()); }, std::chrono::seconds(30)));
+  auto after = store->create_process(new_process("acme", "after"));
   ASSERT_TRUE(after) << after.error();
   EXPECT_TRUE(after->inserted);
 }
