@@ -17,7 +17,7 @@ struct CodeInfo {
   int status;
 };
 
-constexpr std::array<CodeInfo, 13> kCodes = {{
+constexpr std::array<CodeInfo, 14> kCodes = {{
     {ErrorCode::kInvalidRequest, "INVALID_REQUEST", 400},
     {ErrorCode::kInvalidToken, "INVALID_TOKEN", 401},
     {ErrorCode::kInsufficientPermissions, "INSUFFICIENT_PERMISSIONS", 403},
@@ -25,6 +25,7 @@ constexpr std::array<CodeInfo, 13> kCodes = {{
     {ErrorCode::kMethodNotAllowed, "METHOD_NOT_ALLOWED", 405},
     {ErrorCode::kNotRetryable, "NOT_RETRYABLE", 409},
     {ErrorCode::kConflict, "CONFLICT", 409},
+    {ErrorCode::kCursorExpired, "CURSOR_EXPIRED", 410},
     {ErrorCode::kPayloadTooLarge, "PAYLOAD_TOO_LARGE", 413},
     {ErrorCode::kUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", 415},
     {ErrorCode::kIdempotencyKeyReused, "IDEMPOTENCY_KEY_REUSED", 422},
@@ -37,7 +38,7 @@ const CodeInfo& info(ErrorCode code) {
   for (const auto& entry : kCodes) {
     if (entry.code == code) return entry;
   }
-  return kCodes.at(11);  // INTERNAL_ERROR; every enumerator is in the table
+  return kCodes.at(12);  // INTERNAL_ERROR; every enumerator is in the table
 }
 
 }  // namespace

@@ -20,6 +20,7 @@ enum class ErrorCode {
   kMethodNotAllowed,         // 405
   kNotRetryable,             // 409
   kConflict,                 // 409: the request does not fit the current state
+  kCursorExpired,            // 410: a change-feed cursor the gateway no longer knows
   kPayloadTooLarge,          // 413
   kUnsupportedMediaType,     // 415
   kIdempotencyKeyReused,     // 422

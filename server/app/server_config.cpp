@@ -91,6 +91,19 @@ void read(ConfigReader& reader, ServerConfig& config) {
       static_cast<std::size_t>(reader.integer("server.max_string_bytes", 64 * 1024, 64, 16 << 20));
   config.status_retry_after = reader.duration("server.status_retry_after",
                                               config.status_retry_after, std::chrono::seconds(1));
+  config.feed_enabled = reader.boolean("feed.enabled", config.feed_enabled);
+  config.feed_max_wait =
+      reader.duration("feed.max_wait", config.feed_max_wait, std::chrono::seconds(1));
+  if (config.feed_max_wait > std::chrono::minutes(10)) {
+    reader.error("feed.max_wait", "at most 10m (a client's proxies give up on longer requests)");
+  }
+  config.feed_max_parked = static_cast<std::size_t>(reader.integer(
+      "feed.max_parked", static_cast<std::int64_t>(config.feed_max_parked), 0, 1023));
+  if (config.feed_max_parked >= config.http.threads) {
+    reader.error("feed.max_parked", "must be less than server.http_threads (" +
+                                        std::to_string(config.http.threads) +
+                                        "), leaving threads for other requests");
+  }
   config.idempotency_ttl =
       reader.duration("server.idempotency_ttl", config.idempotency_ttl, std::chrono::hours(24));
   if (reader.has("server.metrics_allow")) {

@@ -45,7 +45,15 @@ struct ServerConfig {
   std::size_t max_body_bytes = 1 << 20;
   std::size_t max_string_bytes = 64 * 1024;                // any one string in a request's data
   Duration status_retry_after = std::chrono::seconds(30);  // suggested poll interval
-  Duration idempotency_ttl = std::chrono::hours(24);       // at least 24 h
+  // The change feed (GET /api/stargate/processes/changes): offered or not, the longest wait
+  // a request may ask for, and how many may wait at once (0: half of the HTTP threads).
+  bool feed_enabled = true;
+  Duration feed_max_wait = std::chrono::seconds(60);
+  std::size_t feed_max_parked = 0;
+  std::size_t parked_limit() const {
+    return feed_max_parked != 0 ? feed_max_parked : http.threads / 2;
+  }
+  Duration idempotency_ttl = std::chrono::hours(24);              // at least 24 h
   std::vector<std::string> metrics_allow = {"127.0.0.1", "::1"};  // who may GET /metrics
   RateLimit rate_limit;
   std::map<std::string, RateLimit> tenant_rate_limits;

@@ -57,7 +57,7 @@ void Histogram::render(std::string& out, const std::string& name, const std::str
 std::string route_label(const std::string& path) {
   static const std::string kProcesses = "/api/stargate/processes";
   if (path == kProcesses || path == "/oauth/token" || path == "/health/live" ||
-      path == "/health/ready" || path == "/metrics") {
+      path == "/health/ready" || path == "/metrics" || path == kProcesses + "/changes") {
     return path;
   }
   if (path.rfind(kProcesses + "/", 0) == 0) {

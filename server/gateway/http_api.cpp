@@ -70,6 +70,7 @@ std::map<std::string, Duration> expected_durations(const ServerConfig& config) {
 
 HttpApi::Impl::~Impl() {
   front.reset();
+  if (offers_feed()) store.on_change(nullptr);
   if (tls != nullptr) SSL_CTX_free(tls);
 }
 
@@ -216,6 +217,10 @@ void HttpApi::Impl::install() {
   http.Post("/oauth/token", [this](const auto& req, auto& res) { token(req, res); });
   http.Post("/api/stargate/processes", [this](const auto& req, auto& res) { submit(req, res); });
   http.Get("/api/stargate/processes", [this](const auto& req, auto& res) { list(req, res); });
+  if (offers_feed()) {
+    http.Get(kChangesPath, [this](const auto& req, auto& res) { changes(req, res); });
+    store.on_change([this](const std::string& tenant) { waiters.notify(tenant); });
+  }
   http.Get(R"(/api/stargate/processes/([^/]+))",
            [this](const auto& req, auto& res) { status(req, res); });
   http.Post(R"(/api/stargate/processes/([^/]+)/retry)",
@@ -327,6 +332,23 @@ void HttpApi::Impl::metrics_page(const httplib::Request& req, httplib::Response&
                             front_event_name(static_cast<FrontEvent>(i)), http_stats.events[i]);
     }
   }
+  if (offers_feed()) {
+    const ChangeWaiterStats feed = waiters.stats();
+    gauge("stargate_feed_parked", "Change-feed requests waiting for a change now.",
+          static_cast<double>(feed.parked));
+    gauge("stargate_feed_parked_max", "How many change-feed requests may wait at once.",
+          static_cast<double>(feed.max_parked));
+    gauges +=
+        "# HELP stargate_feed_wakeups_total Waiting change-feed requests woken by a change.\n";
+    gauges += "# TYPE stargate_feed_wakeups_total counter\n";
+    gauges += fmt::format("stargate_feed_wakeups_total {}\n", feed.wakeups);
+    gauges += "# HELP stargate_feed_answers_total Change-feed answers, by why they were sent.\n";
+    gauges += "# TYPE stargate_feed_answers_total counter\n";
+    for (int i = 0; i < static_cast<int>(FeedAnswer::kCount); ++i) {
+      gauges += fmt::format("stargate_feed_answers_total{{reason=\"{}\"}} {}\n",
+                            feed_answer_name(static_cast<FeedAnswer>(i)), feed.answers[i]);
+    }
+  }
   if (engine != nullptr) {
     gauges += "# HELP stargate_engine_up Whether the engine's workers are running.\n";
     gauges += "# TYPE stargate_engine_up gauge\n";
@@ -363,6 +385,7 @@ void HttpApi::serve() {
 }
 
 void HttpApi::stop() {
+  impl_->waiters.stop();  // parked requests answer now, so that the front can finish them
   if (impl_->front) impl_->front->stop();
 }
 

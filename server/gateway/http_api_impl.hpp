@@ -14,6 +14,7 @@
 #include <openssl/ssl.h>
 
 #include "server/gateway/auth_throttle.hpp"
+#include "server/gateway/change_waiters.hpp"
 #include "server/gateway/http_api.hpp"
 #include "server/gateway/http_front.hpp"
 #include "server/gateway/http_stream.hpp"
@@ -24,6 +25,10 @@ namespace stargate::server {
 
 inline constexpr const char* kCorrelationHeader = "X-Correlation-ID";
 inline constexpr const char* kJson = "application/json";
+// The change feed's path, and the header that tells clients it is offered (on token, submit
+// and status answers, so that discovering it costs no request of its own).
+inline constexpr const char* kChangesPath = "/api/stargate/processes/changes";
+inline constexpr const char* kFeedHeader = "X-StarGate-Feed";
 
 // What the audit record of the request being answered needs. cpp-httplib runs the
 // pre-routing handler, the route and the logger of one request on one thread.
@@ -59,6 +64,7 @@ struct HttpApi::Impl {
   TokenCache verified;
   Processes processes;
   AuthThrottle auth_throttle;
+  ChangeWaiters waiters;
   std::string tls_error;  // why the TLS context could not be set up
   SSL_CTX* tls = nullptr;
   Dispatcher http;
@@ -77,7 +83,8 @@ struct HttpApi::Impl {
                   [e] {
                     if (e != nullptr) e->notify();
                   }),
-        auth_throttle(c.auth_max_failures, c.auth_failure_window, c.auth_concurrent_checks) {}
+        auth_throttle(c.auth_max_failures, c.auth_failure_window, c.auth_concurrent_checks),
+        waiters(c.parked_limit()) {}
   ~Impl();
 
   // Creates the TLS context when a certificate is configured; false (and tls_error) when it
@@ -102,6 +109,9 @@ struct HttpApi::Impl {
   void retry(const httplib::Request& req, httplib::Response& res);
   void status(const httplib::Request& req, httplib::Response& res);
   void list(const httplib::Request& req, httplib::Response& res);
+  bool offers_feed() const { return config.feed_enabled && store.has_change_feed(); }
+  void advertise_feed(httplib::Response& res) const;
+  void changes(const httplib::Request& req, httplib::Response& res);
   void ready(httplib::Response& res);
   void metrics_page(const httplib::Request& req, httplib::Response& res);
 };

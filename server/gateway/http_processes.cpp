@@ -80,11 +80,16 @@ std::optional<TokenClaims> HttpApi::Impl::authorize(const httplib::Request& req,
                                                     httplib::Response& res) {
   auto claims = authenticate(req, res);
   if (!claims || !admit(*claims, res)) return std::nullopt;
+  advertise_feed(res);  // on every answer of the process API, so clients learn of it by the way
   return claims;
 }
 
 Caller HttpApi::Impl::caller(const TokenClaims& claims, const httplib::Response& res) const {
   return {claims.tenant, claims.client_id, claims.scopes, correlation_id(res)};
+}
+
+void HttpApi::Impl::advertise_feed(httplib::Response& res) const {
+  if (offers_feed()) res.set_header(kFeedHeader, kChangesPath);
 }
 
 void HttpApi::Impl::submit(const httplib::Request& req, httplib::Response& res) {
@@ -139,6 +144,65 @@ void HttpApi::Impl::retry(const httplib::Request& req, httplib::Response& res) {
     return;
   }
   send_accepted(res, retried->view);
+}
+
+// The change feed: the caller's processes that changed after its cursor. With nothing new
+// and a wait asked for, the request parks (one worker thread each, max_parked at most)
+// until a change of the caller's tenant or the end of the wait; when every place is taken
+// it is answered at once with retryAfter, so that the client polls instead.
+void HttpApi::Impl::changes(const httplib::Request& req, httplib::Response& res) {
+  auto claims = authorize(req, res);
+  if (!claims) return;
+  auto query = decode_changes_query(req.params, config.feed_max_wait);
+  if (!query) {
+    send_error(res, query.error());
+    return;
+  }
+  const Caller who = caller(*claims, res);
+  const auto deadline = std::chrono::steady_clock::now() + query->wait;
+  ChangeWaiters::Place place(nullptr);
+  std::optional<int> retry_after;
+  FeedAnswer reason = FeedAnswer::kChange;
+  Expected<ChangePage, ApiError> page = Unexpected{ApiError{}};
+  for (;;) {
+    // The generation is read before the store: a change committed after the read below
+    // moves it, and the wait does not sleep through that change.
+    const auto seen = waiters.generation(who.tenant);
+    page = read_changes(store, who, query->cursor, query->limit);
+    if (!page) {
+      send_error(res, page.error());
+      return;
+    }
+    if (query->cursor.empty()) {
+      reason = FeedAnswer::kNoWait;
+      break;
+    }
+    if (page->cursor != query->cursor) break;  // changes, perhaps of types it may not see
+    if (query->wait == Duration::zero()) {
+      reason = FeedAnswer::kNoWait;
+      break;
+    }
+    if (!place) place = waiters.park();
+    if (!place) {
+      reason = waiters.stopping() ? FeedAnswer::kStopping : FeedAnswer::kFull;
+      retry_after = static_cast<int>(
+          std::chrono::duration_cast<std::chrono::seconds>(config.status_retry_after).count());
+      break;
+    }
+    if (!waiters.wait(who.tenant, seen, deadline)) {
+      reason = waiters.stopping() ? FeedAnswer::kStopping : FeedAnswer::kTimeout;
+      break;
+    }
+  }
+  waiters.answered(reason);
+  nlohmann::json changed = nlohmann::json::array();
+  for (const auto& record : page->processes)
+    changed.push_back(to_json(record.view));
+  nlohmann::json body = {
+      {"changes", std::move(changed)}, {"cursor", page->cursor}, {"more", page->more}};
+  if (retry_after) body["retryAfter"] = *retry_after;
+  res.set_header("Cache-Control", "no-store");
+  send_json(res, 200, body);
 }
 
 void HttpApi::Impl::list(const httplib::Request& req, httplib::Response& res) {

@@ -160,6 +160,7 @@ void HttpApi::Impl::issue_tokens(httplib::Response& res, const ClientRecord& cli
     return;
   }
   res.set_header("Cache-Control", "no-store");
+  advertise_feed(res);
   res.set_header("Pragma", "no-cache");
   const auto lifetime = std::chrono::duration_cast<std::chrono::seconds>(config.token_lifetime);
   send_json(res, 200,

@@ -154,4 +154,24 @@ Expected<Processes::Page, ApiError> Processes::list(const Caller& caller, ListQu
   return page;
 }
 
+Expected<ChangePage, ApiError> read_changes(ChangeFeed& feed, const Caller& caller,
+                                            const std::string& cursor, std::size_t limit) {
+  auto page = feed.changes_after({caller.tenant, cursor, limit});
+  if (!page) return Unexpected{store_unavailable("changes", page.error(), caller)};
+  if (!page->cursor_known) {
+    return Unexpected{ApiError{ErrorCode::kCursorExpired,
+                               "Cursor unknown or expired: read each process with GET "
+                               "/api/stargate/processes/{processId}, then ask for changes "
+                               "without a cursor",
+                               std::nullopt}};
+  }
+  auto& processes = page->processes;
+  processes.erase(std::remove_if(processes.begin(), processes.end(),
+                                 [&](const ProcessRecord& record) {
+                                   return !caller.may_use(record.view.process_type);
+                                 }),
+                  processes.end());
+  return std::move(*page);
+}
+
 }  // namespace stargate::server

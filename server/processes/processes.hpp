@@ -55,6 +55,12 @@ class CompletedCache {
   std::unordered_map<std::string, Entry> entries_;
 };
 
+// One page of the caller's change feed: only its tenant's processes, and of those only the
+// types it may use (the cursor still moves past the others). A cursor the store does not
+// know is CURSOR_EXPIRED (410), telling the client how to resynchronise.
+Expected<ChangePage, ApiError> read_changes(ChangeFeed& feed, const Caller& caller,
+                                            const std::string& cursor, std::size_t limit);
+
 class Processes {
  public:
   // `expected_durations` names the process types there are and how long each is expected

@@ -1,6 +1,8 @@
 // The process API's request decoding.
 #include "server/processes/requests.hpp"
 
+#include <algorithm>
+
 #include <sodium.h>
 
 #include "server/common/digest.hpp"
@@ -88,6 +90,36 @@ Expected<ListQuery, ApiError> decode_list_query(
       return invalid("Parameter 'cursor' is not a process id");
     }
     query.cursor = *cursor;
+  }
+  return query;
+}
+
+Expected<ChangesQuery, ApiError> decode_changes_query(
+    const std::multimap<std::string, std::string>& params, Duration max_wait) {
+  ChangesQuery query;
+  if (const auto* cursor = param(params, "cursor")) {
+    if (cursor->size() > 128 ||
+        cursor->find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                  "0123456789-_.") != std::string::npos) {
+      return invalid("Parameter 'cursor' is not a cursor this gateway gave out");
+    }
+    query.cursor = *cursor;
+  }
+  if (const auto* wait = param(params, "wait")) {
+    const bool seconds = !wait->empty() && wait->size() <= 6 &&
+                         wait->find_first_not_of("0123456789") == std::string::npos;
+    auto parsed = seconds ? Expected<Duration>(std::chrono::seconds(std::stoi(*wait)))
+                          : parse_duration(*wait);
+    if (!parsed) return invalid("Parameter 'wait' must be a duration such as 30s, or seconds");
+    query.wait = std::min(*parsed, max_wait);
+  }
+  if (const auto* limit = param(params, "limit")) {
+    if (limit->empty() || limit->size() > 3 ||
+        limit->find_first_not_of("0123456789") != std::string::npos || std::stoi(*limit) < 1 ||
+        std::stoi(*limit) > 500) {
+      return invalid("Parameter 'limit' must be 1-500");
+    }
+    query.limit = static_cast<std::size_t>(std::stoi(*limit));
   }
   return query;
 }

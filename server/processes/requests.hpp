@@ -12,6 +12,7 @@
 
 #include "server/store/store.hpp"
 #include "shared/codec.hpp"
+#include "shared/duration.hpp"
 #include "shared/errors.hpp"
 #include "shared/expected.hpp"
 
@@ -37,6 +38,17 @@ std::string request_hash(const SubmitRequest& request);
 // the tenant is the caller's and is set by the caller).
 Expected<ListQuery, ApiError> decode_list_query(
     const std::multimap<std::string, std::string>& params);
+
+// GET /api/stargate/processes/changes?cursor=&wait=&limit=: where to start (empty: now),
+// how long to hold the request when nothing changed (a duration such as "30s", or seconds;
+// longer than `max_wait` is cut to it), and the page size (1-500, default 100).
+struct ChangesQuery {
+  std::string cursor;
+  Duration wait = Duration::zero();
+  std::size_t limit = 100;
+};
+Expected<ChangesQuery, ApiError> decode_changes_query(
+    const std::multimap<std::string, std::string>& params, Duration max_wait);
 
 // HTTP Basic client credentials, "Basic base64(id:secret)" with both parts form-urlencoded
 // first (RFC 6749 §2.3.1); std::nullopt when the header is not well-formed Basic.

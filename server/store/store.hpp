@@ -135,6 +135,23 @@ struct ListQuery {
   std::string cursor;  // the last process id of the previous page
 };
 
+// What the change feed asks for: the tenant's processes that changed after `cursor`.
+struct ChangeQuery {
+  std::string tenant;
+  std::string cursor;  // from an earlier page; empty: from now on
+  std::size_t limit = 100;
+};
+
+// One page of the change feed.
+struct ChangePage {
+  // False when the cursor is not one this store gave out, or points at changes it no longer
+  // keeps: the caller must read its processes one by one and start again without a cursor.
+  bool cursor_known = true;
+  std::vector<ProcessRecord> processes;  // oldest change first, each once, as it is now
+  std::string cursor;                    // where the next page starts
+  bool more = false;                     // the page is full: ask again at once
+};
+
 // Clients and their refresh-token families.
 class ClientStore {
  public:
@@ -183,6 +200,24 @@ class ProcessStore {
                                                std::optional<TimePoint> estimated_completion) = 0;
 
   virtual Expected<ProcessCounts> process_counts() = 0;
+};
+
+// Changes of processes in the order they were committed, for the change feed. Each change
+// (accepted, processing, progress, completed, failed, retried) moves the process past every
+// change committed before it, so a reader that goes on from its cursor misses none.
+class ChangeFeed {
+ public:
+  virtual ~ChangeFeed() = default;
+
+  // Whether this backend keeps the feed; when not, the gateway does not offer the route.
+  virtual bool has_change_feed() const { return false; }
+  virtual Expected<ChangePage> changes_after(const ChangeQuery& /*query*/) {
+    return fail("store: no change feed on this backend");
+  }
+  // `listener` hears the tenant of each process whose change was just committed, on the
+  // thread that committed it; it must be quick and must not call the store. Set it once,
+  // before the store is shared.
+  virtual void on_change(std::function<void(const std::string& tenant)> /*listener*/) {}
 };
 
 // Idempotency keys outlive the requests that made them for a while (at least 24 h).
@@ -259,6 +294,7 @@ class AuditStore {
 // Everything a backend provides.
 class Store : public ClientStore,
               public ProcessStore,
+              public ChangeFeed,
               public IdempotencyKeys,
               public WorkQueue,
               public StockStore,

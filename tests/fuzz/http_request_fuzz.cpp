@@ -42,6 +42,17 @@ Dispatcher& dispatcher() {
       if (query) fuzz::check(query->limit >= 1 && query->limit <= 100, "limit out of range");
       answer(res, bool(query), query ? "" : query.error().message);
     });
+    s->Get(
+        "/api/stargate/processes/changes", [](const httplib::Request& req, httplib::Response& res) {
+          auto query = decode_changes_query(req.params, std::chrono::seconds(60));
+          if (query) {
+            fuzz::check(query->limit >= 1 && query->limit <= 500, "changes limit out of range");
+            fuzz::check(query->wait >= Duration::zero() && query->wait <= std::chrono::seconds(60),
+                        "wait beyond the cap");
+            fuzz::check(query->cursor.size() <= 128, "overlong cursor accepted");
+          }
+          answer(res, bool(query), query ? "" : query.error().message);
+        });
     s->Get(R"(/api/stargate/processes/([^/]+))",
            [](const httplib::Request& req, httplib::Response& res) {
              const std::string field = req.get_header_value("If-None-Match");

@@ -56,6 +56,40 @@ TEST(Requests, DecodesListParameters) {
   }
 }
 
+TEST(Requests, DecodesChangeFeedParameters) {
+  auto query = decode_changes_query({{"cursor", "0a1b-42"}, {"wait", "30s"}, {"limit", "500"}},
+                                    std::chrono::seconds(60));
+  ASSERT_TRUE(query);
+  EXPECT_EQ(query->cursor, "0a1b-42");
+  EXPECT_EQ(query->wait, std::chrono::seconds(30));
+  EXPECT_EQ(query->limit, 500u);
+  auto defaults = decode_changes_query({}, std::chrono::seconds(60));
+  EXPECT_TRUE(defaults->cursor.empty());
+  EXPECT_EQ(defaults->wait, Duration::zero());
+  EXPECT_EQ(defaults->limit, 100u);
+  // Seconds alone, and a wait past the cap cut to it.
+  EXPECT_EQ(decode_changes_query({{"wait", "45"}}, std::chrono::seconds(60))->wait,
+            std::chrono::seconds(45));
+  EXPECT_EQ(decode_changes_query({{"wait", "1h"}}, std::chrono::seconds(60))->wait,
+            std::chrono::seconds(60));
+  for (const auto& [name, value] :
+       std::vector<std::pair<std::string, std::string>>{{"wait", "forever"},
+                                                        {"wait", "-5"},
+                                                        {"wait", "5x"},
+                                                        {"wait", "9999999"},
+                                                        {"wait", ""},
+                                                        {"limit", "0"},
+                                                        {"limit", "501"},
+                                                        {"limit", ""},
+                                                        {"cursor", "a b"},
+                                                        {"cursor", "a/b"},
+                                                        {"cursor", std::string("a\0b", 3)},
+                                                        {"cursor", std::string(129, 'a')}}) {
+    EXPECT_FALSE(decode_changes_query({{name, value}}, std::chrono::seconds(60)))
+        << name << "=" << value;
+  }
+}
+
 TEST(Requests, ReadsBasicCredentials) {
   // "sgc%201:se%3Acr+et", base64
   auto credentials = basic_credentials("Basic c2djJTIwMTpzZSUzQWNyK2V0");

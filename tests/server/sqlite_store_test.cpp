@@ -26,12 +26,18 @@ TEST(SqliteStoreSchema, UpgradesAVersionFourDatabase) {
   }
   {
     db::Database db(dir.file("store.db"));
-    db.exec("DROP TABLE stock_reservations; DROP TABLE stock_reserved;");
+    db.exec(
+        "DROP TABLE stock_reservations; DROP TABLE stock_reserved; DROP TABLE change_feed; "
+        "DROP INDEX processes_changes; ALTER TABLE processes DROP COLUMN change_seq;");
     db.set_user_version(4);
   }
   auto store = SqliteStore::open(dir.file("store.db"));
   ASSERT_TRUE(store) << store.error();
   EXPECT_TRUE((**store).get_process("acme", id)->has_value());
+  // The change feed starts after the processes there were.
+  auto head = (**store).changes_after({"acme", "", 10});
+  ASSERT_TRUE(head) << head.error();
+  EXPECT_EQ(head->cursor.substr(head->cursor.find('-')), "-1");
   EXPECT_TRUE((**store).reserve_stock(id, {{"SKU-001", 2, 5}})->reserved);
   EXPECT_EQ(*(**store).reserved_stock({}, ""),
             (std::map<std::string, std::int64_t>{{"SKU-001", 2}}));

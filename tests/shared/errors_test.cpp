@@ -13,6 +13,7 @@ TEST(Errors, StatusesMatchTheContract) {
   EXPECT_EQ(http_status(ErrorCode::kInsufficientPermissions), 403);
   EXPECT_EQ(http_status(ErrorCode::kNotFound), 404);
   EXPECT_EQ(http_status(ErrorCode::kNotRetryable), 409);
+  EXPECT_EQ(http_status(ErrorCode::kCursorExpired), 410);
   EXPECT_EQ(http_status(ErrorCode::kPayloadTooLarge), 413);
   EXPECT_EQ(http_status(ErrorCode::kUnsupportedMediaType), 415);
   EXPECT_EQ(http_status(ErrorCode::kIdempotencyKeyReused), 422);

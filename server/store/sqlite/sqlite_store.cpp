@@ -105,6 +105,21 @@ CREATE TABLE stock_reserved (
 );
 )sql";
 
+// v6: the change feed. Every change of a process gives it the next change_seq; `epoch`
+// names this database in cursors, so that a cursor from another one is not mistaken for ours.
+constexpr const char* kSchemaV6 = R"sql(
+ALTER TABLE processes ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0;
+UPDATE processes SET change_seq = seq;
+CREATE INDEX processes_changes ON processes (tenant, change_seq);
+CREATE TABLE change_feed (
+  id       INTEGER PRIMARY KEY CHECK (id = 1),
+  epoch    TEXT NOT NULL,
+  last_seq INTEGER NOT NULL
+);
+INSERT INTO change_feed (id, epoch, last_seq)
+  VALUES (1, lower(hex(randomblob(8))), (SELECT coalesce(max(seq), 0) FROM processes));
+)sql";
+
 constexpr const char* kProcessColumns =
     "process_id, tenant, client_id, client_process_id, process_type, data, status, progress, "
     "current_step, result, error, retryable, attempt, created_at, updated_at, finished_at, "
@@ -162,6 +177,7 @@ Expected<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path
   try {
     std::unique_ptr<SqliteStore> store(new SqliteStore(db::Database(path)));
     store->migrate();
+    store->load_feed_epoch();
     store->db_.disable_autocheckpoint();
     store->checkpointer_ = std::make_unique<db::Checkpointer>(path, std::chrono::seconds(1));
     return store;
@@ -185,8 +201,57 @@ void SqliteStore::migrate() {
   if (version < 3) db_.exec(kSchemaV3);
   if (version < 4) db_.exec(kSchemaV4);
   if (version < 5) db_.exec(kSchemaV5);
+  if (version < 6) db_.exec(kSchemaV6);
   db_.set_user_version(kSchemaVersion);
   tx.commit();
+}
+
+void SqliteStore::load_feed_epoch() {
+  auto stmt = db_.prepare("SELECT epoch FROM change_feed WHERE id = 1");
+  if (!stmt.step()) throw std::runtime_error(db_.path() + ": change_feed is empty");
+  feed_epoch_ = stmt.text(0);
+}
+
+std::int64_t SqliteStore::next_change_locked() {
+  auto stmt =
+      db_.prepare("UPDATE change_feed SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq");
+  stmt.step();
+  return stmt.integer(0);
+}
+
+// A cursor is "<epoch>-<change_seq>": the position of the last change its reader saw.
+Expected<ChangePage> SqliteStore::changes_after(const ChangeQuery& query) {
+  return db::guarded("store", [&]() -> Expected<ChangePage> {
+    auto lease = reader();
+    db::Database& db = lease.db();
+    auto head = db.prepare("SELECT last_seq FROM change_feed WHERE id = 1");
+    if (!head.step()) return fail("store: change_feed is empty");
+    const std::int64_t last = head.integer(0);
+    ChangePage page;
+    if (query.cursor.empty()) {
+      page.cursor = feed_epoch_ + "-" + std::to_string(last);
+      return page;
+    }
+    const auto dash = query.cursor.find('-');
+    const std::string digits = dash == std::string::npos ? "" : query.cursor.substr(dash + 1);
+    if (query.cursor.substr(0, dash) != feed_epoch_ || digits.empty() || digits.size() > 18 ||
+        digits.find_first_not_of("0123456789") != std::string::npos || std::stoll(digits) > last) {
+      page.cursor_known = false;
+      return page;
+    }
+    std::int64_t position = std::stoll(digits);
+    auto stmt = db.prepare(std::string("SELECT ") + kProcessColumns +
+                           ", change_seq FROM processes WHERE tenant = ? AND change_seq > ? "
+                           "ORDER BY change_seq LIMIT ?");
+    stmt.bind(1, query.tenant).bind(2, position).bind(3, static_cast<std::int64_t>(query.limit));
+    while (stmt.step()) {
+      page.processes.push_back(read_process(stmt));
+      position = stmt.integer(18);
+    }
+    page.more = page.processes.size() == query.limit;
+    page.cursor = feed_epoch_ + "-" + std::to_string(position);
+    return page;
+  });
 }
 
 std::string SqliteStore::next_process_id(TimePoint now) {
@@ -258,6 +323,10 @@ void SqliteStore::commit_creates(std::vector<std::shared_ptr<PendingCreate>>& ba
   } catch (const std::exception& e) {
     for (auto& item : batch)
       item->result = fail(std::string("store: ") + e.what());
+    return;
+  }
+  for (auto& item : batch) {
+    if (item->result && item->result->inserted) announce(item->process.tenant);
   }
 }
 
@@ -283,7 +352,7 @@ Expected<Insertion> SqliteStore::create_locked(const NewProcess& process) {
   db_.prepare(
          "INSERT INTO processes (process_id, tenant, client_id, client_process_id, "
          "process_type, data, status, created_at, updated_at, estimated_completion, "
-         "correlation_id) VALUES (?, ?, ?, ?, ?, ?, 'accepted', ?, ?, ?, ?)")
+         "correlation_id, change_seq) VALUES (?, ?, ?, ?, ?, ?, 'accepted', ?, ?, ?, ?, ?)")
       .bind(1, id)
       .bind(2, process.tenant)
       .bind(3, process.client_id)
@@ -294,6 +363,7 @@ Expected<Insertion> SqliteStore::create_locked(const NewProcess& process) {
       .bind(8, to_unix_ms(process.now))
       .bind(9, estimate)
       .bind(10, process.correlation_id)
+      .bind(11, next_change_locked())
       .run();
   if (!request.idempotency_key.empty()) {
     db_.prepare(
@@ -375,15 +445,18 @@ Expected<Store::RetryOutcome> SqliteStore::retry_process(
     db_.prepare(
            "UPDATE processes SET status = 'accepted', queued = 1, attempt = attempt + 1, "
            "progress = 0, current_step = '', result = NULL, error = NULL, retryable = 0, "
-           "finished_at = NULL, updated_at = ?, estimated_completion = ? WHERE process_id = ?")
+           "finished_at = NULL, updated_at = ?, estimated_completion = ?, change_seq = ? "
+           "WHERE process_id = ?")
         .bind(1, to_unix_ms(now))
         .bind(2, estimated_completion
                      ? std::optional<std::int64_t>(to_unix_ms(*estimated_completion))
                      : std::nullopt)
-        .bind(3, process_id)
+        .bind(3, next_change_locked())
+        .bind(4, process_id)
         .run();
     audit_state(process_id, tenant, "failed", "accepted", now);
     tx.commit();
+    announce(tenant);
     return RetryOutcome::kRetried;
   });
 }
@@ -407,14 +480,16 @@ Expected<std::optional<ProcessRecord>> SqliteStore::claim_next(TimePoint now) {
     if (!next.step()) return std::optional<ProcessRecord>{};
     const std::string id = next.text(0);
     db_.prepare(
-           "UPDATE processes SET queued = 0, status = 'processing', updated_at = ? "
-           "WHERE process_id = ?")
+           "UPDATE processes SET queued = 0, status = 'processing', updated_at = ?, "
+           "change_seq = ? WHERE process_id = ?")
         .bind(1, to_unix_ms(now))
-        .bind(2, id)
+        .bind(2, next_change_locked())
+        .bind(3, id)
         .run();
     auto record = load_process(db_, id);
     audit_state(id, record->tenant, "accepted", "processing", now);
     tx.commit();
+    announce(record->tenant);
     return record;
   });
 }
@@ -423,14 +498,23 @@ Status SqliteStore::update_progress(const std::string& process_id, int progress,
                                     const std::string& step, TimePoint now) {
   return db::guarded("store", [&]() -> Status {
     std::lock_guard lock(mutex_);
+    db::Transaction tx(db_);
+    // An update that changes nothing is no change for the feed either.
     db_.prepare(
-           "UPDATE processes SET progress = ?, current_step = ?, updated_at = ? "
-           "WHERE process_id = ? AND status = 'processing'")
+           "UPDATE processes SET progress = ?1, current_step = ?2, updated_at = ?3, "
+           "change_seq = (SELECT last_seq + 1 FROM change_feed) "
+           "WHERE process_id = ?4 AND status = 'processing' "
+           "AND (progress != ?1 OR current_step != ?2)")
         .bind(1, progress)
         .bind(2, step)
         .bind(3, to_unix_ms(now))
         .bind(4, process_id)
         .run();
+    if (db_.changes() != 1) return {};
+    next_change_locked();
+    const std::string tenant = tenant_of(process_id);
+    tx.commit();
+    announce(tenant);
     return {};
   });
 }
@@ -442,15 +526,19 @@ Status SqliteStore::complete(const std::string& process_id, const nlohmann::json
     db::Transaction tx(db_);
     db_.prepare(
            "UPDATE processes SET status = 'completed', progress = 100, result = ?, "
-           "updated_at = ?, finished_at = ? WHERE process_id = ? AND status = 'processing'")
+           "updated_at = ?, finished_at = ?, change_seq = ? "
+           "WHERE process_id = ? AND status = 'processing'")
         .bind(1, dump_json(result))
         .bind(2, to_unix_ms(now))
         .bind(3, to_unix_ms(now))
-        .bind(4, process_id)
+        .bind(4, next_change_locked())
+        .bind(5, process_id)
         .run();
     if (db_.changes() != 1) return fail("store: process " + process_id + " is not processing");
-    audit_state(process_id, tenant_of(process_id), "processing", "completed", now);
+    const std::string tenant = tenant_of(process_id);
+    audit_state(process_id, tenant, "processing", "completed", now);
     tx.commit();
+    announce(tenant);
     return {};
   });
 }
@@ -462,16 +550,19 @@ Status SqliteStore::fail_process(const std::string& process_id, const ProcessErr
     db::Transaction tx(db_);
     db_.prepare(
            "UPDATE processes SET status = 'failed', error = ?, retryable = ?, updated_at = ?, "
-           "finished_at = ? WHERE process_id = ? AND status = 'processing'")
+           "finished_at = ?, change_seq = ? WHERE process_id = ? AND status = 'processing'")
         .bind(1, dump_json(to_json(error)))
         .bind(2, retryable ? 1 : 0)
         .bind(3, to_unix_ms(now))
         .bind(4, to_unix_ms(now))
-        .bind(5, process_id)
+        .bind(5, next_change_locked())
+        .bind(6, process_id)
         .run();
     if (db_.changes() != 1) return fail("store: process " + process_id + " is not processing");
-    audit_state(process_id, tenant_of(process_id), "processing", "failed", now);
+    const std::string tenant = tenant_of(process_id);
+    audit_state(process_id, tenant, "processing", "failed", now);
     tx.commit();
+    announce(tenant);
     return {};
   });
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -54,11 +55,26 @@ class SqliteStore final : public Store {
   Status append_audit(const std::vector<AuditEvent>& events) override;
   Status scan_audit(TimePoint since, const std::function<void(const AuditRecord&)>& sink) override;
 
-  static constexpr int kSchemaVersion = 5;
+  bool has_change_feed() const override { return true; }
+  Expected<ChangePage> changes_after(const ChangeQuery& query) override;
+  void on_change(std::function<void(const std::string& tenant)> listener) override {
+    std::lock_guard lock(listener_mutex_);
+    change_listener_ = std::move(listener);
+  }
+
+  static constexpr int kSchemaVersion = 6;
 
  private:
   explicit SqliteStore(db::Database db) : db_(std::move(db)) {}
   void migrate();
+  void load_feed_epoch();
+  // The next change's position, inside the caller's transaction (holding mutex_).
+  std::int64_t next_change_locked();
+  // Tells the change listener, after the commit, that a process of `tenant` changed.
+  void announce(const std::string& tenant) {
+    std::lock_guard lock(listener_mutex_);
+    if (change_listener_) change_listener_(tenant);
+  }
   static std::optional<ProcessRecord> load_process(db::Database& db, const std::string& process_id);
 
   // A read-only connection for one read, taken from a pool and given back at destruction.
@@ -101,6 +117,9 @@ class SqliteStore final : public Store {
   std::vector<std::shared_ptr<PendingCreate>> pending_creates_;  // under batch_mutex_
   bool committing_ = false;                                      // under batch_mutex_
   std::unique_ptr<db::Checkpointer> checkpointer_;
+  std::string feed_epoch_;  // names this database in change-feed cursors
+  std::mutex listener_mutex_;
+  std::function<void(const std::string&)> change_listener_;
   std::mutex readers_mutex_;
   std::vector<std::unique_ptr<db::Database>> readers_;
 };

@@ -1,0 +1,93 @@
+// ChangeWaiters: a generation per tenant and one condition variable.
+#include "server/gateway/change_waiters.hpp"
+
+namespace stargate::server {
+
+const char* feed_answer_name(FeedAnswer answer) {
+  switch (answer) {
+    case FeedAnswer::kChange:
+      return "change";
+    case FeedAnswer::kTimeout:
+      return "timeout";
+    case FeedAnswer::kFull:
+      return "full";
+    case FeedAnswer::kNoWait:
+      return "no_wait";
+    case FeedAnswer::kStopping:
+      return "stopping";
+    case FeedAnswer::kCount:
+      break;
+  }
+  return "unknown";
+}
+
+void ChangeWaiters::notify(const std::string& tenant) {
+  {
+    std::lock_guard lock(mutex_);
+    ++generations_[tenant];
+  }
+  changed_.notify_all();
+}
+
+std::uint64_t ChangeWaiters::generation(const std::string& tenant) const {
+  std::lock_guard lock(mutex_);
+  const auto it = generations_.find(tenant);
+  return it == generations_.end() ? 0 : it->second;
+}
+
+ChangeWaiters::Place::~Place() {
+  if (owner_ == nullptr) return;
+  std::lock_guard lock(owner_->mutex_);
+  --owner_->parked_;
+}
+
+ChangeWaiters::Place ChangeWaiters::park() {
+  std::lock_guard lock(mutex_);
+  if (stopping_ || parked_ >= max_parked_) return Place(nullptr);
+  ++parked_;
+  return Place(this);
+}
+
+bool ChangeWaiters::wait(const std::string& tenant, std::uint64_t seen,
+                         std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(mutex_);
+  const auto current = [&] {
+    const auto it = generations_.find(tenant);
+    return it == generations_.end() ? 0 : it->second;
+  };
+  const bool woken =
+      changed_.wait_until(lock, deadline, [&] { return stopping_ || current() != seen; });
+  if (woken && !stopping_) {
+    ++counters_.wakeups;
+    return true;
+  }
+  return false;
+}
+
+void ChangeWaiters::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+}
+
+bool ChangeWaiters::stopping() const {
+  std::lock_guard lock(mutex_);
+  return stopping_;
+}
+
+void ChangeWaiters::answered(FeedAnswer answer) {
+  std::lock_guard lock(mutex_);
+  ++counters_.answers[static_cast<int>(answer)];
+}
+
+ChangeWaiterStats ChangeWaiters::stats() const {
+  std::lock_guard lock(mutex_);
+  ChangeWaiterStats stats = counters_;
+  stats.parked = parked_;
+  stats.max_parked = max_parked_;
+  return stats;
+}
+
+}  // namespace stargate::server

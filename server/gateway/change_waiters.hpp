@@ -1,0 +1,85 @@
+// Where the change feed's long polls wait. A request that finds nothing new after its cursor
+// parks here until a process of its tenant changes or its wait ends. Each parked request
+// holds one of the HTTP front's worker threads, so only `max_parked` may wait at once; the
+// others are answered at once and the client falls back to polling. Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+
+namespace stargate::server {
+
+// Why a change-feed request was answered.
+enum class FeedAnswer {
+  kChange,    // there were changes (at once or after a wait)
+  kTimeout,   // the wait ended without a change
+  kFull,      // every parking place was taken: answered at once
+  kNoWait,    // the client asked for no wait and there was nothing
+  kStopping,  // the server is stopping
+  kCount
+};
+const char* feed_answer_name(FeedAnswer answer);
+
+struct ChangeWaiterStats {
+  std::size_t parked = 0;
+  std::size_t max_parked = 0;
+  std::uint64_t wakeups = 0;  // parked requests woken by a change of their tenant
+  std::uint64_t answers[static_cast<int>(FeedAnswer::kCount)] = {};
+};
+
+class ChangeWaiters {
+ public:
+  explicit ChangeWaiters(std::size_t max_parked) : max_parked_(max_parked) {}
+
+  // A process of `tenant` changed: wakes that tenant's parked requests.
+  void notify(const std::string& tenant);
+  // How many changes of `tenant` were announced so far (read before looking in the store,
+  // so that a change committed in between is not slept through).
+  std::uint64_t generation(const std::string& tenant) const;
+
+  // A parking place, given back when it goes out of scope.
+  class Place {
+   public:
+    explicit Place(ChangeWaiters* owner) : owner_(owner) {}
+    Place(Place&& other) noexcept : owner_(other.owner_) { other.owner_ = nullptr; }
+    Place(const Place&) = delete;
+    Place& operator=(Place&& other) noexcept {
+      std::swap(owner_, other.owner_);
+      return *this;
+    }
+    ~Place();
+    explicit operator bool() const { return owner_ != nullptr; }
+
+   private:
+    ChangeWaiters* owner_;
+  };
+  // An empty Place when all are taken or the server is stopping.
+  Place park();
+
+  // Waits until the tenant's generation differs from `seen`, until `deadline`, or until
+  // stop(); true when a change came.
+  bool wait(const std::string& tenant, std::uint64_t seen,
+            std::chrono::steady_clock::time_point deadline);
+  // Wakes every parked request for good.
+  void stop();
+  bool stopping() const;
+
+  void answered(FeedAnswer answer);
+  ChangeWaiterStats stats() const;
+
+ private:
+  const std::size_t max_parked_;
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::map<std::string, std::uint64_t> generations_;
+  std::size_t parked_ = 0;
+  bool stopping_ = false;
+  ChangeWaiterStats counters_;
+};
+
+}  // namespace stargate::server
