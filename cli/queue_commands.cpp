@@ -128,12 +128,16 @@ int health(Context& ctx) {
   if (h.contains("token") && h["token"].is_object()) {
     token = "valid for " + std::to_string(h["token"].value("validForSeconds", 0)) + "s";
   }
+  const std::string polling = text(gateway.value("polling", nlohmann::json()));
   ctx.out.line("stargated " + text(h["version"]) + ": " + (degraded ? "DEGRADED" : "ok"));
   std::vector<std::pair<std::string, std::string>> rows = {
       {"gateway", text(gateway["url"])},
       {"last success", text(gateway["lastSuccess"])},
       {"failures in a row", std::to_string(gateway.value("consecutiveFailures", 0))},
       {"last error", text(gateway["lastError"])},
+      {"following", polling == "feed"       ? "through the gateway's change feed"
+                    : polling == "schedule" ? "by polling each process"
+                                            : polling},
       {"token", token},
       {"process types", types},
       {"queued", std::to_string(queue.value("queued", 0))},

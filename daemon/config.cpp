@@ -58,6 +58,22 @@ Expected<DaemonConfig> read(ConfigReader& reader) {
       reader.duration("polling.backoff_initial", polling.backoff_initial, min);
   polling.backoff_max = reader.duration("polling.backoff_max", polling.backoff_max, min);
   polling.alert_after = static_cast<int>(reader.integer("polling.alert_after", 5, 1, 1000));
+  const std::string mode = reader.string("polling.mode", "auto");
+  if (mode == "auto") {
+    polling.mode = PollMode::kAuto;
+  } else if (mode == "feed") {
+    polling.mode = PollMode::kFeed;
+  } else if (mode == "schedule") {
+    polling.mode = PollMode::kSchedule;
+  } else {
+    reader.error("polling.mode", "expected \"auto\", \"feed\" or \"schedule\"");
+  }
+  polling.feed_wait = reader.duration("polling.feed_wait", polling.feed_wait);
+  if (polling.feed_wait > std::chrono::minutes(5)) {
+    reader.error("polling.feed_wait", "at most 5m");
+  }
+  polling.feed_interval = reader.duration("polling.feed_interval", polling.feed_interval,
+                                          std::chrono::milliseconds(10));
 
   auto& socket = config.socket;
   socket.path = reader.string("socket.path", default_socket_path());

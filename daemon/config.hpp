@@ -31,7 +31,15 @@ struct QueueConfig {
   Duration retention = std::chrono::hours(24 * 30);  // terminal records are kept this long
 };
 
+// How the daemon learns of process changes: from the gateway's change feed when it offers
+// one (auto), always from the feed (feed), or by polling each process on the seed's
+// schedule (schedule). Without a feed, auto and feed both poll on the schedule.
+enum class PollMode { kAuto, kFeed, kSchedule };
+
 struct PollingConfig {
+  PollMode mode = PollMode::kAuto;
+  Duration feed_wait = std::chrono::seconds(30);     // how long the gateway may hold a request
+  Duration feed_interval = std::chrono::seconds(1);  // least time between two feed requests
   Duration fast_interval = std::chrono::seconds(30);
   Duration fast_phase = std::chrono::minutes(2);
   Duration slow_interval = std::chrono::seconds(60);

@@ -94,6 +94,10 @@ void reload(const DaemonOptions& options, DaemonConfig& config) {
         format_duration(fresh->polling.fast_interval), format_duration(fresh->polling.fast_phase),
         format_duration(fresh->polling.slow_interval), format_duration(fresh->polling.timeout));
   }
+  if (fresh->polling.mode != config.polling.mode) {
+    spdlog::warn("reload: [polling] mode changes only on restart");
+    fresh->polling.mode = config.polling.mode;
+  }
   config.polling = fresh->polling;
   config.queue.retry_initial = fresh->queue.retry_initial;
   config.queue.retry_max = fresh->queue.retry_max;

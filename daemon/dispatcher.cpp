@@ -44,6 +44,15 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
     int failures = 0;
     PollPhase phase = PollPhase::kFast;
     bool timeout_warned = false;
+    bool resync = false;  // read once now that the feed starts (changes before its cursor)
+  };
+
+  // Where changes come from.
+  enum class Feed {
+    kDeciding,  // at start: waiting for the token answer to say whether the feed is offered
+    kStarting,  // asking the feed for a cursor; every process is read once after that
+    kActive,    // the feed reports changes; no process is polled on its own
+    kSchedule,  // each process is polled on the seed's schedule
   };
 
   asio::io_context& io;
@@ -54,7 +63,10 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
   asio::thread_pool blocking{kBlockingThreads};
   asio::steady_timer send_timer;
   asio::steady_timer prune_timer;
+  asio::steady_timer feed_timer;
+  asio::steady_timer watch_timer;
   std::map<std::string, std::unique_ptr<Poll>> polls;
+  std::map<std::string, std::string> by_process;  // processId -> clientProcessId, of polls
   std::function<void(const std::string&)> listener;
   std::mt19937_64 random{std::random_device{}()};
 
@@ -69,8 +81,24 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
   TimePoint last_success{};
   DispatcherStats counters;
 
+  Feed feed = Feed::kSchedule;
+  std::string cursor;  // of the change feed; empty: none yet
+  bool feed_in_flight = false;
+  int feed_failures = 0;
+  // The gateway answered 404 for the feed: poll on the schedule, and look again later.
+  std::optional<std::chrono::steady_clock::time_point> feed_missing_since;
+  static constexpr auto kLookAgainAfter = std::chrono::minutes(10);
+
   Impl(asio::io_context& i, Queue& q, Gateway& g, HookRunner& h, const DaemonConfig& c)
-      : io(i), queue(q), gateway(g), hooks(h), config(c), send_timer(i), prune_timer(i) {}
+      : io(i),
+        queue(q),
+        gateway(g),
+        hooks(h),
+        config(c),
+        send_timer(i),
+        prune_timer(i),
+        feed_timer(i),
+        watch_timer(i) {}
 
   // A record changed: tell the listener (waiters) and, when it ended, the hooks.
   void changed(const std::string& id) {
@@ -223,9 +251,25 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
     poll->process_id = process_id;
     poll->accepted_at = accepted_at;
     auto& entry = polls[id];
-    if (entry) entry->timer.cancel();
+    if (entry) {
+      entry->timer.cancel();
+      by_process.erase(entry->process_id);
+    }
     entry = std::move(poll);
-    schedule_poll(id, Duration::zero());  // at once after the 202 (seed 000 §3)
+    by_process[process_id] = id;
+    if (feed == Feed::kSchedule) {
+      schedule_poll(id, Duration::zero());  // at once after the 202 (seed 000 §3)
+    } else {
+      request_feed();  // the feed reports its changes (idle while nothing was followed)
+    }
+  }
+
+  void stop_polling(const std::string& id) {
+    const auto it = polls.find(id);
+    if (it == polls.end()) return;
+    it->second->timer.cancel();
+    by_process.erase(it->second->process_id);
+    polls.erase(it);
   }
 
   void schedule_poll(const std::string& id, Duration delay) {
@@ -280,16 +324,31 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
       spdlog::warn("poll {} ({}): {}; retrying in {}", id, poll.process_id, reply.error,
                    format_duration(delay));
     }
-    schedule_poll(id, delay);
+    // While the feed reports changes only a process still to be read once is polled again.
+    if (feed == Feed::kSchedule || poll.resync) schedule_poll(id, delay);
   }
 
   void poll_succeeded(const std::string& id, Poll& poll, const ProcessView& view) {
     poll.failures = 0;
+    poll.resync = false;
     last_success = now_utc();
+    if (!record_view(id, poll, view)) return;
+    if (feed == Feed::kSchedule) {
+      if (feed_may_start()) {
+        begin_feed();
+        return;
+      }
+      schedule_next_poll(id, poll);
+    }
+  }
+
+  // Records what the gateway said of a process (a status answer or a feed entry); false when
+  // the process is no longer followed (it ended, or its record is gone).
+  bool record_view(const std::string& id, Poll& poll, const ProcessView& view) {
     auto before = queue.get(id);
     if (!before || !before->has_value()) {
-      polls.erase(id);  // pruned or gone: nothing left to follow
-      return;
+      stop_polling(id);  // pruned or gone: nothing left to follow
+      return false;
     }
     const LocalRecord& record = **before;
     auto saved = queue.apply_status(id, view);
@@ -304,12 +363,30 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
                      to_string(state));
       }
       if (is_terminal(state)) {
-        polls.erase(id);
+        stop_polling(id);
         changed(id);
-        return;
+        return false;
       }
       changed(id);
     }
+    warn_when_late(id, poll, record.process_type);
+    return true;
+  }
+
+  void warn_when_late(const std::string& id, Poll& poll, const std::string& process_type) {
+    const Duration age = std::chrono::duration_cast<Duration>(now_utc() - poll.accepted_at);
+    const Duration timeout = config.timeout_for(process_type);
+    if (!poll.timeout_warned && age >= timeout) {
+      poll.timeout_warned = true;
+      spdlog::warn("process {} ({}): not finished after {}; still {}", id, poll.process_id,
+                   format_duration(timeout),
+                   feed == Feed::kSchedule
+                       ? "polling every " + format_duration(config.polling.slow_interval)
+                       : std::string("following it through the change feed"));
+    }
+  }
+
+  void schedule_next_poll(const std::string& id, Poll& poll) {
     const Duration age = std::chrono::duration_cast<Duration>(now_utc() - poll.accepted_at);
     const PollPhase phase = poll_phase(config.polling, age);
     if (phase != poll.phase) {
@@ -318,14 +395,216 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
                    format_duration(config.polling.slow_interval));
       poll.phase = phase;
     }
-    const Duration timeout = config.timeout_for(record.process_type);
-    if (!poll.timeout_warned && age >= timeout) {
-      poll.timeout_warned = true;
-      spdlog::warn("process {} ({}): not finished after {}; still polling every {}", id,
-                   poll.process_id, format_duration(timeout),
-                   format_duration(config.polling.slow_interval));
-    }
     schedule_poll(id, poll_interval(config.polling, age));
+  }
+
+  // --- the change feed ---
+
+  bool feed_wanted() const {
+    if (config.polling.mode == PollMode::kSchedule) return false;
+    if (feed_missing_since &&
+        std::chrono::steady_clock::now() - *feed_missing_since < kLookAgainAfter) {
+      return false;
+    }
+    return config.polling.mode == PollMode::kFeed || gateway.offers_feed();
+  }
+
+  // On the schedule now, but the feed can be used (again).
+  bool feed_may_start() const {
+    return feed == Feed::kSchedule && !feed_in_flight && feed_wanted();
+  }
+
+  // Switches to the feed: with a cursor it goes on from there; without one it asks for one
+  // and then reads every followed process once.
+  void begin_feed() {
+    if (feed_missing_since) feed_missing_since.reset();
+    feed = cursor.empty() ? Feed::kStarting : Feed::kActive;
+    for (auto& [id, poll] : polls)
+      poll->timer.cancel();
+    spdlog::info("following processes through the gateway's change feed{}",
+                 cursor.empty() ? "" : " from the saved cursor");
+    request_feed();
+  }
+
+  void to_schedule(const std::string& why) {
+    if (feed == Feed::kSchedule) return;
+    feed = Feed::kSchedule;
+    spdlog::warn("{}; polling each process on the schedule", why);
+    for (auto& [id, poll] : polls)
+      schedule_poll(id, Duration::zero());
+  }
+
+  void feed_after(Duration delay) {
+    feed_timer.expires_after(delay);
+    feed_timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (ec || self->stopped) return;
+      self->request_feed();
+    });
+  }
+
+  // Sends the one feed request, unless one is out or there is nothing to follow.
+  void request_feed() {
+    if (stopped || feed_in_flight || feed == Feed::kDeciding) return;
+    if (!feed_wanted()) {
+      to_schedule("the gateway no longer offers the change feed");
+      return;
+    }
+    if (feed != Feed::kStarting && polls.empty()) return;  // idle: asked again on the next 202
+    feed_in_flight = true;
+    const Duration wait = cursor.empty() ? Duration::zero() : config.polling.feed_wait;
+    const auto sent = std::chrono::steady_clock::now();
+    off_loop([this, from = cursor, wait] { return gateway.changes(from, wait); },
+             [this, sent](GatewayReply reply) { on_feed(std::move(reply), sent); });
+  }
+
+  void on_feed(GatewayReply reply, std::chrono::steady_clock::time_point sent) {
+    feed_in_flight = false;
+    if (reply.outcome == Outcome::kNotFound) {
+      ++counters.feed_failed;
+      feed_missing_since = std::chrono::steady_clock::now();
+      to_schedule("the gateway has no change feed (HTTP 404)");
+      return;
+    }
+    if (reply.status == 410) {
+      ++counters.feed_failed;
+      spdlog::info(
+          "change feed: the gateway no longer knows the cursor; reading every process "
+          "once and starting again");
+      forget_cursor();
+      feed = feed == Feed::kSchedule ? Feed::kSchedule : Feed::kStarting;
+      request_feed();
+      return;
+    }
+    if (reply.outcome != Outcome::kOk) {
+      feed_failed(reply.error, reply.retry_after);
+      return;
+    }
+    const nlohmann::json& body = reply.body;
+    const bool readable = body.is_object() && body.contains("changes") &&
+                          body["changes"].is_array() && body.contains("cursor") &&
+                          body["cursor"].is_string() &&
+                          !body["cursor"].get_ref<const std::string&>().empty() &&
+                          body["cursor"].get_ref<const std::string&>().size() <= 128;
+    if (!readable) {
+      feed_failed("unreadable change-feed answer", std::nullopt);
+      return;
+    }
+    const nlohmann::json* changes = &body["changes"];
+    const std::string next = body["cursor"].get<std::string>();
+    ++counters.feed_ok;
+    last_success = now_utc();
+    if (feed_failures > 0) {
+      if (feed_failures >= config.polling.alert_after) spdlog::info("change feed answers again");
+      feed_failures = 0;
+    }
+    for (const auto& entry : *changes) {
+      auto view = parse_process_view(entry);
+      if (!view) {
+        spdlog::warn("change feed: an unreadable entry skipped: {}", view.error());
+        continue;
+      }
+      const auto id = by_process.find(view->process_id);
+      if (id == by_process.end()) continue;  // not followed here (another daemon's, or ended)
+      ++counters.feed_changes;
+      const std::string client_id = id->second;
+      record_view(client_id, *polls.at(client_id), *view);
+    }
+    const bool fresh = cursor.empty();
+    cursor = next;
+    if (auto saved = queue.save_feed_cursor(config.gateway.url, cursor); !saved) {
+      spdlog::warn("change feed: cursor not saved: {}", saved.error());
+    }
+    if (feed == Feed::kSchedule) {
+      // Back after failures; the cursor never stopped being valid, so nothing was missed.
+      feed = Feed::kActive;
+      for (auto& [id, poll] : polls) {
+        if (!poll->resync) poll->timer.cancel();
+      }
+    }
+    if (fresh || feed == Feed::kStarting) {
+      feed = Feed::kActive;
+      for (auto& [id, poll] : polls) {
+        poll->resync = true;
+        schedule_poll(id, Duration::zero());
+      }
+    }
+    Duration delay = Duration::zero();
+    if (!(body.contains("more") && body["more"].is_boolean() && body["more"].get<bool>())) {
+      const auto took = std::chrono::steady_clock::now() - sent;
+      if (took < config.polling.feed_interval) {
+        delay = std::chrono::duration_cast<Duration>(config.polling.feed_interval - took);
+      }
+    }
+    // The gateway could not hold the request (every place taken): ask less often.
+    if (const auto after = body.find("retryAfter");
+        after != body.end() && after->is_number_unsigned()) {
+      delay = std::max<Duration>(
+          delay, std::chrono::seconds(std::min<std::uint64_t>(after->get<std::uint64_t>(), 3600)));
+    }
+    feed_after(delay);
+  }
+
+  void feed_failed(const std::string& error, std::optional<Duration> retry_after) {
+    ++feed_failures;
+    ++counters.feed_failed;
+    last_error = error;
+    Duration delay =
+        backoff(config.polling.backoff_initial, config.polling.backoff_max, feed_failures);
+    if (retry_after && *retry_after > delay) delay = *retry_after;
+    if (feed_failures == config.polling.alert_after) {
+      spdlog::critical("change feed: {} requests failed in a row, last: {}", feed_failures, error);
+      to_schedule("the change feed keeps failing");
+    } else {
+      spdlog::warn("change feed: {}; retrying in {}", error, format_duration(delay));
+    }
+    feed_after(delay);
+  }
+
+  void forget_cursor() {
+    cursor.clear();
+    if (auto saved = queue.save_feed_cursor(config.gateway.url, ""); !saved) {
+      spdlog::warn("change feed: cursor not forgotten: {}", saved.error());
+    }
+  }
+
+  // While the feed reports changes no poll answer comes to warn of a late process: look
+  // every fast_interval.
+  void watch() {
+    if (stopped) return;
+    if (feed != Feed::kSchedule) {
+      for (auto& [id, poll] : polls) {
+        if (poll->timeout_warned) continue;
+        auto record = queue.get(id);
+        if (record && record->has_value()) warn_when_late(id, *poll, (*record)->process_type);
+      }
+    }
+    watch_timer.expires_after(config.polling.fast_interval);
+    watch_timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (!ec) self->watch();
+    });
+  }
+
+  // At start: whether the feed is offered is in the token answer.
+  void decide() {
+    if (config.polling.mode == PollMode::kSchedule) return;
+    feed = Feed::kDeciding;
+    if (auto saved = queue.feed_cursor(config.gateway.url); saved) {
+      cursor = *saved;
+    } else {
+      spdlog::warn("change feed: saved cursor unreadable: {}", saved.error());
+    }
+    off_loop([this] { return gateway.prepare(); },
+             [this](GatewayReply reply) {
+               if (feed != Feed::kDeciding) return;
+               if (reply.outcome != Outcome::kOk) last_error = reply.error;
+               feed = Feed::kSchedule;  // what begin_feed() starts from
+               if (feed_wanted()) {
+                 begin_feed();
+               } else {
+                 for (auto& [id, poll] : polls)
+                   schedule_poll(id, Duration::zero());
+               }
+             });
   }
 
   // --- retry ---
@@ -396,6 +675,7 @@ Dispatcher::~Dispatcher() {
 }
 
 void Dispatcher::start() {
+  impl_->decide();
   auto active = impl_->queue.active();
   if (!active) {
     spdlog::error("queue: {}", active.error());
@@ -409,6 +689,7 @@ void Dispatcher::start() {
   impl_->hooks.resume();
   impl_->send_next();
   impl_->prune();
+  impl_->watch();
 }
 
 void Dispatcher::stop() {
@@ -416,6 +697,8 @@ void Dispatcher::stop() {
   impl_->stopped = true;
   impl_->send_timer.cancel();
   impl_->prune_timer.cancel();
+  impl_->feed_timer.cancel();
+  impl_->watch_timer.cancel();
   for (auto& [id, poll] : impl_->polls)
     poll->timer.cancel();
   // Calls already running finish (bounded by the gateway timeouts); queued ones are dropped.
@@ -464,6 +747,17 @@ DispatcherStats Dispatcher::stats() const {
   if (impl_->last_success != TimePoint{})
     stats.last_success = format_timestamp(impl_->last_success);
   stats.active_polls = impl_->polls.size();
+  switch (impl_->feed) {
+    case Impl::Feed::kActive:
+      stats.polling = "feed";
+      break;
+    case Impl::Feed::kSchedule:
+      stats.polling = "schedule";
+      break;
+    default:
+      stats.polling = "starting";
+      break;
+  }
   stats.hooks_succeeded = impl_->hooks.succeeded();
   stats.hooks_failed = impl_->hooks.failed();
   return stats;

@@ -1,6 +1,8 @@
 // The dispatcher moves requests through their lives: it sends queued requests to the gateway
-// one at a time in queue order, polls every accepted process on the adaptive schedule until
-// it ends, backs off on failures, hands terminal records to the hooks, and prunes old ones.
+// one at a time in queue order, follows every accepted process until it ends (through the
+// gateway's change feed, one outstanding request for all of them, or by polling each on the
+// seed's adaptive schedule), backs off on failures, hands terminal records to the hooks, and
+// prunes old ones.
 // It runs on the daemon's one Asio event loop, with timers instead of threads per process;
 // blocking HTTP calls run on a small thread pool and their results come back to the loop.
 #pragma once
@@ -32,9 +34,13 @@ struct DispatcherStats {
   std::string last_success;  // RFC 3339 time of the last answer from the gateway
   std::string queue_error;   // why the queue file refused the last write; empty when it did not
   std::size_t active_polls = 0;
+  // "feed" (changes come from the gateway's change feed), "schedule" (each process polled
+  // on the seed's schedule) or "starting" (finding out which).
+  std::string polling = "schedule";
   // Counters since start.
   std::uint64_t sends_accepted = 0, sends_rejected = 0, sends_failed = 0;
   std::uint64_t polls_ok = 0, polls_failed = 0;
+  std::uint64_t feed_ok = 0, feed_failed = 0, feed_changes = 0;
   std::uint64_t hooks_succeeded = 0, hooks_failed = 0;
   std::uint64_t pruned = 0;
 };

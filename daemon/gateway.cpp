@@ -5,15 +5,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include "daemon/pacer.hpp"
 #include "shared/json.hpp"
 #include "shared/secrets.hpp"
 
@@ -21,6 +24,12 @@ namespace stargate::daemon {
 namespace {
 
 constexpr const char* kProcessesPath = "/api/stargate/processes";
+constexpr const char* kChangesPath = "/api/stargate/processes/changes";
+constexpr const char* kFeedHeader = "X-StarGate-Feed";
+
+// Longest the pacer holds one request back; beyond it the request goes out and the
+// gateway's 429 with Retry-After takes over.
+constexpr auto kMaxPacing = std::chrono::seconds(10);
 
 struct Url {
   std::string origin;  // scheme://host[:port]
@@ -79,7 +88,21 @@ class ClientPool {
   ClientPool(std::string origin, const GatewayConfig& config)
       : origin_(std::move(origin)), config_(config) {}
 
-  std::unique_ptr<httplib::Client> acquire() {
+  // `read_timeout`: for a request the gateway may hold (a long poll); restored on release.
+  std::unique_ptr<httplib::Client> acquire(std::optional<Duration> read_timeout = std::nullopt) {
+    auto client = take();
+    if (read_timeout) client->set_read_timeout(*read_timeout);
+    return client;
+  }
+
+  void release(std::unique_ptr<httplib::Client> client) {
+    client->set_read_timeout(config_.request_timeout);
+    std::lock_guard lock(mutex_);
+    if (idle_.size() < 16) idle_.push_back(std::move(client));
+  }
+
+ private:
+  std::unique_ptr<httplib::Client> take() {
     {
       std::lock_guard lock(mutex_);
       if (!idle_.empty()) {
@@ -99,12 +122,6 @@ class ClientPool {
     return client;
   }
 
-  void release(std::unique_ptr<httplib::Client> client) {
-    std::lock_guard lock(mutex_);
-    if (idle_.size() < 16) idle_.push_back(std::move(client));
-  }
-
- private:
   std::string origin_;
   const GatewayConfig& config_;
   std::mutex mutex_;
@@ -166,10 +183,54 @@ class HttpGateway final : public Gateway {
                 });
   }
 
+  GatewayReply changes(const std::string& cursor, Duration wait) override {
+    std::string path =
+        api_.path + kChangesPath +
+        "?wait=" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(wait).count());
+    if (!cursor.empty()) path += "&cursor=" + httplib::detail::encode_query_param(cursor);
+    return call(
+        false, "",
+        [&](httplib::Client& client, const httplib::Headers& headers) {
+          return send_bounded(client, "GET", path, headers);
+        },
+        gateway_.request_timeout + wait);
+  }
+
+  bool offers_feed() const override { return offers_feed_.load(); }
+
+  GatewayReply prepare() override {
+    GatewayReply reply;
+    if (access_token(false, reply)) reply.outcome = Outcome::kOk;
+    return reply;
+  }
+
  private:
+  // What an answer says of the feed and of the tenant's rate limit.
+  void learn(const httplib::Response& response) {
+    if (response.status >= 200 && response.status < 300) {
+      offers_feed_ = response.has_header(kFeedHeader);
+    }
+    if (auto rate = parse_rate_headers(response.get_header_value("X-RateLimit-Limit"),
+                                       response.get_header_value("X-RateLimit-Remaining"))) {
+      pacer_.observe(rate->first, rate->second, std::chrono::steady_clock::now());
+    }
+  }
+
+  // Waits while the pacer says the tenant's bucket is low (at most kMaxPacing).
+  void pace() {
+    const auto until = std::chrono::steady_clock::now() + kMaxPacing;
+    for (;;) {
+      const auto now = std::chrono::steady_clock::now();
+      const Duration wait = pacer_.reserve(now);
+      if (wait == Duration::zero() || now >= until) return;
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(wait, until - now));
+    }
+  }
+
   // Sends with a bearer token; on 401 renews the token once and sends again.
   template <typename Send>
-  GatewayReply call(bool is_submit, const std::string& correlation_id, Send&& send) {
+  GatewayReply call(bool is_submit, const std::string& correlation_id, Send&& send,
+                    std::optional<Duration> read_timeout = std::nullopt) {
     for (int attempt = 0; attempt < 2; ++attempt) {
       GatewayReply reply;
       auto token = access_token(attempt > 0, reply);
@@ -177,8 +238,10 @@ class HttpGateway final : public Gateway {
       httplib::Headers headers = {{"Authorization", "Bearer " + *token},
                                   {"Accept", "application/json"}};
       if (!correlation_id.empty()) headers.emplace("X-Correlation-ID", correlation_id);
-      auto client = api_pool_.acquire();
+      pace();
+      auto client = api_pool_.acquire(read_timeout);
       auto result = send(*client, headers);
+      if (result) learn(*result);
       reply = make_reply(result, is_submit);
       if (result) api_pool_.release(std::move(client));
       if (reply.outcome != Outcome::kUnauthorized) return reply;
@@ -247,6 +310,7 @@ class HttpGateway final : public Gateway {
       }
       return std::nullopt;
     }
+    learn(*result);
     auto body = parse_json(result->body, {64 << 10, 8});
     if (!body) {
       failure.error = "token endpoint: malformed JSON: " + body.error().message;
@@ -287,6 +351,8 @@ class HttpGateway final : public Gateway {
   std::chrono::steady_clock::time_point renew_at_{};
   std::chrono::steady_clock::time_point expires_at_{};
   std::vector<std::string> granted_;  // process types of the last token's scope
+  std::atomic<bool> offers_feed_{false};
+  Pacer pacer_;
 };
 
 }  // namespace

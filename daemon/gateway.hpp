@@ -53,6 +53,17 @@ class Gateway {
   virtual std::optional<Duration> token_valid_for() const = 0;
   // Asks for a new attempt of a failed, retryable process (202), or learns why not (409).
   virtual GatewayReply retry(const std::string& process_id, const std::string& correlation_id) = 0;
+
+  // The change feed: the tenant's processes that changed after `cursor`, or (cursor empty)
+  // only the cursor to start from; the gateway holds the request up to `wait` when nothing
+  // changed. 404 when the gateway has no feed, 410 when it no longer knows the cursor.
+  virtual GatewayReply changes(const std::string& cursor, Duration wait) = 0;
+  // Whether the gateway's last token, submit or status answer said it offers the feed
+  // (X-StarGate-Feed), so that finding out costs no request of its own.
+  virtual bool offers_feed() const = 0;
+  // Gets an access token now when none is held: the token answer says whether the feed is
+  // offered. Fails as a submit would when the token endpoint cannot be reached.
+  virtual GatewayReply prepare() = 0;
 };
 
 // Fails when the URL cannot be used or the secret cannot be read.

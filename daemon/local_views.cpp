@@ -57,7 +57,8 @@ void LocalRoutes::health(Respond& respond) {
        {{"url", config_.gateway.url},
         {"consecutiveFailures", stats.consecutive_failures},
         {"lastError", text_or_null(stats.last_error)},
-        {"lastSuccess", text_or_null(stats.last_success)}}},
+        {"lastSuccess", text_or_null(stats.last_success)},
+        {"polling", stats.polling}}},
       {"token", token},
       {"processTypes", gateway_.granted_types()},
       {"queue",
@@ -93,6 +94,16 @@ void LocalRoutes::metrics(Respond& respond) {
   metric("stargated_polls_total", "counter", "Status polls, by outcome.");
   out += "stargated_polls_total{outcome=\"ok\"} " + std::to_string(stats.polls_ok) +
          "\nstargated_polls_total{outcome=\"failed\"} " + std::to_string(stats.polls_failed) + "\n";
+  metric("stargated_feed_requests_total", "counter", "Change-feed requests, by outcome.");
+  out += "stargated_feed_requests_total{outcome=\"ok\"} " + std::to_string(stats.feed_ok) +
+         "\nstargated_feed_requests_total{outcome=\"failed\"} " +
+         std::to_string(stats.feed_failed) + "\n";
+  metric("stargated_feed_changes_total", "counter",
+         "Changes of followed processes the change feed reported.");
+  out += "stargated_feed_changes_total " + std::to_string(stats.feed_changes) + "\n";
+  metric("stargated_polling_feed", "gauge",
+         "1 while changes come from the gateway's change feed, 0 while polling on the schedule.");
+  out += std::string("stargated_polling_feed ") + (stats.polling == "feed" ? "1" : "0") + "\n";
   metric("stargated_hooks_total", "counter", "on_complete hooks run, by outcome.");
   out += "stargated_hooks_total{outcome=\"delivered\"} " + std::to_string(stats.hooks_succeeded) +
          "\nstargated_hooks_total{outcome=\"failed\"} " + std::to_string(stats.hooks_failed) + "\n";

@@ -39,6 +39,16 @@ constexpr const char* kSchemaV2 = R"sql(
 CREATE INDEX requests_finished ON requests (completed_at) WHERE completed_at IS NOT NULL;
 )sql";
 
+// v3: where the gateway's change feed was last read, per gateway URL, so that a restarted
+// daemon goes on from there and a daemon pointed at another gateway does not.
+constexpr const char* kSchemaV3 = R"sql(
+CREATE TABLE feed_cursors (
+  gateway    TEXT PRIMARY KEY,
+  cursor     TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+)sql";
+
 constexpr const char* kColumns =
     "seq, client_process_id, process_type, data, idempotency_key, state, process_id, progress, "
     "current_step, result, error, retryable, attempts, last_error, created_at, submitted_at, "
@@ -94,6 +104,7 @@ void Queue::migrate() {
   }
   if (version < 1) db_.exec(kSchemaV1);
   if (version < 2) db_.exec(kSchemaV2);
+  if (version < 3) db_.exec(kSchemaV3);
   db_.set_user_version(kSchemaVersion);
   tx.commit();
 }
@@ -373,6 +384,34 @@ Status Queue::mark_hook_done(const std::string& id) {
     std::lock_guard lock(mutex_);
     db_.prepare("UPDATE requests SET hook_done = 1 WHERE client_process_id = ?").bind(1, id).run();
     if (db_.changes() != 1) return fail("no such request: " + id);
+    return {};
+  });
+}
+
+Expected<std::string> Queue::feed_cursor(const std::string& gateway) {
+  return db::guarded("queue", [&]() -> Expected<std::string> {
+    std::lock_guard lock(mutex_);
+    auto stmt = db_.prepare("SELECT cursor FROM feed_cursors WHERE gateway = ?");
+    stmt.bind(1, gateway);
+    return stmt.step() ? stmt.text(0) : std::string();
+  });
+}
+
+Status Queue::save_feed_cursor(const std::string& gateway, const std::string& cursor) {
+  return db::guarded("queue", [&]() -> Status {
+    std::lock_guard lock(mutex_);
+    if (cursor.empty()) {
+      db_.prepare("DELETE FROM feed_cursors WHERE gateway = ?").bind(1, gateway).run();
+      return {};
+    }
+    db_.prepare(
+           "INSERT INTO feed_cursors (gateway, cursor, updated_at) VALUES (?, ?, ?) "
+           "ON CONFLICT (gateway) DO UPDATE SET cursor = excluded.cursor, "
+           "updated_at = excluded.updated_at")
+        .bind(1, gateway)
+        .bind(2, cursor)
+        .bind(3, to_unix_ms(clock_.now()))
+        .run();
     return {};
   });
 }

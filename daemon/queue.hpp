@@ -72,7 +72,12 @@ class Queue {
   // Forgets terminal records that ended before `before` and whose hook is done.
   Expected<std::size_t> prune(TimePoint before);
 
-  static constexpr int kSchemaVersion = 2;
+  // The change-feed cursor last saved for this gateway URL; empty when there is none.
+  Expected<std::string> feed_cursor(const std::string& gateway);
+  // Saves it (empty: forgets it).
+  Status save_feed_cursor(const std::string& gateway, const std::string& cursor);
+
+  static constexpr int kSchemaVersion = 3;
 
  private:
   Queue(db::Database db, const Clock& clock) : db_(std::move(db)), clock_(clock) {}

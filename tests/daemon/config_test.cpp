@@ -33,6 +33,29 @@ TEST(DaemonConfig, MinimalFileGetsTheSeedsDefaults) {
   EXPECT_EQ(config->socket.max_connections_per_user, 64u);
   EXPECT_EQ(config->socket.header_timeout, 10s);
   EXPECT_EQ(config->timeout_for("order"), 10min);
+  EXPECT_EQ(config->polling.mode, PollMode::kAuto);
+  EXPECT_EQ(config->polling.feed_wait, 30s);
+  EXPECT_EQ(config->polling.feed_interval, 1s);
+}
+
+TEST(DaemonConfig, PollingModes) {
+  for (const auto& [text, mode] :
+       std::vector<std::pair<std::string, PollMode>>{{"auto", PollMode::kAuto},
+                                                     {"feed", PollMode::kFeed},
+                                                     {"schedule", PollMode::kSchedule}}) {
+    auto config = parse_daemon_config(
+        std::string(kMinimal) + "[polling]\nmode = \"" + text + "\"\nfeed_wait = \"50s\"\n",
+        "f.toml");
+    ASSERT_TRUE(config) << config.error();
+    EXPECT_EQ(config->polling.mode, mode);
+    EXPECT_EQ(config->polling.feed_wait, 50s);
+  }
+  for (const std::string& bad :
+       {std::string("mode = \"push\""), std::string("mode = 1"), std::string("feed_wait = \"6m\""),
+        std::string("feed_interval = \"1ms\"")}) {
+    auto config = parse_daemon_config(std::string(kMinimal) + "[polling]\n" + bad + "\n", "f.toml");
+    EXPECT_FALSE(config) << bad;
+  }
 }
 
 TEST(DaemonConfig, SocketLimits) {

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <deque>
 #include <mutex>
 
@@ -39,7 +40,25 @@ class ScriptedGateway final : public Gateway {
     polled_at.push_back(std::chrono::steady_clock::now());
     return next(status_script);
   }
+  GatewayReply changes(const std::string& cursor, Duration wait) override {
+    std::lock_guard lock(mutex_);
+    feed_cursors.push_back(cursor);
+    feed_waits.push_back(wait);
+    return next(changes_script);
+  }
+  bool offers_feed() const override { return feed_offered; }
+  GatewayReply prepare() override {
+    GatewayReply reply;
+    reply.outcome = Outcome::kOk;
+    return reply;
+  }
   std::deque<GatewayReply> submit_script, status_script, retry_script;
+  // Without a feed by default: a gateway as seed 000 describes it.
+  std::deque<GatewayReply> changes_script = {
+      GatewayReply{Outcome::kNotFound, 404, {}, {}, "HTTP 404"}};
+  std::atomic<bool> feed_offered{false};
+  std::vector<std::string> feed_cursors;
+  std::vector<Duration> feed_waits;
   std::vector<std::string> retried;
   std::vector<SubmitRequest> submitted;
   std::vector<std::string> polled;
@@ -288,6 +307,127 @@ TEST_F(DispatcherTest, CancelOnlyWhatIsStillQueued) {
   EXPECT_TRUE(cancelled_b);
   EXPECT_EQ(state("b"), LocalState::kCancelled);
   EXPECT_EQ(gateway_.submitted.size(), 1u);  // b was never sent
+}
+
+// --- the change feed ---
+
+GatewayReply feed_page(const std::string& cursor, nlohmann::json changes = nlohmann::json::array(),
+                       bool more = false) {
+  GatewayReply reply = answer(200, {{"changes", changes}, {"cursor", cursor}, {"more", more}});
+  reply.outcome = Outcome::kOk;
+  return reply;
+}
+
+nlohmann::json change(const std::string& state, nlohmann::json extra = nlohmann::json::object()) {
+  nlohmann::json body = {{"processId", "PROC-20260114-00001"}, {"status", state}};
+  body.update(extra);
+  return body;
+}
+
+class FeedTest : public DispatcherTest {
+ protected:
+  void SetUp() override {
+    DispatcherTest::SetUp();
+    config_.gateway.url = "http://gateway.test";
+    config_.polling.feed_interval = 5ms;
+    config_.polling.feed_wait = 30s;
+    gateway_.feed_offered = true;
+  }
+  void accept_a() {
+    ASSERT_TRUE(queue_->enqueue({"a", "order", {}}));
+    ASSERT_TRUE(
+        queue_->mark_accepted("a", {"PROC-20260114-00001", "a", "order", now_utc(), std::nullopt}));
+  }
+};
+
+TEST_F(FeedTest, FollowsProcessesThroughTheFeedWhenTheGatewayOffersIt) {
+  ASSERT_TRUE(queue_->enqueue({"a", "order", {}}));
+  gateway_.submit_script = {accepted("a")};
+  gateway_.status_script = {status("accepted")};  // the one read after the first cursor
+  gateway_.changes_script = {feed_page("c1"), feed_page("c2", {change("processing")}),
+                             feed_page("c3", {change("processing", {{"progress", 50}})}),
+                             feed_page("c4", {change("completed", {{"result", {{"ok", true}}}})})};
+  run_until([&] { return state("a") == LocalState::kCompleted; });
+  EXPECT_EQ((**queue_->get("a")).result["ok"], true);
+  EXPECT_EQ(gateway_.polled.size(), 1u);  // no poll of its own beyond that first read
+  ASSERT_GE(gateway_.feed_cursors.size(), 4u);
+  EXPECT_EQ(gateway_.feed_cursors[0], "");
+  EXPECT_EQ(gateway_.feed_waits[0], Duration::zero());  // a cursor is asked for at once
+  EXPECT_EQ(gateway_.feed_cursors[1], "c1");
+  EXPECT_EQ(gateway_.feed_waits[1], 30s);
+  EXPECT_EQ(gateway_.feed_cursors[3], "c3");
+  EXPECT_EQ(*queue_->feed_cursor("http://gateway.test"), "c4");
+  EXPECT_EQ(*queue_->feed_cursor("http://another.test"), "");
+}
+
+TEST_F(FeedTest, ResumesFromTheSavedCursorWithoutReadingEachProcess) {
+  accept_a();
+  ASSERT_TRUE(queue_->save_feed_cursor("http://gateway.test", "c7"));
+  gateway_.changes_script = {feed_page("c8", {change("completed")})};
+  run_until([&] { return state("a") == LocalState::kCompleted; });
+  EXPECT_TRUE(gateway_.polled.empty());
+  ASSERT_FALSE(gateway_.feed_cursors.empty());
+  EXPECT_EQ(gateway_.feed_cursors[0], "c7");
+}
+
+TEST_F(FeedTest, AnUnknownCursorReadsEachProcessOnceAndStartsAgain) {
+  accept_a();
+  ASSERT_TRUE(queue_->save_feed_cursor("http://gateway.test", "pruned"));
+  gateway_.changes_script = {answer(410, {{"error", "CURSOR_EXPIRED"}}), feed_page("c1"),
+                             feed_page("c1")};
+  // It completed while the cursor was lost: only the read after the new cursor can tell.
+  gateway_.status_script = {status("completed")};
+  run_until([&] { return state("a") == LocalState::kCompleted; });
+  ASSERT_GE(gateway_.feed_cursors.size(), 2u);
+  EXPECT_EQ(gateway_.feed_cursors[0], "pruned");
+  EXPECT_EQ(gateway_.feed_cursors[1], "");
+  EXPECT_EQ(gateway_.polled.size(), 1u);
+}
+
+TEST_F(FeedTest, AGatewayWithoutTheFeedIsPolledOnTheSchedule) {
+  config_.polling.mode = PollMode::kFeed;  // asked for, but the gateway answers 404
+  gateway_.feed_offered = false;
+  accept_a();
+  gateway_.status_script = {status("processing"), status("completed")};
+  run_until([&] { return state("a") == LocalState::kCompleted; });
+  EXPECT_EQ(gateway_.feed_cursors.size(), 1u);  // tried once, then not for a while
+  EXPECT_EQ(gateway_.polled.size(), 2u);
+}
+
+TEST_F(FeedTest, ScheduleModeNeverAsksForTheFeed) {
+  config_.polling.mode = PollMode::kSchedule;
+  accept_a();
+  gateway_.status_script = {status("completed")};
+  run_until([&] { return state("a") == LocalState::kCompleted; });
+  EXPECT_TRUE(gateway_.feed_cursors.empty());
+}
+
+TEST_F(FeedTest, AFeedThatKeepsFailingFallsBackToTheScheduleAndComesBack) {
+  config_.polling.alert_after = 3;
+  accept_a();
+  ASSERT_TRUE(queue_->save_feed_cursor("http://gateway.test", "c1"));
+  gateway_.changes_script = {answer(503), answer(503), answer(0), answer(503),
+                             feed_page("c2", {change("completed")})};
+  gateway_.status_script = {status("processing")};  // polled on the schedule meanwhile
+  run_until([&] { return state("a") == LocalState::kCompleted; });
+  EXPECT_GE(gateway_.polled.size(), 1u);
+  EXPECT_EQ(gateway_.feed_cursors.back(), "c1");  // the cursor stayed valid throughout
+  EXPECT_EQ(*queue_->feed_cursor("http://gateway.test"), "c2");
+}
+
+TEST_F(FeedTest, UnreadableFeedAnswersAreFailuresNotChanges) {
+  accept_a();
+  ASSERT_TRUE(queue_->save_feed_cursor("http://gateway.test", "c1"));
+  GatewayReply no_cursor = feed_page("x");
+  no_cursor.body.erase("cursor");
+  GatewayReply not_a_list = feed_page("x");
+  not_a_list.body["changes"] = "all of them";
+  GatewayReply huge_cursor = feed_page(std::string(500, 'c'));
+  gateway_.changes_script = {no_cursor, not_a_list, huge_cursor,
+                             feed_page("c2", {change("completed"), {{"nonsense", 1}}})};
+  run_until([&] { return state("a") == LocalState::kCompleted; });
+  for (std::size_t i = 0; i + 1 < gateway_.feed_cursors.size(); ++i)
+    EXPECT_EQ(gateway_.feed_cursors[i], "c1") << i;  // never moved by a bad answer
 }
 
 }  // namespace

@@ -210,6 +210,19 @@ TEST(QueueSchema, MigratesAVersionOneFileKeepingEverything) {
   // And it works as a current file: a new request queues behind the old one.
   ASSERT_TRUE((*queue)->enqueue({"new", "order", {}}));
   EXPECT_EQ((*(*queue)->next_queued())->client_process_id, "old-queued");
+  EXPECT_EQ(*(*queue)->feed_cursor("https://gateway.example.com"), "");
+}
+
+TEST_F(QueueTest, KeepsOneFeedCursorPerGatewayAcrossRestarts) {
+  EXPECT_EQ(*queue_->feed_cursor("https://a.example"), "");
+  ASSERT_TRUE(queue_->save_feed_cursor("https://a.example", "c1"));
+  ASSERT_TRUE(queue_->save_feed_cursor("https://a.example", "c2"));
+  ASSERT_TRUE(queue_->save_feed_cursor("https://b.example", "other"));
+  reopen();
+  EXPECT_EQ(*queue_->feed_cursor("https://a.example"), "c2");
+  EXPECT_EQ(*queue_->feed_cursor("https://b.example"), "other");
+  ASSERT_TRUE(queue_->save_feed_cursor("https://a.example", ""));  // forgotten
+  EXPECT_EQ(*queue_->feed_cursor("https://a.example"), "");
 }
 
 TEST(QueueSchema, RefusesANewerFile) {

@@ -157,8 +157,20 @@ TEST(Daemon, RenewsItsTokenWhenItExpiresAndAfterA401) {
 TEST(Daemon, RespectsRetryAfterOnA429) {
   auto options = fast_stack();
   options.server_extra = "[rate_limit]\nper_minute = 60\nburst = 3\n";
+  options.daemon_extra = "mode = \"schedule\"\n";
   Stack stack(options);
   auto client = socket_client(stack.socket());
+  // Someone else of the tenant empties its bucket first: the daemon's pacing has not seen
+  // an answer yet and cannot know, so it is refused, and waits as it is told.
+  httplib::Client gateway("127.0.0.1", stack.port());
+  auto granted =
+      gateway.Post("/oauth/token", httplib::Params{{"grant_type", "client_credentials"},
+                                                   {"client_id", stack.client_id()},
+                                                   {"client_secret", stack.client_secret()}});
+  ASSERT_EQ(granted->status, 200);
+  const std::string token = json::parse(granted->body)["access_token"];
+  for (int i = 0; i < 5; ++i)
+    gateway.Get("/api/stargate/processes", {{"Authorization", "Bearer " + token}});
   std::vector<std::string> ids;
   for (int i = 0; i < 5; ++i) {
     ids.push_back("limited-" + std::to_string(i));
@@ -249,7 +261,7 @@ TEST(Daemon, PollsFastThenSlowAndWarnsOnceOnTimeout) {
   auto options = fast_stack();
   options.step_duration = "400ms";
   options.daemon_extra =
-      "fast_phase = \"300ms\"\nslow_interval = \"200ms\"\n"
+      "mode = \"schedule\"\nfast_phase = \"300ms\"\nslow_interval = \"200ms\"\n"
       "[process_types.order]\ntimeout = \"500ms\"\n";
   Stack stack(options);
   auto client = socket_client(stack.socket());
