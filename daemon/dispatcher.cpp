@@ -84,6 +84,7 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
   Feed feed = Feed::kSchedule;
   std::string cursor;  // of the change feed; empty: none yet
   bool feed_in_flight = false;
+  bool feed_pausing = false;  // feed_timer runs: the next request waits for it
   int feed_failures = 0;
   // The gateway answered 404 for the feed: poll on the schedule, and look again later.
   std::optional<std::chrono::steady_clock::time_point> feed_missing_since;
@@ -435,16 +436,19 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void feed_after(Duration delay) {
+    feed_pausing = true;
     feed_timer.expires_after(delay);
     feed_timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
       if (ec || self->stopped) return;
+      self->feed_pausing = false;
       self->request_feed();
     });
   }
 
-  // Sends the one feed request, unless one is out or there is nothing to follow.
+  // Sends the one feed request, unless one is out, the pause after the last one (or after a
+  // failure) has not ended, or there is nothing to follow.
   void request_feed() {
-    if (stopped || feed_in_flight || feed == Feed::kDeciding) return;
+    if (stopped || feed_in_flight || feed_pausing || feed == Feed::kDeciding) return;
     if (!feed_wanted()) {
       to_schedule("the gateway no longer offers the change feed");
       return;

@@ -184,9 +184,9 @@ class HttpGateway final : public Gateway {
   }
 
   GatewayReply changes(const std::string& cursor, Duration wait) override {
-    std::string path =
-        api_.path + kChangesPath +
-        "?wait=" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(wait).count());
+    // Whole pages of 500 when much changed (the most the gateway gives), and the wait as a
+    // duration ("30s", "300ms").
+    std::string path = api_.path + kChangesPath + "?limit=500&wait=" + format_duration(wait);
     if (!cursor.empty()) path += "&cursor=" + httplib::detail::encode_query_param(cursor);
     return call(
         false, "",

@@ -22,6 +22,19 @@ const std::string* param(const std::multimap<std::string, std::string>& params, 
   return it == params.end() ? nullptr : &it->second;
 }
 
+// The `limit` parameter: 1 to `most`, `fallback` when absent.
+Expected<std::size_t, ApiError> page_size(const std::multimap<std::string, std::string>& params,
+                                          std::size_t most, std::size_t fallback) {
+  const auto* limit = param(params, "limit");
+  if (limit == nullptr) return fallback;
+  if (limit->empty() || limit->size() > 3 ||
+      limit->find_first_not_of("0123456789") != std::string::npos || std::stoul(*limit) < 1 ||
+      std::stoul(*limit) > most) {
+    return invalid("Parameter 'limit' must be 1-" + std::to_string(most));
+  }
+  return static_cast<std::size_t>(std::stoul(*limit));
+}
+
 }  // namespace
 
 Expected<SubmitRequest, ApiError> decode_submit(std::string_view content_type,
@@ -77,14 +90,9 @@ Expected<ListQuery, ApiError> decode_list_query(
     }
     query.process_type = *type;
   }
-  if (const auto* limit = param(params, "limit")) {
-    if (limit->empty() || limit->size() > 3 ||
-        limit->find_first_not_of("0123456789") != std::string::npos || std::stoi(*limit) < 1 ||
-        std::stoi(*limit) > 100) {
-      return invalid("Parameter 'limit' must be 1-100");
-    }
-    query.limit = static_cast<std::size_t>(std::stoi(*limit));
-  }
+  auto limit = page_size(params, 100, query.limit);
+  if (!limit) return Unexpected{limit.error()};
+  query.limit = *limit;
   if (const auto* cursor = param(params, "cursor")) {
     if (!cursor->empty() && !is_process_id(*cursor)) {
       return invalid("Parameter 'cursor' is not a process id");
@@ -113,14 +121,9 @@ Expected<ChangesQuery, ApiError> decode_changes_query(
     if (!parsed) return invalid("Parameter 'wait' must be a duration such as 30s, or seconds");
     query.wait = std::min(*parsed, max_wait);
   }
-  if (const auto* limit = param(params, "limit")) {
-    if (limit->empty() || limit->size() > 3 ||
-        limit->find_first_not_of("0123456789") != std::string::npos || std::stoi(*limit) < 1 ||
-        std::stoi(*limit) > 500) {
-      return invalid("Parameter 'limit' must be 1-500");
-    }
-    query.limit = static_cast<std::size_t>(std::stoi(*limit));
-  }
+  auto limit = page_size(params, 500, query.limit);
+  if (!limit) return Unexpected{limit.error()};
+  query.limit = *limit;
   return query;
 }
 

@@ -162,13 +162,13 @@ TEST(Feed, ACursorTheGatewayNoLongerKnowsIsResynchronised) {
   EXPECT_EQ(polling(*client), "feed");  // and following the feed again
 }
 
-// 500 requests queued at once by a tenant allowed 1,200 a minute with a burst of 20: the
+// 500 requests queued at once by a tenant allowed 2,400 a minute with a burst of 20: the
 // daemon paces itself from X-RateLimit-*, sends them all, and is never refused.
 TEST(Feed, ATenantNearItsLimitSlowsDownInsteadOfBeingRefused) {
   auto options = feed_stack();
   options.step_duration = "1ms";
   options.server_extra =
-      "[rate_limit]\nper_minute = 1200\nburst = 20\n"
+      "[rate_limit]\nper_minute = 2400\nburst = 20\n"
       "[order.stock]\n\"SKU-001\" = 1000000\n";
   options.server_settings = "http_threads = 8\n";
   Stack stack(options);
