@@ -90,6 +90,22 @@ TEST(Feed, ACompletionIsSeenLongBeforeTheScheduleWouldPoll) {
   EXPECT_NE(health.out.find("through the gateway's change feed"), std::string::npos) << health.out;
 }
 
+TEST(Feed, ALateProcessIsStillWarnedOfOnceWhileTheFeedIsUsed) {
+  auto options = feed_stack();
+  options.step_duration = "400ms";
+  options.fast_interval = "200ms";  // how often the daemon looks for late processes
+  options.daemon_extra = "[process_types.order]\ntimeout = \"500ms\"\n";
+  Stack stack(options);
+  auto client = socket_client(stack.socket());
+  ASSERT_TRUE(wait_until([&] { return polling(*client) == "feed"; }, 10s));
+  ASSERT_EQ(submit(*client, "late-1")->status, 202);
+  ASSERT_TRUE(wait_until([&] { return state(*client, "late-1") == "completed"; }, 20s));
+  const auto log = stack.daemon_log();
+  EXPECT_EQ(count(log, "not finished after 500ms; still following it through the change feed"), 1u)
+      << log;
+  EXPECT_EQ(server_requests(stack, "GET", kStatusRoute), 0);
+}
+
 TEST(Feed, AGatewayWithoutTheFeedIsPolledOnTheSchedule) {
   auto options = feed_stack();
   options.fast_interval = "200ms";
