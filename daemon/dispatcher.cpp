@@ -1,6 +1,7 @@
 // Dispatcher: sending, polling, retry and cancel, on Asio timers.
 #include "daemon/dispatcher.hpp"
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <utility>
@@ -74,6 +75,12 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
   bool sending = false;  // a submit is in flight or waiting out a backoff
   bool backing_off = false;
   std::string in_flight;  // the request being submitted right now
+  // The feed may have reported changes of the request being sent before its 202 came (or,
+  // for the first request sent after a start, before a crash): read it once after the
+  // 202, and save no cursor past those changes until then.
+  bool read_after_202 = false;
+  bool first_send = true;
+  TimePoint started_at = now_utc();
   int send_failures = 0;
   int local_failures = 0;   // answers the queue file could not record, in a row
   std::string queue_error;  // why the last of them could not; empty after a success
@@ -139,6 +146,12 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
     const LocalRecord record = std::move(**next);
     sending = true;
     in_flight = record.client_process_id;
+    // The oldest request queued before this start may have reached the gateway before a
+    // crash, and the saved cursor may be past its changes.
+    if (first_send && feed != Feed::kSchedule && record.created_at < started_at) {
+      read_after_202 = true;
+    }
+    first_send = false;
     SubmitRequest request{record.client_process_id, record.process_type, record.data,
                           record.idempotency_key};
     spdlog::debug("send {}: attempt {}", record.client_process_id, record.attempts + 1);
@@ -165,6 +178,10 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
         recorded();
         spdlog::info("send {}: accepted as {}", id, accepted->process_id);
         start_polling(id, accepted->process_id, now_utc());
+        if (std::exchange(read_after_202, false) && feed != Feed::kSchedule) {
+          polls.at(id)->resync = true;
+          schedule_poll(id, Duration::zero());
+        }
         changed(id);
         sending = false;
         send_next();
@@ -172,6 +189,7 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
       }
     }
     if (reply.outcome == Outcome::kPermanent) {
+      read_after_202 = false;  // refused: there is no process to read
       send_succeeded();
       ++counters.sends_rejected;
       spdlog::warn("send {}: rejected by the gateway: {}", id, reply.error);
@@ -508,16 +526,18 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
         continue;
       }
       const auto id = by_process.find(view->process_id);
-      if (id == by_process.end()) continue;  // not followed here (another daemon's, or ended)
+      if (id == by_process.end()) {
+        // Not followed here (another daemon's, or ended), or the request being sent,
+        // whose 202 has not come yet.
+        if (!in_flight.empty()) read_after_202 = true;
+        continue;
+      }
       ++counters.feed_changes;
       const std::string client_id = id->second;
       record_view(client_id, *polls.at(client_id), *view);
     }
     const bool fresh = cursor.empty();
     cursor = next;
-    if (auto saved = queue.save_feed_cursor(config.gateway.url, cursor); !saved) {
-      spdlog::warn("change feed: cursor not saved: {}", saved.error());
-    }
     if (feed == Feed::kSchedule) {
       // Back after failures; the cursor never stopped being valid, so nothing was missed.
       feed = Feed::kActive;
@@ -530,6 +550,17 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
       for (auto& [id, poll] : polls) {
         poll->resync = true;
         schedule_poll(id, Duration::zero());
+      }
+    }
+    // A restart goes on from the saved cursor without reading any process, so it must not
+    // be past a change this daemon has not recorded: none is saved while a process is still
+    // to be read once.
+    const bool unread =
+        read_after_202 ||
+        std::any_of(polls.begin(), polls.end(), [](const auto& p) { return p.second->resync; });
+    if (!unread) {
+      if (auto saved = queue.save_feed_cursor(config.gateway.url, cursor); !saved) {
+        spdlog::warn("change feed: cursor not saved: {}", saved.error());
       }
     }
     Duration delay = Duration::zero();
@@ -679,6 +710,7 @@ Dispatcher::~Dispatcher() {
 }
 
 void Dispatcher::start() {
+  impl_->started_at = now_utc();
   impl_->decide();
   auto active = impl_->queue.active();
   if (!active) {
