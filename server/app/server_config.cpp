@@ -99,6 +99,9 @@ void read(ConfigReader& reader, ServerConfig& config) {
   }
   config.feed_max_parked = static_cast<std::size_t>(reader.integer(
       "feed.max_parked", static_cast<std::int64_t>(config.feed_max_parked), 0, 1023));
+  config.feed_max_parked_per_tenant = static_cast<std::size_t>(
+      reader.integer("feed.max_parked_per_tenant",
+                     static_cast<std::int64_t>(config.feed_max_parked_per_tenant), 0, 1023));
   if (config.feed_max_parked >= config.http.threads) {
     reader.error("feed.max_parked", "must be less than server.http_threads (" +
                                         std::to_string(config.http.threads) +

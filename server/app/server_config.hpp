@@ -1,6 +1,7 @@
 // stargate-server's configuration (server.toml), documented in man/stargate-server.8.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <map>
 #include <optional>
@@ -50,8 +51,13 @@ struct ServerConfig {
   bool feed_enabled = true;
   Duration feed_max_wait = std::chrono::seconds(60);
   std::size_t feed_max_parked = 0;
+  std::size_t feed_max_parked_per_tenant = 0;  // 0: half of the above, at least 1
   std::size_t parked_limit() const {
     return feed_max_parked != 0 ? feed_max_parked : http.threads / 2;
+  }
+  std::size_t parked_limit_per_tenant() const {
+    if (feed_max_parked_per_tenant != 0) return feed_max_parked_per_tenant;
+    return std::max<std::size_t>(1, parked_limit() / 2);
   }
   Duration idempotency_ttl = std::chrono::hours(24);              // at least 24 h
   std::vector<std::string> metrics_allow = {"127.0.0.1", "::1"};  // who may GET /metrics

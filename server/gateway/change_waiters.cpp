@@ -39,13 +39,23 @@ ChangeWaiters::Place::~Place() {
   if (owner_ == nullptr) return;
   std::lock_guard lock(owner_->mutex_);
   --owner_->parked_;
+  if (const auto it = owner_->parked_by_tenant_.find(tenant_);
+      it != owner_->parked_by_tenant_.end()) {
+    if (--it->second == 0) owner_->parked_by_tenant_.erase(it);
+  }
 }
 
-ChangeWaiters::Place ChangeWaiters::park() {
+ChangeWaiters::Place ChangeWaiters::park(const std::string& tenant) {
   std::lock_guard lock(mutex_);
-  if (stopping_ || parked_ >= max_parked_) return Place(nullptr);
+  if (stopping_ || parked_ >= max_parked_) return Place();
+  auto& mine = parked_by_tenant_[tenant];
+  if (mine >= per_tenant_) {
+    if (mine == 0) parked_by_tenant_.erase(tenant);
+    return Place();
+  }
+  ++mine;
   ++parked_;
-  return Place(this);
+  return Place(this, tenant);
 }
 
 bool ChangeWaiters::wait(const std::string& tenant, std::uint64_t seen,

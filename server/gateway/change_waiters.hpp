@@ -1,7 +1,9 @@
 // Where the change feed's long polls wait. A request that finds nothing new after its cursor
 // parks here until a process of its tenant changes or its wait ends. Each parked request
-// holds one of the HTTP front's worker threads, so only `max_parked` may wait at once; the
-// others are answered at once and the client falls back to polling. Thread-safe.
+// holds one of the HTTP front's worker threads, so only `max_parked` may wait at once, and
+// only `per_tenant` of one tenant (so that one tenant, or one holder of its token opening
+// long polls and dropping them, cannot take every place); the others are answered at once
+// and the client falls back to polling. Thread-safe.
 #pragma once
 
 #include <chrono>
@@ -34,7 +36,8 @@ struct ChangeWaiterStats {
 
 class ChangeWaiters {
  public:
-  explicit ChangeWaiters(std::size_t max_parked) : max_parked_(max_parked) {}
+  ChangeWaiters(std::size_t max_parked, std::size_t per_tenant)
+      : max_parked_(max_parked), per_tenant_(per_tenant) {}
 
   // A process of `tenant` changed: wakes that tenant's parked requests.
   void notify(const std::string& tenant);
@@ -45,21 +48,26 @@ class ChangeWaiters {
   // A parking place, given back when it goes out of scope.
   class Place {
    public:
-    explicit Place(ChangeWaiters* owner) : owner_(owner) {}
-    Place(Place&& other) noexcept : owner_(other.owner_) { other.owner_ = nullptr; }
+    Place() = default;
+    Place(ChangeWaiters* owner, std::string tenant) : owner_(owner), tenant_(std::move(tenant)) {}
+    Place(Place&& other) noexcept
+        : owner_(std::exchange(other.owner_, nullptr)), tenant_(std::move(other.tenant_)) {}
     Place(const Place&) = delete;
     Place& operator=(Place&& other) noexcept {
       std::swap(owner_, other.owner_);
+      std::swap(tenant_, other.tenant_);
       return *this;
     }
     ~Place();
     explicit operator bool() const { return owner_ != nullptr; }
 
    private:
-    ChangeWaiters* owner_;
+    ChangeWaiters* owner_ = nullptr;
+    std::string tenant_;
   };
-  // An empty Place when all are taken or the server is stopping.
-  Place park();
+  // An empty Place when all are taken, the tenant holds its share, or the server is
+  // stopping.
+  Place park(const std::string& tenant);
 
   // Waits until the tenant's generation differs from `seen`, until `deadline`, or until
   // stop(); true when a change came.
@@ -74,6 +82,8 @@ class ChangeWaiters {
 
  private:
   const std::size_t max_parked_;
+  const std::size_t per_tenant_;
+  std::map<std::string, std::size_t> parked_by_tenant_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::map<std::string, std::uint64_t> generations_;

@@ -84,7 +84,7 @@ struct HttpApi::Impl {
                     if (e != nullptr) e->notify();
                   }),
         auth_throttle(c.auth_max_failures, c.auth_failure_window, c.auth_concurrent_checks),
-        waiters(c.parked_limit()) {}
+        waiters(c.parked_limit(), c.parked_limit_per_tenant()) {}
   ~Impl();
 
   // Creates the TLS context when a certificate is configured; false (and tls_error) when it

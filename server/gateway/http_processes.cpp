@@ -160,7 +160,7 @@ void HttpApi::Impl::changes(const httplib::Request& req, httplib::Response& res)
   }
   const Caller who = caller(*claims, res);
   const auto deadline = std::chrono::steady_clock::now() + query->wait;
-  ChangeWaiters::Place place(nullptr);
+  ChangeWaiters::Place place;
   std::optional<int> retry_after;
   FeedAnswer reason = FeedAnswer::kChange;
   Expected<ChangePage, ApiError> page = Unexpected{ApiError{}};
@@ -182,7 +182,7 @@ void HttpApi::Impl::changes(const httplib::Request& req, httplib::Response& res)
       reason = FeedAnswer::kNoWait;
       break;
     }
-    if (!place) place = waiters.park();
+    if (!place) place = waiters.park(who.tenant);
     if (!place) {
       reason = waiters.stopping() ? FeedAnswer::kStopping : FeedAnswer::kFull;
       retry_after = static_cast<int>(

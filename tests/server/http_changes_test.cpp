@@ -201,6 +201,49 @@ TEST_F(ChangeFeedTest, WhenEveryPlaceIsTakenTheFeedAnswersAtOnceAndOthersGetThro
   EXPECT_NE(metrics.find("stargate_feed_parked_max 1\n"), std::string::npos);
 }
 
+TEST_F(ChangeFeedTest, OneTenantCannotTakeEveryPlace) {
+  ServerConfig config = config_;
+  config.http.threads = 6;
+  config.feed_max_parked = 2;
+  config.feed_max_parked_per_tenant = 1;
+  auto second = gateway(config);
+  const auto acme = token("acme-order");
+  const auto globex = token("globex");
+  const std::string acme_cursor = start(acme);
+  const std::string globex_cursor = start(globex);
+  const auto long_poll = [&](const std::string& t, const std::string& cursor) {
+    return std::async(std::launch::async, [&, t, cursor] {
+      httplib::Client client("127.0.0.1", second->port);
+      client.set_read_timeout(30s);
+      return client.Get(std::string(kChanges) + "?wait=20s&cursor=" + cursor,
+                        {{"Authorization", "Bearer " + t}});
+    });
+  };
+  const auto parked = [&](int n) {
+    return test::wait_until(
+        [&] {
+          return second->client->Get("/metrics")
+                     ->body.find("stargate_feed_parked " + std::to_string(n) + "\n") !=
+                 std::string::npos;
+        },
+        10s);
+  };
+  auto acme_parked = long_poll(acme, acme_cursor);
+  ASSERT_TRUE(parked(1));
+  // acme holds its share: its next long poll is answered at once...
+  auto refused = second->client->Get(std::string(kChanges) + "?wait=20s&cursor=" + acme_cursor,
+                                     {{"Authorization", "Bearer " + acme}});
+  ASSERT_EQ(refused->status, 200);
+  EXPECT_EQ(json::parse(refused->body)["retryAfter"], 30);
+  // ...while another tenant still finds a place.
+  auto globex_parked = long_poll(globex, globex_cursor);
+  ASSERT_TRUE(parked(2));
+  ASSERT_EQ(submit(acme, order_body("k1"))->status, 202);
+  ASSERT_EQ(submit(globex, order_body("g1"))->status, 202);
+  EXPECT_FALSE(json::parse(acme_parked.get()->body)["changes"].empty());
+  EXPECT_FALSE(json::parse(globex_parked.get()->body)["changes"].empty());
+}
+
 TEST_F(ChangeFeedTest, StoppingTheServerAnswersParkedRequests) {
   auto second = gateway(config_);
   const auto t = token("acme-order");
