@@ -501,31 +501,22 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
       feed_failed(reply.error, reply.retry_after);
       return;
     }
-    const nlohmann::json& body = reply.body;
-    const bool readable = body.is_object() && body.contains("changes") &&
-                          body["changes"].is_array() && body.contains("cursor") &&
-                          body["cursor"].is_string() &&
-                          !body["cursor"].get_ref<const std::string&>().empty() &&
-                          body["cursor"].get_ref<const std::string&>().size() <= 128;
-    if (!readable) {
-      feed_failed("unreadable change-feed answer", std::nullopt);
+    auto page = parse_changes_answer(reply.body);
+    if (!page) {
+      feed_failed("unreadable change-feed answer: " + page.error(), std::nullopt);
       return;
     }
-    const nlohmann::json* changes = &body["changes"];
-    const std::string next = body["cursor"].get<std::string>();
     ++counters.feed_ok;
     last_success = now_utc();
     if (feed_failures > 0) {
       if (feed_failures >= config.polling.alert_after) spdlog::info("change feed answers again");
       feed_failures = 0;
     }
-    for (const auto& entry : *changes) {
-      auto view = parse_process_view(entry);
-      if (!view) {
-        spdlog::warn("change feed: an unreadable entry skipped: {}", view.error());
-        continue;
-      }
-      const auto id = by_process.find(view->process_id);
+    if (page->unreadable > 0) {
+      spdlog::warn("change feed: {} unreadable entries skipped", page->unreadable);
+    }
+    for (const auto& view : page->changes) {
+      const auto id = by_process.find(view.process_id);
       if (id == by_process.end()) {
         // Not followed here (another daemon's, or ended), or the request being sent,
         // whose 202 has not come yet.
@@ -534,10 +525,10 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
       }
       ++counters.feed_changes;
       const std::string client_id = id->second;
-      record_view(client_id, *polls.at(client_id), *view);
+      record_view(client_id, *polls.at(client_id), view);
     }
     const bool fresh = cursor.empty();
-    cursor = next;
+    cursor = page->cursor;
     if (feed == Feed::kSchedule) {
       // Back after failures; the cursor never stopped being valid, so nothing was missed.
       feed = Feed::kActive;
@@ -564,17 +555,15 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
       }
     }
     Duration delay = Duration::zero();
-    if (!(body.contains("more") && body["more"].is_boolean() && body["more"].get<bool>())) {
+    if (!page->more) {
       const auto took = std::chrono::steady_clock::now() - sent;
       if (took < config.polling.feed_interval) {
         delay = std::chrono::duration_cast<Duration>(config.polling.feed_interval - took);
       }
     }
     // The gateway could not hold the request (every place taken): ask less often.
-    if (const auto after = body.find("retryAfter");
-        after != body.end() && after->is_number_unsigned()) {
-      delay = std::max<Duration>(
-          delay, std::chrono::seconds(std::min<std::uint64_t>(after->get<std::uint64_t>(), 3600)));
+    if (page->retry_after_seconds) {
+      delay = std::max<Duration>(delay, std::chrono::seconds(*page->retry_after_seconds));
     }
     feed_after(delay);
   }

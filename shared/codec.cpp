@@ -269,4 +269,35 @@ Expected<TokenAnswer> parse_token_answer(const json& body) {
   return answer;
 }
 
+Expected<ChangesAnswer> parse_changes_answer(const json& body) {
+  if (!body.is_object()) return fail("change-feed answer is not a JSON object");
+  const auto changes = body.find("changes");
+  const auto cursor = body.find("cursor");
+  if (changes == body.end() || !changes->is_array()) {
+    return fail("change-feed answer without a changes array");
+  }
+  if (cursor == body.end() || !cursor->is_string() ||
+      cursor->get_ref<const std::string&>().empty() ||
+      cursor->get_ref<const std::string&>().size() > 128) {
+    return fail("change-feed answer without a cursor of 1-128 characters");
+  }
+  ChangesAnswer answer;
+  answer.cursor = cursor->get<std::string>();
+  for (const auto& entry : *changes) {
+    if (auto view = parse_process_view(entry)) {
+      answer.changes.push_back(std::move(*view));
+    } else {
+      ++answer.unreadable;
+    }
+  }
+  const auto more = body.find("more");
+  answer.more = more != body.end() && more->is_boolean() && more->get<bool>();
+  const auto after = body.find("retryAfter");
+  if (after != body.end() && after->is_number_unsigned()) {
+    answer.retry_after_seconds =
+        static_cast<std::int64_t>(std::min<std::uint64_t>(after->get<std::uint64_t>(), 3600));
+  }
+  return answer;
+}
+
 }  // namespace stargate

@@ -87,4 +87,16 @@ struct TokenAnswer {
 };
 Expected<TokenAnswer> parse_token_answer(const nlohmann::json& body);
 
+// One answer of the gateway's change feed, {changes, cursor, more, retryAfter?}, as the
+// daemon uses it. Fails without a cursor (1-128 characters) or a changes array; entries
+// that are not status bodies are counted and left out, not fatal.
+struct ChangesAnswer {
+  std::vector<ProcessView> changes;
+  std::size_t unreadable = 0;
+  std::string cursor;
+  bool more = false;
+  std::optional<std::int64_t> retry_after_seconds;  // 0 .. 3600
+};
+Expected<ChangesAnswer> parse_changes_answer(const nlohmann::json& body);
+
 }  // namespace stargate

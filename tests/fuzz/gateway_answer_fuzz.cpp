@@ -1,6 +1,6 @@
 // Fuzz target: the daemon's decoding of what the gateway and its token endpoint answer (a
-// hostile or broken gateway included): 202 bodies, status bodies, error bodies and token
-// answers. What decodes must encode again and decode to the same.
+// hostile or broken gateway included): 202 bodies, status bodies, change-feed answers,
+// error bodies and token answers. What decodes must encode again and decode to the same.
 #include <cstdint>
 #include <string>
 
@@ -26,6 +26,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto again = parse_json(dump_json(to_json(*view)));
     fuzz::check(bool(again), "an encoded status does not parse");
     fuzz::check(bool(parse_process_view(*again)), "an encoded status does not decode");
+  }
+  if (auto page = parse_changes_answer(*body)) {
+    fuzz::check(!page->cursor.empty() && page->cursor.size() <= 128, "cursor length");
+    fuzz::check(page->changes.size() + page->unreadable == (*body)["changes"].size(),
+                "a change entry neither read nor counted");
+    fuzz::check(!page->retry_after_seconds ||
+                    (*page->retry_after_seconds >= 0 && *page->retry_after_seconds <= 3600),
+                "retryAfter range");
   }
   if (auto error = parse_error_body(*body)) {
     (void)dump_json(error_body(*error, "2026-12-01T00:00:00Z", "id"));

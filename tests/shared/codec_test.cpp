@@ -155,5 +155,30 @@ TEST(Codec, TokenAnswers) {
   EXPECT_FALSE(parse_token_answer(json::parse("[]")));
 }
 
+TEST(Codec, ChangeFeedAnswers) {
+  auto page = parse_changes_answer(json::parse(R"({"changes":[
+      {"processId":"P1","status":"completed","result":{"ok":true}},
+      {"processId":"P2","status":"exploded"}, 7],
+      "cursor":"e-42","more":true,"retryAfter":99999})"));
+  ASSERT_TRUE(page) << page.error();
+  ASSERT_EQ(page->changes.size(), 1u);
+  EXPECT_EQ(page->changes[0].process_id, "P1");
+  EXPECT_EQ(page->unreadable, 2u);  // left out, counted, not fatal
+  EXPECT_EQ(page->cursor, "e-42");
+  EXPECT_TRUE(page->more);
+  EXPECT_EQ(page->retry_after_seconds, 3600);  // capped
+  auto plain = parse_changes_answer(json::parse(R"({"changes":[],"cursor":"c"})"));
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->more);
+  EXPECT_FALSE(plain->retry_after_seconds);
+  for (const char* bad :
+       {R"({"changes":[]})", R"({"changes":[],"cursor":""})", R"({"changes":{},"cursor":"c"})",
+        R"({"cursor":"c"})", R"({"changes":[],"cursor":7})", "[]", "null"}) {
+    EXPECT_FALSE(parse_changes_answer(json::parse(bad))) << bad;
+  }
+  EXPECT_FALSE(
+      parse_changes_answer(json{{"changes", json::array()}, {"cursor", std::string(129, 'c')}}));
+}
+
 }  // namespace
 }  // namespace stargate

@@ -14,4 +14,12 @@ inline constexpr const char* kClientColumns =
 
 ClientRecord read_client(const db::Statement& row);
 
+inline constexpr const char* kProcessColumns =
+    "process_id, tenant, client_id, client_process_id, process_type, data, status, progress, "
+    "current_step, result, error, retryable, attempt, created_at, updated_at, finished_at, "
+    "estimated_completion, correlation_id";
+
+// A row of kProcessColumns.
+ProcessRecord read_process(const db::Statement& row);
+
 }  // namespace stargate::server::rows

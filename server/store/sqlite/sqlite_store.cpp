@@ -120,12 +120,9 @@ INSERT INTO change_feed (id, epoch, last_seq)
   VALUES (1, lower(hex(randomblob(8))), (SELECT coalesce(max(seq), 0) FROM processes));
 )sql";
 
-constexpr const char* kProcessColumns =
-    "process_id, tenant, client_id, client_process_id, process_type, data, status, progress, "
-    "current_step, result, error, retryable, attempt, created_at, updated_at, finished_at, "
-    "estimated_completion, correlation_id";
+}  // namespace
 
-ProcessRecord read_process(const db::Statement& row) {
+ProcessRecord rows::read_process(const db::Statement& row) {
   ProcessRecord record;
   auto& view = record.view;
   view.process_id = row.text(0);
@@ -151,8 +148,6 @@ ProcessRecord read_process(const db::Statement& row) {
   record.correlation_id = row.text(17);
   return record;
 }
-
-}  // namespace
 
 SqliteStore::ReadLease::~ReadLease() {
   if (db_ == nullptr) return;
@@ -206,54 +201,6 @@ void SqliteStore::migrate() {
   tx.commit();
 }
 
-void SqliteStore::load_feed_epoch() {
-  auto stmt = db_.prepare("SELECT epoch FROM change_feed WHERE id = 1");
-  if (!stmt.step()) throw std::runtime_error(db_.path() + ": change_feed is empty");
-  feed_epoch_ = stmt.text(0);
-}
-
-std::int64_t SqliteStore::next_change_locked() {
-  auto stmt =
-      db_.prepare("UPDATE change_feed SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq");
-  stmt.step();
-  return stmt.integer(0);
-}
-
-// A cursor is "<epoch>-<change_seq>": the position of the last change its reader saw.
-Expected<ChangePage> SqliteStore::changes_after(const ChangeQuery& query) {
-  return db::guarded("store", [&]() -> Expected<ChangePage> {
-    auto lease = reader();
-    db::Database& db = lease.db();
-    auto head = db.prepare("SELECT last_seq FROM change_feed WHERE id = 1");
-    if (!head.step()) return fail("store: change_feed is empty");
-    const std::int64_t last = head.integer(0);
-    ChangePage page;
-    if (query.cursor.empty()) {
-      page.cursor = feed_epoch_ + "-" + std::to_string(last);
-      return page;
-    }
-    const auto dash = query.cursor.find('-');
-    const std::string digits = dash == std::string::npos ? "" : query.cursor.substr(dash + 1);
-    if (query.cursor.substr(0, dash) != feed_epoch_ || digits.empty() || digits.size() > 18 ||
-        digits.find_first_not_of("0123456789") != std::string::npos || std::stoll(digits) > last) {
-      page.cursor_known = false;
-      return page;
-    }
-    std::int64_t position = std::stoll(digits);
-    auto stmt = db.prepare(std::string("SELECT ") + kProcessColumns +
-                           ", change_seq FROM processes WHERE tenant = ? AND change_seq > ? "
-                           "ORDER BY change_seq LIMIT ?");
-    stmt.bind(1, query.tenant).bind(2, position).bind(3, static_cast<std::int64_t>(query.limit));
-    while (stmt.step()) {
-      page.processes.push_back(read_process(stmt));
-      position = stmt.integer(18);
-    }
-    page.more = page.processes.size() == query.limit;
-    page.cursor = feed_epoch_ + "-" + std::to_string(position);
-    return page;
-  });
-}
-
 std::string SqliteStore::next_process_id(TimePoint now) {
   const std::string day = format_process_id(now, 0).substr(5, 8);
   auto stmt = db_.prepare(
@@ -272,11 +219,11 @@ std::string SqliteStore::tenant_of(const std::string& process_id) {
 
 std::optional<ProcessRecord> SqliteStore::load_process(db::Database& db,
                                                        const std::string& process_id) {
-  auto stmt =
-      db.prepare(std::string("SELECT ") + kProcessColumns + " FROM processes WHERE process_id = ?");
+  auto stmt = db.prepare(std::string("SELECT ") + rows::kProcessColumns +
+                         " FROM processes WHERE process_id = ?");
   stmt.bind(1, process_id);
   if (!stmt.step()) return std::nullopt;
-  return read_process(stmt);
+  return rows::read_process(stmt);
 }
 
 // Group commit: concurrent submissions share one transaction, so one fsync acknowledges
@@ -408,7 +355,7 @@ Expected<std::vector<ProcessRecord>> SqliteStore::list_processes(const ListQuery
   return db::guarded("store", [&]() -> Expected<std::vector<ProcessRecord>> {
     auto lease = reader();
     db::Database& db = lease.db();
-    std::string sql = std::string("SELECT ") + kProcessColumns +
+    std::string sql = std::string("SELECT ") + rows::kProcessColumns +
                       " FROM processes WHERE tenant = ?1"
                       " AND (?2 IS NULL OR status = ?2)"
                       " AND (?3 = '' OR process_type = ?3)"
@@ -426,7 +373,7 @@ Expected<std::vector<ProcessRecord>> SqliteStore::list_processes(const ListQuery
     stmt.bind(5, static_cast<std::int64_t>(query.limit));
     std::vector<ProcessRecord> out;
     while (stmt.step())
-      out.push_back(read_process(stmt));
+      out.push_back(rows::read_process(stmt));
     return out;
   });
 }
