@@ -5,6 +5,7 @@
 #include "server/store/mongo/mongo_store.hpp"
 #include "server/store/redis/redis_answer_cache.hpp"
 #include "server/store/redis/redis_auth_failures.hpp"
+#include "server/store/redis/redis_changes.hpp"
 #include "server/store/redis/redis_client.hpp"
 #include "server/store/redis/redis_rate_limiter.hpp"
 #include "server/store/redis/redis_revocations.hpp"
@@ -104,6 +105,7 @@ Expected<Backend> open_backend(const ServerConfig& config) {
       std::make_shared<RedisWorkStream>(backend.redis, (*store)->worker(), config.lease));
   (*store)->attach_revocations(std::make_shared<RedisRevocations>(backend.redis));
   (*store)->attach_answers(std::make_shared<RedisAnswerCache>(backend.redis));
+  (*store)->attach_changes(std::make_shared<RedisChanges>(backend.redis));
   backend.store = std::move(*store);
   backend.auth_failures = std::make_shared<RedisAuthFailures>(backend.redis);
   backend.limiter = std::make_unique<RedisRateLimiter>(*backend.redis, config.rate_limit,

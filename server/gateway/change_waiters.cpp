@@ -24,15 +24,23 @@ const char* feed_answer_name(FeedAnswer answer) {
 void ChangeWaiters::notify(const std::string& tenant) {
   {
     std::lock_guard lock(mutex_);
-    ++generations_[tenant];
+    if (tenant.empty()) {
+      ++every_tenant_;
+    } else {
+      ++generations_[tenant];
+    }
   }
   changed_.notify_all();
 }
 
 std::uint64_t ChangeWaiters::generation(const std::string& tenant) const {
   std::lock_guard lock(mutex_);
+  return generation_locked(tenant);
+}
+
+std::uint64_t ChangeWaiters::generation_locked(const std::string& tenant) const {
   const auto it = generations_.find(tenant);
-  return it == generations_.end() ? 0 : it->second;
+  return every_tenant_ + (it == generations_.end() ? 0 : it->second);
 }
 
 ChangeWaiters::Place::~Place() {
@@ -61,12 +69,8 @@ ChangeWaiters::Place ChangeWaiters::park(const std::string& tenant) {
 bool ChangeWaiters::wait(const std::string& tenant, std::uint64_t seen,
                          std::chrono::steady_clock::time_point deadline) {
   std::unique_lock lock(mutex_);
-  const auto current = [&] {
-    const auto it = generations_.find(tenant);
-    return it == generations_.end() ? 0 : it->second;
-  };
-  const bool woken =
-      changed_.wait_until(lock, deadline, [&] { return stopping_ || current() != seen; });
+  const bool woken = changed_.wait_until(
+      lock, deadline, [&] { return stopping_ || generation_locked(tenant) != seen; });
   if (woken && !stopping_) {
     ++counters_.wakeups;
     return true;

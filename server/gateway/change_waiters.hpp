@@ -39,7 +39,8 @@ class ChangeWaiters {
   ChangeWaiters(std::size_t max_parked, std::size_t per_tenant)
       : max_parked_(max_parked), per_tenant_(per_tenant) {}
 
-  // A process of `tenant` changed: wakes that tenant's parked requests.
+  // A process of `tenant` changed: wakes that tenant's parked requests. An empty tenant
+  // wakes every parked request (changes may have gone unheard: they look again).
   void notify(const std::string& tenant);
   // How many changes of `tenant` were announced so far (read before looking in the store,
   // so that a change committed in between is not slept through).
@@ -81,12 +82,15 @@ class ChangeWaiters {
   ChangeWaiterStats stats() const;
 
  private:
+  std::uint64_t generation_locked(const std::string& tenant) const;
+
   const std::size_t max_parked_;
   const std::size_t per_tenant_;
   std::map<std::string, std::size_t> parked_by_tenant_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::map<std::string, std::uint64_t> generations_;
+  std::uint64_t every_tenant_ = 0;  // added to each tenant's generation
   std::size_t parked_ = 0;
   bool stopping_ = false;
   ChangeWaiterStats counters_;

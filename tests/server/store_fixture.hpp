@@ -16,6 +16,7 @@
 #include "server/store/mongo/mongo_rows.hpp"
 #include "server/store/mongo/mongo_store.hpp"
 #include "server/store/redis/redis_answer_cache.hpp"
+#include "server/store/redis/redis_changes.hpp"
 #include "server/store/redis/redis_client.hpp"
 #include "server/store/redis/redis_revocations.hpp"
 #include "server/store/redis/redis_work_stream.hpp"
@@ -85,6 +86,7 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
           std::make_shared<RedisWorkStream>(redis_, (*opened)->worker(), std::chrono::seconds(30)));
       (*opened)->attach_revocations(std::make_shared<RedisRevocations>(redis_));
       (*opened)->attach_answers(std::make_shared<RedisAnswerCache>(redis_));
+      (*opened)->attach_changes(std::make_shared<RedisChanges>(redis_));
     }
     return std::move(*opened);
   }

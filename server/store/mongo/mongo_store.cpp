@@ -224,6 +224,7 @@ Expected<Insertion> MongoStore::held_key(const json& held, const NewProcess& pro
     auto written = insert_process(id, held.value("seq", std::int64_t{0}), process);
     if (!written) return Unexpected{written.error()};
     if (*written) {
+      changed(process.tenant, id);
       auto audited = audit_state(id, process.tenant, nullptr, "accepted", process.now);
       if (!audited) return Unexpected{audited.error()};
       enqueue(id);
@@ -270,6 +271,7 @@ Expected<Insertion> MongoStore::create_process(const NewProcess& process) {
     auto written = insert_process(*id, seq, process);
     if (!written) return Unexpected{written.error()};
     if (!*written) continue;  // cannot happen with a fresh id; look again
+    changed(process.tenant, *id);
     if (auto audited = audit_state(*id, process.tenant, nullptr, "accepted", process.now);
         !audited) {
       return Unexpected{audited.error()};
@@ -362,6 +364,7 @@ Expected<ProcessStore::RetryOutcome> MongoStore::retry_process(
       "update", "processes",
       {{"updates", json::array({{{"q", {{"_id", process_id}}}, {"u", {{"$set", set}}}}})}});
   if (!retried) return Unexpected{retried.error()};
+  changed(tenant, process_id);
   if (auto audited = audit_state(process_id, tenant, "failed", "accepted", now); !audited) {
     return Unexpected{audited.error()};
   }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "server/store/answer_cache.hpp"
+#include "server/store/change_index.hpp"
 #include "server/store/mongo/group_commit.hpp"
 #include "server/store/mongo/mongo_client.hpp"
 #include "server/store/queue_index.hpp"
@@ -54,6 +55,9 @@ class MongoStore final : public Store {
   // kAnswerTtl when read from MongoDB.
   void attach_answers(std::shared_ptr<AnswerCache> cache) { answers_ = std::move(cache); }
   static constexpr auto kAnswerTtl = std::chrono::minutes(10);
+  // Each change of a process is added to `changes` (Redis) once it is in MongoDB: the change
+  // feed reads the ids there and the processes here. Without one the store keeps no feed.
+  void attach_changes(std::shared_ptr<ChangeIndex> changes) { changes_ = std::move(changes); }
 
   Status add_client(const ClientRecord& client) override;
   Expected<std::optional<ClientRecord>> find_client(const std::string& client_id) override;
@@ -93,6 +97,9 @@ class MongoStore final : public Store {
   const std::string& worker() const { return worker_; }
   Status check_writable() override;
   const char* readiness_name() const override { return "mongodb"; }
+  bool has_change_feed() const override { return changes_ != nullptr; }
+  Expected<ChangePage> changes_after(const ChangeQuery& query) override;
+  void on_change(std::function<void(const std::string& tenant)> listener) override;
   Status append_audit(const std::vector<AuditEvent>& events) override;
   Status scan_audit(TimePoint since, const std::function<void(const AuditRecord&)>& sink) override;
 
@@ -131,6 +138,18 @@ class MongoStore final : public Store {
   Status audit_state(const std::string& process_id, const std::string& tenant, const char* from,
                      const char* to, TimePoint now);
   Expected<std::map<std::string, std::int64_t>> sums_by_sku(const nlohmann::json& match);
+  // Puts a change that is in MongoDB on the change feed; a failure is only logged (the
+  // index then makes the tenant's readers resynchronise).
+  void changed(const std::string& tenant, const std::string& process_id);
+  // What the feed last heard of a process this worker holds, so that progress which
+  // changes nothing is no change.
+  struct Held {
+    std::string tenant;
+    int progress = 0;
+    std::string step;
+  };
+  void hold(const ProcessRecord& record);
+  void release(const std::string& process_id);
 
   std::unique_ptr<mongo::Client> db_;
   Duration lease_;
@@ -147,6 +166,9 @@ class MongoStore final : public Store {
   std::shared_ptr<QueueIndex> queue_;
   std::shared_ptr<RevocationIndex> revocations_;
   std::shared_ptr<AnswerCache> answers_;
+  std::shared_ptr<ChangeIndex> changes_;
+  std::mutex held_mutex_;
+  std::unordered_map<std::string, Held> held_;
   std::mutex usable_mutex_;
   // "client\nfamily" -> until when the index's "usable" is trusted (see kUsableFor).
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> usable_until_;

@@ -62,7 +62,9 @@ Expected<std::optional<ProcessRecord>> MongoStore::claim_document(const json& do
   const bool taken_over = record.view.status == ProcessStatus::kProcessing;
   record.view.status = ProcessStatus::kProcessing;
   record.view.updated_at = from_unix_ms(ms);
+  hold(record);
   if (!taken_over) {
+    changed(record.tenant, id);
     if (auto audited =
             audit_state(record.view.process_id, record.tenant, "accepted", "processing", now);
         !audited) {
@@ -75,6 +77,7 @@ Expected<std::optional<ProcessRecord>> MongoStore::claim_document(const json& do
 // Without a queue index: the first claimable processes in line, from MongoDB itself.
 Expected<std::optional<ProcessRecord>> MongoStore::claim_next(TimePoint now) {
   if (auto ok = ready(); !ok) return Unexpected{ok.error()};
+  if (changes_) changes_->repair();
   if (queue_) return claim_from_queue(now);
   for (int round = 0; round < 5; ++round) {
     std::vector<json> candidates;
@@ -217,6 +220,25 @@ Status MongoStore::update_progress(const std::string& process_id, int progress,
   auto updated = db_->write("update", "processes",
                             {{"updates", json::array({{{"q", query}, {"u", {{"$set", set}}}}})}});
   if (!updated) return Unexpected{updated.error()};
+  if (updated->n == 0 || !changes_) return {};  // not under this worker's lease: no change
+  std::string tenant;
+  {
+    std::lock_guard lock(held_mutex_);
+    auto& held = held_[process_id];
+    if (!held.tenant.empty() && held.progress == progress && held.step == step) return {};
+    held.progress = progress;
+    held.step = step;
+    tenant = held.tenant;
+  }
+  if (tenant.empty()) {  // held without a claim through this store: ask MongoDB
+    auto scanned = db_->find("processes", {{"_id", process_id}},
+                             {{"limit", 1}, {"projection", {{"tenant", 1}}}},
+                             [&](json& doc) { tenant = doc.value("tenant", ""); });
+    if (!scanned) return {};  // the progress is written; the feed shows it with the next change
+    std::lock_guard lock(held_mutex_);
+    held_[process_id].tenant = tenant;
+  }
+  changed(tenant, process_id);
   return {};
 }
 
@@ -250,6 +272,8 @@ Status MongoStore::complete(const std::string& process_id, const nlohmann::json&
                         {"updatedAt", to_unix_ms(now)},
                         {"finishedAt", to_unix_ms(now)}});
   if (!tenant) return Unexpected{tenant.error()};
+  changed(*tenant, process_id);
+  release(process_id);
   finished_entry(process_id);
   return audit_state(process_id, *tenant, "processing", "completed", now);
 }
@@ -263,6 +287,8 @@ Status MongoStore::fail_process(const std::string& process_id, const ProcessErro
                         {"updatedAt", to_unix_ms(now)},
                         {"finishedAt", to_unix_ms(now)}});
   if (!tenant) return Unexpected{tenant.error()};
+  changed(*tenant, process_id);
+  release(process_id);
   finished_entry(process_id);
   return audit_state(process_id, *tenant, "processing", "failed", now);
 }

@@ -1,0 +1,152 @@
+// The change feed of the scale-out backend, on a real redis-server and MongoDB-compatible
+// server: a change written by a worker is seen and heard by a gateway that is another
+// program, and whatever Redis loses (its data, an entry a writer could not add, entries
+// trimmed with age) turns into a refused cursor, never into a change silently skipped.
+#include <condition_variable>
+#include <mutex>
+
+#include "tests/server/redis_backend_fixture.hpp"
+
+namespace stargate::server {
+namespace {
+
+class RedisChangesTest : public RedisBackendTest {
+ protected:
+  std::string head(Store& store) {
+    auto page = store.changes_after({"acme", "", 100});
+    EXPECT_TRUE(page) << page.error();
+    return page ? page->cursor : "";
+  }
+
+  std::vector<std::string> changed_since(Store& store, const std::string& cursor) {
+    std::vector<std::string> ids;
+    auto page = store.changes_after({"acme", cursor, 100});
+    EXPECT_TRUE(page) << page.error();
+    if (!page) return ids;
+    EXPECT_TRUE(page->cursor_known) << cursor;
+    for (const auto& record : page->processes)
+      ids.push_back(record.view.process_id);
+    return ids;
+  }
+
+  bool known(Store& store, const std::string& cursor) {
+    auto page = store.changes_after({"acme", cursor, 100});
+    EXPECT_TRUE(page) << page.error();
+    return page && page->cursor_known;
+  }
+};
+
+TEST_F(RedisChangesTest, AGatewaySeesAndHearsWhatAWorkerChanged) {
+  auto gateway = open(30s);
+  auto worker = open(30s);
+  std::mutex mutex;
+  std::condition_variable told;
+  std::vector<std::string> heard;
+  gateway->on_change([&](const std::string& tenant) {
+    std::lock_guard lock(mutex);
+    heard.push_back(tenant);
+    told.notify_all();
+  });
+  const auto start = head(*gateway);
+  const auto id = submit(*gateway, "k1");
+  auto claimed = worker->claim_next(now_utc());
+  ASSERT_TRUE(claimed && claimed->has_value());
+  {
+    std::unique_lock lock(mutex);
+    heard.clear();
+  }
+  ASSERT_TRUE(worker->complete(id, {{"ok", true}}, now_utc()));
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(told.wait_for(lock, 5s, [&] { return !heard.empty(); }));
+    EXPECT_EQ(heard, std::vector<std::string>{"acme"});
+  }
+  auto page = gateway->changes_after({"acme", start, 100});
+  ASSERT_TRUE(page) << page.error();
+  ASSERT_EQ(page->processes.size(), 1u);
+  EXPECT_EQ(page->processes[0].view.status, ProcessStatus::kCompleted);
+  gateway->on_change(nullptr);
+}
+
+// While Redis is down the feed answers an error. What was added while the listener could
+// not follow is unknown: once it follows again it tells every reader to look (an empty
+// tenant), then goes on hearing each change.
+TEST_F(RedisChangesTest, AListenerBackFromAnOutageTellsEveryReaderToLook) {
+  auto gateway = open(30s);
+  std::mutex mutex;
+  std::condition_variable told;
+  std::vector<std::string> heard;
+  gateway->on_change([&](const std::string& tenant) {
+    std::lock_guard lock(mutex);
+    heard.push_back(tenant);
+    told.notify_all();
+  });
+  redis_server_->stop(true);
+  // Meanwhile the feed cannot be read: an error (the gateway answers 503), not an empty page.
+  EXPECT_FALSE(gateway->changes_after({"acme", "", 100}));
+  std::this_thread::sleep_for(1500ms);
+  ASSERT_TRUE(redis_server_->start()) << redis_server_->error();
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(told.wait_for(lock, 10s, [&] { return !heard.empty(); }));
+    EXPECT_EQ(heard, std::vector<std::string>{""});
+  }
+  submit(*gateway, "k1");
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(told.wait_for(lock, 10s, [&] { return heard.size() >= 2; }));
+    EXPECT_EQ(heard, (std::vector<std::string>{"", "acme"}));
+  }
+  gateway->on_change(nullptr);
+}
+
+TEST_F(RedisChangesTest, CursorsOfARedisThatLostItsDataAreRefused) {
+  auto gateway = open(30s);
+  const auto before = head(*gateway);
+  submit(*gateway, "k1");
+  ASSERT_TRUE(redis_->command({"FLUSHALL"}));
+  EXPECT_FALSE(known(*gateway, before));
+  const auto fresh = head(*gateway);
+  const auto id = submit(*gateway, "k2");
+  EXPECT_EQ(changed_since(*gateway, fresh), std::vector<std::string>{id});
+}
+
+// A change made while Redis was down is in MongoDB only: once Redis is back (with its
+// data, as after a restart with its append-only file), the cursors of its tenant are
+// refused, so that its readers read their processes again rather than miss it.
+TEST_F(RedisChangesTest, AChangeThatCouldNotBeRecordedMakesItsTenantResynchronise) {
+  redis_server_ = std::make_unique<test::RedisServer>(dir_.file("redis-aof"), true);
+  ASSERT_TRUE(redis_server_->ok()) << redis_server_->error();
+  redis_ = std::make_shared<redis::Client>(*redis::parse_redis_url(redis_server_->url()));
+  auto gateway = open(30s);
+  auto worker = open(30s);
+  const auto start = head(*gateway);
+  const auto id = submit(*gateway, "k1");
+  ASSERT_TRUE(worker->claim_next(now_utc())->has_value());
+  const auto claimed = head(*gateway);
+  redis_server_->stop(true);
+  ASSERT_TRUE(worker->update_progress(id, 50, "reserve", now_utc()));  // in MongoDB only
+  ASSERT_TRUE(redis_server_->start()) << redis_server_->error();
+  EXPECT_TRUE(known(*gateway, claimed));  // Redis kept everything it was told...
+  (void)worker->claim_next(now_utc());    // ...and the worker, back in touch, tells the rest
+  EXPECT_FALSE(known(*gateway, claimed));
+  EXPECT_FALSE(known(*gateway, start));
+  const auto fresh = head(*gateway);
+  ASSERT_TRUE(worker->complete(id, {{"ok", true}}, now_utc()));
+  EXPECT_EQ(changed_since(*gateway, fresh), std::vector<std::string>{id});
+}
+
+TEST_F(RedisChangesTest, CursorsOlderThanTheRetentionAreRefused) {
+  feed_retention_ = 1s;
+  auto gateway = open(30s);
+  const auto old = head(*gateway);
+  submit(*gateway, "k1");
+  const auto recent = head(*gateway);
+  std::this_thread::sleep_for(2500ms);
+  const auto id = submit(*gateway, "k2");  // trims what is older than a second
+  EXPECT_FALSE(known(*gateway, old));      // k1's change after it is gone
+  EXPECT_EQ(changed_since(*gateway, recent), std::vector<std::string>{id});
+}
+
+}  // namespace
+}  // namespace stargate::server
