@@ -392,17 +392,18 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
     return true;
   }
 
-  void warn_when_late(const std::string& id, Poll& poll, const std::string& process_type) {
+  // True when it warns now (once per process).
+  bool warn_when_late(const std::string& id, Poll& poll, const std::string& process_type) {
     const Duration age = std::chrono::duration_cast<Duration>(now_utc() - poll.accepted_at);
     const Duration timeout = config.timeout_for(process_type);
-    if (!poll.timeout_warned && age >= timeout) {
-      poll.timeout_warned = true;
-      spdlog::warn("process {} ({}): not finished after {}; still {}", id, poll.process_id,
-                   format_duration(timeout),
-                   feed == Feed::kSchedule
-                       ? "polling every " + format_duration(config.polling.slow_interval)
-                       : std::string("following it through the change feed"));
-    }
+    if (poll.timeout_warned || age < timeout) return false;
+    poll.timeout_warned = true;
+    spdlog::warn("process {} ({}): not finished after {}; still {}", id, poll.process_id,
+                 format_duration(timeout),
+                 feed == Feed::kSchedule
+                     ? "polling every " + format_duration(config.polling.slow_interval)
+                     : std::string("following it through the change feed (read once now)"));
+    return true;
   }
 
   void schedule_next_poll(const std::string& id, Poll& poll) {
@@ -592,14 +593,19 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
   }
 
   // While the feed reports changes no poll answer comes to warn of a late process: look
-  // every fast_interval.
+  // every fast_interval. A late process is also read once, in case the feed missed its
+  // change (a server may die between recording a change and announcing it).
   void watch() {
     if (stopped) return;
     if (feed != Feed::kSchedule) {
       for (auto& [id, poll] : polls) {
         if (poll->timeout_warned) continue;
         auto record = queue.get(id);
-        if (record && record->has_value()) warn_when_late(id, *poll, (*record)->process_type);
+        if (record && record->has_value() && warn_when_late(id, *poll, (*record)->process_type) &&
+            !poll->resync) {
+          poll->resync = true;
+          schedule_poll(id, Duration::zero());
+        }
       }
     }
     watch_timer.expires_after(config.polling.fast_interval);
@@ -726,7 +732,9 @@ void Dispatcher::stop() {
   impl_->watch_timer.cancel();
   for (auto& [id, poll] : impl_->polls)
     poll->timer.cancel();
-  // Calls already running finish (bounded by the gateway timeouts); queued ones are dropped.
+  // Calls already running finish (bounded by the gateway timeouts), but a held feed request
+  // returns at once; queued ones are dropped.
+  impl_->gateway.interrupt();
   impl_->blocking.stop();
   impl_->blocking.join();
 }

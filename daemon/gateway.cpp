@@ -191,9 +191,23 @@ class HttpGateway final : public Gateway {
     return call(
         false, "",
         [&](httplib::Client& client, const httplib::Headers& headers) {
-          return send_bounded(client, "GET", path, headers);
+          {
+            std::lock_guard lock(held_mutex_);
+            if (interrupted_) return httplib::Result{nullptr, httplib::Error::Connection};
+            held_ = &client;
+          }
+          auto result = send_bounded(client, "GET", path, headers);
+          std::lock_guard lock(held_mutex_);
+          held_ = nullptr;
+          return result;
         },
         gateway_.request_timeout + wait);
+  }
+
+  void interrupt() override {
+    std::lock_guard lock(held_mutex_);
+    interrupted_ = true;
+    if (held_ != nullptr) held_->stop();  // shuts its socket down: the read returns at once
   }
 
   bool offers_feed() const override { return offers_feed_.load(); }
@@ -353,6 +367,9 @@ class HttpGateway final : public Gateway {
   std::vector<std::string> granted_;  // process types of the last token's scope
   std::atomic<bool> offers_feed_{false};
   Pacer pacer_;
+  std::mutex held_mutex_;
+  httplib::Client* held_ = nullptr;  // of the change-feed request being held, if any
+  bool interrupted_ = false;
 };
 
 }  // namespace

@@ -64,6 +64,9 @@ class Gateway {
   // Gets an access token now when none is held: the token answer says whether the feed is
   // offered. Fails as a submit would when the token endpoint cannot be reached.
   virtual GatewayReply prepare() = 0;
+  // At stop: a change-feed request the gateway holds returns at once, and none is sent
+  // after. Other calls finish as usual.
+  virtual void interrupt() {}
 };
 
 // Fails when the URL cannot be used or the secret cannot be read.

@@ -103,7 +103,8 @@ TEST(Feed, ALateProcessIsStillWarnedOfOnceWhileTheFeedIsUsed) {
   const auto log = stack.daemon_log();
   EXPECT_EQ(count(log, "not finished after 500ms; still following it through the change feed"), 1u)
       << log;
-  EXPECT_EQ(server_requests(stack, "GET", kStatusRoute), 0);
+  // Read once at the warning (in case the feed missed its change), else never on its own.
+  EXPECT_EQ(server_requests(stack, "GET", kStatusRoute), 1);
 }
 
 TEST(Feed, AGatewayWithoutTheFeedIsPolledOnTheSchedule) {

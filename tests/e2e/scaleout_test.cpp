@@ -12,12 +12,14 @@
 #include <thread>
 
 #include "server/store/mongo/mongo_client.hpp"
+#include "tests/support/socket_client.hpp"
 #include "tests/support/stack.hpp"
 
 namespace stargate::test {
 namespace {
 
 using nlohmann::json;
+using namespace std::chrono_literals;
 
 constexpr const char* kOrder = R"({"orderId":"ORD-1","items":[{"sku":"SKU-001","quantity":2}]})";
 
@@ -54,15 +56,27 @@ bool completed(int port, const std::string& bearer, const std::string& id) {
   return status(port, bearer, id).value("status", "") == "completed";
 }
 
-// The demo's order, through the daemon and one gateway, run by one of two workers.
+// The demo's order, through the daemon and one gateway, run by one of two workers. The
+// daemon follows it through the change feed: the worker's changes reach it through Redis
+// (the schedule would not look again for 30 s).
 TEST(ScaleOut, TheDaemonsOrderRunsOnAWorkerBehindEitherGateway) {
   StackOptions options;
   options.scale_out = true;
+  options.fast_interval = "30s";
   Stack stack(options);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return stack.cli({"health"}).out.find("through the gateway's change feed") !=
+               std::string::npos;
+      },
+      10s))
+      << stack.daemon_log();
+  const auto started = std::chrono::steady_clock::now();
   auto submitted = stack.cli({"--json", "submit", "order", "--data", kOrder, "--wait"});
   ASSERT_EQ(submitted.exit_code, 0) << submitted.err << submitted.out << stack.server_log();
   const auto answer = json::parse(submitted.out);
   EXPECT_EQ(answer.value("state", ""), "completed") << submitted.out;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 25s) << stack.daemon_log();
   const std::string id = answer["processId"];
   int ran = 0;
   for (std::size_t i = 0; i < 2; ++i) {
@@ -75,6 +89,91 @@ TEST(ScaleOut, TheDaemonsOrderRunsOnAWorkerBehindEitherGateway) {
   auto stock = stack.admin({"stock", "--json"});
   ASSERT_EQ(stock.exit_code, 0) << stock.err;
   EXPECT_NE(stock.out.find("SKU-001"), std::string::npos) << stock.out;
+}
+
+// A change in MongoDB that never reached the feed (its writer died before telling Redis):
+// here a completion written into MongoDB by the test, with no worker running. The daemon
+// follows the process through the feed, which says nothing; it reads the process once when
+// it warns that the process is late, and so sees it completed. Then, with a feed request
+// held for the other process, the daemon stops without waiting for the hold to end.
+TEST(ScaleOut, AChangeTheFeedMissedIsReadWhenTheProcessIsLate) {
+  StackOptions options;
+  options.scale_out = true;
+  options.workers = 0;
+  options.fast_interval = "1s";  // how often the daemon looks for late processes
+  options.daemon_extra = "timeout = \"3s\"\n";
+  Stack stack(options);
+  auto client = socket_client(stack.socket());
+  const auto polling = [&] {
+    auto res = client->Get("/v1/health");
+    return res && res->status == 200 ? json::parse(res->body)["gateway"].value("polling", "")
+                                     : std::string();
+  };
+  const auto record = [&](const std::string& name) {
+    auto res = client->Get("/v1/processes/" + name);
+    return res && res->status == 200 ? json::parse(res->body) : json::object();
+  };
+  const auto send = [&](const std::string& name) {
+    auto sent = client->Post(
+        "/v1/processes",
+        json{{"processType", "order"}, {"clientProcessId", name}, {"data", json::parse(kOrder)}}
+            .dump(),
+        "application/json");
+    return sent && sent->status == 202;
+  };
+  const auto status_reads = [&] {
+    httplib::Client http("127.0.0.1", stack.port());
+    auto page = http.Get("/metrics");
+    const std::string route = R"(route="/api/stargate/processes/:id")";
+    return page && page->body.find(route) != std::string::npos;
+  };
+  ASSERT_TRUE(wait_until([&] { return polling() == "feed"; }, 10s)) << stack.daemon_log();
+  // The first request after a start is read once after its 202 anyway (it may have reached
+  // the gateway before a crash): let that happen to another process first.
+  ASSERT_TRUE(send("first-1"));
+  ASSERT_TRUE(wait_until(status_reads, 20s)) << stack.daemon_log();
+  ASSERT_TRUE(send("missed-1"));
+  ASSERT_TRUE(wait_until([&] { return record("missed-1").value("state", "") == "accepted"; }, 20s))
+      << stack.daemon_log();
+  const std::string id = record("missed-1").value("processId", "");
+  ASSERT_FALSE(id.empty()) << record("missed-1").dump();
+
+  auto mongo = server::mongo::Client::open(stack.mongo().uri());
+  ASSERT_TRUE(mongo) << mongo.error();
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  auto written = (*mongo)->write(
+      "update", "processes",
+      {{"updates", json::array({{{"q", {{"_id", id}}},
+                                 {"u",
+                                  {{"$set",
+                                    {{"status", "completed"},
+                                     {"progress", 100},
+                                     {"result", R"({"note":"written by the test"})"},
+                                     {"updatedAt", now},
+                                     {"finishedAt", now}}}}}}})}});
+  ASSERT_TRUE(written) << written.error();
+  ASSERT_TRUE(wait_until([&] { return record("missed-1").value("state", "") == "completed"; }, 30s))
+      << stack.daemon_log();
+  EXPECT_NE(stack.daemon_log().find("missed-1 (" + id +
+                                    "): not finished after 3s; still following it through the "
+                                    "change feed (read once now)"),
+            std::string::npos)
+      << stack.daemon_log();
+  EXPECT_EQ(polling(), "feed");
+
+  // first-1 is still open, so a feed request is held: stopping does not wait for it.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        httplib::Client http("127.0.0.1", stack.port());
+        auto page = http.Get("/metrics");
+        return page && page->body.find("\nstargate_feed_parked 1\n") != std::string::npos;
+      },
+      20s));
+  const auto stopping = std::chrono::steady_clock::now();
+  EXPECT_EQ(stack.stop_daemon(SIGTERM), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - stopping, 15s);  // the hold lasts 30 s
 }
 
 // One key sent 32 times at once, half to each gateway: one process, 31 replays.
