@@ -29,6 +29,31 @@ class RedisChangesTest : public RedisBackendTest {
     return ids;
   }
 
+  // What a store's change listener hears, in order.
+  struct Heard {
+    std::mutex mutex;
+    std::condition_variable told;
+    std::vector<std::string> tenants;
+
+    void listen(Store& store) {
+      store.on_change([this](const std::string& tenant) {
+        std::lock_guard lock(mutex);
+        tenants.push_back(tenant);
+        told.notify_all();
+      });
+    }
+    void clear() {
+      std::lock_guard lock(mutex);
+      tenants.clear();
+    }
+    // What was heard once `count` tenants were (or after 10 s).
+    std::vector<std::string> wait_for(std::size_t count) {
+      std::unique_lock lock(mutex);
+      told.wait_for(lock, 10s, [&] { return tenants.size() >= count; });
+      return tenants;
+    }
+  };
+
   bool known(Store& store, const std::string& cursor) {
     auto page = store.changes_after({"acme", cursor, 100});
     EXPECT_TRUE(page) << page.error();
@@ -37,30 +62,17 @@ class RedisChangesTest : public RedisBackendTest {
 };
 
 TEST_F(RedisChangesTest, AGatewaySeesAndHearsWhatAWorkerChanged) {
+  Heard heard;  // outlives the store that calls it
   auto gateway = open(30s);
   auto worker = open(30s);
-  std::mutex mutex;
-  std::condition_variable told;
-  std::vector<std::string> heard;
-  gateway->on_change([&](const std::string& tenant) {
-    std::lock_guard lock(mutex);
-    heard.push_back(tenant);
-    told.notify_all();
-  });
+  heard.listen(*gateway);
   const auto start = head(*gateway);
   const auto id = submit(*gateway, "k1");
   auto claimed = worker->claim_next(now_utc());
   ASSERT_TRUE(claimed && claimed->has_value());
-  {
-    std::unique_lock lock(mutex);
-    heard.clear();
-  }
+  heard.clear();
   ASSERT_TRUE(worker->complete(id, {{"ok", true}}, now_utc()));
-  {
-    std::unique_lock lock(mutex);
-    ASSERT_TRUE(told.wait_for(lock, 5s, [&] { return !heard.empty(); }));
-    EXPECT_EQ(heard, std::vector<std::string>{"acme"});
-  }
+  EXPECT_EQ(heard.wait_for(1), std::vector<std::string>{"acme"});
   auto page = gateway->changes_after({"acme", start, 100});
   ASSERT_TRUE(page) << page.error();
   ASSERT_EQ(page->processes.size(), 1u);
@@ -72,31 +84,17 @@ TEST_F(RedisChangesTest, AGatewaySeesAndHearsWhatAWorkerChanged) {
 // not follow is unknown: once it follows again it tells every reader to look (an empty
 // tenant), then goes on hearing each change.
 TEST_F(RedisChangesTest, AListenerBackFromAnOutageTellsEveryReaderToLook) {
+  Heard heard;  // outlives the store that calls it
   auto gateway = open(30s);
-  std::mutex mutex;
-  std::condition_variable told;
-  std::vector<std::string> heard;
-  gateway->on_change([&](const std::string& tenant) {
-    std::lock_guard lock(mutex);
-    heard.push_back(tenant);
-    told.notify_all();
-  });
+  heard.listen(*gateway);
   redis_server_->stop(true);
   // Meanwhile the feed cannot be read: an error (the gateway answers 503), not an empty page.
   EXPECT_FALSE(gateway->changes_after({"acme", "", 100}));
   std::this_thread::sleep_for(1500ms);
   ASSERT_TRUE(redis_server_->start()) << redis_server_->error();
-  {
-    std::unique_lock lock(mutex);
-    ASSERT_TRUE(told.wait_for(lock, 10s, [&] { return !heard.empty(); }));
-    EXPECT_EQ(heard, std::vector<std::string>{""});
-  }
+  EXPECT_EQ(heard.wait_for(1), std::vector<std::string>{""});
   submit(*gateway, "k1");
-  {
-    std::unique_lock lock(mutex);
-    ASSERT_TRUE(told.wait_for(lock, 10s, [&] { return heard.size() >= 2; }));
-    EXPECT_EQ(heard, (std::vector<std::string>{"", "acme"}));
-  }
+  EXPECT_EQ(heard.wait_for(2), (std::vector<std::string>{"", "acme"}));
   gateway->on_change(nullptr);
 }
 
