@@ -114,8 +114,10 @@ route_requests() {  # route_requests METHOD ROUTE
 # (a) one mode: submit the processes through the socket, wait for every one to end.
 run_mode() {  # run_mode MODE -> "requests_per_process p50_ms p99_ms cpu_s seconds"
   local mode=$1
+  # As many engine workers as processes (up to the 1024 allowed), so that all of them run
+  # at once for the durations above instead of waiting their turn.
   start_stack "a-$mode" "$mode" "[engine]
-workers = 256" "fast_interval = \"$(ms 30000)\"
+workers = $((processes < 1024 ? processes : 1024))" "fast_interval = \"$(ms 30000)\"
 fast_phase = \"$(ms 120000)\"
 slow_interval = \"$(ms 60000)\"
 timeout = \"$(ms 600000)\"

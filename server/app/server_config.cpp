@@ -152,7 +152,7 @@ void read(ConfigReader& reader, ServerConfig& config) {
                                                std::chrono::milliseconds(100));
   config.auth_concurrent_checks = static_cast<int>(
       reader.integer("auth.concurrent_checks", config.auth_concurrent_checks, 1, 64));
-  config.workers = static_cast<std::size_t>(reader.integer("engine.workers", 2, 1, 256));
+  config.workers = static_cast<std::size_t>(reader.integer("engine.workers", 2, 1, 1024));
   config.stuck_after =
       reader.duration("engine.stuck_after", config.stuck_after, std::chrono::seconds(1));
   config.max_queue_wait =

@@ -63,6 +63,8 @@ struct ServerConfig {
   std::vector<std::string> metrics_allow = {"127.0.0.1", "::1"};  // who may GET /metrics
   RateLimit rate_limit;
   std::map<std::string, RateLimit> tenant_rate_limits;
+  // Engine worker threads: each runs one process at a time, so a node runs at most this
+  // many at once (processes whose handlers mostly wait want many).
   std::size_t workers = 2;
   // Readiness fails when a worker has run one process longer than stuck_after, or when the
   // process at the head of the queue has waited longer than max_queue_wait.

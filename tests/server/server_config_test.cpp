@@ -55,6 +55,19 @@ expected_duration = "5m"
   EXPECT_EQ(config->process_types.at("order").expected_duration, std::chrono::minutes(5));
 }
 
+// Up to 1024 engine workers: enough for as many waiting handlers as a node runs at once.
+TEST(ServerConfig, EngineWorkersAreBounded) {
+  test::TempDir dir;
+  test::write_file(dir.file("server.toml"), "[engine]\nworkers = 1024\n");
+  auto most = load_server_config(dir.file("server.toml"));
+  ASSERT_TRUE(most) << most.error();
+  EXPECT_EQ(most->workers, 1024u);
+  test::write_file(dir.file("server.toml"), "[engine]\nworkers = 1025\n");
+  auto over = load_server_config(dir.file("server.toml"));
+  ASSERT_FALSE(over);
+  EXPECT_NE(over.error().find(":2: engine.workers"), std::string::npos) << over.error();
+}
+
 TEST(ServerConfig, ReportsEveryProblem) {
   test::TempDir dir;
   test::write_file(dir.file("server.toml"),
