@@ -1,6 +1,8 @@
 // ChangeWaiters: a generation per tenant and one condition variable.
 #include "server/gateway/change_waiters.hpp"
 
+#include <algorithm>
+
 namespace stargate::server {
 
 const char* feed_answer_name(FeedAnswer answer) {
@@ -15,6 +17,8 @@ const char* feed_answer_name(FeedAnswer answer) {
       return "no_wait";
     case FeedAnswer::kStopping:
       return "stopping";
+    case FeedAnswer::kLeft:
+      return "left";
     case FeedAnswer::kCount:
       break;
   }
@@ -67,10 +71,21 @@ ChangeWaiters::Place ChangeWaiters::park(const std::string& tenant) {
 }
 
 bool ChangeWaiters::wait(const std::string& tenant, std::uint64_t seen,
-                         std::chrono::steady_clock::time_point deadline) {
+                         std::chrono::steady_clock::time_point deadline,
+                         const std::function<bool()>& gone) {
   std::unique_lock lock(mutex_);
-  const bool woken = changed_.wait_until(
-      lock, deadline, [&] { return stopping_ || generation_locked(tenant) != seen; });
+  const auto done = [&] { return stopping_ || generation_locked(tenant) != seen; };
+  bool woken = false;
+  for (;;) {
+    const auto until =
+        gone ? std::min(deadline, std::chrono::steady_clock::now() + kLookForClient) : deadline;
+    woken = changed_.wait_until(lock, until, done);
+    if (woken || until == deadline) break;
+    lock.unlock();
+    const bool left = gone();
+    lock.lock();
+    if (left) break;
+  }
   if (woken && !stopping_) {
     ++counters_.wakeups;
     return true;

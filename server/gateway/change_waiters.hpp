@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -23,6 +24,7 @@ enum class FeedAnswer {
   kFull,      // every parking place was taken: answered at once
   kNoWait,    // the client asked for no wait and there was nothing
   kStopping,  // the server is stopping
+  kLeft,      // the client went away while its request waited
   kCount
 };
 const char* feed_answer_name(FeedAnswer answer);
@@ -70,10 +72,13 @@ class ChangeWaiters {
   // stopping.
   Place park(const std::string& tenant);
 
-  // Waits until the tenant's generation differs from `seen`, until `deadline`, or until
-  // stop(); true when a change came.
+  // Waits until the tenant's generation differs from `seen`, until `deadline`, until
+  // stop(), or until `gone` (asked every kLookForClient) says the client left; true when a
+  // change came.
+  static constexpr auto kLookForClient = std::chrono::seconds(1);
   bool wait(const std::string& tenant, std::uint64_t seen,
-            std::chrono::steady_clock::time_point deadline);
+            std::chrono::steady_clock::time_point deadline,
+            const std::function<bool()>& gone = nullptr);
   // Wakes every parked request for good.
   void stop();
   bool stopping() const;

@@ -24,6 +24,15 @@ namespace stargate::server {
 
 thread_local RequestContext request_context;
 
+namespace {
+// The front's request this thread runs now (set by handle() around routing).
+thread_local const FrontRequest* front_request = nullptr;
+}  // namespace
+
+bool client_left() {
+  return front_request != nullptr && front_request->client_left && front_request->client_left();
+}
+
 std::string correlation_id(const httplib::Response& res) {
   return res.get_header_value(kCorrelationHeader);
 }
@@ -87,7 +96,9 @@ FrontReply HttpApi::Impl::handle(FrontRequest& request) {
   BufferStream stream(request.bytes, {request.remote_ip, request.remote_port, request.local_ip,
                                       request.local_port});
   bool connection_closed = false;
+  front_request = &request;
   const bool ok = http.process_request(stream, request.last, connection_closed, {});
+  front_request = nullptr;
   std::string out = stream.take_output();
   drop_empty_length_of_304(out);
   return {std::move(out), !ok || connection_closed || request.last};

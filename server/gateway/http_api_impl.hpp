@@ -38,6 +38,9 @@ struct RequestContext {
   std::string tenant;
 };
 extern thread_local RequestContext request_context;
+// Whether the client of the request this thread answers has gone (closed its side), for a
+// route that holds its request; false when not known.
+bool client_left();
 
 // The correlation id of this exchange: set on the response before routing.
 std::string correlation_id(const httplib::Response& res);

@@ -25,6 +25,16 @@ namespace {
 constexpr auto kLingerTime = std::chrono::seconds(2);  // reading what follows a refusal
 constexpr std::size_t kReadChunk = 16 * 1024;
 
+// Whether the peer closed its side or the connection failed: a peek that reads nothing
+// away (a client that pipelines its next request is still there).
+bool peer_closed(int fd) {
+  char byte = 0;
+  const ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n > 0) return false;
+  if (n == 0) return true;
+  return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+}
+
 const char* reason_phrase(int status) {
   switch (status) {
     case 400:
@@ -332,6 +342,7 @@ bool HttpFront::Impl::run(Connection& connection, std::size_t length) {
   request.local_port = connection.local_port;
   request.last =
       stopping || connection.peer_done || ++connection.served >= limits.max_requests_per_connection;
+  request.client_left = [fd = connection.fd] { return peer_closed(fd); };
   FrontReply reply;
   try {
     reply = handler(request);

@@ -43,6 +43,10 @@ struct FrontRequest {
   std::string local_ip;
   int local_port = 0;
   bool last = false;  // the connection is closed after this answer
+  // True once the client has closed its side (or the connection failed), looked at
+  // without reading anything; for a handler that holds the request a long time. Callable
+  // only while the handler runs.
+  std::function<bool()> client_left;
 };
 
 struct FrontReply {

@@ -189,8 +189,10 @@ void HttpApi::Impl::changes(const httplib::Request& req, httplib::Response& res)
           std::chrono::duration_cast<std::chrono::seconds>(config.status_retry_after).count());
       break;
     }
-    if (!waiters.wait(who.tenant, seen, deadline)) {
-      reason = waiters.stopping() ? FeedAnswer::kStopping : FeedAnswer::kTimeout;
+    if (!waiters.wait(who.tenant, seen, deadline, client_left)) {
+      reason = waiters.stopping()                            ? FeedAnswer::kStopping
+               : std::chrono::steady_clock::now() < deadline ? FeedAnswer::kLeft
+                                                             : FeedAnswer::kTimeout;
       break;
     }
   }

@@ -244,6 +244,46 @@ TEST_F(ChangeFeedTest, OneTenantCannotTakeEveryPlace) {
   EXPECT_FALSE(json::parse(globex_parked.get()->body)["changes"].empty());
 }
 
+// A client that drops its long poll (here: gives up after a second and closes) frees its
+// place within about a second, not at the end of the wait it asked for.
+TEST_F(ChangeFeedTest, AClientThatLeavesGivesItsPlaceBack) {
+  ServerConfig config = config_;
+  config.http.threads = 4;
+  config.feed_max_parked = 1;
+  config.feed_max_parked_per_tenant = 1;
+  auto second = gateway(config);
+  const auto t = token("acme-order");
+  const std::string cursor = start(t);
+  const std::string query = std::string(kChanges) + "?wait=60s&cursor=" + cursor;
+  const auto metrics = [&] { return second->client->Get("/metrics")->body; };
+  {
+    httplib::Client impatient("127.0.0.1", second->port);
+    impatient.set_read_timeout(1s);
+    EXPECT_FALSE(impatient.Get(query, {{"Authorization", "Bearer " + t}}));
+  }  // closed
+  ASSERT_TRUE(test::wait_until(
+      [&] {
+        return metrics().find("stargate_feed_answers_total{reason=\"left\"} 1\n") !=
+               std::string::npos;
+      },
+      10s))
+      << metrics();
+  EXPECT_NE(metrics().find("stargate_feed_parked 0\n"), std::string::npos);
+  // The place is free again: the next long poll parks, and a change answers it.
+  auto parked = std::async(std::launch::async, [&] {
+    httplib::Client client("127.0.0.1", second->port);
+    client.set_read_timeout(30s);
+    return client.Get(query, {{"Authorization", "Bearer " + t}});
+  });
+  ASSERT_TRUE(test::wait_until(
+      [&] { return metrics().find("stargate_feed_parked 1\n") != std::string::npos; }, 10s));
+  ASSERT_EQ(submit(t, order_body("k1"))->status, 202);
+  auto answer = parked.get();
+  ASSERT_TRUE(answer);
+  EXPECT_FALSE(json::parse(answer->body)["changes"].empty());
+  EXPECT_FALSE(json::parse(answer->body).contains("retryAfter"));
+}
+
 TEST_F(ChangeFeedTest, StoppingTheServerAnswersParkedRequests) {
   auto second = gateway(config_);
   const auto t = token("acme-order");
