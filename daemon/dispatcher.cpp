@@ -41,6 +41,7 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
     explicit Poll(asio::io_context& io) : timer(io) {}
     asio::steady_timer timer;
     std::string process_id;
+    std::string process_type;
     TimePoint accepted_at{};
     int failures = 0;
     PollPhase phase = PollPhase::kFast;
@@ -156,12 +157,12 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
                           record.idempotency_key};
     spdlog::debug("send {}: attempt {}", record.client_process_id, record.attempts + 1);
     off_loop([this, request] { return gateway.submit(request); },
-             [this, id = record.client_process_id](GatewayReply reply) {
-               on_submitted(id, std::move(reply));
+             [this, id = record.client_process_id, type = record.process_type](GatewayReply reply) {
+               on_submitted(id, type, std::move(reply));
              });
   }
 
-  void on_submitted(const std::string& id, GatewayReply reply) {
+  void on_submitted(const std::string& id, const std::string& process_type, GatewayReply reply) {
     in_flight.clear();
     if (reply.outcome == Outcome::kOk) {
       auto accepted = parse_accepted(reply.body);
@@ -177,7 +178,7 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
         }
         recorded();
         spdlog::info("send {}: accepted as {}", id, accepted->process_id);
-        start_polling(id, accepted->process_id, now_utc());
+        start_polling(id, accepted->process_id, process_type, now_utc());
         if (std::exchange(read_after_202, false) && feed != Feed::kSchedule) {
           polls.at(id)->resync = true;
           schedule_poll(id, Duration::zero());
@@ -265,9 +266,11 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
 
   // --- polling ---
 
-  void start_polling(const std::string& id, const std::string& process_id, TimePoint accepted_at) {
+  void start_polling(const std::string& id, const std::string& process_id,
+                     const std::string& process_type, TimePoint accepted_at) {
     auto poll = std::make_unique<Poll>(io);
     poll->process_id = process_id;
+    poll->process_type = process_type;
     poll->accepted_at = accepted_at;
     auto& entry = polls[id];
     if (entry) {
@@ -593,16 +596,16 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
   }
 
   // While the feed reports changes no poll answer comes to warn of a late process: look
-  // every fast_interval. A late process is also read once, in case the feed missed its
-  // change (a server may die between recording a change and announcing it).
+  // every fast_interval (in memory: with 100,000 processes followed, a read of the queue
+  // file for each would be the daemon's main cost). A late process is also read once, in
+  // case the feed missed its change (a server may die between recording a change and
+  // announcing it).
   void watch() {
     if (stopped) return;
     if (feed != Feed::kSchedule) {
       for (auto& [id, poll] : polls) {
         if (poll->timeout_warned) continue;
-        auto record = queue.get(id);
-        if (record && record->has_value() && warn_when_late(id, *poll, (*record)->process_type) &&
-            !poll->resync) {
+        if (warn_when_late(id, *poll, poll->process_type) && !poll->resync) {
           poll->resync = true;
           schedule_poll(id, Duration::zero());
         }
@@ -654,8 +657,9 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
       return;
     }
     const std::string process_id = (*record)->process_id;
+    const std::string process_type = (*record)->process_type;
     off_loop([this, id, process_id] { return gateway.retry(process_id, id); },
-             [this, id, process_id, done = std::move(done)](GatewayReply reply) {
+             [this, id, process_id, process_type, done = std::move(done)](GatewayReply reply) {
                if (reply.outcome == Outcome::kPermanent) {
                  done(ApiError{ErrorCode::kNotRetryable, "The gateway refused: " + reply.error,
                                std::nullopt});
@@ -672,7 +676,7 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
                  return;
                }
                spdlog::info("process {} ({}): retried, a new attempt", id, process_id);
-               start_polling(id, process_id, now_utc());
+               start_polling(id, process_id, process_type, now_utc());
                if (listener) listener(id);
                done(std::nullopt);
              });
@@ -712,7 +716,7 @@ void Dispatcher::start() {
     spdlog::error("queue: {}", active.error());
   } else {
     for (const auto& record : *active) {
-      impl_->start_polling(record.client_process_id, record.process_id,
+      impl_->start_polling(record.client_process_id, record.process_id, record.process_type,
                            record.submitted_at.value_or(record.created_at));
     }
     if (!active->empty()) spdlog::info("resuming polling of {} processes", active->size());
