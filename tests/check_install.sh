@@ -9,7 +9,8 @@ status=0
 for file in bin/stargate sbin/stargated sbin/stargate-server \
             share/man/man1/stargate.1 share/man/man8/stargated.8 \
             share/man/man5/stargated.toml.5 share/man/man8/stargate-server.8 \
-            share/bash-completion/completions/stargate; do
+            share/bash-completion/completions/stargate \
+            share/stargate-server/openapi/gateway.json; do
   if [ ! -e "$prefix/$file" ]; then echo "missing: $file"; status=1; fi
 done
 exit $status

@@ -225,23 +225,67 @@ void HttpApi::Impl::install() {
     audit.record({now_utc(), "request", std::move(fields)});
   });
 
-  http.Post("/oauth/token", [this](const auto& req, auto& res) { token(req, res); });
-  http.Post("/api/stargate/processes", [this](const auto& req, auto& res) { submit(req, res); });
-  http.Get("/api/stargate/processes", [this](const auto& req, auto& res) { list(req, res); });
+  for (const Route* route : served_routes()) {
+    const auto handle = [this, handler = route->handler](const httplib::Request& req,
+                                                         httplib::Response& res) {
+      (this->*handler)(req, res);
+    };
+    if (std::string_view(route->method) == "post") {
+      http.Post(route->pattern, handle);
+    } else {
+      http.Get(route->pattern, handle);
+    }
+  }
   if (offers_feed()) {
-    http.Get(kChangesPath, [this](const auto& req, auto& res) { changes(req, res); });
     store.on_change([this](const std::string& tenant) { waiters.notify(tenant); });
   }
-  http.Get(R"(/api/stargate/processes/([^/]+))",
-           [this](const auto& req, auto& res) { status(req, res); });
-  http.Post(R"(/api/stargate/processes/([^/]+)/retry)",
-            [this](const auto& req, auto& res) { retry(req, res); });
-  http.Get("/health/live", [](const auto&, auto& res) { send_json(res, 200, {{"status", "ok"}}); });
-  http.Get("/health/ready", [this](const auto&, auto& res) { ready(res); });
-  http.Get("/metrics", [this](const auto& req, auto& res) { metrics_page(req, res); });
 }
 
-void HttpApi::Impl::ready(httplib::Response& res) {
+// cpp-httplib tries the patterns of a method in this order: the feed's path comes before
+// the process id's.
+const std::vector<HttpApi::Impl::Route>& HttpApi::Impl::route_table() {
+  static const std::vector<Route> table = {
+      {"post", "/oauth/token", "/oauth/token", &Impl::token},
+      {"post", "/api/stargate/processes", "/api/stargate/processes", &Impl::submit},
+      {"get", "/api/stargate/processes", "/api/stargate/processes", &Impl::list},
+      {"get", kChangesPath, kChangesPath, &Impl::changes, true},
+      {"get", "/api/stargate/openapi.json", "/api/stargate/openapi.json", &Impl::openapi},
+      {"get", "/api/stargate/processes/{processId}", R"(/api/stargate/processes/([^/]+))",
+       &Impl::status},
+      {"post", "/api/stargate/processes/{processId}/retry",
+       R"(/api/stargate/processes/([^/]+)/retry)", &Impl::retry},
+      {"get", "/health/live", "/health/live", &Impl::live},
+      {"get", "/health/ready", "/health/ready", &Impl::ready},
+      {"get", "/metrics", "/metrics", &Impl::metrics_page},
+  };
+  return table;
+}
+
+std::vector<const HttpApi::Impl::Route*> HttpApi::Impl::served_routes() const {
+  std::vector<const Route*> served;
+  for (const auto& route : route_table()) {
+    if (!route.feed || offers_feed()) served.push_back(&route);
+  }
+  return served;
+}
+
+void HttpApi::Impl::live(const httplib::Request& /*req*/, httplib::Response& res) {
+  send_json(res, 200, {{"status", "ok"}});
+}
+
+// The document is the same for every caller and holds no secret: no token needed.
+void HttpApi::Impl::openapi(const httplib::Request& /*req*/, httplib::Response& res) {
+  res.set_content(std::string(gateway_openapi_document()), kJson);
+}
+
+std::vector<HttpApi::Route> HttpApi::routes() const {
+  std::vector<Route> out;
+  for (const auto* route : impl_->served_routes())
+    out.push_back({route->method, route->path});
+  return out;
+}
+
+void HttpApi::Impl::ready(const httplib::Request& /*req*/, httplib::Response& res) {
   nlohmann::json failing = nlohmann::json::array();
   nlohmann::json details = nlohmann::json::object();
   if (auto writable = store.check_writable(); !writable) {

@@ -42,6 +42,14 @@ class HttpApi {
   // Failed client authentications counted with the other gateways (before serve()).
   void share_auth_failures(std::shared_ptr<SharedFailures> shared);
 
+  // The routes this gateway serves, as its OpenAPI document names them: method ("get",
+  // "post") and path template ("/api/stargate/processes/{processId}").
+  struct Route {
+    std::string method;
+    std::string path;
+  };
+  std::vector<Route> routes() const;
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -115,8 +115,26 @@ struct HttpApi::Impl {
   bool offers_feed() const { return config.feed_enabled && store.has_change_feed(); }
   void advertise_feed(httplib::Response& res) const;
   void changes(const httplib::Request& req, httplib::Response& res);
-  void ready(httplib::Response& res);
+  void live(const httplib::Request& req, httplib::Response& res);
+  void ready(const httplib::Request& req, httplib::Response& res);
   void metrics_page(const httplib::Request& req, httplib::Response& res);
+  void openapi(const httplib::Request& req, httplib::Response& res);
+
+  // One row per route: what the OpenAPI document names, what cpp-httplib matches, and the
+  // handler. install() registers these and nothing else, so the document's test (which
+  // compares it with routes()) sees every route there is.
+  struct Route {
+    const char* method;   // "get" or "post"
+    const char* path;     // OpenAPI path template
+    const char* pattern;  // cpp-httplib's pattern
+    void (Impl::*handler)(const httplib::Request&, httplib::Response&);
+    bool feed = false;  // only while the feed is offered
+  };
+  static const std::vector<Route>& route_table();
+  std::vector<const Route*> served_routes() const;
 };
+
+// The gateway's OpenAPI document (docs/openapi/gateway.json, compiled in).
+std::string_view gateway_openapi_document();
 
 }  // namespace stargate::server
