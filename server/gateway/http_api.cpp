@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <regex>
+#include <set>
 
 #include <openssl/err.h>
 #include <spdlog/spdlog.h>
@@ -92,7 +94,30 @@ bool HttpApi::Impl::make_tls() {
   return setup_tls(*tls);
 }
 
+// cpp-httplib refuses a method it does not know (QUERY, or any other token) before it
+// reads the path, so such requests are answered here: 405 with Allow for a path that some
+// route serves, 404 for any other.
+std::optional<FrontReply> HttpApi::Impl::unknown_method(const FrontRequest& request) const {
+  static const std::set<std::string, std::less<>> kKnown = {
+      "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "PRI"};
+  const std::string_view bytes = request.bytes;
+  const auto method_end = bytes.find(' ');
+  if (method_end == std::string_view::npos || kKnown.count(bytes.substr(0, method_end)) != 0) {
+    return std::nullopt;
+  }
+  const auto target_end = bytes.find(' ', method_end + 1);
+  auto target = bytes.substr(method_end + 1, target_end == std::string_view::npos
+                                                 ? std::string_view::npos
+                                                 : target_end - method_end - 1);
+  target = target.substr(0, target.find('?'));
+  const std::string allowed = allowed_methods(std::string(target));
+  if (allowed.empty()) return FrontReply{canned_response(404, "No such resource", false), true};
+  return FrontReply{canned_response(405, "Method not allowed", false, "Allow: " + allowed + "\r\n"),
+                    true};
+}
+
 FrontReply HttpApi::Impl::handle(FrontRequest& request) {
+  if (auto refused = unknown_method(request)) return std::move(*refused);
   BufferStream stream(request.bytes, {request.remote_ip, request.remote_port, request.local_ip,
                                       request.local_port});
   bool connection_closed = false;
@@ -160,10 +185,23 @@ void HttpApi::Impl::install() {
   });
   // Answers cpp-httplib makes itself (unknown route, 413, 400 on a broken request line)
   // get the same error body as ours.
-  http.set_error_handler(
-      httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
+  http.set_error_handler(httplib::Server::HandlerWithResponse(
+      [this](const httplib::Request& req, httplib::Response& res) {
         if (!res.has_header(kCorrelationHeader)) res.set_header(kCorrelationHeader, new_uuid());
         if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        // A path the gateway serves, asked with another method: cpp-httplib answers 404,
+        // or 400 for a method it routes nowhere (TRACE, CONNECT); RFC 9110 wants 405 and
+        // the methods that are allowed.
+        static const std::set<std::string> kRouted = {"GET",   "HEAD",   "POST",   "PUT",
+                                                      "PATCH", "DELETE", "OPTIONS"};
+        if (res.status == 404 || (res.status == 400 && kRouted.count(req.method) == 0)) {
+          if (const auto allowed = allowed_methods(req.path); !allowed.empty()) {
+            res.status = 405;
+            res.set_header("Allow", allowed);
+          } else {
+            res.status = 404;
+          }
+        }
         ErrorCode code = ErrorCode::kInvalidRequest;
         std::string message = "Bad request";
         switch (res.status) {
@@ -226,6 +264,7 @@ void HttpApi::Impl::install() {
   });
 
   for (const Route* route : served_routes()) {
+    route_patterns.emplace_back(std::regex(route->pattern), route->method);
     const auto handle = [this, handler = route->handler](const httplib::Request& req,
                                                          httplib::Response& res) {
       (this->*handler)(req, res);
@@ -267,6 +306,24 @@ std::vector<const HttpApi::Impl::Route*> HttpApi::Impl::served_routes() const {
     if (!route.feed || offers_feed()) served.push_back(&route);
   }
   return served;
+}
+
+// "GET, HEAD" or "POST" for a path some route serves; empty for any other.
+std::string HttpApi::Impl::allowed_methods(const std::string& path) const {
+  std::set<std::string> methods;
+  for (const auto& [pattern, method] : route_patterns) {
+    if (!std::regex_match(path, pattern)) continue;
+    if (method == "get") {
+      methods.insert("GET");
+      methods.insert("HEAD");
+    } else {
+      methods.insert("POST");
+    }
+  }
+  std::string allowed;
+  for (const auto& method : methods)
+    allowed += (allowed.empty() ? "" : ", ") + method;
+  return allowed;
 }
 
 void HttpApi::Impl::live(const httplib::Request& /*req*/, httplib::Response& res) {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -95,6 +96,7 @@ struct HttpApi::Impl {
   bool make_tls();
   bool setup_tls(SSL_CTX& ctx);
   FrontReply handle(FrontRequest& request);
+  std::optional<FrontReply> unknown_method(const FrontRequest& request) const;
 
   void install();
   void token(const httplib::Request& req, httplib::Response& res);
@@ -132,6 +134,8 @@ struct HttpApi::Impl {
   };
   static const std::vector<Route>& route_table();
   std::vector<const Route*> served_routes() const;
+  std::string allowed_methods(const std::string& path) const;
+  std::vector<std::pair<std::regex, std::string>> route_patterns;  // of the served routes
 };
 
 // The gateway's OpenAPI document (docs/openapi/gateway.json, compiled in).

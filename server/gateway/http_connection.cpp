@@ -39,6 +39,10 @@ const char* reason_phrase(int status) {
   switch (status) {
     case 400:
       return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
     case 408:
       return "Request Timeout";
     case 413:
@@ -64,6 +68,10 @@ const char* reason_phrase(int status) {
 
 ErrorCode code_for(int status) {
   switch (status) {
+    case 404:
+      return ErrorCode::kNotFound;
+    case 405:
+      return ErrorCode::kMethodNotAllowed;
     case 413:
       return ErrorCode::kPayloadTooLarge;
     case 429:
@@ -80,7 +88,8 @@ ErrorCode code_for(int status) {
 }  // namespace
 
 // An answer the front makes itself, with the gateway's error body; it always closes.
-std::string canned_response(int status, const std::string& message, bool retry_after) {
+std::string canned_response(int status, const std::string& message, bool retry_after,
+                            const std::string& headers) {
   const std::string id = new_uuid();
   ApiError error{code_for(status), message, std::nullopt};
   if (retry_after) error.retry_after_seconds = 1;
@@ -90,7 +99,7 @@ std::string canned_response(int status, const std::string& message, bool retry_a
       "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
       "\r\nConnection: close\r\nX-Correlation-ID: " + id + "\r\n";
   if (retry_after) head += "Retry-After: 1\r\n";
-  return head + "\r\n" + body;
+  return head + headers + "\r\n" + body;
 }
 
 void HttpFront::Impl::close(Connection& connection) {

@@ -54,6 +54,11 @@ struct FrontReply {
   bool close = false;  // close the connection once it is written
 };
 
+// An answer of the gateway's own making, with its error body (and `headers`, each line
+// ending in CRLF); the connection closes after it.
+std::string canned_response(int status, const std::string& message, bool retry_after,
+                            const std::string& headers = "");
+
 // Runs on a worker thread; must not throw (an exception becomes a 500 and a closed
 // connection).
 using FrontHandler = std::function<FrontReply(FrontRequest&)>;

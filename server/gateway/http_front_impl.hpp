@@ -26,9 +26,6 @@
 
 namespace stargate::server {
 
-// An answer the front makes itself, with the gateway's error body; it always closes.
-std::string canned_response(int status, const std::string& message, bool retry_after);
-
 struct HttpFront::Impl {
   using Clock = std::chrono::steady_clock;
 

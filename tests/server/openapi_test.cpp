@@ -94,5 +94,36 @@ TEST_F(OpenApiTest, AnswersUseDocumentedStatusCodes) {
       documented("/oauth/token", "post", token_request({{"grant_type", "password"}})->status));
 }
 
+// A path the gateway serves asked with a method it does not take: 405 with the methods it
+// does (RFC 9110), whether cpp-httplib routes that method (DELETE), refuses it (TRACE) or
+// has never heard of it (QUERY); a path it does not serve stays 404.
+TEST_F(OpenApiTest, AnotherMethodOnAServedPathIs405WithAllow) {
+  const auto ask = [&](const std::string& method, const std::string& path) {
+    httplib::Request request;
+    request.method = method;
+    request.path = path;
+    httplib::Client client("127.0.0.1", port_);
+    return client.send(request);
+  };
+  for (const std::string method : {"DELETE", "PUT", "TRACE", "QUERY", "FROB"}) {
+    auto res = ask(method, "/health/live");
+    ASSERT_TRUE(res) << method;
+    EXPECT_EQ(res->status, 405) << method << " " << res->body;
+    EXPECT_EQ(res->get_header_value("Allow"), "GET, HEAD") << method;
+    EXPECT_EQ(json::parse(res->body).value("error", ""), "METHOD_NOT_ALLOWED") << method;
+    auto unknown = ask(method, "/no/such/path");
+    ASSERT_TRUE(unknown) << method;
+    EXPECT_EQ(unknown->status, 404) << method << " " << unknown->body;
+  }
+  auto both = ask("DELETE", "/api/stargate/processes?limit=5");
+  ASSERT_TRUE(both);
+  EXPECT_EQ(both->status, 405);
+  EXPECT_EQ(both->get_header_value("Allow"), "GET, HEAD, POST");
+  auto retry = ask("GET", "/api/stargate/processes/PROC-20260101-00001/retry");
+  ASSERT_TRUE(retry);
+  EXPECT_EQ(retry->status, 405);
+  EXPECT_EQ(retry->get_header_value("Allow"), "POST");
+}
+
 }  // namespace
 }  // namespace stargate::server::fixtures
