@@ -10,7 +10,10 @@ for file in bin/stargate sbin/stargated sbin/stargate-server \
             share/man/man1/stargate.1 share/man/man8/stargated.8 \
             share/man/man5/stargated.toml.5 share/man/man8/stargate-server.8 \
             share/bash-completion/completions/stargate \
-            share/stargate-server/openapi/gateway.json; do
+            share/stargate-server/openapi/gateway.json \
+            share/stargate-server/prometheus/stargate-rules.yml \
+            share/stargate-server/grafana/stargate-gateway.json \
+            share/stargate-server/grafana/stargate-daemons.json; do
   if [ ! -e "$prefix/$file" ]; then echo "missing: $file"; status=1; fi
 done
 exit $status
