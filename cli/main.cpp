@@ -32,6 +32,27 @@ std::string check_duration(const std::string& text) {
   return parsed ? std::string() : parsed.error();
 }
 
+// One line per visible command, "COMMAND --option ...", after the global options as
+// "- --option ...": what the completion scripts must offer.
+void print_command_table(CLI::App& app) {
+  const auto long_options = [](const CLI::App& command) {
+    std::string line;
+    for (const CLI::Option* option : command.get_options()) {
+      if (option->get_positional()) continue;
+      for (const auto& name : option->get_lnames())
+        line += " --" + name;
+      for (const auto& name : option->get_snames())
+        line += " -" + name;
+    }
+    return line;
+  };
+  std::printf("-%s\n", long_options(app).c_str());
+  for (const CLI::App* command : app.get_subcommands({})) {
+    if (command->get_group().empty()) continue;  // hidden
+    std::printf("%s%s\n", command->get_name().c_str(), long_options(*command).c_str());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -104,6 +125,11 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"ids", "types"}))
       ->required();
 
+  // The command table itself, for the test that keeps the completion scripts in step with
+  // it: not shown in --help.
+  auto* commands_cmd = app.add_subcommand("__commands", "");
+  commands_cmd->group("");
+
   for (auto* sub : {submit_cmd, status_cmd, wait_cmd, list_cmd, result_cmd, retry_cmd, cancel_cmd,
                     queue_cmd, health_cmd}) {
     sub->footer(kExitCodes);
@@ -120,6 +146,10 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
+  if (commands_cmd->parsed()) {
+    print_command_table(app);
+    return kExitOk;
+  }
   const auto timeout = [](const std::string& text) -> std::optional<Duration> {
     if (text.empty()) return std::nullopt;
     return *parse_duration(text);  // validated by check_duration

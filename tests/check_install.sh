@@ -10,6 +10,8 @@ for file in bin/stargate sbin/stargated sbin/stargate-server \
             share/man/man1/stargate.1 share/man/man8/stargated.8 \
             share/man/man5/stargated.toml.5 share/man/man8/stargate-server.8 \
             share/bash-completion/completions/stargate \
+            share/zsh/vendor-completions/_stargate \
+            share/fish/vendor_completions.d/stargate.fish \
             share/stargate-server/openapi/gateway.json \
             share/stargate-server/prometheus/stargate-rules.yml \
             share/stargate-server/grafana/stargate-gateway.json \

@@ -82,7 +82,10 @@ TEST_F(Packages, HoldBinariesUnitsManPagesAndCompletion) {
         "./lib/systemd/system/stargated.socket", "./usr/lib/sysusers.d/stargate.conf",
         "./etc/stargate/stargated.toml", "./usr/share/man/man1/stargate.1.gz",
         "./usr/share/man/man8/stargated.8.gz", "./usr/share/man/man5/stargated.toml.5.gz",
-        "./usr/share/bash-completion/completions/stargate", "./usr/share/doc/stargate/copyright"}) {
+        "./usr/share/bash-completion/completions/stargate",
+        "./usr/share/zsh/vendor-completions/_stargate",
+        "./usr/share/fish/vendor_completions.d/stargate.fish",
+        "./usr/share/doc/stargate/copyright"}) {
     EXPECT_NE(daemon.find(std::string(file) + "\n"), std::string::npos) << file;
   }
   const auto server = contents(kServer);
@@ -91,7 +94,11 @@ TEST_F(Packages, HoldBinariesUnitsManPagesAndCompletion) {
         "./lib/systemd/system/stargate-server-gateway@.service",
         "./lib/systemd/system/stargate-server-worker@.service",
         "./usr/lib/sysusers.d/stargate-server.conf", "./etc/stargate-server/server.toml",
-        "./usr/share/man/man8/stargate-server.8.gz"}) {
+        "./usr/share/man/man8/stargate-server.8.gz",
+        "./usr/share/stargate-server/openapi/gateway.json",
+        "./usr/share/stargate-server/prometheus/stargate-rules.yml",
+        "./usr/share/stargate-server/grafana/stargate-gateway.json",
+        "./usr/share/stargate-server/grafana/stargate-daemons.json"}) {
     EXPECT_NE(server.find(std::string(file) + "\n"), std::string::npos) << file;
   }
   // Dependencies come from the libraries' shlibs, not from a hand-written list.
