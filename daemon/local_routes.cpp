@@ -85,40 +85,82 @@ void LocalRoutes::handle(const LocalRequest& request, Respond respond) {
     respond(error(ErrorCode::kInvalidRequest, "Malformed query string"));
     return;
   }
-  const std::string prefix = "/v1/processes";
-  const bool is_get = request.method == "GET";
-  const bool is_post = request.method == "POST";
-  if (path == prefix) {
-    if (is_post) return submit(request, respond);
-    if (is_get) return list(*query, respond);
-  } else if (path.rfind(prefix + "/", 0) == 0) {
-    std::string rest = path.substr(prefix.size() + 1);
-    std::string action;
-    if (const auto slash = rest.find('/'); slash != std::string::npos) {
-      action = rest.substr(slash + 1);
-      rest.resize(slash);
+  // A path matches a template segment by segment; "{id}" takes any one segment.
+  const auto segments = [](std::string_view text) {
+    std::vector<std::string_view> parts;
+    for (std::size_t start = 1; start <= text.size();) {
+      const auto end = std::min(text.find('/', start), text.size());
+      parts.push_back(text.substr(start, end - start));
+      start = end + 1;
     }
-    if (!is_safe_id(rest)) {
+    return parts;
+  };
+  const auto asked = segments(path);
+  for (const Entry& entry : table()) {
+    if (request.method != entry.method) continue;
+    const auto wanted = segments(entry.path);
+    if (wanted.size() != asked.size()) continue;
+    std::string id;
+    bool same = true;
+    for (std::size_t i = 0; i < wanted.size() && same; ++i) {
+      if (wanted[i] == "{id}") {
+        id = std::string(asked[i]);
+      } else {
+        same = wanted[i] == asked[i];
+      }
+    }
+    if (!same) continue;
+    if (std::string_view(entry.path).find("{id}") != std::string_view::npos && !is_safe_id(id)) {
       respond(error(ErrorCode::kNotFound, "No such process: the id is malformed"));
       return;
     }
-    if (action.empty() && is_get) return get(rest, respond);
-    if (action == "wait" && is_get) return wait(rest, *query, respond);
-    if (action == "cancel" && is_post) return cancel(rest, respond);
-    if (action == "retry" && is_post) return retry(rest, respond);
-  } else if (path == "/v1/queue" && is_get) {
-    return queue_view(respond);
-  } else if (path == "/v1/queue/flush" && is_post) {
-    dispatcher_.flush();
-    respond({202, {{"flushing", true}}});
+    entry.run(*this, Call{request, *query, std::move(id)}, respond);
     return;
-  } else if (path == "/v1/health" && is_get) {
-    return health(respond);
-  } else if (path == "/v1/metrics" && is_get) {
-    return metrics(respond);
   }
   respond(error(ErrorCode::kNotFound, "No such endpoint: " + escape_text(request.method, 16) + " " +
                                           escape_text(path, 100)));
+}
+
+const std::vector<LocalRoutes::Entry>& LocalRoutes::table() {
+  static const std::vector<Entry> entries = {
+      {"POST", "/v1/processes",
+       [](LocalRoutes& r, const Call& c, Respond& respond) { r.submit(c.request, respond); }},
+      {"GET", "/v1/processes",
+       [](LocalRoutes& r, const Call& c, Respond& respond) { r.list(c.query, respond); }},
+      {"GET", "/v1/processes/{id}",
+       [](LocalRoutes& r, const Call& c, Respond& respond) { r.get(c.id, respond); }},
+      {"GET", "/v1/processes/{id}/wait",
+       [](LocalRoutes& r, const Call& c, Respond& respond) { r.wait(c.id, c.query, respond); }},
+      {"POST", "/v1/processes/{id}/cancel",
+       [](LocalRoutes& r, const Call& c, Respond& respond) { r.cancel(c.id, respond); }},
+      {"POST", "/v1/processes/{id}/retry",
+       [](LocalRoutes& r, const Call& c, Respond& respond) { r.retry(c.id, respond); }},
+      {"GET", "/v1/queue",
+       [](LocalRoutes& r, const Call&, Respond& respond) { r.queue_view(respond); }},
+      {"POST", "/v1/queue/flush",
+       [](LocalRoutes& r, const Call&, Respond& respond) { r.flush(respond); }},
+      {"GET", "/v1/health",
+       [](LocalRoutes& r, const Call&, Respond& respond) { r.health(respond); }},
+      {"GET", "/v1/metrics",
+       [](LocalRoutes& r, const Call&, Respond& respond) { r.metrics(respond); }},
+  };
+  return entries;
+}
+
+std::vector<LocalRoutes::Route> LocalRoutes::routes() {
+  std::vector<Route> out;
+  for (const Entry& entry : table()) {
+    std::string method = entry.method;
+    std::transform(method.begin(), method.end(), method.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    out.push_back({std::move(method), entry.path});
+  }
+  return out;
+}
+
+void LocalRoutes::flush(Respond& respond) {
+  dispatcher_.flush();
+  respond({202, {{"flushing", true}}});
 }
 
 void LocalRoutes::submit(const LocalRequest& request, Respond& respond) {

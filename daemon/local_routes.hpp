@@ -62,8 +62,30 @@ class LocalRoutes {
   // The largest request body accepted (the data of one request, plus a little).
   static constexpr std::size_t kMaxBody = kMaxLocalBody;
 
+  // The routes, as the socket API's OpenAPI document (docs/openapi/stargated.json) names
+  // them: method ("get", "post") and path template ("/v1/processes/{id}"). handle()
+  // dispatches through this table and nothing else.
+  struct Route {
+    std::string method;
+    std::string path;
+  };
+  static std::vector<Route> routes();
+
  private:
   struct Waiter;
+  // What a route's handler is given: the request, its query, and the {id} of its path.
+  struct Call {
+    const LocalRequest& request;
+    const std::map<std::string, std::string>& query;
+    std::string id;
+  };
+  struct Entry {
+    const char* method;  // "GET" or "POST"
+    const char* path;
+    void (*run)(LocalRoutes& routes, const Call& call, Respond& respond);
+  };
+  static const std::vector<Entry>& table();
+  void flush(Respond& respond);
   struct PendingSubmit {
     NewRequest request;
     Respond respond;

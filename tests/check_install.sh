@@ -13,6 +13,7 @@ for file in bin/stargate sbin/stargated sbin/stargate-server \
             share/zsh/vendor-completions/_stargate \
             share/fish/vendor_completions.d/stargate.fish \
             share/stargate-server/openapi/gateway.json \
+            share/stargate/openapi/stargated.json \
             share/stargate-server/prometheus/stargate-rules.yml \
             share/stargate-server/grafana/stargate-gateway.json \
             share/stargate-server/grafana/stargate-daemons.json; do

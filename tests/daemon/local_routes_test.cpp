@@ -1,5 +1,10 @@
 // Tests of the socket API's pure helpers (daemon/local_routes.cpp, daemon/local_api.cpp).
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <set>
+#include <sstream>
 
 #include "daemon/local_api.hpp"
 #include "daemon/local_routes.hpp"
@@ -46,6 +51,28 @@ TEST(LocalRequests, DecodesASubmitOrSaysWhyNot) {
   EXPECT_EQ(code("application/json", R"({"data":{}})"), "INVALID_REQUEST");
   EXPECT_EQ(code("application/json", R"({"processType":"order","extra":1})"), "INVALID_REQUEST");
   EXPECT_EQ(code("application/json", std::string(kMaxLocalBody + 1, ' ')), "PAYLOAD_TOO_LARGE");
+}
+
+// The socket API's OpenAPI document names every route of the table handle() dispatches
+// through, and no other (its validity: tests/openapi/validate.sh; the answers: e2e).
+TEST(LocalRoutes, TheOpenApiDocumentNamesEveryRouteAndNoOther) {
+  std::ifstream file(std::string(STARGATE_SOURCE_DIR) + "/docs/openapi/stargated.json");
+  std::stringstream text;
+  text << file.rdbuf();
+  const auto paths = nlohmann::json::parse(text.str())["paths"];
+  std::set<std::string> served;
+  for (const auto& route : LocalRoutes::routes()) {
+    served.insert(route.method + " " + route.path);
+    EXPECT_TRUE(paths.contains(route.path) && paths[route.path].contains(route.method))
+        << route.method << " " << route.path << " is served but not in docs/openapi/stargated.json";
+  }
+  for (const auto& [path, operations] : paths.items()) {
+    for (const auto& [method, operation] : operations.items()) {
+      EXPECT_EQ(served.count(method + " " + path), 1u)
+          << method << " " << path << " is in docs/openapi/stargated.json but not served";
+    }
+  }
+  EXPECT_EQ(served.size(), 10u);
 }
 
 }  // namespace

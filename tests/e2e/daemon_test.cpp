@@ -519,3 +519,50 @@ TEST(Daemon, AFullDiskDelaysRecordingWithoutFloodingTheGateway) {
 
 }  // namespace
 }  // namespace stargate::test
+
+namespace stargate::test {
+namespace {
+
+// The real daemon answers each operation of its OpenAPI document (docs/openapi/stargated.json)
+// with a status that the document lists for it, and a path of the document asked with a
+// method it does not list finds no endpoint.
+TEST(Daemon, TheSocketApiAnswersAsItsOpenApiDocumentSays) {
+  Stack stack;
+  auto client = socket_client(stack.socket());
+  const json paths = json::parse(
+      read_file(std::string(STARGATE_SOURCE_DIR) + "/docs/openapi/stargated.json"))["paths"];
+  auto first = client->Post(
+      "/v1/processes",
+      json{{"processType", "order"}, {"clientProcessId", "doc-1"}, {"data", kOrder}}.dump(),
+      "application/json");
+  ASSERT_TRUE(first && first->status == 202);
+  ASSERT_TRUE(client->Get("/v1/processes/doc-1/wait?timeout=30"));
+  for (const auto& [path, operations] : paths.items()) {
+    std::string url = path;
+    if (const auto at = url.find("{id}"); at != std::string::npos) url.replace(at, 4, "doc-1");
+    for (const auto& [method, operation] : operations.items()) {
+      httplib::Result res =
+          method == "get"
+              ? client->Get(url + (url.find("/wait") != std::string::npos ? "?timeout=0" : ""))
+              : client->Post(
+                    url,
+                    json{{"processType", "order"}, {"clientProcessId", "doc-2"}, {"data", kOrder}}
+                        .dump(),
+                    "application/json");
+      ASSERT_TRUE(res) << method << " " << url;
+      EXPECT_TRUE(operation["responses"].contains(std::to_string(res->status)))
+          << method << " " << url << " answered " << res->status << ": " << res->body;
+      EXPECT_EQ(res->body.find("No such endpoint"), std::string::npos) << method << " " << url;
+    }
+    for (const std::string method : {"get", "post"}) {
+      if (operations.contains(method)) continue;
+      auto res = method == "get" ? client->Get(url) : client->Post(url, "{}", "application/json");
+      ASSERT_TRUE(res) << method << " " << url;
+      EXPECT_EQ(res->status, 404) << method << " " << url;
+      EXPECT_NE(res->body.find("No such endpoint"), std::string::npos) << res->body;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace stargate::test

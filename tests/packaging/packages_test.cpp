@@ -85,7 +85,7 @@ TEST_F(Packages, HoldBinariesUnitsManPagesAndCompletion) {
         "./usr/share/bash-completion/completions/stargate",
         "./usr/share/zsh/vendor-completions/_stargate",
         "./usr/share/fish/vendor_completions.d/stargate.fish",
-        "./usr/share/doc/stargate/copyright"}) {
+        "./usr/share/stargate/openapi/stargated.json", "./usr/share/doc/stargate/copyright"}) {
     EXPECT_NE(daemon.find(std::string(file) + "\n"), std::string::npos) << file;
   }
   const auto server = contents(kServer);
