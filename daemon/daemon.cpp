@@ -197,6 +197,13 @@ int run(const DaemonOptions& options) {
       if (ec || stopping) return;
       spdlog::info("received SIGHUP: reloading {}", options.config_path);
       reload(options, config);
+      // A rotated secret: its file (or credential) replaced, then a reload.
+      if (auto reread = (*gateway)->reload_secret(); !reread) {
+        spdlog::warn("reload: client secret not read again ({}); the one held stays",
+                     reread.error());
+      } else {
+        spdlog::info("reload: client secret read again");
+      }
       wait_hup();
     });
   };

@@ -212,6 +212,15 @@ class HttpGateway final : public Gateway {
 
   bool offers_feed() const override { return offers_feed_.load(); }
 
+  Status reload_secret() override {
+    auto fresh = read_client_secret(credentials_.client_secret_file);
+    if (!fresh) return Unexpected{fresh.error()};
+    std::lock_guard lock(token_mutex_);
+    std::fill(secret_.begin(), secret_.end(), '\0');
+    secret_ = std::move(*fresh);
+    return {};
+  }
+
   GatewayReply prepare() override {
     GatewayReply reply;
     if (access_token(false, reply)) reply.outcome = Outcome::kOk;
@@ -295,11 +304,8 @@ class HttpGateway final : public Gateway {
     return reply;
   }
 
-  // A valid token, fetching one when there is none, it is about to expire, or `renew`.
-  std::optional<std::string> access_token(bool renew, GatewayReply& failure) {
-    std::lock_guard lock(token_mutex_);
-    const auto now = std::chrono::steady_clock::now();
-    if (!renew && !token_.empty() && now < renew_at_) return token_;
+  // One token request with the secret held now (token_mutex_ held).
+  httplib::Result request_token() {
     httplib::Params form = {{"grant_type", "client_credentials"},
                             {"client_id", credentials_.client_id},
                             {"client_secret", secret_}};
@@ -309,6 +315,27 @@ class HttpGateway final : public Gateway {
                                httplib::detail::params_to_query_str(form),
                                "application/x-www-form-urlencoded");
     if (result) token_pool_.release(std::move(client));
+    return result;
+  }
+
+  // A valid token, fetching one when there is none, it is about to expire, or `renew`.
+  std::optional<std::string> access_token(bool renew, GatewayReply& failure) {
+    std::lock_guard lock(token_mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    if (!renew && !token_.empty() && now < renew_at_) return token_;
+    auto result = request_token();
+    // The secret was refused: it may have been rotated and its file replaced. Read the
+    // file again and, when it holds another secret, ask once more with that one.
+    if (result && result->status == 401) {
+      if (auto fresh = read_client_secret(credentials_.client_secret_file);
+          fresh && *fresh != secret_) {
+        spdlog::info(
+            "gateway: client secret refused; asking again with the secret now in its file");
+        std::fill(secret_.begin(), secret_.end(), '\0');
+        secret_ = std::move(*fresh);
+        result = request_token();
+      }
+    }
     failure.status = result ? result->status : 0;
     failure.outcome = Outcome::kTransient;  // never reject requests for our own credentials
     if (!result || result->status != 200) {

@@ -67,6 +67,10 @@ class Gateway {
   // At stop: a change-feed request the gateway holds returns at once, and none is sent
   // after. Other calls finish as usual.
   virtual void interrupt() {}
+  // Reads the client secret again (its file, or $CREDENTIALS_DIRECTORY), for the next token
+  // request; on failure the secret held stays. (A token request refused with invalid_client
+  // does this by itself, once, before it reports the failure.)
+  virtual Status reload_secret() { return {}; }
 };
 
 // Fails when the URL cannot be used or the secret cannot be read.

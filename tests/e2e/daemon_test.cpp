@@ -566,3 +566,74 @@ TEST(Daemon, TheSocketApiAnswersAsItsOpenApiDocumentSays) {
 
 }  // namespace
 }  // namespace stargate::test
+
+namespace stargate::test {
+namespace {
+
+// A rotated secret: the operator replaces the secret file. A token request refused with
+// invalid_client makes the daemon read the file again and ask once more, so what was
+// queued meanwhile is sent, nothing lost; SIGHUP reads it again too, and a file that cannot
+// be used then leaves the secret held in place.
+TEST(Daemon, AReplacedSecretFileIsReadAgainAndNothingIsLost) {
+  StackOptions options;
+  options.start_daemon = false;
+  Stack stack(options);
+  const std::string secret_file = stack.dir().file("client_secret");
+  const std::string secret = read_file(secret_file);
+  write_file(secret_file, "an-old-secret", 0600);
+  stack.start_daemon();
+  auto client = socket_client(stack.socket());
+  const auto record = [&] {
+    auto res = client->Get("/v1/processes/rot-1");
+    return res && res->status == 200 ? json::parse(res->body) : json::object();
+  };
+  auto sent = client->Post(
+      "/v1/processes",
+      json{{"processType", "order"}, {"clientProcessId", "rot-1"}, {"data", kOrder}}.dump(),
+      "application/json");
+  ASSERT_TRUE(sent && sent->status == 202);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const auto last = record().value("lastError", json());
+        return last.is_string() &&
+               last.get<std::string>().find("invalid_client") != std::string::npos;
+      },
+      20s))
+      << stack.daemon_log();
+  write_file(secret_file, secret, 0600);  // the operator puts the new secret in place
+  ASSERT_TRUE(wait_until([&] { return record().value("state", "") == "completed"; }, 30s))
+      << stack.daemon_log();
+  EXPECT_NE(stack.daemon_log().find("asking again with the secret now in its file"),
+            std::string::npos);
+
+  // SIGHUP: a file others may read is refused and the secret held stays in use...
+  ::chmod(secret_file.c_str(), 0644);
+  ::kill(stack.daemon()->pid(), SIGHUP);
+  ASSERT_TRUE(wait_until(
+      [&] { return stack.daemon_log().find("client secret not read again") != std::string::npos; },
+      10s))
+      << stack.daemon_log();
+  ::chmod(secret_file.c_str(), 0600);
+  ::kill(stack.daemon()->pid(), SIGHUP);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return stack.daemon_log().find("reload: client secret read again") != std::string::npos;
+      },
+      10s))
+      << stack.daemon_log();
+  auto again = client->Post(
+      "/v1/processes",
+      json{{"processType", "order"}, {"clientProcessId", "rot-2"}, {"data", kOrder}}.dump(),
+      "application/json");
+  ASSERT_TRUE(again && again->status == 202);
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto res = client->Get("/v1/processes/rot-2");
+        return res && json::parse(res->body).value("state", "") == "completed";
+      },
+      30s))
+      << stack.daemon_log();
+}
+
+}  // namespace
+}  // namespace stargate::test
