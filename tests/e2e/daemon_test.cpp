@@ -531,10 +531,7 @@ TEST(Daemon, TheSocketApiAnswersAsItsOpenApiDocumentSays) {
   auto client = socket_client(stack.socket());
   const json paths = json::parse(
       read_file(std::string(STARGATE_SOURCE_DIR) + "/docs/openapi/stargated.json"))["paths"];
-  auto first = client->Post(
-      "/v1/processes",
-      json{{"processType", "order"}, {"clientProcessId", "doc-1"}, {"data", kOrder}}.dump(),
-      "application/json");
+  auto first = submit(*client, "doc-1");
   ASSERT_TRUE(first && first->status == 202);
   ASSERT_TRUE(client->Get("/v1/processes/doc-1/wait?timeout=30"));
   for (const auto& [path, operations] : paths.items()) {
@@ -583,25 +580,19 @@ TEST(Daemon, AReplacedSecretFileIsReadAgainAndNothingIsLost) {
   write_file(secret_file, "an-old-secret", 0600);
   stack.start_daemon();
   auto client = socket_client(stack.socket());
-  const auto record = [&] {
-    auto res = client->Get("/v1/processes/rot-1");
-    return res && res->status == 200 ? json::parse(res->body) : json::object();
-  };
-  auto sent = client->Post(
-      "/v1/processes",
-      json{{"processType", "order"}, {"clientProcessId", "rot-1"}, {"data", kOrder}}.dump(),
-      "application/json");
+  auto sent = submit(*client, "rot-1");
   ASSERT_TRUE(sent && sent->status == 202);
   ASSERT_TRUE(wait_until(
       [&] {
-        const auto last = record().value("lastError", json());
+        const auto last = record(*client, "rot-1").value("lastError", json());
         return last.is_string() &&
                last.get<std::string>().find("invalid_client") != std::string::npos;
       },
       20s))
       << stack.daemon_log();
   write_file(secret_file, secret, 0600);  // the operator puts the new secret in place
-  ASSERT_TRUE(wait_until([&] { return record().value("state", "") == "completed"; }, 30s))
+  ASSERT_TRUE(
+      wait_until([&] { return record(*client, "rot-1").value("state", "") == "completed"; }, 30s))
       << stack.daemon_log();
   EXPECT_NE(stack.daemon_log().find("asking again with the secret now in its file"),
             std::string::npos);
@@ -621,17 +612,10 @@ TEST(Daemon, AReplacedSecretFileIsReadAgainAndNothingIsLost) {
       },
       10s))
       << stack.daemon_log();
-  auto again = client->Post(
-      "/v1/processes",
-      json{{"processType", "order"}, {"clientProcessId", "rot-2"}, {"data", kOrder}}.dump(),
-      "application/json");
+  auto again = submit(*client, "rot-2");
   ASSERT_TRUE(again && again->status == 202);
-  EXPECT_TRUE(wait_until(
-      [&] {
-        auto res = client->Get("/v1/processes/rot-2");
-        return res && json::parse(res->body).value("state", "") == "completed";
-      },
-      30s))
+  EXPECT_TRUE(
+      wait_until([&] { return record(*client, "rot-2").value("state", "") == "completed"; }, 30s))
       << stack.daemon_log();
 }
 

@@ -30,6 +30,7 @@ class ChangeFeedTest : public HttpApiTest {
 
   // A second gateway on the same store with its own configuration; stopped at the end.
   struct Gateway {
+    ServerConfig config;  // the API keeps a reference to it
     std::unique_ptr<HttpApi> api;
     std::thread thread;
     std::unique_ptr<httplib::Client> client;
@@ -39,9 +40,20 @@ class ChangeFeedTest : public HttpApiTest {
       thread.join();
     }
   };
+  // A second gateway with `threads` HTTP threads and `parked` places for long polls, at
+  // most `per_tenant` (0: the default share) of one tenant.
+  std::unique_ptr<Gateway> parking_gateway(std::size_t threads, std::size_t parked,
+                                           std::size_t per_tenant = 0) {
+    ServerConfig config = config_;
+    config.http.threads = threads;
+    config.feed_max_parked = parked;
+    config.feed_max_parked_per_tenant = per_tenant;
+    return gateway(config);
+  }
   std::unique_ptr<Gateway> gateway(const ServerConfig& config) {
     auto out = std::make_unique<Gateway>();
-    out->api = std::make_unique<HttpApi>(config, *store_, engine_.get(), signer_, *limiter_,
+    out->config = config;
+    out->api = std::make_unique<HttpApi>(out->config, *store_, engine_.get(), signer_, *limiter_,
                                          *audit_, metrics_);
     const int port = *out->api->bind("127.0.0.1", 0);
     out->thread = std::thread([api = out->api.get()] { api->serve(); });
@@ -163,10 +175,7 @@ TEST_F(ChangeFeedTest, BadParametersAndUnknownCursorsGetClearErrors) {
 }
 
 TEST_F(ChangeFeedTest, WhenEveryPlaceIsTakenTheFeedAnswersAtOnceAndOthersGetThrough) {
-  ServerConfig config = config_;
-  config.http.threads = 4;
-  config.feed_max_parked = 1;
-  auto second = gateway(config);
+  auto second = parking_gateway(4, 1);
   const auto t = token("acme-order");
   const std::string cursor = start(t);
   const httplib::Headers auth = {{"Authorization", "Bearer " + t}};
@@ -202,11 +211,7 @@ TEST_F(ChangeFeedTest, WhenEveryPlaceIsTakenTheFeedAnswersAtOnceAndOthersGetThro
 }
 
 TEST_F(ChangeFeedTest, OneTenantCannotTakeEveryPlace) {
-  ServerConfig config = config_;
-  config.http.threads = 6;
-  config.feed_max_parked = 2;
-  config.feed_max_parked_per_tenant = 1;
-  auto second = gateway(config);
+  auto second = parking_gateway(6, 2, 1);
   const auto acme = token("acme-order");
   const auto globex = token("globex");
   const std::string acme_cursor = start(acme);
@@ -247,11 +252,7 @@ TEST_F(ChangeFeedTest, OneTenantCannotTakeEveryPlace) {
 // A client that drops its long poll (here: gives up after a second and closes) frees its
 // place within about a second, not at the end of the wait it asked for.
 TEST_F(ChangeFeedTest, AClientThatLeavesGivesItsPlaceBack) {
-  ServerConfig config = config_;
-  config.http.threads = 4;
-  config.feed_max_parked = 1;
-  config.feed_max_parked_per_tenant = 1;
-  auto second = gateway(config);
+  auto second = parking_gateway(4, 1, 1);
   const auto t = token("acme-order");
   const std::string cursor = start(t);
   const std::string query = std::string(kChanges) + "?wait=60s&cursor=" + cursor;
