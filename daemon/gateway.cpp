@@ -345,6 +345,14 @@ class HttpGateway final : public Gateway {
         if (body && body->is_object() && body->contains("error") && (*body)["error"].is_string()) {
           failure.error += " " + (*body)["error"].get<std::string>();
         }
+        if (result->status == 401) {
+          failure.error +=
+              ": the gateway refused client " + credentials_.client_id +
+              " and its secret; put the current secret in " +
+              (credentials_.client_secret_file.empty() ? std::string("the client_secret credential")
+                                                       : credentials_.client_secret_file) +
+              " (it is read again at the next try)";
+        }
         if (result->has_header("Retry-After")) {
           failure.retry_after = parse_retry_after(result->get_header_value("Retry-After"));
         }

@@ -169,8 +169,11 @@ TEST(Daemon, AReplacedSecretFileIsReadAgainAndNothingIsLost) {
   ASSERT_TRUE(wait_until(
       [&] {
         const auto last = record(*client, "rot-1").value("lastError", json());
+        // The error says what to do, and where.
         return last.is_string() &&
-               last.get<std::string>().find("invalid_client") != std::string::npos;
+               last.get<std::string>().find("invalid_client") != std::string::npos &&
+               last.get<std::string>().find("put the current secret in " + secret_file) !=
+                   std::string::npos;
       },
       20s))
       << stack.daemon_log();

@@ -103,7 +103,11 @@ TEST_P(StoreTest, ChangeFeedRefusesCursorsItDidNotGiveOut) {
   const auto real = store_->changes_after({"acme", "", 100})->cursor;
   for (const std::string& cursor :
        {std::string("nonsense"), std::string("-"), std::string("0"), real + "0000",
-        std::string("ffffffffffffffff-1"), real.substr(0, real.size() - 1) + "x"}) {
+        std::string("ffffffffffffffff-1"), real.substr(0, real.size() - 1) + "x",
+        // Numbers that are not written as the store writes them, or too long to compare.
+        "0" + real, " " + real, real + "\n", real + "-1", std::string("1-01-1"),
+        std::string("99999999999999999999999999-1-1"), std::string("1-99999999999999999999-1"),
+        std::string(4096, '7')}) {
     auto page = store_->changes_after({"acme", cursor, 100});
     ASSERT_TRUE(page) << page.error();
     EXPECT_FALSE(page->cursor_known) << cursor;
