@@ -11,6 +11,7 @@
 #include "server/app/backends.hpp"
 #include "server/app/serve.hpp"
 #include "server/app/state_files.hpp"
+#include "server/common/digest.hpp"
 #include "server/gateway/auth.hpp"
 #include "server/store/audit_chain.hpp"
 #include "shared/codec.hpp"
@@ -47,6 +48,27 @@ std::unique_ptr<Store> admin_store(const std::string& path, ServerConfig* loaded
 void audit_admin(Store& store, nlohmann::json fields) {
   if (auto appended = store.append_audit({{now_utc(), "admin", std::move(fields)}}); !appended) {
     std::fprintf(stderr, "stargate-server: warning: not audited: %s\n", appended.error().c_str());
+  }
+}
+
+// The longest grace a rotation may give the secret it replaces.
+constexpr auto kMaxGrace = std::chrono::hours(24 * 30);
+
+// What names a secret in the audit trail without revealing anything of it: the start of the
+// SHA-256 of its (salted) Argon2id hash.
+std::string secret_id(const std::string& secret_hash) {
+  return sha256_hex(secret_hash).substr(0, 16);
+}
+
+// Prints a new secret as client add and client rotate do: to the terminal, or (`secret_file`
+// given) only the client id there.
+void print_secret(const std::string& client_id, const std::string& secret,
+                  const std::string& secret_file) {
+  if (secret_file.empty()) {
+    std::printf("client_id:     %s\nclient_secret: %s\n", client_id.c_str(), secret.c_str());
+    std::fprintf(stderr, "The secret is shown once; store it now (it is kept only hashed).\n");
+  } else {
+    std::printf("%s\n", client_id.c_str());
   }
 }
 
@@ -91,18 +113,68 @@ int client_add(const ClientAddOptions& options) {
   audit_admin(*store, {{"action", "client add"},
                        {"clientId", client.client_id},
                        {"tenant", client.tenant},
-                       {"processTypes", client.process_types}});
+                       {"processTypes", client.process_types},
+                       {"secretId", secret_id(*hash)}});
   if (options.json) {
     nlohmann::json out = {{"clientId", client.client_id},
                           {"tenant", client.tenant},
                           {"processTypes", client.process_types}};
     if (options.secret_file.empty()) out["clientSecret"] = secret;
     std::printf("%s\n", dump_json(out).c_str());
-  } else if (options.secret_file.empty()) {
-    std::printf("client_id:     %s\nclient_secret: %s\n", client.client_id.c_str(), secret.c_str());
-    std::fprintf(stderr, "The secret is shown once; store it now (it is kept only hashed).\n");
   } else {
-    std::printf("%s\n", client.client_id.c_str());
+    print_secret(client.client_id, secret, options.secret_file);
+  }
+  return kExitOk;
+}
+
+int client_rotate(const ClientRotateOptions& options) {
+  auto grace = parse_duration(options.grace);
+  if (!grace || *grace > kMaxGrace) {
+    std::fprintf(stderr,
+                 "stargate-server: --grace must be a duration such as 24h or 0s, at most 720h\n");
+    return 2;
+  }
+  auto store = admin_store(options.config_path);
+  if (!store) return kExitError;
+  auto client = store->find_client(options.client_id);
+  if (!client) return complain(client.error());
+  if (!*client || (*client)->revoked) {
+    return complain("no such client, or revoked: " + options.client_id);
+  }
+  const std::string secret = new_client_secret();
+  auto hash = hash_secret(secret);
+  if (!hash) return complain(hash.error());
+  if (!options.secret_file.empty()) {
+    if (auto written = write_private_file(options.secret_file, secret + "\n"); !written) {
+      std::fprintf(stderr, "stargate-server: --secret-file: %s\n", written.error().c_str());
+      return kExitError;
+    }
+  }
+  const auto now = now_utc();
+  std::optional<TimePoint> until;
+  if (grace->count() > 0) until = now + *grace;
+  if (auto rotated = store->rotate_client_secret(options.client_id, *hash, until); !rotated) {
+    if (!options.secret_file.empty()) ::unlink(options.secret_file.c_str());
+    return complain(rotated.error());
+  }
+  const nlohmann::json until_text = until ? nlohmann::json(format_timestamp(*until)) : nullptr;
+  audit_admin(*store, {{"action", "client rotate"},
+                       {"clientId", options.client_id},
+                       {"secretId", secret_id(*hash)},
+                       {"previousSecretId", secret_id((*client)->secret_hash)},
+                       {"previousSecretUntil", until_text}});
+  if (options.json) {
+    nlohmann::json out = {{"clientId", options.client_id}, {"previousSecretUntil", until_text}};
+    if (options.secret_file.empty()) out["clientSecret"] = secret;
+    std::printf("%s\n", dump_json(out).c_str());
+    return kExitOk;
+  }
+  print_secret(options.client_id, secret, options.secret_file);
+  if (until) {
+    std::fprintf(stderr, "The previous secret stays accepted until %s.\n",
+                 format_timestamp(*until).c_str());
+  } else {
+    std::fprintf(stderr, "The previous secret is no longer accepted.\n");
   }
   return kExitOk;
 }
@@ -178,20 +250,29 @@ int client_list(const std::string& config_path, bool json) {
     return complain(clients.error());
   }
   nlohmann::json out = nlohmann::json::array();
+  const auto now = now_utc();
   for (const auto& client : *clients) {
+    // When a rotation's grace still runs: until when the previous secret is accepted.
+    std::string rotating;
+    if (!client.revoked && client.previous_secret_valid(now)) {
+      rotating = format_timestamp(*client.previous_secret_until);
+    }
     if (json) {
       out.push_back({{"clientId", client.client_id},
                      {"tenant", client.tenant},
                      {"processTypes", client.process_types},
                      {"createdAt", format_timestamp(client.created_at)},
-                     {"revoked", client.revoked}});
+                     {"revoked", client.revoked},
+                     {"previousSecretUntil",
+                      rotating.empty() ? nlohmann::json() : nlohmann::json(rotating)}});
     } else {
       std::string types;
       for (const auto& t : client.process_types)
         types += (types.empty() ? "" : ",") + t;
-      std::printf("%-22s %-16s %-24s %s%s\n", client.client_id.c_str(), client.tenant.c_str(),
+      std::printf("%-22s %-16s %-24s %s%s%s\n", client.client_id.c_str(), client.tenant.c_str(),
                   types.c_str(), format_timestamp(client.created_at).c_str(),
-                  client.revoked ? " revoked" : "");
+                  client.revoked ? " revoked" : "",
+                  rotating.empty() ? "" : (" previous secret until " + rotating).c_str());
     }
   }
   if (json) std::printf("%s\n", dump_json(out).c_str());

@@ -71,6 +71,20 @@ int main(int argc, char** argv) {
   revoke_cmd->add_option("--config,-c", revoke_config, "server.toml")->check(CLI::ExistingFile);
   revoke_cmd->add_option("CLIENT_ID", revoke_id, "The client to revoke")->required();
 
+  server::ClientRotateOptions rotate;
+  auto* rotate_cmd = client_cmd->add_subcommand(
+      "rotate", "Give a client a new secret; the old one stays accepted for the grace");
+  rotate_cmd->add_option("--config,-c", rotate.config_path, "server.toml")
+      ->check(CLI::ExistingFile);
+  rotate_cmd->add_option("CLIENT_ID", rotate.client_id, "The client to rotate")->required();
+  rotate_cmd
+      ->add_option("--grace", rotate.grace,
+                   "How long the old secret stays accepted (0s: not at all; at most 720h)")
+      ->capture_default_str();
+  rotate_cmd->add_option("--secret-file", rotate.secret_file,
+                         "Write the new secret to this new file (mode 0600) instead of stdout");
+  rotate_cmd->add_flag("--json", rotate.json, "Print JSON");
+
   auto* audit_cmd = app.add_subcommand("audit", "Check or export the audit trail");
   audit_cmd->require_subcommand(1);
   std::string audit_config, since;
@@ -126,6 +140,7 @@ int main(int argc, char** argv) {
     }
     if (list_cmd->parsed()) return server::client_list(list_config, list_json);
     if (revoke_cmd->parsed()) return server::client_revoke(revoke_config, revoke_id);
+    if (rotate_cmd->parsed()) return server::client_rotate(rotate);
     if (verify_cmd->parsed()) return server::audit_verify(audit_config);
     if (export_cmd->parsed()) return server::audit_export(audit_config, since);
     if (stock_cmd->parsed()) return server::stock_list(stock_config, stock_json);

@@ -30,6 +30,16 @@ struct ClientAddOptions {
 
 int client_add(const ClientAddOptions& options);
 int client_list(const std::string& config_path, bool json);
+struct ClientRotateOptions {
+  std::string config_path;
+  std::string client_id;
+  std::string grace = "24h";  // how long the secret it had stays accepted beside the new one
+  std::string secret_file;    // as for client add
+  bool json = false;
+};
+
+// Gives a client a new secret; the one it had stays accepted for the grace.
+int client_rotate(const ClientRotateOptions& options);
 // Revokes a client: its tokens stop working at once and it gets no new ones.
 int client_revoke(const std::string& config_path, const std::string& client_id);
 

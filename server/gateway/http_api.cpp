@@ -177,7 +177,7 @@ void HttpApi::Impl::install() {
       std::chrono::duration_cast<std::chrono::seconds>(config.http.idle_timeout).count());
 
   http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-    request_context = {std::chrono::steady_clock::now(), "", ""};
+    request_context = {std::chrono::steady_clock::now(), "", "", false};
     std::string id = req.get_header_value(kCorrelationHeader);
     if (!is_safe_id(id)) id = new_uuid();
     res.set_header(kCorrelationHeader, id);
@@ -260,6 +260,7 @@ void HttpApi::Impl::install() {
                              {"remoteAddr", req.remote_addr}};
     if (!request_context.client_id.empty()) fields["client"] = request_context.client_id;
     if (!request_context.tenant.empty()) fields["tenant"] = request_context.tenant;
+    if (request_context.previous_secret) fields["secret"] = "previous";
     audit.record({now_utc(), "request", std::move(fields)});
   });
 

@@ -37,6 +37,7 @@ struct RequestContext {
   std::chrono::steady_clock::time_point start;
   std::string client_id;
   std::string tenant;
+  bool previous_secret = false;  // the client authenticated with the secret a rotation replaced
 };
 extern thread_local RequestContext request_context;
 // Whether the client of the request this thread answers has gone (closed its side), for a

@@ -104,6 +104,17 @@ std::optional<ClientRecord> HttpApi::Impl::authenticate_client(const httplib::Re
       return std::nullopt;
     }
     valid = verify_secret((*client)->secret_hash, secret);
+    // Within a rotation's grace the secret it replaced is accepted too.
+    if (!valid && (*client)->previous_secret_valid(now_utc()) &&
+        verify_secret((*client)->previous_secret_hash, secret)) {
+      valid = true;
+      request_context.previous_secret = true;
+      spdlog::warn(
+          "token: client {} authenticated with its previous secret, accepted until {}; "
+          "give it the new one [{}]",
+          (*client)->client_id, format_timestamp(*(*client)->previous_secret_until),
+          correlation_id(res));
+    }
   }
   // The same answer for an unknown client, a revoked one and a wrong secret.
   if (!valid) {

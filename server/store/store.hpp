@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -25,12 +26,30 @@
 namespace stargate::server {
 
 struct ClientRecord {
+  ClientRecord() = default;
+  ClientRecord(std::string id, std::string tenant_name, std::string hash,
+               std::vector<std::string> types, TimePoint created, bool is_revoked)
+      : client_id(std::move(id)),
+        tenant(std::move(tenant_name)),
+        secret_hash(std::move(hash)),
+        process_types(std::move(types)),
+        created_at(created),
+        revoked(is_revoked) {}
+
   std::string client_id;
   std::string tenant;
   std::string secret_hash;  // Argon2id, libsodium's crypto_pwhash_str format
   std::vector<std::string> process_types;
   TimePoint created_at{};
   bool revoked = false;
+  // After a rotation: the secret it replaced, accepted too until `previous_secret_until`.
+  std::string previous_secret_hash;
+  std::optional<TimePoint> previous_secret_until;
+
+  // Whether the secret it replaced is still accepted at `now`.
+  bool previous_secret_valid(TimePoint now) const {
+    return !previous_secret_hash.empty() && previous_secret_until && now < *previous_secret_until;
+  }
 };
 
 // Everything the store keeps of one process.
@@ -162,6 +181,12 @@ class ClientStore {
   virtual Expected<std::vector<ClientRecord>> list_clients() = 0;
   // Revokes a client and every token family it holds; fails for an unknown id.
   virtual Status revoke_client(const std::string& client_id, TimePoint now) = 0;
+  // Gives the client the secret hashed as `secret_hash`; the one it had stays accepted until
+  // `previous_until` (not at all when std::nullopt). Fails for an unknown or revoked client,
+  // and when the secret changed meanwhile (another rotation at the same time). The secret it
+  // held before that one is forgotten.
+  virtual Status rotate_client_secret(const std::string& client_id, const std::string& secret_hash,
+                                      std::optional<TimePoint> previous_until) = 0;
 
   // Starts a token family with its first refresh token.
   virtual Status add_refresh_token(const RefreshToken& token) = 0;

@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
+#include <sstream>
+#include <thread>
 
 #include "tests/e2e/daemon_helpers.hpp"
 #include "tests/support/socket_client.hpp"
@@ -194,6 +196,96 @@ TEST(Daemon, AReplacedSecretFileIsReadAgainAndNothingIsLost) {
   EXPECT_TRUE(
       wait_until([&] { return record(*client, "rot-2").value("state", "") == "completed"; }, 30s))
       << stack.daemon_log();
+}
+
+// The rotation as stargate-server(8) describes it, against a running daemon that keeps
+// working throughout: `client rotate` issues a new secret while the daemon still asks for
+// tokens with the old one (accepted for the grace); the operator puts the new file in place
+// and reloads the daemon; after the grace only the new secret works. No request fails.
+TEST(Daemon, SurvivesAServerSideRotationWithoutOneFailedRequest) {
+  StackOptions options = fast_stack();
+  options.server_extra += "[auth]\ntoken_lifetime = \"2s\"\n";  // a token request every ~2 s
+  Stack stack(options);
+  auto client = socket_client(stack.socket());
+  std::vector<std::string> ids;
+  const auto submit_and_follow = [&](const std::string& id) {
+    auto sent = submit(*client, id);
+    ASSERT_TRUE(sent && sent->status == 202);
+    ids.push_back(id);
+    ASSERT_TRUE(
+        wait_until([&] { return record(*client, id).value("state", "") == "completed"; }, 30s))
+        << stack.daemon_log();
+  };
+  submit_and_follow("before");
+
+  const std::string old_secret = stack.client_secret();
+  const std::string new_file = stack.dir().file("new_secret");
+  const auto rotated_at = std::chrono::steady_clock::now();
+  auto rotated = stack.admin(
+      {"client", "rotate", stack.client_id(), "--grace", "12s", "--secret-file", new_file});
+  ASSERT_EQ(rotated.exit_code, 0) << rotated.err;
+  EXPECT_EQ(rotated.out, stack.client_id() + "\n");  // the secret went to the file only
+  EXPECT_NE(rotated.err.find("previous secret stays accepted until"), std::string::npos);
+  auto listed = stack.admin({"client", "list", "--json"});
+  ASSERT_EQ(listed.exit_code, 0);
+  EXPECT_TRUE(json::parse(listed.out).at(0)["previousSecretUntil"].is_string()) << listed.out;
+
+  // The daemon, not reloaded yet, gets its tokens with the old secret (once the one it holds
+  // expires, for its next request) and goes on working.
+  const std::size_t server_before = stack.server_log().size();
+  const auto old_secret_used = [&] {
+    return stack.server_log().find("authenticated with its previous secret", server_before) !=
+           std::string::npos;
+  };
+  for (int i = 0; i < 8 && !old_secret_used(); ++i) {
+    submit_and_follow("during-grace-" + std::to_string(i));
+    std::this_thread::sleep_for(500ms);
+  }
+  ASSERT_TRUE(old_secret_used()) << stack.server_log();
+
+  // The operator puts the new secret in place and reloads.
+  ASSERT_EQ(::rename(new_file.c_str(), stack.dir().file("client_secret").c_str()), 0);
+  ASSERT_TRUE(reload_and_see(stack, "reload: client secret read again")) << stack.daemon_log();
+  submit_and_follow("after-reload");
+
+  // After the grace the old secret is refused, the new one is not.
+  std::this_thread::sleep_until(rotated_at + 13s);
+  httplib::Client gateway("127.0.0.1", stack.port());
+  const auto ask = [&](const std::string& secret) {
+    auto res = gateway.Post("/oauth/token", httplib::Params{{"grant_type", "client_credentials"},
+                                                            {"client_id", stack.client_id()},
+                                                            {"client_secret", secret}});
+    return res ? res->status : -1;
+  };
+  EXPECT_EQ(ask(old_secret), 401);
+  EXPECT_EQ(ask(stack.client_secret()), 200);
+  submit_and_follow("after-grace");
+
+  // Not one request failed, nor one token request.
+  for (const auto& id : ids)
+    EXPECT_TRUE(record(*client, id)["lastError"].is_null()) << id << ": " << record(*client, id);
+  EXPECT_EQ(stack.daemon_log().find("invalid_client"), std::string::npos) << stack.daemon_log();
+
+  // The audit trail has the rotation (naming both secrets, revealing neither) and the token
+  // requests that used the old secret.
+  auto exported = stack.admin({"audit", "export", "--since", "1h"});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  bool saw_rotation = false, saw_previous = false;
+  std::istringstream lines(exported.out);
+  for (std::string line; std::getline(lines, line);) {
+    const auto fields = json::parse(line);
+    if (fields.value("action", "") == "client rotate") {
+      saw_rotation = true;
+      EXPECT_EQ(fields["clientId"], stack.client_id());
+      EXPECT_TRUE(fields["secretId"].is_string());
+      EXPECT_NE(fields["secretId"], fields["previousSecretId"]);
+    }
+    if (fields.value("secret", "") == "previous") saw_previous = true;
+  }
+  EXPECT_TRUE(saw_rotation) << exported.out;
+  EXPECT_TRUE(saw_previous) << exported.out;
+  EXPECT_EQ(exported.out.find(old_secret), std::string::npos);
+  EXPECT_EQ(exported.out.find(stack.client_secret()), std::string::npos);
 }
 
 }  // namespace

@@ -381,8 +381,9 @@ TEST(ScaleOut, RestartingRedisLosesNothingAcknowledged) {
 }
 
 // A client revoked (by the admin command) is refused by both gateways within a second (each
-// trusts its last check for 250 ms), and tenants stay apart across gateways.
-TEST(ScaleOut, RevocationAndTenantsHoldAcrossGateways) {
+// trusts its last check for 250 ms), a rotated one is accepted with either secret by both,
+// and tenants stay apart across gateways.
+TEST(ScaleOut, RevocationRotationAndTenantsHoldAcrossGateways) {
   StackOptions options;
   options.scale_out = true;
   options.start_daemon = false;
@@ -409,6 +410,23 @@ TEST(ScaleOut, RevocationAndTenantsHoldAcrossGateways) {
         "Bearer " + json::parse(globex_token->body)["access_token"].get<std::string>()}});
   ASSERT_TRUE(peek);
   EXPECT_EQ(peek->status, 404);
+
+  // A rotation on this backend: both secrets work through either gateway during the grace.
+  const std::string globex_id = globex["clientId"];
+  auto rotated = stack.admin({"client", "rotate", globex_id, "--grace", "1h", "--json"});
+  ASSERT_EQ(rotated.exit_code, 0) << rotated.err;
+  const std::string new_secret = json::parse(rotated.out)["clientSecret"];
+  for (const auto& secret : {globex["clientSecret"].get<std::string>(), new_secret}) {
+    for (std::size_t i = 0; i < 2; ++i) {
+      httplib::Client http("127.0.0.1", stack.gateway_port(i));
+      auto got = http.Post(
+          "/oauth/token",
+          "grant_type=client_credentials&client_id=" + globex_id + "&client_secret=" + secret,
+          "application/x-www-form-urlencoded");
+      ASSERT_TRUE(got);
+      EXPECT_EQ(got->status, 200) << "gateway " << i;
+    }
+  }
 
   ASSERT_EQ(stack.admin({"client", "revoke", stack.client_id()}).exit_code, 0);
   for (std::size_t i = 0; i < 2; ++i) {

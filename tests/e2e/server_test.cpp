@@ -58,6 +58,53 @@ TEST(Server, AuditVerifyCatchesARecordEditedWithSqlite3) {
   EXPECT_EQ(stack.admin({"audit", "export", "--since", "yesterday"}).exit_code, 2);
 }
 
+// client rotate refuses what it cannot do and then changes nothing: the old secret still
+// works alone. --grace 0s replaces the secret at once.
+TEST(Server, ClientRotateRefusesBadInputAndChangesNothing) {
+  StackOptions options;
+  options.start_daemon = false;
+  Stack stack(options);
+  const std::string id = stack.client_id();
+  for (const std::string& grace :
+       std::vector<std::string>{"", "soon", "-1s", "721h", "24", std::string(300, '9')}) {
+    auto refused = stack.admin({"client", "rotate", id, "--grace", grace});
+    EXPECT_EQ(refused.exit_code, 2) << grace << ": " << refused.err;
+    EXPECT_EQ(refused.out, "") << grace;
+  }
+  EXPECT_EQ(stack.admin({"client", "rotate"}).exit_code, 2);  // no client id
+  auto unknown = stack.admin({"client", "rotate", "sgc_nobody"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("no such client"), std::string::npos) << unknown.err;
+  // A secret file that exists is not overwritten, and the rotation does not happen.
+  write_file(stack.dir().file("taken"), "keep me\n", 0600);
+  auto taken = stack.admin({"client", "rotate", id, "--secret-file", stack.dir().file("taken")});
+  EXPECT_EQ(taken.exit_code, 1);
+  EXPECT_EQ(read_file(stack.dir().file("taken")), "keep me\n");
+  auto listed = stack.admin({"client", "list", "--json"});
+  EXPECT_TRUE(json::parse(listed.out).at(0)["previousSecretUntil"].is_null()) << listed.out;
+
+  httplib::Client http("127.0.0.1", stack.port());
+  const auto ask = [&](const std::string& secret) {
+    auto res = http.Post("/oauth/token", httplib::Params{{"grant_type", "client_credentials"},
+                                                         {"client_id", id},
+                                                         {"client_secret", secret}});
+    return res ? res->status : -1;
+  };
+  const std::string old_secret = stack.client_secret();
+  EXPECT_EQ(ask(old_secret), 200);
+
+  auto now = stack.admin({"client", "rotate", id, "--grace", "0s", "--json"});
+  ASSERT_EQ(now.exit_code, 0) << now.err;
+  const auto rotated = json::parse(now.out);
+  EXPECT_TRUE(rotated["previousSecretUntil"].is_null());
+  EXPECT_EQ(ask(old_secret), 401);
+  EXPECT_EQ(ask(rotated["clientSecret"]), 200);
+
+  // A revoked client is not rotated.
+  ASSERT_EQ(stack.admin({"client", "revoke", id}).exit_code, 0);
+  EXPECT_EQ(stack.admin({"client", "rotate", id}).exit_code, 1);
+}
+
 // A self-signed certificate for 127.0.0.1 made with the openssl CLI, as an operator would.
 void make_certificate(const TempDir& dir) {
   auto made = run({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",

@@ -186,6 +186,47 @@ TEST_F(HttpApiTest, RevokedClientsTokensStopAtOnce) {
   EXPECT_EQ(again->status, 401);
 }
 
+// A rotation's grace: the new secret works, and so does the one it replaced until the grace
+// ends; a token got with the old one is audited as such.
+TEST_F(HttpApiTest, ARotatedClientIsAcceptedWithEitherSecretDuringTheGrace) {
+  const auto ask = [&](const std::string& secret, const std::string& correlation) {
+    return client_->Post("/oauth/token", {{"X-Correlation-ID", correlation}},
+                         httplib::Params{{"grant_type", "client_credentials"},
+                                         {"client_id", "acme-order"},
+                                         {"client_secret", secret}});
+  };
+  ASSERT_TRUE(
+      store_->rotate_client_secret("acme-order", *hash_secret("the-new-secret"), now_utc() + 1h));
+  EXPECT_EQ(ask("the-new-secret", "rot-new")->status, 200);
+  auto old = ask("secret-acme-order", "rot-old");
+  ASSERT_EQ(old->status, 200);
+  // Its token is as good as any.
+  EXPECT_EQ(submit(json::parse(old->body)["access_token"], order_body("k1"))->status, 202);
+  EXPECT_EQ(ask("neither", "rot-wrong")->status, 401);
+
+  std::map<std::string, json> audited;
+  test::wait_until(
+      [&] {
+        audit_->flush();
+        audited.clear();
+        EXPECT_TRUE(store_->scan_audit(TimePoint{}, [&](const AuditRecord& r) {
+          auto record = json::parse(r.record);
+          audited[record.value("correlationId", "")] = record;
+        }));
+        return audited.count("rot-wrong") == 1;
+      },
+      5s);
+  EXPECT_EQ(audited["rot-old"].value("secret", ""), "previous");
+  EXPECT_FALSE(audited["rot-new"].contains("secret"));
+  EXPECT_EQ(audited["rot-old"].dump().find("secret-acme"), std::string::npos);
+
+  // Once the grace is over (a rotation whose grace has ended), only the new secret works.
+  ASSERT_TRUE(store_->rotate_client_secret("acme-order", *hash_secret("the-newest-secret"),
+                                           now_utc() - 1s));
+  EXPECT_EQ(ask("the-new-secret", "late-old")->status, 401);
+  EXPECT_EQ(ask("the-newest-secret", "late-new")->status, 200);
+}
+
 TEST_F(HttpApiTest, AuthenticationAndScopes) {
   expect_error(submit("", order_body("k1")), 401, "INVALID_TOKEN");
   expect_error(submit("not.a.token", order_body("k1")), 401, "INVALID_TOKEN");

@@ -10,8 +10,8 @@
 namespace stargate::server {
 namespace {
 
-// A database of the previous version (4, before stock reservations) keeps its processes and
-// gains the new tables when a newer server opens it.
+// A database of an earlier version (4, before stock reservations) keeps its processes and
+// clients and gains the new tables and columns when a newer server opens it.
 TEST(SqliteStoreSchema, UpgradesAVersionFourDatabase) {
   test::TempDir dir;
   std::string id;
@@ -23,17 +23,23 @@ TEST(SqliteStoreSchema, UpgradesAVersionFourDatabase) {
     process.request = {"cp-1", "order", {{"orderId", "O"}}, ""};
     process.now = now_utc();
     id = store->create_process(process)->process.view.process_id;
+    ASSERT_TRUE(store->add_client({"sgc_1", "acme", "h1", {"order"}, now_utc(), false}));
   }
   {
     db::Database db(dir.file("store.db"));
     db.exec(
         "DROP TABLE stock_reservations; DROP TABLE stock_reserved; DROP TABLE change_feed; "
-        "DROP INDEX processes_changes; ALTER TABLE processes DROP COLUMN change_seq;");
+        "DROP INDEX processes_changes; ALTER TABLE processes DROP COLUMN change_seq; "
+        "ALTER TABLE clients DROP COLUMN previous_secret_hash; "
+        "ALTER TABLE clients DROP COLUMN previous_secret_until;");
     db.set_user_version(4);
   }
   auto store = SqliteStore::open(dir.file("store.db"));
   ASSERT_TRUE(store) << store.error();
   EXPECT_TRUE((**store).get_process("acme", id)->has_value());
+  // Its clients can be rotated.
+  ASSERT_TRUE((**store).rotate_client_secret("sgc_1", "h2", now_utc() + std::chrono::hours(1)));
+  EXPECT_EQ((**(**store).find_client("sgc_1")).previous_secret_hash, "h1");
   // The change feed starts after the processes there were.
   auto head = (**store).changes_after({"acme", "", 10});
   ASSERT_TRUE(head) << head.error();

@@ -334,6 +334,38 @@ TEST_P(StoreTest, ClientsRoundTrip) {
   EXPECT_FALSE(store_->find_client("sgc_2")->has_value());
 }
 
+TEST_P(StoreTest, ARotatedSecretKeepsTheOneItReplacedForTheGrace) {
+  const auto now = now_utc();
+  ASSERT_TRUE(store_->add_client({"sgc_1", "acme", "h1", {"order"}, now, false}));
+  EXPECT_FALSE((*store_->find_client("sgc_1"))->previous_secret_valid(now));
+  const auto until = now + std::chrono::hours(24);
+  ASSERT_TRUE(store_->rotate_client_secret("sgc_1", "h2", until));
+  auto client = **store_->find_client("sgc_1");
+  EXPECT_EQ(client.secret_hash, "h2");
+  EXPECT_EQ(client.previous_secret_hash, "h1");
+  ASSERT_TRUE(client.previous_secret_until.has_value());
+  EXPECT_EQ(to_unix_ms(*client.previous_secret_until), to_unix_ms(until));
+  EXPECT_TRUE(client.previous_secret_valid(now));
+  EXPECT_FALSE(client.previous_secret_valid(until));
+  // Listed as found.
+  EXPECT_EQ((*store_->list_clients()).at(0).previous_secret_hash, "h1");
+
+  // A second rotation forgets the first secret; without a grace the one replaced is not kept.
+  ASSERT_TRUE(store_->rotate_client_secret("sgc_1", "h3", std::nullopt));
+  client = **store_->find_client("sgc_1");
+  EXPECT_EQ(client.secret_hash, "h3");
+  EXPECT_EQ(client.previous_secret_hash, "h2");
+  EXPECT_FALSE(client.previous_secret_until.has_value());
+  EXPECT_FALSE(client.previous_secret_valid(now));
+
+  // Unknown and revoked clients are not rotated, and nothing changes.
+  EXPECT_FALSE(store_->rotate_client_secret("sgc_missing", "h4", until));
+  EXPECT_FALSE(store_->find_client("sgc_missing")->has_value());
+  ASSERT_TRUE(store_->revoke_client("sgc_1", now));
+  EXPECT_FALSE(store_->rotate_client_secret("sgc_1", "h4", until));
+  EXPECT_EQ((**store_->find_client("sgc_1")).secret_hash, "h3");
+}
+
 TEST_P(StoreTest, RefreshTokensRotateAndReuseRevokesTheFamily) {
   const auto now = now_utc();
   ASSERT_TRUE(store_->add_client({"sgc_1", "acme", "h", {"order"}, now, false}));

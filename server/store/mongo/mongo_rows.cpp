@@ -78,6 +78,10 @@ ClientRecord read_client(const nlohmann::json& doc) {
   }
   client.created_at = from_unix_ms(integer(doc, "createdAt"));
   client.revoked = flag(doc, "revoked");
+  client.previous_secret_hash = text(doc, "previousSecretHash");
+  if (auto until = optional_integer(doc, "previousSecretUntil")) {
+    client.previous_secret_until = from_unix_ms(*until);
+  }
   return client;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -13,6 +14,11 @@ namespace stargate::server::mongo::rows {
 
 ProcessRecord read_process(const nlohmann::json& doc);
 ClientRecord read_client(const nlohmann::json& doc);
+
+// A time as a document holds it: unix ms, or null for none.
+inline nlohmann::json unix_ms_or_null(const std::optional<TimePoint>& time) {
+  return time ? nlohmann::json(to_unix_ms(*time)) : nlohmann::json();
+}
 
 // The _id of record `seq` of the audit chain `chain` (its writer's): the chain's name, "/"
 // and the number as 20 digits, so that ids sort by chain and in order within it, and a

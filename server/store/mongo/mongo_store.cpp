@@ -186,28 +186,26 @@ void MongoStore::unused_process_id(std::int64_t seq) {
 Expected<bool> MongoStore::insert_process(const std::string& id, std::int64_t seq,
                                           const NewProcess& process) {
   const auto& request = process.request;
-  json doc = {
-      {"_id", id},
-      {"seq", seq},
-      {"tenant", process.tenant},
-      {"clientId", process.client_id},
-      {"clientProcessId", request.client_process_id},
-      {"processType", request.process_type},
-      {"data", dump_json(request.data)},
-      {"status", "accepted"},
-      {"progress", 0},
-      {"currentStep", ""},
-      {"result", nullptr},
-      {"error", nullptr},
-      {"retryable", false},
-      {"attempt", 1},
-      {"queued", true},
-      {"createdAt", to_unix_ms(process.now)},
-      {"updatedAt", to_unix_ms(process.now)},
-      {"finishedAt", nullptr},
-      {"estimatedCompletion",
-       process.estimated_completion ? json(to_unix_ms(*process.estimated_completion)) : json()},
-      {"correlationId", process.correlation_id}};
+  json doc = {{"_id", id},
+              {"seq", seq},
+              {"tenant", process.tenant},
+              {"clientId", process.client_id},
+              {"clientProcessId", request.client_process_id},
+              {"processType", request.process_type},
+              {"data", dump_json(request.data)},
+              {"status", "accepted"},
+              {"progress", 0},
+              {"currentStep", ""},
+              {"result", nullptr},
+              {"error", nullptr},
+              {"retryable", false},
+              {"attempt", 1},
+              {"queued", true},
+              {"createdAt", to_unix_ms(process.now)},
+              {"updatedAt", to_unix_ms(process.now)},
+              {"finishedAt", nullptr},
+              {"estimatedCompletion", rows::unix_ms_or_null(process.estimated_completion)},
+              {"correlationId", process.correlation_id}};
   // False when already there: another request with the same key wrote it a moment ago.
   return process_inserts_->submit(std::move(doc));
 }
@@ -358,8 +356,7 @@ Expected<ProcessStore::RetryOutcome> MongoStore::retry_process(
                     {"retryable", false},
                     {"finishedAt", nullptr},
                     {"updatedAt", to_unix_ms(now)},
-                    {"estimatedCompletion",
-                     estimated_completion ? json(to_unix_ms(*estimated_completion)) : json()}};
+                    {"estimatedCompletion", rows::unix_ms_or_null(estimated_completion)}};
   auto retried = db_->write(
       "update", "processes",
       {{"updates", json::array({{{"q", {{"_id", process_id}}}, {"u", {{"$set", set}}}}})}});

@@ -63,6 +63,8 @@ class MongoStore final : public Store {
   Expected<std::optional<ClientRecord>> find_client(const std::string& client_id) override;
   Expected<std::vector<ClientRecord>> list_clients() override;
   Status revoke_client(const std::string& client_id, TimePoint now) override;
+  Status rotate_client_secret(const std::string& client_id, const std::string& secret_hash,
+                              std::optional<TimePoint> previous_until) override;
   Status add_refresh_token(const RefreshToken& token) override;
   Expected<RefreshResult> rotate_refresh_token(const std::string& hash,
                                                const std::string& next_hash, TimePoint next_expiry,

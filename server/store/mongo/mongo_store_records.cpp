@@ -17,14 +17,17 @@ using namespace mongo;
 
 Status MongoStore::add_client(const ClientRecord& client) {
   if (auto ok = ready(); !ok) return ok;
-  auto written =
-      db_->write("insert", "clients",
-                 {{"documents", json::array({{{"_id", client.client_id},
-                                              {"tenant", client.tenant},
-                                              {"secretHash", client.secret_hash},
-                                              {"processTypes", client.process_types},
-                                              {"createdAt", to_unix_ms(client.created_at)},
-                                              {"revoked", client.revoked}}})}});
+  auto written = db_->write(
+      "insert", "clients",
+      {{"documents", json::array({{{"_id", client.client_id},
+                                   {"tenant", client.tenant},
+                                   {"secretHash", client.secret_hash},
+                                   {"processTypes", client.process_types},
+                                   {"createdAt", to_unix_ms(client.created_at)},
+                                   {"revoked", client.revoked},
+                                   {"previousSecretHash", client.previous_secret_hash},
+                                   {"previousSecretUntil",
+                                    rows::unix_ms_or_null(client.previous_secret_until)}}})}});
   if (!written) return Unexpected{written.error()};
   if (written->duplicate_key) return fail("store: client " + client.client_id + " exists");
   if (client.revoked) {
@@ -79,6 +82,31 @@ Status MongoStore::revoke_client(const std::string& client_id, TimePoint now) {
                                                         {"u", {{"$set", {{"revoked", true}}}}},
                                                         {"multi", true}}})}});
   if (!families) return Unexpected{families.error()};
+  return {};
+}
+
+// Conditional on the secret read first, so that two rotations at once cannot both move
+// "their" current secret to previous: the second finds the secret changed and fails.
+Status MongoStore::rotate_client_secret(const std::string& client_id,
+                                        const std::string& secret_hash,
+                                        std::optional<TimePoint> previous_until) {
+  if (auto ok = ready(); !ok) return ok;
+  auto client = find_client(client_id);
+  if (!client) return Unexpected{client.error()};
+  if (!*client || (*client)->revoked) return fail("no such client, or revoked: " + client_id);
+  auto rotated = db_->write(
+      "update", "clients",
+      {{"updates",
+        json::array(
+            {{{"q",
+               {{"_id", client_id}, {"secretHash", (*client)->secret_hash}, {"revoked", false}}},
+              {"u",
+               {{"$set",
+                 {{"secretHash", secret_hash},
+                  {"previousSecretHash", (*client)->secret_hash},
+                  {"previousSecretUntil", rows::unix_ms_or_null(previous_until)}}}}}}})}});
+  if (!rotated) return Unexpected{rotated.error()};
+  if (rotated->n != 1) return fail("client " + client_id + " changed meanwhile; try again");
   return {};
 }
 

@@ -2,6 +2,8 @@
 // errors into values at the store's public boundary.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "server/store/store.hpp"
@@ -10,9 +12,16 @@
 namespace stargate::server::rows {
 
 inline constexpr const char* kClientColumns =
-    "client_id, tenant, secret_hash, process_types, created_at, revoked";
+    "client_id, tenant, secret_hash, process_types, created_at, revoked, previous_secret_hash, "
+    "previous_secret_until";
 
 ClientRecord read_client(const db::Statement& row);
+
+// A time as a column holds it: unix ms, or NULL for none.
+inline std::optional<std::int64_t> unix_ms_or_null(const std::optional<TimePoint>& time) {
+  if (!time) return std::nullopt;
+  return to_unix_ms(*time);
+}
 
 inline constexpr const char* kProcessColumns =
     "process_id, tenant, client_id, client_process_id, process_type, data, status, progress, "

@@ -120,6 +120,12 @@ INSERT INTO change_feed (id, epoch, last_seq)
   VALUES (1, lower(hex(randomblob(8))), (SELECT coalesce(max(seq), 0) FROM processes));
 )sql";
 
+// v7: a rotated client secret, accepted beside the new one until its grace ends.
+constexpr const char* kSchemaV7 = R"sql(
+ALTER TABLE clients ADD COLUMN previous_secret_hash TEXT NOT NULL DEFAULT '';
+ALTER TABLE clients ADD COLUMN previous_secret_until INTEGER;  -- unix ms
+)sql";
+
 }  // namespace
 
 ProcessRecord rows::read_process(const db::Statement& row) {
@@ -197,6 +203,7 @@ void SqliteStore::migrate() {
   if (version < 4) db_.exec(kSchemaV4);
   if (version < 5) db_.exec(kSchemaV5);
   if (version < 6) db_.exec(kSchemaV6);
+  if (version < 7) db_.exec(kSchemaV7);
   db_.set_user_version(kSchemaVersion);
   tx.commit();
 }
@@ -294,8 +301,6 @@ Expected<Insertion> SqliteStore::create_locked(const NewProcess& process) {
     }
   }
   const std::string id = next_process_id(process.now);
-  std::optional<std::int64_t> estimate;
-  if (process.estimated_completion) estimate = to_unix_ms(*process.estimated_completion);
   db_.prepare(
          "INSERT INTO processes (process_id, tenant, client_id, client_process_id, "
          "process_type, data, status, created_at, updated_at, estimated_completion, "
@@ -308,7 +313,7 @@ Expected<Insertion> SqliteStore::create_locked(const NewProcess& process) {
       .bind(6, dump_json(request.data))
       .bind(7, to_unix_ms(process.now))
       .bind(8, to_unix_ms(process.now))
-      .bind(9, estimate)
+      .bind(9, rows::unix_ms_or_null(process.estimated_completion))
       .bind(10, process.correlation_id)
       .bind(11, next_change_locked())
       .run();
@@ -395,9 +400,7 @@ Expected<Store::RetryOutcome> SqliteStore::retry_process(
            "finished_at = NULL, updated_at = ?, estimated_completion = ?, change_seq = ? "
            "WHERE process_id = ?")
         .bind(1, to_unix_ms(now))
-        .bind(2, estimated_completion
-                     ? std::optional<std::int64_t>(to_unix_ms(*estimated_completion))
-                     : std::nullopt)
+        .bind(2, rows::unix_ms_or_null(estimated_completion))
         .bind(3, next_change_locked())
         .bind(4, process_id)
         .run();

@@ -24,6 +24,8 @@ class SqliteStore final : public Store {
   Expected<std::optional<ClientRecord>> find_client(const std::string& client_id) override;
   Expected<std::vector<ClientRecord>> list_clients() override;
   Status revoke_client(const std::string& client_id, TimePoint now) override;
+  Status rotate_client_secret(const std::string& client_id, const std::string& secret_hash,
+                              std::optional<TimePoint> previous_until) override;
   Status add_refresh_token(const RefreshToken& token) override;
   Expected<RefreshResult> rotate_refresh_token(const std::string& hash,
                                                const std::string& next_hash, TimePoint next_expiry,
@@ -62,7 +64,7 @@ class SqliteStore final : public Store {
     change_listener_ = std::move(listener);
   }
 
-  static constexpr int kSchemaVersion = 6;
+  static constexpr int kSchemaVersion = 7;
 
  private:
   explicit SqliteStore(db::Database db) : db_(std::move(db)) {}

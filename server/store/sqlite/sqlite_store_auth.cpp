@@ -16,6 +16,8 @@ ClientRecord rows::read_client(const db::Statement& row) {
     client.process_types.push_back(type);
   client.created_at = from_unix_ms(row.integer(4));
   client.revoked = row.integer(5) != 0;
+  client.previous_secret_hash = row.text(6);
+  if (auto until = row.optional_integer(7)) client.previous_secret_until = from_unix_ms(*until);
   return client;
 }
 
@@ -26,13 +28,15 @@ Status SqliteStore::add_client(const ClientRecord& client) {
     for (const auto& type : client.process_types)
       types += (types.empty() ? "" : " ") + type;
     db_.prepare(std::string("INSERT INTO clients (") + rows::kClientColumns +
-                ") VALUES (?, ?, ?, ?, ?, ?)")
+                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
         .bind(1, client.client_id)
         .bind(2, client.tenant)
         .bind(3, client.secret_hash)
         .bind(4, types)
         .bind(5, to_unix_ms(client.created_at))
         .bind(6, client.revoked ? 1 : 0)
+        .bind(7, client.previous_secret_hash)
+        .bind(8, rows::unix_ms_or_null(client.previous_secret_until))
         .run();
     return {};
   });
@@ -73,6 +77,23 @@ Status SqliteStore::revoke_client(const std::string& client_id, TimePoint) {
         .bind(1, client_id)
         .run();
     tx.commit();
+    return {};
+  });
+}
+
+Status SqliteStore::rotate_client_secret(const std::string& client_id,
+                                         const std::string& secret_hash,
+                                         std::optional<TimePoint> previous_until) {
+  return db::guarded("store", [&]() -> Status {
+    std::lock_guard lock(mutex_);
+    db_.prepare(
+           "UPDATE clients SET previous_secret_hash = secret_hash, previous_secret_until = ?, "
+           "secret_hash = ? WHERE client_id = ? AND revoked = 0")
+        .bind(1, rows::unix_ms_or_null(previous_until))
+        .bind(2, secret_hash)
+        .bind(3, client_id)
+        .run();
+    if (db_.changes() != 1) return fail("no such client, or revoked: " + client_id);
     return {};
   });
 }
