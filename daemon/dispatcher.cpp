@@ -12,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "daemon/log_fields.hpp"
 #include "daemon/schedule.hpp"
 
 namespace stargate::daemon {
@@ -155,21 +156,28 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
     first_send = false;
     SubmitRequest request{record.client_process_id, record.process_type, record.data,
                           record.idempotency_key};
+    LogScope logging(request_log_fields(record.client_process_id));
     spdlog::debug("send {}: attempt {}", record.client_process_id, record.attempts + 1);
-    off_loop([this, request] { return gateway.submit(request); },
-             [this, id = record.client_process_id, type = record.process_type](GatewayReply reply) {
-               on_submitted(id, type, std::move(reply));
-             });
+    off_loop(
+        [this, request] {
+          LogScope on_this_thread(request_log_fields(request.client_process_id));
+          return gateway.submit(request);
+        },
+        [this, id = record.client_process_id, type = record.process_type](GatewayReply reply) {
+          on_submitted(id, type, std::move(reply));
+        });
   }
 
   void on_submitted(const std::string& id, const std::string& process_type, GatewayReply reply) {
     in_flight.clear();
+    LogScope logging(request_log_fields(id));
     if (reply.outcome == Outcome::kOk) {
       auto accepted = parse_accepted(reply.body);
       if (!accepted) {
         reply.outcome = Outcome::kTransient;
         reply.error = "gateway's 202 answer is unreadable: " + accepted.error();
       } else {
+        log_fields().process_id = accepted->process_id;
         send_succeeded();
         ++counters.sends_accepted;
         if (auto saved = queue.mark_accepted(id, *accepted); !saved) {
@@ -309,7 +317,10 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
     const auto it = polls.find(id);
     if (it == polls.end()) return;
     off_loop(
-        [this, id, process_id = it->second->process_id] { return gateway.status(process_id, id); },
+        [this, id, process_id = it->second->process_id] {
+          LogScope on_this_thread(request_log_fields(id, process_id));
+          return gateway.status(process_id, id);
+        },
         [this, id](GatewayReply reply) { on_polled(id, std::move(reply)); });
   }
 
@@ -317,6 +328,7 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
     const auto it = polls.find(id);
     if (it == polls.end()) return;
     Poll& poll = *it->second;
+    LogScope logging(request_log_fields(id, poll.process_id));
     if (reply.outcome == Outcome::kOk) {
       auto view = parse_process_view(reply.body);
       if (!view) {
@@ -367,6 +379,7 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
   // Records what the gateway said of a process (a status answer or a feed entry); false when
   // the process is no longer followed (it ended, or its record is gone).
   bool record_view(const std::string& id, Poll& poll, const ProcessView& view) {
+    LogScope logging(request_log_fields(id, poll.process_id));
     auto before = queue.get(id);
     if (!before || !before->has_value()) {
       stop_polling(id);  // pruned or gone: nothing left to follow
@@ -658,28 +671,33 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Impl> {
     }
     const std::string process_id = (*record)->process_id;
     const std::string process_type = (*record)->process_type;
-    off_loop([this, id, process_id] { return gateway.retry(process_id, id); },
-             [this, id, process_id, process_type, done = std::move(done)](GatewayReply reply) {
-               if (reply.outcome == Outcome::kPermanent) {
-                 done(ApiError{ErrorCode::kNotRetryable, "The gateway refused: " + reply.error,
-                               std::nullopt});
-                 return;
-               }
-               if (reply.outcome != Outcome::kOk) {
-                 done(ApiError{ErrorCode::kServiceUnavailable,
-                               "Cannot reach the gateway (" + reply.error + "); try again later",
-                               std::nullopt});
-                 return;
-               }
-               if (auto saved = queue.mark_retried(id); !saved) {
-                 done(ApiError{ErrorCode::kInternalError, saved.error(), std::nullopt});
-                 return;
-               }
-               spdlog::info("process {} ({}): retried, a new attempt", id, process_id);
-               start_polling(id, process_id, process_type, now_utc());
-               if (listener) listener(id);
-               done(std::nullopt);
-             });
+    off_loop(
+        [this, id, process_id] {
+          LogScope on_this_thread(request_log_fields(id, process_id));
+          return gateway.retry(process_id, id);
+        },
+        [this, id, process_id, process_type, done = std::move(done)](GatewayReply reply) {
+          LogScope logging(request_log_fields(id, process_id));
+          if (reply.outcome == Outcome::kPermanent) {
+            done(ApiError{ErrorCode::kNotRetryable, "The gateway refused: " + reply.error,
+                          std::nullopt});
+            return;
+          }
+          if (reply.outcome != Outcome::kOk) {
+            done(ApiError{ErrorCode::kServiceUnavailable,
+                          "Cannot reach the gateway (" + reply.error + "); try again later",
+                          std::nullopt});
+            return;
+          }
+          if (auto saved = queue.mark_retried(id); !saved) {
+            done(ApiError{ErrorCode::kInternalError, saved.error(), std::nullopt});
+            return;
+          }
+          spdlog::info("process {} ({}): retried, a new attempt", id, process_id);
+          start_polling(id, process_id, process_type, now_utc());
+          if (listener) listener(id);
+          done(std::nullopt);
+        });
   }
 
   // --- pruning ---
@@ -761,6 +779,7 @@ Status Dispatcher::cancel(const std::string& id) {
     return fail("it is being sent to the gateway right now; wait for the answer");
   }
   if (auto cancelled = impl_->queue.cancel(id); !cancelled) return cancelled;
+  LogScope logging(request_log_fields(id));
   spdlog::info("cancelled {} before it was sent", id);
   impl_->changed(id);
   return {};

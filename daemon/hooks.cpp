@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "daemon/log_fields.hpp"
 #include "shared/json.hpp"
 #include "shared/subprocess.hpp"
 #include "shared/text.hpp"
@@ -48,6 +49,7 @@ struct HookRunner::Impl : std::enable_shared_from_this<Impl> {
     options.timeout = type->second.on_complete_timeout;
     options.max_output_bytes = 64 * 1024;
     options.keep_going = [self = shared_from_this()] { return !self->stopping.load(); };
+    LogScope logging(request_log_fields(record.client_process_id, record.process_id));
     spdlog::info("hook {}: running on_complete for state {}", record.client_process_id,
                  to_string(record.state));
     auto self = shared_from_this();
@@ -59,6 +61,7 @@ struct HookRunner::Impl : std::enable_shared_from_this<Impl> {
 
   void finished(const std::string& id, const SubprocessResult& result) {
     running.erase(id);
+    LogScope logging(request_log_fields(id));
     using Kind = SubprocessResult::Kind;
     if (result.kind == Kind::kStopped) {
       spdlog::info("hook {}: interrupted by shutdown; it runs again at the next start", id);

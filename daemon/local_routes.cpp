@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "daemon/log_fields.hpp"
 #include "shared/errors.hpp"
 #include "shared/ids.hpp"
 #include "shared/json.hpp"
@@ -218,6 +219,7 @@ void LocalRoutes::commit_submits() {
           respond({200, json});
           continue;
         }
+        LogScope logging(request_log_fields(result->record.client_process_id));
         spdlog::info("queued {} ({})", result->record.client_process_id,
                      result->record.process_type);
         respond({202, json});

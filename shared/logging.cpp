@@ -1,8 +1,14 @@
-// spdlog formatters for terminals, journald and JSON lines.
+// spdlog formatters for terminals and JSON lines, and a sink for journald's native protocol.
 #include "shared/logging.hpp"
 
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <systemd/sd-journal.h>
 #include <unistd.h>
+
+#include <array>
+#include <mutex>
+#include <utility>
 
 #include <cstdio>
 #include <cstdlib>
@@ -10,6 +16,7 @@
 #include <memory>
 
 #include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
@@ -20,6 +27,16 @@ namespace stargate {
 namespace {
 
 enum class Target { kTerminal, kJournal, kJson };
+
+thread_local LogFields current_fields;
+
+// Where journald takes records in its native protocol.
+constexpr const char* kJournalSocket = "/run/systemd/journal/socket";
+
+// A field's value as logged: at most 256 bytes of it, never a line break or an escape.
+std::string field_value(std::string_view value) {
+  return escape_text(value, 256);
+}
 
 // syslog priorities for journald's SyslogLevelPrefix.
 int syslog_priority(spdlog::level::level_enum level) {
@@ -83,6 +100,13 @@ class LineFormatter final : public spdlog::formatter {
             {"logger", std::string_view(msg.logger_name.data(), msg.logger_name.size())},
             {"msg", text},
         };
+        const LogFields& fields = current_fields;
+        for (const auto& [key, value] : {std::pair{"correlationId", &fields.correlation_id},
+                                         std::pair{"tenant", &fields.tenant},
+                                         std::pair{"clientProcessId", &fields.client_process_id},
+                                         std::pair{"processId", &fields.process_id}}) {
+          if (!value->empty()) record[key] = *value;
+        }
         line = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         break;
       }
@@ -97,6 +121,49 @@ class LineFormatter final : public spdlog::formatter {
 
  private:
   Target target_;
+};
+
+// Records sent to journald with its native protocol (sd_journal_sendv): MESSAGE, PRIORITY,
+// SYSLOG_IDENTIFIER and this thread's LogFields, so that journalctl can select one request's
+// or process's records. spdlog's own systemd_sink sends no fields of ours and throws when
+// journald is gone; a record journald does not take goes to stderr as a line instead.
+class JournalSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit JournalSink(std::string identifier) : identifier_("SYSLOG_IDENTIFIER=" + identifier) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    const std::string_view raw(msg.payload.data(), msg.payload.size());
+    const std::string message = "MESSAGE=" + escape_text(raw);
+    const std::string priority = "PRIORITY=" + std::to_string(syslog_priority(msg.level));
+    std::array<std::string, 4> extra;
+    std::size_t extras = 0;
+    const LogFields& fields = current_fields;
+    for (const auto& [name, value] : {std::pair{"CORRELATION_ID=", &fields.correlation_id},
+                                      std::pair{"TENANT=", &fields.tenant},
+                                      std::pair{"CLIENT_PROCESS_ID=", &fields.client_process_id},
+                                      std::pair{"PROCESS_ID=", &fields.process_id}}) {
+      if (!value->empty()) extra[extras++] = name + field_value(*value);
+    }
+    std::array<iovec, 7> parts{};
+    std::size_t count = 0;
+    for (const std::string* part : {&message, &priority, &std::as_const(identifier_)}) {
+      parts[count++] = {const_cast<char*>(part->data()), part->size()};
+    }
+    for (std::size_t i = 0; i < extras; ++i) {
+      parts[count++] = {const_cast<char*>(extra[i].data()), extra[i].size()};
+    }
+    if (sd_journal_sendv(parts.data(), static_cast<int>(count)) < 0) {
+      spdlog::memory_buf_t line;
+      fallback_.format(msg, line);
+      [[maybe_unused]] const auto written = ::write(STDERR_FILENO, line.data(), line.size());
+    }
+  }
+  void flush_() override {}
+
+ private:
+  std::string identifier_;
+  LineFormatter fallback_{Target::kJournal};  // "<6>text", as journald reads stderr
 };
 
 Expected<spdlog::level::level_enum> parse_level(std::string_view name) {
@@ -136,13 +203,30 @@ Status setup_logging(const LogOptions& options) {
   } else if (stderr_is_journal()) {
     target = Target::kJournal;
   }
-  auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-  sink->set_formatter(std::make_unique<LineFormatter>(target));
+  spdlog::sink_ptr sink;
+  // sd_journal_sendv() drops records silently when journald's socket is missing; then (a
+  // stream whose journald has gone) the lines on stderr are all there is.
+  if (target == Target::kJournal && ::access(kJournalSocket, W_OK) == 0) {
+    sink = std::make_shared<JournalSink>(options.program);
+  } else {
+    sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    sink->set_formatter(std::make_unique<LineFormatter>(target));
+  }
   auto logger = std::make_shared<spdlog::logger>(options.program, std::move(sink));
   logger->set_level(*level);
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(std::move(logger));
   return {};
+}
+
+LogFields& log_fields() {
+  return current_fields;
+}
+
+LogScope::LogScope(LogFields fields) : saved_(std::exchange(current_fields, std::move(fields))) {}
+
+LogScope::~LogScope() {
+  current_fields = std::move(saved_);
 }
 
 void log_error_lines(std::string_view prefix, std::string_view text) {

@@ -1,6 +1,7 @@
 // Logging setup shared by the daemon and the server: spdlog to stderr, readable lines on a
-// terminal, JSON lines with --log-format json, and no timestamps when journald (which adds
-// its own) is reading stderr, with syslog priorities "<6>" it understands instead.
+// terminal, JSON lines with --log-format json, and, when stderr is journald's, records sent
+// with journald's native protocol carrying fields an operator can filter on
+// (journalctl CLIENT_PROCESS_ID=...).
 #pragma once
 
 #include <string>
@@ -19,6 +20,31 @@ struct LogOptions {
 };
 
 Expected<LogFormat> parse_log_format(std::string_view text);
+
+// What the thread that logs is working on, added to each record it logs: journald fields
+// (CORRELATION_ID=..., in the native protocol) and keys of JSON lines (correlationId).
+// Empty fields are left out.
+struct LogFields {
+  std::string correlation_id;     // CORRELATION_ID, correlationId
+  std::string tenant;             // TENANT, tenant
+  std::string client_process_id;  // CLIENT_PROCESS_ID, clientProcessId
+  std::string process_id;         // PROCESS_ID, processId
+};
+
+// This thread's fields. Set them within a LogScope, so that they do not outlive the work.
+LogFields& log_fields();
+
+// Gives this thread `fields` until it ends, then puts back the ones it had.
+class LogScope {
+ public:
+  explicit LogScope(LogFields fields);
+  ~LogScope();
+  LogScope(const LogScope&) = delete;
+  LogScope& operator=(const LogScope&) = delete;
+
+ private:
+  LogFields saved_;
+};
 
 // Installs the default logger. Fails on an unknown level name, changing nothing.
 Status setup_logging(const LogOptions& options);

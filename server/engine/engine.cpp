@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "shared/logging.hpp"
 #include "shared/text.hpp"
 
 namespace stargate::server {
@@ -230,6 +231,7 @@ void Engine::save_unsaved() {
 
 void Engine::run_one(const ProcessRecord& record) {
   const auto& id = record.view.process_id;
+  LogScope logging({record.correlation_id, record.tenant, record.view.client_process_id, id});
   const auto handler = handlers_.find(record.view.process_type);
   const auto started = now_utc();
   HandlerOutcome outcome;

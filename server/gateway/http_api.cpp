@@ -26,6 +26,12 @@ namespace stargate::server {
 
 thread_local RequestContext request_context;
 
+void note_caller(const std::string& client_id, const std::string& tenant) {
+  request_context.client_id = client_id;
+  request_context.tenant = tenant;
+  log_fields().tenant = tenant;
+}
+
 namespace {
 // The front's request this thread runs now (set by handle() around routing).
 thread_local const FrontRequest* front_request = nullptr;
@@ -181,6 +187,8 @@ void HttpApi::Impl::install() {
     std::string id = req.get_header_value(kCorrelationHeader);
     if (!is_safe_id(id)) id = new_uuid();
     res.set_header(kCorrelationHeader, id);
+    // What this thread logs until the request is answered (the logger below clears it).
+    log_fields() = {id, "", "", ""};
     return httplib::Server::HandlerResponse::Unhandled;
   });
   // Answers cpp-httplib makes itself (unknown route, 413, 400 on a broken request line)
@@ -262,6 +270,7 @@ void HttpApi::Impl::install() {
     if (!request_context.tenant.empty()) fields["tenant"] = request_context.tenant;
     if (request_context.previous_secret) fields["secret"] = "previous";
     audit.record({now_utc(), "request", std::move(fields)});
+    log_fields() = {};
   });
 
   for (const Route* route : served_routes()) {

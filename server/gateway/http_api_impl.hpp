@@ -21,6 +21,7 @@
 #include "server/gateway/http_stream.hpp"
 #include "server/processes/processes.hpp"
 #include "shared/errors.hpp"
+#include "shared/logging.hpp"
 
 namespace stargate::server {
 
@@ -40,6 +41,8 @@ struct RequestContext {
   bool previous_secret = false;  // the client authenticated with the secret a rotation replaced
 };
 extern thread_local RequestContext request_context;
+// Who asks, once known: for the audit record and for this thread's log fields.
+void note_caller(const std::string& client_id, const std::string& tenant);
 // Whether the client of the request this thread answers has gone (closed its side), for a
 // route that holds its request; false when not known.
 bool client_left();

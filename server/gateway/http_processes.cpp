@@ -57,8 +57,7 @@ std::optional<TokenClaims> HttpApi::Impl::authenticate(const httplib::Request& r
     send_error(res, ErrorCode::kInvalidToken, "Token expired or invalid");
     return std::nullopt;
   }
-  request_context.client_id = claims->client_id;
-  request_context.tenant = claims->tenant;
+  note_caller(claims->client_id, claims->tenant);
   return *claims;
 }
 
@@ -102,6 +101,7 @@ void HttpApi::Impl::submit(const httplib::Request& req, httplib::Response& res) 
     send_error(res, request.error());
     return;
   }
+  log_fields().client_process_id = request->client_process_id;
   auto submitted = processes.submit(caller(*claims, res), std::move(*request), now_utc());
   if (!submitted) {
     send_error(res, submitted.error());
@@ -113,6 +113,7 @@ void HttpApi::Impl::submit(const httplib::Request& req, httplib::Response& res) 
 void HttpApi::Impl::status(const httplib::Request& req, httplib::Response& res) {
   auto claims = authorize(req, res);
   if (!claims) return;
+  log_fields().process_id = req.matches[1];
   auto answer = processes.status(caller(*claims, res), req.matches[1]);
   if (!answer) {
     send_error(res, answer.error());
@@ -138,6 +139,7 @@ void HttpApi::Impl::status(const httplib::Request& req, httplib::Response& res) 
 void HttpApi::Impl::retry(const httplib::Request& req, httplib::Response& res) {
   auto claims = authorize(req, res);
   if (!claims) return;
+  log_fields().process_id = req.matches[1];
   auto retried = processes.retry(caller(*claims, res), req.matches[1], now_utc());
   if (!retried) {
     send_error(res, retried.error());

@@ -125,8 +125,7 @@ std::optional<ClientRecord> HttpApi::Impl::authenticate_client(const httplib::Re
     send_oauth_error(res, 401, "invalid_client", "Client authentication failed");
     return std::nullopt;
   }
-  request_context.client_id = (*client)->client_id;
-  request_context.tenant = (*client)->tenant;
+  note_caller((*client)->client_id, (*client)->tenant);
   return std::move(**client);
 }
 

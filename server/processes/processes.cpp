@@ -7,6 +7,7 @@
 #include "server/processes/requests.hpp"
 #include "shared/ids.hpp"
 #include "shared/json.hpp"
+#include "shared/logging.hpp"
 
 namespace stargate::server {
 namespace {
@@ -78,6 +79,7 @@ Expected<Processes::Submitted, ApiError> Processes::submit(const Caller& caller,
                                std::nullopt}};
   }
   const auto& view = inserted->process.view;
+  log_fields().process_id = view.process_id;  // for what this thread logs of the request
   if (inserted->inserted) {
     if (queued_) queued_();
     spdlog::info("process {}: accepted {} for tenant {} (client process {}) [{}]", view.process_id,

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
@@ -64,6 +65,50 @@ TEST(Logging, JsonLinesAreValidJson) {
   EXPECT_EQ(text.find("hidden"), std::string::npos);
 }
 
+// What a thread works on goes into each JSON record it logs, and only while its scope lasts.
+TEST(Logging, JsonLinesCarryTheFieldsOfTheirScope) {
+  std::string text;
+  {
+    StderrCapture capture;
+    ASSERT_TRUE(setup_logging({LogFormat::kJson, "info", "test"}));
+    {
+      LogScope outer({"corr-1", "acme", "cp-1", ""});
+      log_fields().process_id = "PROC-20260114-00001";
+      spdlog::info("first");
+      {
+        LogScope inner({"corr-2", "", "", ""});
+        spdlog::info("second");
+      }
+      spdlog::info("third");
+    }
+    spdlog::info("fourth");
+    text = capture.text();
+  }
+  std::vector<nlohmann::json> records;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);)
+    records.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(records.size(), 4u) << text;
+  EXPECT_EQ(records[0]["correlationId"], "corr-1");
+  EXPECT_EQ(records[0]["tenant"], "acme");
+  EXPECT_EQ(records[0]["clientProcessId"], "cp-1");
+  EXPECT_EQ(records[0]["processId"], "PROC-20260114-00001");
+  EXPECT_EQ(records[1]["correlationId"], "corr-2");
+  EXPECT_FALSE(records[1].contains("tenant"));  // empty fields are left out
+  EXPECT_EQ(records[2], (nlohmann::json{{"time", records[2]["time"]},
+                                        {"level", "info"},
+                                        {"logger", "test"},
+                                        {"msg", "third"},
+                                        {"correlationId", "corr-1"},
+                                        {"tenant", "acme"},
+                                        {"clientProcessId", "cp-1"},
+                                        {"processId", "PROC-20260114-00001"}}));
+  EXPECT_FALSE(records[3].contains("correlationId"));
+}
+
+// With stderr on the journal, records go to journald with the native protocol (the journal
+// fields test, tests/journald/fields.sh, reads them back); without a journald to take them
+// (none runs here), each goes to stderr as a line with its priority and no timestamp.
 TEST(Logging, JournaldGetsPrioritiesAndNoTimestamps) {
   std::string text;
   {
@@ -79,7 +124,11 @@ TEST(Logging, JournaldGetsPrioritiesAndNoTimestamps) {
     ::unsetenv("JOURNAL_STREAM");
     text = capture.text();
   }
-  EXPECT_EQ(text, "<4>disk nearly full\n<6>hello\n");
+  if (::access("/run/systemd/journal/socket", F_OK) == 0) {
+    EXPECT_EQ(text, "");  // journald took them
+  } else {
+    EXPECT_EQ(text, "<4>disk nearly full\n<6>hello\n");
+  }
 }
 
 TEST(Logging, TerminalLinesCarryTimeAndLevel) {
