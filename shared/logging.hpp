@@ -49,6 +49,9 @@ class LogScope {
 // Installs the default logger. Fails on an unknown level name, changing nothing.
 Status setup_logging(const LogOptions& options);
 
+// Whether `name` is a level setup_logging() and set_log_level() take.
+bool is_log_level(std::string_view name);
+
 // Changes the level of the default logger (SIGHUP reload). Fails on an unknown name.
 Status set_log_level(std::string_view level);
 

@@ -19,8 +19,10 @@ int main(int argc, char** argv) {
   std::string log_format = "text", log_level = "info";
   app.add_option("--log-format", log_format, "text or json")
       ->check(CLI::IsMember({"text", "json"}));
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  auto* level_option =
+      app.add_option("--log-level", log_level,
+                     "trace, debug, info, warn, error (default: [log] level, else info)")
+          ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
 
   server::ServeOptions serve;
   auto* serve_cmd = app.add_subcommand("serve", "Run the gateway and the engine");
@@ -122,6 +124,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
+    const bool level_given = level_option->count() > 0;
+    for (auto* options : {&serve, &gateway, &worker})
+      options->log_level_given = level_given;
     if (serve_cmd->parsed()) return server::serve(serve);
     if (gateway_cmd->parsed()) return server::serve(gateway);
     if (worker_cmd->parsed()) return server::serve(worker);

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,6 +15,8 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
@@ -111,6 +114,16 @@ class SystemdNotifier {
     });
   }
 
+  // Around a SIGHUP reload, so that `systemctl reload` waits for it to finish.
+  void reloading() {
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    const auto usec = static_cast<unsigned long long>(now.tv_sec) * 1000000ULL +
+                      static_cast<unsigned long long>(now.tv_nsec / 1000);
+    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", usec);
+  }
+  void reloaded() { sd_notify(0, "READY=1"); }
+
   void stop() {
     {
       std::lock_guard lock(mutex_);
@@ -144,6 +157,57 @@ const char* role_name(Role role) {
   return "serve";
 }
 
+// SIGHUP: reads the configuration again and applies what can change while requests are
+// served (rate limits and tiers, the log level, the TLS certificate and key, read again even
+// when their paths are the same); names what needs a restart. A configuration with errors
+// changes nothing.
+void reload(const ServeOptions& options, ServerConfig& running, RateLimiter& limiter,
+            HttpApi* api) {
+  auto next = load_server_config(options.config_path);
+  if (!next) {
+    log_error_lines("reload: configuration not applied: ", next.error());
+    return;
+  }
+  if (!options.listen.empty()) {
+    next->listen_host = running.listen_host;  // --listen wins, as at the start
+    next->listen_port = running.listen_port;
+  }
+  std::vector<std::string> applied;
+  if (next->rate_limit != running.rate_limit ||
+      next->tenant_rate_limits != running.tenant_rate_limits) {
+    limiter.set_limits(next->rate_limit, next->tenant_rate_limits);
+    running.rate_limit = next->rate_limit;
+    running.tenant_rate_limits = next->tenant_rate_limits;
+    applied.push_back("rate limits");
+  }
+  if (next->log_level != running.log_level && !options.log_level_given) {
+    if (set_log_level(next->log_level.empty() ? "info" : next->log_level)) {
+      running.log_level = next->log_level;
+      applied.push_back("log level");
+    }
+  }
+  if (api != nullptr && api->uses_tls() && !next->tls_cert.empty()) {
+    if (auto loaded = api->reload_tls(next->tls_cert, next->tls_key); !loaded) {
+      spdlog::error("reload: {}; connections go on with the certificate they had", loaded.error());
+    } else {
+      running.tls_cert = next->tls_cert;
+      running.tls_key = next->tls_key;
+      applied.push_back("TLS certificate");
+    }
+  }
+  std::string restart;
+  for (const auto& what : changes_needing_restart(running, *next))
+    restart += (restart.empty() ? "" : ", ") + what;
+  std::string done;
+  for (const auto& what : applied)
+    done += (done.empty() ? "" : ", ") + what;
+  spdlog::info("reload: applied {}{}", done.empty() ? std::string("nothing new") : done,
+               restart.empty() ? std::string() : "; changed but needs a restart: " + restart);
+  if (options.log_level_given && next->log_level != running.log_level) {
+    spdlog::info("reload: [log] level not applied: --log-level was given");
+  }
+}
+
 }  // namespace
 
 int serve(const ServeOptions& options) {
@@ -153,6 +217,7 @@ int serve(const ServeOptions& options) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   // A handler program that closes its stdin early must not kill the server with SIGPIPE.
   ::signal(SIGPIPE, SIG_IGN);
@@ -178,6 +243,9 @@ int serve(const ServeOptions& options) {
       return kExitError;
     }
     std::tie(config->listen_host, config->listen_port) = *address;
+  }
+  if (!options.log_level_given && !config->log_level.empty()) {
+    (void)set_log_level(config->log_level);  // checked with the configuration
   }
   if (http && config->tls_cert.empty() && !config->allow_plain_http &&
       !is_loopback_host(config->listen_host)) {
@@ -273,9 +341,16 @@ int serve(const ServeOptions& options) {
   std::mutex done_mutex;
   std::condition_variable done_cv;
   bool done = false;
+  ServerConfig running = *config;
   std::thread waiter([&] {
     int signal = 0;
-    sigwait(&signals, &signal);
+    for (;;) {
+      sigwait(&signals, &signal);
+      if (signal != SIGHUP) break;
+      notifier.reloading();
+      reload(options, running, *backend->limiter, api ? &*api : nullptr);
+      notifier.reloaded();
+    }
     spdlog::info("received {}, shutting down", signal == SIGTERM ? "SIGTERM" : "SIGINT");
     if (api) api->stop();
     std::lock_guard lock(done_mutex);

@@ -13,8 +13,9 @@ enum class Role { kServe, kGateway, kWorker };
 struct ServeOptions {
   Role role = Role::kServe;
   std::string config_path;
-  std::string listen;     // overrides server.listen when not empty
-  std::string port_file;  // when set, the bound port is written here once listening
+  std::string listen;            // overrides server.listen when not empty
+  std::string port_file;         // when set, the bound port is written here once listening
+  bool log_level_given = false;  // --log-level was given: it wins over [log] level
 };
 
 // Runs the role's parts until SIGTERM or SIGINT. Returns the exit code.

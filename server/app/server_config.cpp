@@ -7,6 +7,7 @@
 #include "server/store/redis/redis_url.hpp"
 #include "shared/codec.hpp"
 #include "shared/config.hpp"
+#include "shared/logging.hpp"
 
 namespace stargate::server {
 namespace {
@@ -111,6 +112,10 @@ void read(ConfigReader& reader, ServerConfig& config) {
       reader.duration("server.idempotency_ttl", config.idempotency_ttl, std::chrono::hours(24));
   if (reader.has("server.metrics_allow")) {
     config.metrics_allow = reader.string_list("server.metrics_allow");
+  }
+  config.log_level = reader.string("log.level");
+  if (reader.has("log.level") && !is_log_level(config.log_level)) {
+    reader.error("log.level", "expected trace, debug, info, warn, error, critical or off");
   }
   config.rate_limit = read_rate_limit(reader, "rate_limit", config.rate_limit);
   for (const auto& tenant : reader.table_names("rate_limit.tenants")) {
@@ -272,6 +277,46 @@ Expected<ServerConfig> parse_server_config(const std::string& text, const std::s
   auto reader = ConfigReader::parse(text, name);
   if (!reader) return Unexpected{reader.error()};
   return make_config(&*reader);
+}
+
+std::vector<std::string> changes_needing_restart(const ServerConfig& was, const ServerConfig& now) {
+  const std::pair<const char*, bool> restart_only[] = {
+      {"[server] listen", now.listen_host != was.listen_host || now.listen_port != was.listen_port},
+      {"TLS on or off", now.tls_cert.empty() != was.tls_cert.empty() ||
+                            now.allow_plain_http != was.allow_plain_http},
+      {"[store], [redis], [mongo]",
+       now.state_dir != was.state_dir || now.store_backend != was.store_backend ||
+           now.store_path != was.store_path || now.redis_url != was.redis_url ||
+           now.redis_password_file != was.redis_password_file || now.mongo_uri != was.mongo_uri ||
+           now.mongo_password_file != was.mongo_password_file},
+      {"[auth]", now.key_file != was.key_file || now.token_algorithm != was.token_algorithm ||
+                     now.private_key_file != was.private_key_file ||
+                     now.public_key_file != was.public_key_file || now.issuer != was.issuer ||
+                     now.token_lifetime != was.token_lifetime ||
+                     now.refresh_token_lifetime != was.refresh_token_lifetime ||
+                     now.auth_max_failures != was.auth_max_failures ||
+                     now.auth_failure_window != was.auth_failure_window ||
+                     now.auth_concurrent_checks != was.auth_concurrent_checks},
+      {"[http] and request limits", now.http != was.http ||
+                                        now.max_body_bytes != was.max_body_bytes ||
+                                        now.max_string_bytes != was.max_string_bytes ||
+                                        now.status_retry_after != was.status_retry_after ||
+                                        now.metrics_allow != was.metrics_allow},
+      {"[feed]", now.feed_enabled != was.feed_enabled || now.feed_max_wait != was.feed_max_wait ||
+                     now.feed_max_parked != was.feed_max_parked ||
+                     now.feed_max_parked_per_tenant != was.feed_max_parked_per_tenant},
+      {"[engine]", now.workers != was.workers || now.stuck_after != was.stuck_after ||
+                       now.max_queue_wait != was.max_queue_wait || now.lease != was.lease ||
+                       now.idempotency_ttl != was.idempotency_ttl},
+      {"process types, [order], [shipping]", now.process_types != was.process_types ||
+                                                 now.order != was.order ||
+                                                 now.shipping != was.shipping},
+  };
+  std::vector<std::string> changed;
+  for (const auto& [what, differs] : restart_only) {
+    if (differs) changed.emplace_back(what);
+  }
+  return changed;
 }
 
 }  // namespace stargate::server

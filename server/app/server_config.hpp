@@ -76,6 +76,7 @@ struct ServerConfig {
   std::map<std::string, ProcessTypeConfig> process_types;
   OrderSettings order;
   ShippingSettings shipping;
+  std::string log_level;  // [log] level; empty: --log-level (default info)
 };
 
 // Reads `path`, or uses the defaults when it is empty. Relative paths in the file are taken
@@ -90,5 +91,10 @@ bool is_loopback_host(const std::string& host);
 
 // "127.0.0.1:8080", "[::1]:8080", "localhost:0" -> host and port.
 Expected<std::pair<std::string, int>> parse_listen_address(const std::string& text);
+
+// The parts of the configuration that differ from `was` to `now` and take effect only at the
+// next start (all but the rate limits, the log level and the TLS files, which a reload
+// applies), named as the log names them: "[server] listen", "[engine]", ...
+std::vector<std::string> changes_needing_restart(const ServerConfig& was, const ServerConfig& now);
 
 }  // namespace stargate::server

@@ -85,19 +85,58 @@ std::map<std::string, Duration> expected_durations(const ServerConfig& config) {
   return durations;
 }
 
+namespace {
+
+// A TLS server context with the certificate chain and key in these files: TLS 1.2 at least
+// (seed §6), no renegotiation or compression. Fails naming the file and the reason.
+Expected<SSL_CTX*> new_tls_context(const std::string& cert, const std::string& key) {
+  const auto openssl_error = [] {
+    char text[256] = "unknown error";
+    if (const unsigned long code = ERR_get_error(); code != 0) {
+      ERR_error_string_n(code, text, sizeof text);
+    }
+    return std::string(text);
+  };
+  struct stat st {};
+  if (::stat(key.c_str(), &st) != 0) return fail(key + ": " + std::strerror(errno));
+  if ((st.st_mode & 077) != 0) {
+    return fail(key + " is readable by group or others; run: chmod 600 " + key);
+  }
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  if (ctx == nullptr) return fail("cannot set up the context: " + openssl_error());
+  const auto refuse = [ctx](std::string why) -> Expected<SSL_CTX*> {
+    SSL_CTX_free(ctx);
+    return fail(std::move(why));
+  };
+  // Writes go out as far as the socket takes them, from a buffer that may move between tries.
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(
+      ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1) {
+    return refuse(cert + ": " + openssl_error());
+  }
+  if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1) {
+    return refuse(key + ": " + openssl_error());
+  }
+  if (SSL_CTX_check_private_key(ctx) != 1) return refuse(key + " does not match " + cert);
+  return ctx;
+}
+
+}  // namespace
+
 HttpApi::Impl::~Impl() {
   front.reset();
   if (offers_feed()) store.on_change(nullptr);
   if (tls != nullptr) SSL_CTX_free(tls);
 }
 
-bool HttpApi::Impl::make_tls() {
-  if (config.tls_cert.empty()) return true;
-  tls = SSL_CTX_new(TLS_server_method());
-  if (tls == nullptr) return false;
-  // Writes go out as far as the socket takes them, from a buffer that may move between tries.
-  SSL_CTX_set_mode(tls, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-  return setup_tls(*tls);
+Status HttpApi::Impl::make_tls() {
+  if (config.tls_cert.empty()) return {};
+  auto made = new_tls_context(config.tls_cert, config.tls_key);
+  if (!made) return Unexpected{made.error()};
+  tls = *made;
+  return {};
 }
 
 // cpp-httplib refuses a method it does not know (QUERY, or any other token) before it
@@ -133,43 +172,6 @@ FrontReply HttpApi::Impl::handle(FrontRequest& request) {
   std::string out = stream.take_output();
   drop_empty_length_of_304(out);
   return {std::move(out), !ok || connection_closed || request.last};
-}
-
-bool HttpApi::Impl::setup_tls(SSL_CTX& ctx) {
-  const auto openssl_error = [] {
-    char text[256] = "unknown error";
-    if (const unsigned long code = ERR_get_error(); code != 0) {
-      ERR_error_string_n(code, text, sizeof text);
-    }
-    return std::string(text);
-  };
-  struct stat st {};
-  if (::stat(config.tls_key.c_str(), &st) != 0) {
-    tls_error = config.tls_key + ": " + std::strerror(errno);
-    return false;
-  }
-  if ((st.st_mode & 077) != 0) {
-    tls_error =
-        config.tls_key + " is readable by group or others; run: chmod 600 " + config.tls_key;
-    return false;
-  }
-  // TLS 1.2 at least (seed §6); no renegotiation or compression.
-  SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
-  SSL_CTX_set_options(
-      &ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-  if (SSL_CTX_use_certificate_chain_file(&ctx, config.tls_cert.c_str()) != 1) {
-    tls_error = config.tls_cert + ": " + openssl_error();
-    return false;
-  }
-  if (SSL_CTX_use_PrivateKey_file(&ctx, config.tls_key.c_str(), SSL_FILETYPE_PEM) != 1) {
-    tls_error = config.tls_key + ": " + openssl_error();
-    return false;
-  }
-  if (SSL_CTX_check_private_key(&ctx) != 1) {
-    tls_error = config.tls_key + " does not match " + config.tls_cert;
-    return false;
-  }
-  return true;
 }
 
 void HttpApi::Impl::install() {
@@ -490,10 +492,7 @@ HttpApi::HttpApi(const ServerConfig& config, Store& store, Engine* engine,
 HttpApi::~HttpApi() = default;
 
 Expected<int> HttpApi::bind(const std::string& host, int port) {
-  if (!impl_->make_tls()) {
-    return fail("TLS: " + (impl_->tls_error.empty() ? std::string("cannot set up the context")
-                                                    : impl_->tls_error));
-  }
+  if (auto made = impl_->make_tls(); !made) return fail("TLS: " + made.error());
   impl_->front = std::make_unique<HttpFront>(
       impl_->config.http,
       [impl = impl_.get()](FrontRequest& request) { return impl->handle(request); }, impl_->tls);
@@ -513,6 +512,16 @@ void HttpApi::stop() {
 
 void HttpApi::share_auth_failures(std::shared_ptr<SharedFailures> shared) {
   impl_->auth_throttle.share(std::move(shared));
+}
+
+Status HttpApi::reload_tls(const std::string& cert, const std::string& key) {
+  if (impl_->tls == nullptr || !impl_->front) return fail("TLS: not in use; needs a restart");
+  auto made = new_tls_context(cert, key);
+  if (!made) return fail("TLS: " + made.error());
+  // Only this thread and the destructor touch impl_->tls.
+  SSL_CTX_free(impl_->front->set_tls(*made));
+  impl_->tls = *made;
+  return {};
 }
 
 bool HttpApi::uses_tls() const {

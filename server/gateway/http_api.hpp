@@ -39,6 +39,9 @@ class HttpApi {
   void serve();
   void stop();
   bool uses_tls() const;
+  // Connections accepted from now on get the certificate and key in these files; those open
+  // keep theirs. Fails, changing nothing, when they cannot be used or TLS is not in use.
+  Status reload_tls(const std::string& cert, const std::string& key);
   // Failed client authentications counted with the other gateways (before serve()).
   void share_auth_failures(std::shared_ptr<SharedFailures> shared);
 

@@ -73,7 +73,6 @@ struct HttpApi::Impl {
   Processes processes;
   AuthThrottle auth_throttle;
   ChangeWaiters waiters;
-  std::string tls_error;  // why the TLS context could not be set up
   SSL_CTX* tls = nullptr;
   Dispatcher http;
   std::unique_ptr<HttpFront> front;
@@ -95,10 +94,8 @@ struct HttpApi::Impl {
         waiters(c.parked_limit(), c.parked_limit_per_tenant()) {}
   ~Impl();
 
-  // Creates the TLS context when a certificate is configured; false (and tls_error) when it
-  // cannot be used.
-  bool make_tls();
-  bool setup_tls(SSL_CTX& ctx);
+  // Creates the TLS context when a certificate is configured.
+  Status make_tls();
   FrontReply handle(FrontRequest& request);
   std::optional<FrontReply> unknown_method(const FrontRequest& request) const;
 

@@ -17,6 +17,7 @@ struct FramingLimits {
   std::size_t max_head_bytes = 16 * 1024;  // request line and headers, with the blank line
   std::size_t max_body_bytes = 1 << 20;    // Content-Length, or the data of all chunks
   std::size_t max_headers = 100;
+  bool operator==(const FramingLimits&) const = default;
 };
 
 // A request that cannot be served, and the status that says why (400, 413, 414, 431, 501,

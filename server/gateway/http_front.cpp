@@ -92,7 +92,7 @@ const char* front_event_name(FrontEvent event) {
 }
 
 HttpFront::Impl::Impl(FrontLimits l, FrontHandler h, SSL_CTX* t)
-    : limits(std::move(l)), handler(std::move(h)), tls(t) {
+    : limits(std::move(l)), handler(std::move(h)), uses_tls(t != nullptr), tls(t) {
   epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
   wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   epoll_event event{};
@@ -218,8 +218,11 @@ bool HttpFront::Impl::accept_some() {
     // The first head must arrive within header_timeout of the connection being handed
     // over (it has sent at least one byte by then, see TCP_DEFER_ACCEPT).
     connection->deadline = Clock::now() + limits.header_timeout;
-    if (tls != nullptr) {
-      connection->ssl = SSL_new(tls);
+    if (uses_tls) {
+      {
+        std::lock_guard lock(tls_mutex);
+        connection->ssl = SSL_new(tls);  // holds its own reference to the context
+      }
       if (connection->ssl == nullptr || SSL_set_fd(connection->ssl, fd) != 1) {
         count(FrontEvent::kTlsFailed);
         ::close(fd);
@@ -253,7 +256,7 @@ std::size_t HttpFront::Impl::open_connections() {
 
 // Answers a connection not taken in, without blocking, and closes it.
 void HttpFront::Impl::refuse(int fd, int status, const std::string& message, bool retry_after) {
-  if (tls == nullptr) {
+  if (!uses_tls) {
     const std::string response = canned_response(status, message, retry_after);
     [[maybe_unused]] const auto sent =
         ::send(fd, response.data(), response.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -449,6 +452,11 @@ void HttpFront::Impl::serve() {
 
 HttpFront::HttpFront(FrontLimits limits, FrontHandler handler, SSL_CTX* tls)
     : impl_(std::make_unique<Impl>(std::move(limits), std::move(handler), tls)) {}
+
+SSL_CTX* HttpFront::set_tls(SSL_CTX* tls) {
+  std::lock_guard lock(impl_->tls_mutex);
+  return std::exchange(impl_->tls, tls);
+}
 
 HttpFront::~HttpFront() = default;
 

@@ -33,6 +33,7 @@ struct FrontLimits {
   std::size_t body_min_rate = 16 * 1024;               // bytes per second
   Duration write_timeout = std::chrono::seconds(10);
   FramingLimits framing;
+  bool operator==(const FrontLimits&) const = default;
 };
 
 // One complete request as the client sent it, for a worker.
@@ -104,6 +105,10 @@ class HttpFront {
   void stop();
   // A snapshot for /metrics; safe from any thread.
   FrontStats stats() const;
+  // Connections accepted from now on use `tls` (a reload's new certificate); those open go
+  // on with the one they have. Returns the context used until now, for the caller to free
+  // (connections hold their own references). Only for a front made with TLS.
+  SSL_CTX* set_tls(SSL_CTX* tls);
 
  private:
   struct Impl;

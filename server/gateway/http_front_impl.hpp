@@ -71,6 +71,8 @@ struct HttpFront::Impl {
 
   FrontLimits limits;
   FrontHandler handler;
+  const bool uses_tls;
+  std::mutex tls_mutex;  // guards tls: a reload swaps it while connections are accepted
   SSL_CTX* tls;
   int listen_fd = -1;
   int epoll_fd = -1;

@@ -31,9 +31,20 @@ RateDecision take_token(TokenBucket& bucket, const RateLimit& limit, TimePoint n
   return decision;
 }
 
-RateDecision TokenBucketLimiter::take(const std::string& tenant, TimePoint now) {
+RateLimit RateLimits::of(const std::string& tenant) const {
+  std::lock_guard lock(mutex_);
   const auto own = per_tenant_.find(tenant);
-  const RateLimit& limit = own == per_tenant_.end() ? fallback_ : own->second;
+  return own == per_tenant_.end() ? fallback_ : own->second;
+}
+
+void RateLimits::set(RateLimit fallback, std::map<std::string, RateLimit> per_tenant) {
+  std::lock_guard lock(mutex_);
+  fallback_ = fallback;
+  per_tenant_ = std::move(per_tenant);
+}
+
+RateDecision TokenBucketLimiter::take(const std::string& tenant, TimePoint now) {
+  const RateLimit limit = limits_.of(tenant);
   std::lock_guard lock(mutex_);
   return take_token(buckets_[tenant], limit, now);
 }

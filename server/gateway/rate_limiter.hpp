@@ -15,6 +15,7 @@ namespace stargate::server {
 struct RateLimit {
   double per_minute = 600;
   double burst = 100;
+  bool operator==(const RateLimit&) const = default;
 };
 
 // The numbers behind X-RateLimit-Limit, -Remaining, -Reset and Retry-After.
@@ -34,21 +35,39 @@ struct TokenBucket {
 // Refills `bucket` for the time since its last use, then takes one token if there is one.
 RateDecision take_token(TokenBucket& bucket, const RateLimit& limit, TimePoint now);
 
+// Each tenant's limit: its own, or the default. Changed while requests are taken (a reload).
+class RateLimits {
+ public:
+  RateLimits(RateLimit fallback, std::map<std::string, RateLimit> per_tenant)
+      : fallback_(fallback), per_tenant_(std::move(per_tenant)) {}
+  RateLimit of(const std::string& tenant) const;
+  void set(RateLimit fallback, std::map<std::string, RateLimit> per_tenant);
+
+ private:
+  mutable std::mutex mutex_;
+  RateLimit fallback_;
+  std::map<std::string, RateLimit> per_tenant_;
+};
+
 class RateLimiter {
  public:
   virtual ~RateLimiter() = default;
   virtual RateDecision take(const std::string& tenant, TimePoint now) = 0;
+  // New limits from now on; each tenant's bucket keeps what it holds (up to the new burst).
+  virtual void set_limits(RateLimit fallback, std::map<std::string, RateLimit> per_tenant) = 0;
 };
 
 class TokenBucketLimiter final : public RateLimiter {
  public:
   TokenBucketLimiter(RateLimit fallback, std::map<std::string, RateLimit> per_tenant)
-      : fallback_(fallback), per_tenant_(std::move(per_tenant)) {}
+      : limits_(fallback, std::move(per_tenant)) {}
   RateDecision take(const std::string& tenant, TimePoint now) override;
+  void set_limits(RateLimit fallback, std::map<std::string, RateLimit> per_tenant) override {
+    limits_.set(fallback, std::move(per_tenant));
+  }
 
  private:
-  RateLimit fallback_;
-  std::map<std::string, RateLimit> per_tenant_;
+  RateLimits limits_;
   std::mutex mutex_;
   std::map<std::string, TokenBucket> buckets_;
 };

@@ -113,6 +113,38 @@ TEST(ServerConfig, TakesEveryHandlerOfTheTableAndNoOther) {
   EXPECT_EQ(find_handler_kind("magic"), nullptr);
 }
 
+TEST(ServerConfig, LogLevelIsOneSpdlogKnows) {
+  EXPECT_EQ(parse_server_config("", "server.toml")->log_level, "");
+  EXPECT_EQ(parse_server_config("[log]\nlevel = \"debug\"\n", "server.toml")->log_level, "debug");
+  for (const char* bad : {"\"loud\"", "\"\"", "3", "\"debug\\n\""}) {
+    auto refused = parse_server_config(std::string("[log]\nlevel = ") + bad + "\n", "server.toml");
+    ASSERT_FALSE(refused) << bad;
+    EXPECT_NE(refused.error().find("log.level"), std::string::npos) << refused.error();
+  }
+}
+
+// What a reload cannot apply is named; what it applies (rate limits, log level, TLS files of
+// a server that has TLS) is not.
+TEST(ServerConfig, NamesTheChangesThatNeedARestart) {
+  const auto was = *parse_server_config("[server]\nlisten = \"127.0.0.1:8080\"\n", "server.toml");
+  EXPECT_TRUE(changes_needing_restart(was, was).empty());
+  auto now = was;
+  now.rate_limit.per_minute = 1;
+  now.tenant_rate_limits["acme"] = {5, 5};
+  now.log_level = "debug";
+  EXPECT_TRUE(changes_needing_restart(was, now).empty());
+  now.listen_port = 9090;
+  now.workers = 9;
+  now.process_types["order"].expected_duration = std::chrono::minutes(1);
+  now.http.threads = 3;
+  EXPECT_EQ(changes_needing_restart(was, now),
+            (std::vector<std::string>{"[server] listen", "[http] and request limits", "[engine]",
+                                      "process types, [order], [shipping]"}));
+  auto tls = was;
+  tls.tls_cert = "/etc/cert.pem";
+  EXPECT_EQ(changes_needing_restart(was, tls), (std::vector<std::string>{"TLS on or off"}));
+}
+
 TEST(ServerConfig, ListenAddresses) {
   EXPECT_EQ(*parse_listen_address("127.0.0.1:8080"),
             (std::pair<std::string, int>{"127.0.0.1", 8080}));

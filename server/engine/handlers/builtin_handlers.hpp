@@ -23,6 +23,7 @@ struct OrderSettings {
     const auto found = stock.find(sku);
     return found == stock.end() ? default_stock : found->second;
   }
+  bool operator==(const OrderSettings&) const = default;
 };
 
 // The largest quantity one order line may ask for.
@@ -47,6 +48,7 @@ class OrderHandler final : public Handler {
 struct ShippingSettings {
   Duration step_duration = std::chrono::seconds(2);
   std::string carrier = "StarGate Logistics";
+  bool operator==(const ShippingSettings&) const = default;
 };
 
 // Data {shipmentId, destination, items: [{sku, quantity}]}: send the items, track the

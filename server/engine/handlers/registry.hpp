@@ -20,6 +20,7 @@ struct ProcessTypeConfig {
   Duration expected_duration = std::chrono::minutes(10);
   std::vector<std::string> command;            // exec: the program and its arguments
   Duration timeout = std::chrono::minutes(5);  // exec: then it is stopped
+  bool operator==(const ProcessTypeConfig&) const = default;
 };
 
 // What the built-in handlers are configured with ([order], [shipping]) and may use.

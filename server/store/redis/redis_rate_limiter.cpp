@@ -36,14 +36,15 @@ return {allowed, math.floor(tokens * 1000)}
 
 RedisRateLimiter::RedisRateLimiter(redis::Client& redis, RateLimit fallback,
                                    std::map<std::string, RateLimit> per_tenant)
-    : redis_(redis),
-      fallback_(fallback),
-      per_tenant_(per_tenant),
-      local_(fallback, std::move(per_tenant)) {}
+    : redis_(redis), limits_(fallback, per_tenant), local_(fallback, std::move(per_tenant)) {}
+
+void RedisRateLimiter::set_limits(RateLimit fallback, std::map<std::string, RateLimit> per_tenant) {
+  limits_.set(fallback, per_tenant);
+  local_.set_limits(fallback, std::move(per_tenant));
+}
 
 RateDecision RedisRateLimiter::take(const std::string& tenant, TimePoint now) {
-  const auto own = per_tenant_.find(tenant);
-  const RateLimit& limit = own == per_tenant_.end() ? fallback_ : own->second;
+  const RateLimit limit = limits_.of(tenant);
   auto reply = redis_.eval(kTakeToken, {"stargate:ratelimit:" + tenant},
                            {std::to_string(limit.per_minute), std::to_string(limit.burst)});
   if (!reply || reply->elements.size() != 2) {

@@ -19,15 +19,15 @@ class RedisRateLimiter final : public RateLimiter {
   RedisRateLimiter(redis::Client& redis, RateLimit fallback,
                    std::map<std::string, RateLimit> per_tenant);
   RateDecision take(const std::string& tenant, TimePoint now) override;
+  void set_limits(RateLimit fallback, std::map<std::string, RateLimit> per_tenant) override;
 
   // Whether the last decision came from Redis (false: the local fallback).
   bool shared() const { return shared_.load(); }
 
  private:
   redis::Client& redis_;
-  RateLimit fallback_;
-  std::map<std::string, RateLimit> per_tenant_;
-  TokenBucketLimiter local_;
+  RateLimits limits_;
+  TokenBucketLimiter local_;  // while Redis cannot be reached
   std::atomic<bool> shared_{true};
 };
 

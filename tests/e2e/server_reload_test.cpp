@@ -1,0 +1,191 @@
+// stargate-server's SIGHUP reload with the real binary: what it applies while requests are
+// served (rate limits under load, with no connection dropped; the TLS certificate, with a
+// request held across the swap), what it names as needing a restart, and a configuration
+// with errors, which changes nothing.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/stack.hpp"
+
+namespace stargate::test {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+// Sends SIGHUP to the server; true once its log, after that point, says `line`.
+bool reload_and_see(Stack& stack, const std::string& line) {
+  const std::size_t before = stack.server_log().size();
+  ::kill(stack.server()->pid(), SIGHUP);
+  return wait_until([&] { return stack.server_log().find(line, before) != std::string::npos; },
+                    10s);
+}
+
+// Replaces `from` with `to` in the stack's server.toml.
+void edit_config(Stack& stack, const std::string& from, const std::string& to) {
+  const std::string path = stack.dir().file("server.toml");
+  std::string text = read_file(path);
+  const auto at = text.find(from);
+  ASSERT_NE(at, std::string::npos) << from << " not in " << text;
+  text.replace(at, from.size(), to);
+  write_file(path, text, 0600);
+}
+
+std::string token(Stack& stack) {
+  httplib::Client http("127.0.0.1", stack.port());
+  auto res = http.Post("/oauth/token", httplib::Params{{"grant_type", "client_credentials"},
+                                                       {"client_id", stack.client_id()},
+                                                       {"client_secret", stack.client_secret()}});
+  if (!res || res->status != 200) return "";
+  return json::parse(res->body)["access_token"];
+}
+
+// Four clients on kept-alive connections ask without a pause while the tenant's limit is
+// raised by a reload: every request is answered (none reset or dropped), and the answers
+// after the reload carry the new limit. Then a broken file changes nothing, and a change
+// that needs a restart is named.
+TEST(ServerReload, RateLimitsChangeUnderLoadWithoutAResetAndRestartOnlyKeysAreNamed) {
+  StackOptions options;
+  options.start_daemon = false;
+  options.server_extra = "[rate_limit]\nper_minute = 600\nburst = 50\n";
+  Stack stack(options);
+  const std::string bearer = token(stack);
+  ASSERT_FALSE(bearer.empty());
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> answered{0}, failed{0};
+  std::mutex seen_mutex;
+  std::set<std::string> limits_seen;
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&] {
+      httplib::Client http("127.0.0.1", stack.port());
+      http.set_keep_alive(true);
+      http.set_read_timeout(10, 0);
+      const auto deadline = std::chrono::steady_clock::now() + 60s;
+      for (int i = 0; i < 20000 && !stop && std::chrono::steady_clock::now() < deadline; ++i) {
+        auto res =
+            http.Get("/api/stargate/processes?limit=1", {{"Authorization", "Bearer " + bearer}});
+        if (!res || (res->status != 200 && res->status != 429)) {
+          ++failed;
+          continue;
+        }
+        ++answered;
+        std::lock_guard lock(seen_mutex);
+        limits_seen.insert(res->get_header_value("X-RateLimit-Limit"));
+      }
+    });
+  }
+  ASSERT_TRUE(wait_until([&] { return answered > 200; }, 20s));
+  edit_config(stack, "per_minute = 600\n", "per_minute = 120000\n");
+  edit_config(stack, "burst = 50\n", "burst = 100000\n");
+  ASSERT_TRUE(reload_and_see(stack, "reload: applied rate limits")) << stack.server_log();
+  const int at_reload = answered;
+  {
+    std::lock_guard lock(seen_mutex);
+    limits_seen.clear();
+  }
+  ASSERT_TRUE(wait_until([&] { return answered > at_reload + 200; }, 20s));
+  stop = true;
+  for (auto& client : clients)
+    client.join();
+  EXPECT_EQ(failed, 0) << "requests not answered while the server reloaded";
+  EXPECT_TRUE(limits_seen.count("120000")) << "the new limit was not applied";
+  EXPECT_EQ(stack.server_log().find("reload: applied rate limits; changed but needs"),
+            std::string::npos);
+
+  // A file with an error: logged, nothing applied, the running limits stay.
+  edit_config(stack, "per_minute = 120000\n", "per_minute = \"lots\"\n");
+  ASSERT_TRUE(reload_and_see(stack, "reload: configuration not applied")) << stack.server_log();
+  httplib::Client http("127.0.0.1", stack.port());
+  auto after = http.Get("/api/stargate/processes?limit=1", {{"Authorization", "Bearer " + bearer}});
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->get_header_value("X-RateLimit-Limit"), "120000");
+
+  // What needs a restart is named, and not applied.
+  edit_config(stack, "per_minute = \"lots\"\n", "per_minute = 120000\n");
+  edit_config(stack, "[order]\n", "[engine]\nworkers = 7\n[log]\nlevel = \"debug\"\n[order]\n");
+  ASSERT_TRUE(reload_and_see(stack,
+                             "reload: applied log level; changed but needs a restart: "
+                             "[engine]"))
+      << stack.server_log();
+  EXPECT_TRUE(stack.server()->running());
+}
+
+// A self-signed certificate for 127.0.0.1 made with the openssl CLI, named `name`.
+void make_certificate(const TempDir& dir, const std::string& name) {
+  auto made = run({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                   dir.file(name + ".key"), "-out", dir.file(name + ".crt"), "-days", "2", "-subj",
+                   "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  ::chmod(dir.file(name + ".key").c_str(), 0600);
+}
+
+// The certificate renewed in place (same paths) and SIGHUP: new connections get the new one,
+// a request held on a connection made before the swap is answered on it.
+TEST(ServerReload, ATlsCertificateRenewedInPlaceIsServedToNewConnections) {
+  TempDir certs;
+  make_certificate(certs, "old");
+  make_certificate(certs, "new");
+  const std::string cert = certs.file("tls.crt"), key = certs.file("tls.key");
+  write_file(cert, read_file(certs.file("old.crt")), 0644);
+  write_file(key, read_file(certs.file("old.key")), 0600);
+  StackOptions options;
+  options.start_daemon = false;
+  options.server_settings = "tls_cert = \"" + cert + "\"\ntls_key = \"" + key + "\"\n";
+  Stack stack(options);
+  const std::string base = "https://127.0.0.1:" + std::to_string(stack.port());
+  const auto trusted_with = [&](const std::string& ca) {
+    return run({"/usr/bin/curl", "-sS", "-o", "/dev/null", "--cacert", certs.file(ca + ".crt"),
+                base + "/health/live"})
+               .exit_code == 0;
+  };
+  ASSERT_TRUE(trusted_with("old"));
+  ASSERT_FALSE(trusted_with("new"));
+
+  // A feed request held for 6 s on a connection made with the old certificate.
+  auto bearer = run({"/usr/bin/curl", "-sS", "--cacert", certs.file("old.crt"), "-d",
+                     "grant_type=client_credentials&client_id=" + stack.client_id() +
+                         "&client_secret=" + stack.client_secret(),
+                     base + "/oauth/token"});
+  ASSERT_EQ(bearer.exit_code, 0) << bearer.err;
+  const std::string auth =
+      "Authorization: Bearer " + json::parse(bearer.out)["access_token"].get<std::string>();
+  auto head = run({"/usr/bin/curl", "-sS", "--cacert", certs.file("old.crt"), "-H", auth,
+                   base + "/api/stargate/processes/changes"});
+  ASSERT_EQ(head.exit_code, 0) << head.err;
+  const std::string cursor = json::parse(head.out)["cursor"];
+  Child held({"/usr/bin/curl", "-sS", "-w", "\\n%{http_code}\\n", "--cacert", certs.file("old.crt"),
+              "-H", auth, base + "/api/stargate/processes/changes?wait=6s&cursor=" + cursor},
+             {}, stack.dir().file("held.log"));
+  std::this_thread::sleep_for(1s);  // connected, and waiting
+
+  write_file(cert, read_file(certs.file("new.crt")), 0644);
+  write_file(key, read_file(certs.file("new.key")), 0600);
+  ASSERT_TRUE(reload_and_see(stack, "reload: applied TLS certificate")) << stack.server_log();
+  EXPECT_TRUE(trusted_with("new"));
+  EXPECT_FALSE(trusted_with("old"));
+  ASSERT_TRUE(wait_until([&] { return !held.running(); }, 15s));
+  EXPECT_EQ(held.stop(SIGTERM), 0) << read_file(stack.dir().file("held.log"));
+  EXPECT_NE(read_file(stack.dir().file("held.log")).find("\n200\n"), std::string::npos)
+      << read_file(stack.dir().file("held.log"));
+
+  // A key others may read is refused; the certificate in use stays.
+  ::chmod(key.c_str(), 0644);
+  ASSERT_TRUE(reload_and_see(stack, "connections go on with the certificate they had"))
+      << stack.server_log();
+  EXPECT_TRUE(trusted_with("new"));
+}
+
+}  // namespace
+}  // namespace stargate::test
