@@ -26,10 +26,7 @@ using namespace std::chrono_literals;
 
 // Sends SIGHUP to the daemon; true once its log, after that point, says `line`.
 bool reload_and_see(Stack& stack, const std::string& line) {
-  const std::size_t before = stack.daemon_log().size();
-  ::kill(stack.daemon()->pid(), SIGHUP);
-  return wait_until([&] { return stack.daemon_log().find(line, before) != std::string::npos; },
-                    10s);
+  return sighup_and_see(*stack.daemon(), stack.dir().file("daemon.log"), line);
 }
 
 TEST(Daemon, RefusesBrowsersAndServesItsApiToCurl) {

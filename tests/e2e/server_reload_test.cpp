@@ -25,10 +25,7 @@ using namespace std::chrono_literals;
 
 // Sends SIGHUP to the server; true once its log, after that point, says `line`.
 bool reload_and_see(Stack& stack, const std::string& line) {
-  const std::size_t before = stack.server_log().size();
-  ::kill(stack.server()->pid(), SIGHUP);
-  return wait_until([&] { return stack.server_log().find(line, before) != std::string::npos; },
-                    10s);
+  return sighup_and_see(*stack.server(), stack.dir().file("server.log"), line);
 }
 
 // Replaces `from` with `to` in the stack's server.toml.

@@ -19,24 +19,14 @@ fi
 journald=/lib/systemd/systemd-journald
 [ -x "$journald" ] || { echo "$journald is missing (Debian package systemd)" >&2; exit 1; }
 
-work=$(mktemp -d)
+# shellcheck source=../support/stack.sh
+. "$src/tests/support/stack.sh"
 mount -t tmpfs tmpfs /run
 for dir in /var/log/journal; do [ -d "$dir" ] && mount -t tmpfs tmpfs "$dir"; done
 mkdir -p /run/systemd/journal /run/log/journal
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-wait_for() {  # wait_for CONDITION WHAT
-  for _ in $(seq 300); do eval "$1" && return 0; sleep 0.1; done
-  echo "timed out waiting for: $2" >&2; return 1
-}
 "$journald" >"$work/journald.log" 2>&1 &
 pids+=($!)
-wait_for "[ -S /run/systemd/journal/stdout ] && [ -S /run/systemd/journal/socket ]" journald
+wait_for "[ -S /run/systemd/journal/stdout ] && [ -S /run/systemd/journal/socket ]" "$work/journald.log"
 
 # Runs a program with stderr and stdout on a journal stream, as a systemd service would.
 as_service() {  # as_service IDENTIFIER COMMAND...
@@ -55,24 +45,14 @@ TOML
 as_service stargate-server "$bin/stargate-server" serve --config "$work/server.toml" \
   --port-file "$work/port" &
 pids+=($!)
-wait_for "[ -s '$work/port' ]" "stargate-server's port"
+wait_for "[ -s '$work/port' ]"
 url="http://127.0.0.1:$(cat "$work/port")"
 client=$("$bin/stargate-server" client add --config "$work/server.toml" --tenant acme \
   --process-types order --secret-file "$work/secret" 2>/dev/null)
-cat >"$work/stargated.toml" <<TOML
-[gateway]
-url = "$url"
-[credentials]
-client_id = "$client"
-client_secret_file = "$work/secret"
-[queue]
-path = "$work/queue.db"
-[socket]
-path = "$work/stargated.sock"
-TOML
+write_daemon_config "$url" "$client"
 as_service stargated "$bin/stargated" --config "$work/stargated.toml" &
 pids+=($!)
-wait_for "[ -S '$work/stargated.sock' ]" "stargated's socket"
+wait_for "[ -S '$work/stargated.sock' ]"
 "$bin/stargate" --socket "$work/stargated.sock" submit order --id journal-order-1 --wait \
   --timeout 60s --data '{"orderId":"ORD-1","items":[{"sku":"SKU-001","quantity":1}]}' >/dev/null
 # A warning (a refused secret, logged by the server at level warn), and a hostile
@@ -84,7 +64,7 @@ curl -s -o /dev/null -d "grant_type=client_credentials&client_id=$client&client_
 # (No `grep -q` after a pipe: with pipefail, the writer's SIGPIPE would fail the check.)
 # journald writes what it received: wait until the last record is in the file.
 read_journal() { journalctl --file "/run/log/journal/*/*.journal" --no-pager -o json "$@"; }
-wait_for "read_journal CORRELATION_ID=warn-me | grep . >/dev/null" "the warning in the journal"
+wait_for "read_journal CORRELATION_ID=warn-me | grep . >/dev/null"
 
 fail=0
 check() {  # check WHAT COMMAND...

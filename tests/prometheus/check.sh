@@ -15,18 +15,8 @@ command -v promtool >/dev/null || { echo "promtool is missing: run scripts/boots
 promtool check rules "$src/packaging/prometheus/stargate-rules.yml"
 (cd "$src/tests/prometheus" && promtool test rules stargate-rules.test.yml)
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-wait_for() {  # wait_for CONDITION LOG
-  for _ in $(seq 300); do eval "$1" && return 0; sleep 0.1; done
-  echo "timed out waiting for: $1" >&2; cat "$2" >&2; return 1
-}
+# shellcheck source=../support/stack.sh
+. "$src/tests/support/stack.sh"
 cat >"$work/server.toml" <<TOML
 [server]
 listen = "127.0.0.1:0"
@@ -46,17 +36,7 @@ client=$("$bin/stargate-server" client add --config "$work/server.toml" --tenant
   --process-types order --secret-file "$work/secret")
 tiny=$("$bin/stargate-server" client add --config "$work/server.toml" --tenant tiny \
   --process-types order --secret-file "$work/tiny-secret")
-cat >"$work/stargated.toml" <<TOML
-[gateway]
-url = "$url"
-[credentials]
-client_id = "$client"
-client_secret_file = "$work/secret"
-[queue]
-path = "$work/queue.db"
-[socket]
-path = "$work/stargated.sock"
-TOML
+write_daemon_config "$url" "$client"
 "$bin/stargated" --config "$work/stargated.toml" >"$work/daemon.log" 2>&1 &
 pids+=($!)
 wait_for "[ -S '$work/stargated.sock' ]" "$work/daemon.log"

@@ -169,4 +169,11 @@ RunResult Stack::cli(const std::vector<std::string>& args, const std::string& in
   return run(argv, extra_env, input);
 }
 
+bool sighup_and_see(Child& child, const std::string& log_path, const std::string& line) {
+  const std::size_t before = read_file(log_path).size();
+  ::kill(child.pid(), SIGHUP);
+  return wait_until([&] { return read_file(log_path).find(line, before) != std::string::npos; },
+                    std::chrono::seconds(10));
+}
+
 }  // namespace stargate::test

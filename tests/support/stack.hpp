@@ -98,4 +98,8 @@ class Stack {
   std::unique_ptr<Child> spawn_gateway(std::size_t i, int port);
 };
 
+// Sends SIGHUP to `child`; true once the log at `log_path`, past what it held before,
+// says `line` (within 10 s).
+bool sighup_and_see(Child& child, const std::string& log_path, const std::string& line);
+
 }  // namespace stargate::test
