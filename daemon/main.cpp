@@ -1,10 +1,13 @@
 // stargated: parses flags and runs the daemon (daemon.cpp).
 #include <cstdio>
+#include <iterator>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include "daemon/daemon.hpp"
+#include "shared/logging.hpp"
 #include "shared/paths.hpp"
 #include "shared/version.hpp"
 
@@ -26,7 +29,8 @@ int main(int argc, char** argv) {
   app.add_option("--log-format", options.log_format, "text or json")
       ->check(CLI::IsMember({"text", "json"}));
   app.add_option("--log-level", options.log_level, "trace, debug, info, warn, error")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+      ->check(
+          CLI::IsMember(std::vector<std::string>(std::begin(kLogLevels), std::end(kLogLevels))));
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

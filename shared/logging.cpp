@@ -239,10 +239,6 @@ void log_error_lines(std::string_view prefix, std::string_view text) {
   }
 }
 
-bool is_log_level(std::string_view name) {
-  return parse_level(name).has_value();
-}
-
 Status set_log_level(std::string_view name) {
   auto level = parse_level(name);
   if (!level) return Unexpected{level.error()};

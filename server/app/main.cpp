@@ -1,6 +1,8 @@
 // stargate-server: parses the command line and hands over to serve.cpp.
 #include <cstdio>
+#include <iterator>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -22,7 +24,8 @@ int main(int argc, char** argv) {
   auto* level_option =
       app.add_option("--log-level", log_level,
                      "trace, debug, info, warn, error (default: [log] level, else info)")
-          ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+          ->check(CLI::IsMember(
+              std::vector<std::string>(std::begin(kLogLevels), std::end(kLogLevels))));
 
   server::ServeOptions serve;
   auto* serve_cmd = app.add_subcommand("serve", "Run the gateway and the engine");
