@@ -159,10 +159,10 @@ const char* role_name(Role role) {
 
 // SIGHUP: reads the configuration again and applies what can change while requests are
 // served (rate limits and tiers, the log level, the TLS certificate and key, read again even
-// when their paths are the same); names what needs a restart. A configuration with errors
-// changes nothing.
-void reload(const ServeOptions& options, ServerConfig& running, RateLimiter& limiter,
-            HttpApi* api) {
+// when their paths are the same, the process types with [order] and [shipping]); names what
+// needs a restart. A configuration with errors changes nothing.
+void reload(const ServeOptions& options, ServerConfig& running, RateLimiter& limiter, HttpApi* api,
+            Engine* engine, StockStore& stock) {
   auto next = load_server_config(options.config_path);
   if (!next) {
     log_error_lines("reload: configuration not applied: ", next.error());
@@ -194,6 +194,25 @@ void reload(const ServeOptions& options, ServerConfig& running, RateLimiter& lim
       running.tls_key = next->tls_key;
       applied.push_back("TLS certificate");
     }
+  }
+  if (next->process_types != running.process_types || next->order != running.order ||
+      next->shipping != running.shipping) {
+    // Processes running now finish with the settings they started with.
+    if (engine != nullptr) {
+      const auto kept = engine->set_handlers(
+          make_handlers(next->process_types, {next->order, next->shipping, stock}));
+      for (const auto& type : kept) {
+        spdlog::warn(
+            "reload: process type {} is no longer configured: requests for it are refused, the "
+            "processes already accepted still run until the next start",
+            type);
+      }
+    }
+    if (api != nullptr) api->reload_process_types(*next);
+    running.process_types = next->process_types;
+    running.order = next->order;
+    running.shipping = next->shipping;
+    applied.push_back("process types");
   }
   std::string restart;
   for (const auto& what : changes_needing_restart(running, *next))
@@ -348,7 +367,8 @@ int serve(const ServeOptions& options) {
       sigwait(&signals, &signal);
       if (signal != SIGHUP) break;
       notifier.reloading();
-      reload(options, running, *backend->limiter, api ? &*api : nullptr);
+      reload(options, running, *backend->limiter, api ? &*api : nullptr,
+             engine ? &*engine : nullptr, store);
       notifier.reloaded();
     }
     spdlog::info("received {}, shutting down", signal == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -308,9 +308,6 @@ std::vector<std::string> changes_needing_restart(const ServerConfig& was, const 
       {"[engine]", now.workers != was.workers || now.stuck_after != was.stuck_after ||
                        now.max_queue_wait != was.max_queue_wait || now.lease != was.lease ||
                        now.idempotency_ttl != was.idempotency_ttl},
-      {"process types, [order], [shipping]", now.process_types != was.process_types ||
-                                                 now.order != was.order ||
-                                                 now.shipping != was.shipping},
   };
   std::vector<std::string> changed;
   for (const auto& [what, differs] : restart_only) {

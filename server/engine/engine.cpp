@@ -54,6 +54,23 @@ Engine::~Engine() {
   stop();
 }
 
+std::vector<std::string> Engine::set_handlers(
+    std::map<std::string, std::shared_ptr<Handler>> handlers) {
+  std::vector<std::string> kept;
+  std::lock_guard lock(handlers_mutex_);
+  for (auto& [type, handler] : handlers_) {
+    if (handlers.try_emplace(type, std::move(handler)).second) kept.push_back(type);
+  }
+  handlers_ = std::move(handlers);
+  return kept;
+}
+
+std::shared_ptr<Handler> Engine::handler_for(const std::string& process_type) const {
+  std::lock_guard lock(handlers_mutex_);
+  const auto found = handlers_.find(process_type);
+  return found == handlers_.end() ? nullptr : found->second;
+}
+
 Status Engine::start() {
   auto requeued = store_.requeue_interrupted(now_utc());
   if (!requeued) return Unexpected{requeued.error()};
@@ -232,10 +249,10 @@ void Engine::save_unsaved() {
 void Engine::run_one(const ProcessRecord& record) {
   const auto& id = record.view.process_id;
   LogScope logging({record.correlation_id, record.tenant, record.view.client_process_id, id});
-  const auto handler = handlers_.find(record.view.process_type);
+  const auto handler = handler_for(record.view.process_type);
   const auto started = now_utc();
   HandlerOutcome outcome;
-  if (handler == handlers_.end()) {
+  if (handler == nullptr) {
     outcome = HandlerOutcome::failure(
         {"NO_HANDLER", "No handler for process type " + record.view.process_type, {}}, false);
   } else {
@@ -243,8 +260,7 @@ void Engine::run_one(const ProcessRecord& record) {
                  record.view.process_type, record.tenant, record.attempt, record.correlation_id);
     WorkerContext context(store_, id, mutex_, stop_cv_, stopping_);
     try {
-      outcome =
-          handler->second->run({id, record.tenant, record.view.process_type, record.data}, context);
+      outcome = handler->run({id, record.tenant, record.view.process_type, record.data}, context);
     } catch (const std::exception& e) {
       outcome = HandlerOutcome::failure({"HANDLER_ERROR", shorten_message(e.what()), {}}, true);
     }

@@ -47,12 +47,18 @@ class Engine {
   void stop();
   bool running() const { return running_; }
   EngineHealth health() const;
+  // The handlers of the processes started from now on (a reload); those running finish with
+  // the handler they started with. A type missing from `handlers` keeps the one it had, so
+  // that the processes already accepted of it still run (until the next start). Returns the
+  // names of those types.
+  std::vector<std::string> set_handlers(std::map<std::string, std::shared_ptr<Handler>> handlers);
 
  private:
   void work(std::size_t index);
   // Renews the leases of the processes the workers run, every store_.renew_every().
   void keep_leases();
   void run_one(const ProcessRecord& record);
+  std::shared_ptr<Handler> handler_for(const std::string& process_type) const;
   // Saves a handler's outcome, trying kSaveAttempts times. When the store keeps refusing
   // it, saves a failure OUTCOME_NOT_STORED in its place; when even that fails, keeps the
   // outcome in memory (unsaved_) for the idle workers to save later, so that no worker
@@ -66,7 +72,8 @@ class Engine {
   static constexpr auto kSaveRetryDelay = std::chrono::seconds(1);
 
   WorkQueue& store_;
-  std::map<std::string, std::shared_ptr<Handler>> handlers_;
+  mutable std::mutex handlers_mutex_;
+  std::map<std::string, std::shared_ptr<Handler>> handlers_;  // under handlers_mutex_
   std::size_t worker_count_;
   Metrics* metrics_;
   Duration stuck_after_;

@@ -514,6 +514,10 @@ void HttpApi::share_auth_failures(std::shared_ptr<SharedFailures> shared) {
   impl_->auth_throttle.share(std::move(shared));
 }
 
+void HttpApi::reload_process_types(const ServerConfig& config) {
+  impl_->processes.set_expected_durations(expected_durations(config));
+}
+
 Status HttpApi::reload_tls(const std::string& cert, const std::string& key) {
   if (impl_->tls == nullptr || !impl_->front) return fail("TLS: not in use; needs a restart");
   auto made = new_tls_context(cert, key);

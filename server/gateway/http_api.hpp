@@ -42,6 +42,8 @@ class HttpApi {
   // Connections accepted from now on get the certificate and key in these files; those open
   // keep theirs. Fails, changing nothing, when they cannot be used or TLS is not in use.
   Status reload_tls(const std::string& cert, const std::string& key);
+  // The process types requests may name, and their expected durations, from now on.
+  void reload_process_types(const ServerConfig& config);
   // Failed client authentications counted with the other gateways (before serve()).
   void share_auth_failures(std::shared_ptr<SharedFailures> shared);
 

@@ -47,18 +47,33 @@ void CompletedCache::remember(const std::string& process_id, Entry entry) {
 
 Processes::Processes(ProcessStore& store, std::map<std::string, Duration> expected_durations,
                      std::function<void()> queued)
-    : store_(store), expected_(std::move(expected_durations)), queued_(std::move(queued)) {}
+    : store_(store),
+      expected_(std::make_shared<const Durations>(std::move(expected_durations))),
+      queued_(std::move(queued)) {}
 
-std::optional<TimePoint> Processes::estimate(const std::string& process_type, TimePoint now) const {
-  const auto found = expected_.find(process_type);
-  if (found == expected_.end()) return std::nullopt;
+void Processes::set_expected_durations(std::map<std::string, Duration> expected_durations) {
+  auto next = std::make_shared<const Durations>(std::move(expected_durations));
+  std::lock_guard lock(expected_mutex_);
+  expected_ = std::move(next);
+}
+
+std::shared_ptr<const Processes::Durations> Processes::expected() const {
+  std::lock_guard lock(expected_mutex_);
+  return expected_;
+}
+
+std::optional<TimePoint> Processes::estimate(const Durations& expected,
+                                             const std::string& process_type, TimePoint now) {
+  const auto found = expected.find(process_type);
+  if (found == expected.end()) return std::nullopt;
   return now + found->second;
 }
 
 Expected<Processes::Submitted, ApiError> Processes::submit(const Caller& caller,
                                                            SubmitRequest request, TimePoint now) {
   if (!caller.may_use(request.process_type)) return Unexpected{forbidden()};
-  if (expected_.count(request.process_type) == 0) {
+  const auto expected_durations = expected();
+  if (expected_durations->count(request.process_type) == 0) {
     return Unexpected{ApiError{ErrorCode::kInvalidRequest,
                                "Unknown processType: " + request.process_type, std::nullopt}};
   }
@@ -67,7 +82,7 @@ Expected<Processes::Submitted, ApiError> Processes::submit(const Caller& caller,
   process.client_id = caller.client_id;
   process.correlation_id = caller.correlation_id;
   process.now = now;
-  process.estimated_completion = estimate(request.process_type, now);
+  process.estimated_completion = estimate(*expected_durations, request.process_type, now);
   process.request_hash = request_hash(request);
   process.request = std::move(request);
   auto inserted = store_.create_process(process);
@@ -118,8 +133,8 @@ Expected<ProcessRecord, ApiError> Processes::retry(const Caller& caller,
   if (!record->has_value()) return Unexpected{not_found()};
   const auto& before = (*record)->view;
   if (!caller.may_use(before.process_type)) return Unexpected{forbidden()};
-  auto outcome =
-      store_.retry_process(caller.tenant, process_id, now, estimate(before.process_type, now));
+  auto outcome = store_.retry_process(caller.tenant, process_id, now,
+                                      estimate(*expected(), before.process_type, now));
   if (!outcome) return Unexpected{store_unavailable("retry", outcome.error(), caller)};
   switch (*outcome) {
     case ProcessStore::RetryOutcome::kNotFound:

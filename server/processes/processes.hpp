@@ -9,6 +9,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -93,11 +94,19 @@ class Processes {
   };
   Expected<Page, ApiError> list(const Caller& caller, ListQuery query);
 
+  // The process types there are from now on (a reload): requests being answered keep the
+  // table they started with.
+  void set_expected_durations(std::map<std::string, Duration> expected_durations);
+
  private:
-  std::optional<TimePoint> estimate(const std::string& process_type, TimePoint now) const;
+  using Durations = std::map<std::string, Duration>;
+  std::shared_ptr<const Durations> expected() const;
+  static std::optional<TimePoint> estimate(const Durations& expected,
+                                           const std::string& process_type, TimePoint now);
 
   ProcessStore& store_;
-  std::map<std::string, Duration> expected_;
+  mutable std::mutex expected_mutex_;
+  std::shared_ptr<const Durations> expected_;  // under expected_mutex_
   std::function<void()> queued_;
   CompletedCache completed_;
 };

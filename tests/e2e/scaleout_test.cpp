@@ -566,5 +566,75 @@ TEST(ScaleOut, AuditVerifyOnMongoCatchesAnEditedRecord) {
   EXPECT_NE(broken.out.find("BROKEN"), std::string::npos) << broken.out;
 }
 
+// A new process type reaches every program of the scale-out by a reload of each: workers
+// first (so that no accepted process meets a worker without its handler), then gateways.
+// Before it, the gateways refuse the type; after it, either gateway takes it and a worker
+// runs it with its command.
+TEST(ScaleOut, ReloadedWorkersAndGatewaysTakeANewProcessType) {
+  StackOptions options;
+  options.scale_out = true;
+  options.start_daemon = false;
+  Stack stack(options);
+  const std::string script = stack.dir().file("echo.sh");
+  write_file(script, "#!/bin/sh\nread -r line\nprintf '{\"got\": %s}\\n' \"$line\"\n", 0755);
+  auto added =
+      stack.admin({"client", "add", "--tenant", "acme", "--process-types", "order,echo", "--json"});
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  const auto client = json::parse(added.out);
+  httplib::Client http("127.0.0.1", stack.gateway_port(1));
+  auto granted =
+      http.Post("/oauth/token",
+                "grant_type=client_credentials&client_id=" + client["clientId"].get<std::string>() +
+                    "&client_secret=" + client["clientSecret"].get<std::string>(),
+                "application/x-www-form-urlencoded");
+  ASSERT_TRUE(granted && granted->status == 200);
+  const httplib::Headers auth = {
+      {"Authorization", "Bearer " + json::parse(granted->body)["access_token"].get<std::string>()}};
+  const std::string echo = R"({"processType":"echo","clientProcessId":"e-1","data":{"n":7}})";
+  auto refused = http.Post("/api/stargate/processes", auth, echo, "application/json");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 400) << refused->body;
+
+  const std::string config = stack.dir().file("server.toml");
+  write_file(config,
+             read_file(config) +
+                 "[process_types.order]\n[process_types.echo]\nhandler = \"exec\"\n"
+                 "command = [\"" +
+                 script + "\"]\n",
+             0600);
+  for (std::size_t i = 0; i < 2; ++i) {
+    ASSERT_TRUE(sighup_and_see(*stack.worker(i),
+                               stack.dir().file("worker" + std::to_string(i) + ".log"),
+                               "reload: applied process types"))
+        << stack.worker_log(i);
+  }
+  ASSERT_TRUE(sighup_and_see(*stack.gateway(0), stack.dir().file("server.log"),
+                             "reload: applied process types"));
+  ASSERT_TRUE(sighup_and_see(*stack.gateway(1), stack.dir().file("gateway1.log"),
+                             "reload: applied process types"));
+
+  for (int port : {stack.gateway_port(0), stack.gateway_port(1)}) {
+    httplib::Client gateway("127.0.0.1", port);
+    auto accepted = gateway.Post("/api/stargate/processes", auth,
+                                 R"({"processType":"echo","clientProcessId":"e-)" +
+                                     std::to_string(port) + R"(","data":{"n":7}})",
+                                 "application/json");
+    ASSERT_TRUE(accepted && accepted->status == 202) << (accepted ? accepted->body : "no answer");
+    const std::string id = json::parse(accepted->body)["processId"];
+    json view;
+    ASSERT_TRUE(wait_until(
+        [&] {
+          auto res = gateway.Get("/api/stargate/processes/" + id, auth);
+          if (!res || res->status != 200) return false;
+          view = json::parse(res->body);
+          return view.value("status", "") == "completed";
+        },
+        30s))
+        << view.dump();
+    EXPECT_EQ(view["result"]["got"]["processId"], id);
+    EXPECT_EQ(view["result"]["got"]["data"], json({{"n", 7}}));
+  }
+}
+
 }  // namespace
 }  // namespace stargate::test

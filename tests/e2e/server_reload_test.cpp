@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "shared/clock.hpp"
 #include "tests/support/stack.hpp"
 
 namespace stargate::test {
@@ -38,13 +39,17 @@ void edit_config(Stack& stack, const std::string& from, const std::string& to) {
   write_file(path, text, 0600);
 }
 
-std::string token(Stack& stack) {
+std::string token(Stack& stack, const std::string& client_id, const std::string& secret) {
   httplib::Client http("127.0.0.1", stack.port());
   auto res = http.Post("/oauth/token", httplib::Params{{"grant_type", "client_credentials"},
-                                                       {"client_id", stack.client_id()},
-                                                       {"client_secret", stack.client_secret()}});
+                                                       {"client_id", client_id},
+                                                       {"client_secret", secret}});
   if (!res || res->status != 200) return "";
   return json::parse(res->body)["access_token"];
+}
+
+std::string token(Stack& stack) {
+  return token(stack, stack.client_id(), stack.client_secret());
 }
 
 // Four clients on kept-alive connections ask without a pause while the tenant's limit is
@@ -116,6 +121,114 @@ TEST(ServerReload, RateLimitsChangeUnderLoadWithoutAResetAndRestartOnlyKeysAreNa
                              "reload: applied log level; changed but needs a restart: "
                              "[engine]"))
       << stack.server_log();
+  EXPECT_TRUE(stack.server()->running());
+}
+
+httplib::Result submit(Stack& stack, const std::string& bearer, const std::string& type,
+                       const json& data) {
+  httplib::Client http("127.0.0.1", stack.port());
+  return http.Post(
+      "/api/stargate/processes", {{"Authorization", "Bearer " + bearer}},
+      json{{"processType", type}, {"clientProcessId", "c-" + type}, {"data", data}}.dump(),
+      "application/json");
+}
+
+json status(Stack& stack, const std::string& bearer, const std::string& id) {
+  httplib::Client http("127.0.0.1", stack.port());
+  auto res = http.Get("/api/stargate/processes/" + id, {{"Authorization", "Bearer " + bearer}});
+  return res && res->status == 200 ? json::parse(res->body) : json::object();
+}
+
+// Waits for the process to end; its last status.
+json finished(Stack& stack, const std::string& bearer, const std::string& id) {
+  json last;
+  wait_until(
+      [&] {
+        last = status(stack, bearer, id);
+        const auto state = last.value("status", "");
+        return state == "completed" || state == "failed";
+      },
+      30s);
+  return last;
+}
+
+// Process types and handler settings change by a reload for what starts after it: a new
+// exec type is taken and run with its command and expected duration, a restocked SKU lets
+// a failed order through on retry, an order running across the reload finishes, a type
+// removed from the file is refused to new requests.
+TEST(ServerReload, ProcessTypesAndHandlerSettingsApplyToWhatStartsAfterTheReload) {
+  StackOptions options;
+  options.start_daemon = false;
+  options.step_duration = "400ms";  // an order takes about 1.6 s: long enough to span a reload
+  options.server_extra =
+      "[rate_limit]\nper_minute = 100000\nburst = 10000\n[order.stock]\nSKU-R = 1\n";
+  Stack stack(options);
+  const std::string script = stack.dir().file("echo.sh");
+  write_file(script, "#!/bin/sh\nread -r line\nprintf '{\"got\": %s}\\n' \"$line\"\n", 0755);
+  const std::string secret_file = stack.dir().file("echo_secret");
+  auto added = run({binary("stargate-server"), "client", "add", "--config",
+                    stack.dir().file("server.toml"), "--tenant", "acme", "--process-types",
+                    "order,shipping,echo", "--secret-file", secret_file});
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  std::string secret = read_file(secret_file);
+  while (!secret.empty() && secret.back() == '\n')
+    secret.pop_back();
+  const std::string bearer = token(stack, added.out.substr(0, added.out.find('\n')), secret);
+  ASSERT_FALSE(bearer.empty());
+
+  const json short_order = {{"orderId", "ORD-R"}, {"items", {{{"sku", "SKU-R"}, {"quantity", 2}}}}};
+  auto accepted = submit(stack, bearer, "order", short_order);
+  ASSERT_TRUE(accepted && accepted->status == 202);
+  const std::string short_id = json::parse(accepted->body)["processId"];
+  EXPECT_EQ(finished(stack, bearer, short_id)["error"].value("code", ""), "INVENTORY_INSUFFICIENT");
+  auto unknown = submit(stack, bearer, "echo", {{"text", "hi"}});
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 400) << unknown->body;
+
+  const json order = {{"orderId", "ORD-1"}, {"items", {{{"sku", "SKU-001"}, {"quantity", 1}}}}};
+  auto running = submit(stack, bearer, "order", order);
+  ASSERT_TRUE(running && running->status == 202);
+  const std::string running_id = json::parse(running->body)["processId"];
+  ASSERT_TRUE(wait_until(
+      [&] { return status(stack, bearer, running_id).value("status", "") == "processing"; }, 10s));
+  edit_config(stack, "SKU-R = 1\n", "SKU-R = 5\n");
+  edit_config(stack, "[order.stock]\n",
+              "[process_types.order]\n[process_types.echo]\nhandler = \"exec\"\ncommand = [\"" +
+                  script + "\"]\nexpected_duration = \"42s\"\n[order.stock]\n");
+  ASSERT_TRUE(reload_and_see(stack, "reload: applied process types")) << stack.server_log();
+  EXPECT_EQ(stack.server_log().find("needs a restart"), std::string::npos) << stack.server_log();
+  EXPECT_NE(stack.server_log().find("process type shipping is no longer configured"),
+            std::string::npos)
+      << stack.server_log();
+  EXPECT_EQ(finished(stack, bearer, running_id).value("status", ""), "completed");
+
+  // The new type: accepted with its expected duration, run with its command.
+  auto echo = submit(stack, bearer, "echo", {{"text", "hi"}});
+  ASSERT_TRUE(echo && echo->status == 202) << (echo ? echo->body : "no answer");
+  const json echo_view = json::parse(echo->body);
+  const std::string echo_id = echo_view["processId"];
+  const json done = finished(stack, bearer, echo_id);
+  ASSERT_EQ(done.value("status", ""), "completed") << done.dump();
+  EXPECT_EQ(done["result"]["got"]["data"], json({{"text", "hi"}}));
+  EXPECT_EQ(done["result"]["got"]["processId"], echo_id);
+  const auto created = parse_timestamp(echo_view.value("createdAt", ""));
+  const auto estimate = parse_timestamp(echo_view.value("estimatedCompletionTime", ""));
+  ASSERT_TRUE(created && estimate) << echo->body;
+  EXPECT_EQ(*estimate - *created, 42s) << echo->body;
+
+  // Restocked: the failed order goes through on retry.
+  httplib::Client http("127.0.0.1", stack.port());
+  auto retried = http.Post("/api/stargate/processes/" + short_id + "/retry",
+                           {{"Authorization", "Bearer " + bearer}}, "", "application/json");
+  ASSERT_TRUE(retried);
+  ASSERT_EQ(retried->status, 202) << retried->body;
+  EXPECT_EQ(finished(stack, bearer, short_id).value("status", ""), "completed");
+
+  // Removed: refused to new requests.
+  auto shipping = submit(stack, bearer, "shipping",
+                         {{"shipmentId", "S-1"}, {"destination", "x"}, {"items", json::array()}});
+  ASSERT_TRUE(shipping);
+  EXPECT_EQ(shipping->status, 400) << shipping->body;
   EXPECT_TRUE(stack.server()->running());
 }
 
