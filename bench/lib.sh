@@ -40,9 +40,12 @@ wait_for() {  # wait_for CONDITION [SECONDS]
   return 1
 }
 
-# The scale-out backend's engines for a run, in $work: a redis-server, and FerretDB (SQLite
-# handler, built by scripts/bootstrap-ferretdb) unless STARGATE_BENCH_MONGODB_URI names a
-# mongod. Sets redis_port, mongo_uri (database "stargate") and mongo_name.
+# The scale-out backend's engines for a run, in $work: a redis-server, and FerretDB (built by
+# scripts/bootstrap-ferretdb) unless STARGATE_BENCH_MONGODB_URI names a mongod. FerretDB keeps
+# its data in SQLite files, or with STARGATE_BENCH_FERRETDB=postgresql in a PostgreSQL cluster
+# of the run's own (Debian's postgresql, fsync and synchronous commit on, run as the user
+# postgres when started as root). Sets redis_port, mongo_uri (database "stargate") and
+# mongo_name.
 start_engines() {
   redis_port=$(free_port)
   redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --dir "$work" \
@@ -56,16 +59,51 @@ start_engines() {
   fi
   "$repo/scripts/bootstrap-ferretdb"
   local ferretdb="${STARGATE_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/stargate/tools}/ferretdb-v1.24.2/ferretdb"
-  local mongo_port
+  local mongo_port handler
   mongo_port=$(free_port)
   mkdir -p "$work/mongo"
-  "$ferretdb" --handler=sqlite --sqlite-url="file:$work/mongo/" --state-dir="$work/mongo" \
+  case "${STARGATE_BENCH_FERRETDB:-sqlite}" in
+    sqlite)
+      handler=(--handler=sqlite --sqlite-url="file:$work/mongo/")
+      mongo_name="FerretDB 1.24.2, SQLite handler"
+      ;;
+    postgresql)
+      start_postgresql
+      handler=(--handler=postgresql --postgresql-url="postgres://stargate@127.0.0.1:$pg_port/ferretdb")
+      mongo_name="FerretDB 1.24.2, PostgreSQL handler ($pg_version)"
+      ;;
+    *) echo "bench: STARGATE_BENCH_FERRETDB is sqlite or postgresql" >&2; exit 2 ;;
+  esac
+  "$ferretdb" "${handler[@]}" --state-dir="$work/mongo" \
     --listen-addr="127.0.0.1:$mongo_port" --telemetry=disable --debug-addr=- --log-level=warn \
     >"$work/ferretdb.log" 2>&1 &
   pids+=($!)
   wait_for "(exec 3<>/dev/tcp/127.0.0.1/$mongo_port) 2>/dev/null"
   mongo_uri="mongodb://127.0.0.1:$mongo_port/stargate"
-  mongo_name="FerretDB 1.24.2, SQLite handler"
+}
+
+# A PostgreSQL cluster in $work/pg on a free loopback port, with a database "ferretdb" that
+# the role "stargate" owns (trust on loopback: the run's own throwaway cluster). Sets pg_port
+# and pg_version; the postmaster's PID goes to pids.
+start_postgresql() {
+  local pgbin as=()
+  pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  [ -x "$pgbin/postgres" ] || { echo "bench: PostgreSQL is not installed (apt-get install postgresql)" >&2; exit 1; }
+  pg_port=$(free_port)
+  mkdir -p "$work/pg"
+  if [ "$(id -u)" = 0 ]; then
+    # initdb and postgres refuse root; setpriv execs, so the PID is the postmaster's.
+    chmod 711 "$work" && chown postgres: "$work/pg"
+    as=(setpriv --reuid=postgres --regid=postgres --init-groups)
+  fi
+  "${as[@]}" "$pgbin/initdb" -D "$work/pg/data" -A trust -U stargate >"$work/pg/initdb.log" 2>&1 ||
+    { cat "$work/pg/initdb.log" >&2; exit 1; }
+  "${as[@]}" "$pgbin/postgres" -D "$work/pg/data" -p "$pg_port" -k "$work/pg" \
+    -c listen_addresses=127.0.0.1 >"$work/pg/postgres.log" 2>&1 &
+  pids+=($!)
+  wait_for "'$pgbin/pg_isready' -q -h 127.0.0.1 -p $pg_port"
+  "$pgbin/createdb" -h 127.0.0.1 -p "$pg_port" -U stargate ferretdb
+  pg_version=$("$pgbin/postgres" --version | sed 's/^postgres (PostgreSQL) /PostgreSQL /')
 }
 
 # Starts the Release stargate-server on $work/server.toml (a free port) as `serve`, or as

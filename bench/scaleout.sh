@@ -7,8 +7,9 @@
 # process at --connections in all, with redis-benchmark SET and XADD on a redis-server of
 # the same run as the engine's own ceiling. Then the worker takeover time after a kill -9
 # (median and worst of --takeovers runs) and Redis's memory after the runs.
-# MongoDB is FerretDB (SQLite handler) unless STARGATE_BENCH_MONGODB_URI names a mongod;
-# stargate-mongo-load measures its own ceiling (journaled inserts, lookups) as a yardstick.
+# MongoDB is FerretDB (SQLite handler; PostgreSQL handler with STARGATE_BENCH_FERRETDB=
+# postgresql) unless STARGATE_BENCH_MONGODB_URI names a mongod; stargate-mongo-load
+# measures its own ceiling (journaled inserts, lookups) as a yardstick.
 # Usage: bench/scaleout.sh [--duration 10s] [--connections 32] [--takeovers 5] [--record]
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
