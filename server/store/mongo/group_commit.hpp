@@ -6,9 +6,12 @@
 
 #include <condition_variable>
 #include <cstddef>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -17,7 +20,9 @@ namespace stargate::server::mongo {
 template <typename Item, typename Outcome>
 class GroupCommit {
  public:
-  // Writes a batch and gives exactly one outcome per item, in their order. Must not throw.
+  // Writes a batch and gives exactly one outcome per item, in their order. Should not throw:
+  // if it does (or gives another number of outcomes), every caller of that batch gets the
+  // exception from submit(), and the next batch is written as usual.
   using Writer = std::function<std::vector<Outcome>(std::vector<Item>&)>;
 
   // `max_batch`: at most this many items in one write (0: no limit).
@@ -26,10 +31,10 @@ class GroupCommit {
   GroupCommit(const GroupCommit&) = delete;
 
   Outcome submit(Item item) {
-    Waiter mine{std::move(item), std::nullopt};
+    Waiter mine{std::move(item), std::nullopt, nullptr};
     std::unique_lock lock(mutex_);
     waiting_.push_back(&mine);
-    while (!mine.outcome) {
+    while (!mine.outcome && !mine.error) {
       if (writing_) {
         written_.wait(lock);
         continue;
@@ -48,14 +53,30 @@ class GroupCommit {
       items.reserve(batch.size());
       for (auto* waiter : batch)
         items.push_back(std::move(waiter->item));
-      std::vector<Outcome> outcomes = writer_(items);
+      std::vector<Outcome> outcomes;
+      std::exception_ptr error;
+      try {
+        outcomes = writer_(items);
+        if (outcomes.size() != batch.size()) {
+          throw std::logic_error("group commit: the writer gave " +
+                                 std::to_string(outcomes.size()) + " outcomes for " +
+                                 std::to_string(batch.size()) + " items");
+        }
+      } catch (...) {
+        error = std::current_exception();
+      }
       lock.lock();
       for (std::size_t k = 0; k < batch.size(); ++k) {
-        batch[k]->outcome.emplace(std::move(outcomes[k]));
+        if (error) {
+          batch[k]->error = error;
+        } else {
+          batch[k]->outcome.emplace(std::move(outcomes[k]));
+        }
       }
       writing_ = false;
       written_.notify_all();
     }
+    if (mine.error) std::rethrow_exception(mine.error);
     return std::move(*mine.outcome);
   }
 
@@ -63,6 +84,7 @@ class GroupCommit {
   struct Waiter {
     Item item;
     std::optional<Outcome> outcome;
+    std::exception_ptr error;  // what the writer threw instead
   };
   Writer writer_;
   std::size_t max_batch_;

@@ -37,7 +37,14 @@ MongoStore::MongoStore(std::unique_ptr<Client> client, Duration lease, std::stri
             std::vector<AuditEvent> all;
             for (const auto* events : batch)
               all.insert(all.end(), events->begin(), events->end());
-            return std::vector<Status>(batch.size(), write_audit(all));
+            Status written;
+            try {
+              written = write_audit(all);
+            } catch (const std::exception& e) {
+              audit_head_known_ = false;  // how much went in is unknown
+              written = fail(std::string("mongodb: audit: ") + e.what());
+            }
+            return std::vector<Status>(batch.size(), written);
           },
           0),
       audit_hash_(kAuditGenesis) {}
