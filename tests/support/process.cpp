@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -57,9 +58,19 @@ pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>
     env.push_back(listen_fds);
   }
   env.push_back(nullptr);
+  // A test binary killed (a ctest timeout, kill -9) must not leave its servers running: the
+  // kernel kills the child when the thread that forked it ends. Only for children of the
+  // main thread, which lasts as long as the test binary; a helper thread's children (which
+  // that thread waits for) could otherwise die with it.
+  const pid_t parent = getpid();
+  const bool main_thread = gettid() == parent;
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
+    if (main_thread) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(127);  // the parent died before prctl
+    }
     dup2(in_fd, 0);
     dup2(out_fd, 1);
     dup2(err_fd, 2);
