@@ -1,5 +1,6 @@
 #include "server/app/backends.hpp"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "server/store/mongo/mongo_store.hpp"
@@ -100,7 +101,12 @@ Expected<Backend> open_backend(const ServerConfig& config) {
       optional_password(config.redis_password_file, "redis-password", "Redis password");
   if (!redis_password) return Unexpected{redis_password.error()};
   endpoint->password = *redis_password;
-  backend.redis = std::make_shared<redis::Client>(*endpoint);
+  // One idle connection kept per thread that may use Redis at once (HTTP threads, engine
+  // workers, and a few for the lease keeper and maintenance), so that a busy thread does not
+  // connect per command.
+  const std::size_t connections =
+      std::max<std::size_t>(64, config.http.threads + config.workers + 4);
+  backend.redis = std::make_shared<redis::Client>(*endpoint, std::chrono::seconds(1), connections);
   (*store)->attach_queue(
       std::make_shared<RedisWorkStream>(backend.redis, (*store)->worker(), config.lease));
   (*store)->attach_revocations(std::make_shared<RedisRevocations>(backend.redis));

@@ -2,6 +2,9 @@
 // redis-server started by the test.
 #include <gtest/gtest.h>
 
+#include <thread>
+#include <vector>
+
 #include "server/gateway/auth_throttle.hpp"
 #include "server/store/redis/redis_auth_failures.hpp"
 #include "server/store/redis/redis_client.hpp"
@@ -53,6 +56,31 @@ TEST(RedisClient, RunsCommandsAndReconnectsAfterARestart) {
   ASSERT_TRUE(server.start()) << server.error();
   EXPECT_TRUE(
       test::wait_until([&] { return bool(client.command({"PING"})); }, std::chrono::seconds(10)));
+}
+
+// A program with more threads than 64 that use Redis at once keeps a connection for each
+// (backends size the client to its HTTP threads plus engine workers): before, a busy thread
+// past the 64th connected and disconnected on every command.
+TEST(RedisClient, KeepsAnIdleConnectionForEachThreadThatUsedOneAtOnce) {
+  test::TempDir dir;
+  test::RedisServer server(dir.path());
+  ASSERT_TRUE(server.ok()) << server.error();
+  redis::Client client(endpoint_of(server), std::chrono::seconds(5), 100);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 100; ++t) {
+    // Each holds its connection for a second, so that all of them are out at once.
+    threads.emplace_back([&] { EXPECT_TRUE(client.command({"BLPOP", "nothing", "1"})); });
+  }
+  for (auto& thread : threads)
+    thread.join();
+  redis::Client observer(endpoint_of(server));
+  auto info = observer.command({"INFO", "clients"});
+  ASSERT_TRUE(info) << info.error();
+  const auto at = info->text.find("connected_clients:");
+  ASSERT_NE(at, std::string::npos) << info->text;
+  const int connected = std::stoi(info->text.substr(at + 18));
+  EXPECT_GT(connected - 1, 64) << "idle connections were closed: " << info->text;
+  EXPECT_LE(connected - 1, 100);
 }
 
 // A Redis that requires a password: the right one works (the URL never holds it; it comes
