@@ -1,7 +1,8 @@
 // stargate-server's SIGHUP reload with the real binary: what it applies while requests are
 // served (rate limits under load, with no connection dropped; the TLS certificate, with a
-// request held across the swap), what it names as needing a restart, and a configuration
-// with errors, which changes nothing.
+// request held across the swap; process types, on one node and across the scale-out's
+// gateways and workers), what it names as needing a restart, and a configuration with
+// errors, which changes nothing.
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -229,7 +230,87 @@ TEST(ServerReload, ProcessTypesAndHandlerSettingsApplyToWhatStartsAfterTheReload
                          {{"shipmentId", "S-1"}, {"destination", "x"}, {"items", json::array()}});
   ASSERT_TRUE(shipping);
   EXPECT_EQ(shipping->status, 400) << shipping->body;
+
+  // A broken exec type (a relative program) is refused and the running one stays.
+  edit_config(stack, "command = [\"" + script + "\"]", "command = [\"echo.sh\"]");
+  ASSERT_TRUE(reload_and_see(stack, "reload: configuration not applied")) << stack.server_log();
+  EXPECT_NE(stack.server_log().find("the program must be an absolute path"), std::string::npos)
+      << stack.server_log();
+  auto still = submit(stack, bearer, "echo", {{"text", "again"}});
+  ASSERT_TRUE(still && still->status == 202) << (still ? still->body : "no answer");
+  const json again = finished(stack, bearer, json::parse(still->body)["processId"]);
+  EXPECT_EQ(again["result"]["got"]["data"], json({{"text", "again"}})) << again.dump();
   EXPECT_TRUE(stack.server()->running());
+}
+
+// A new process type reaches every program of the scale-out by a reload of each: workers
+// first (so that no accepted process meets a worker without its handler), then gateways.
+// Before it, the gateways refuse the type; after it, either gateway takes it and a worker
+// runs it with its command.
+TEST(ServerReload, ScaleOutWorkersAndGatewaysReloadedTakeANewProcessType) {
+  StackOptions options;
+  options.scale_out = true;
+  options.start_daemon = false;
+  Stack stack(options);
+  const std::string script = stack.dir().file("echo.sh");
+  write_file(script, "#!/bin/sh\nread -r line\nprintf '{\"got\": %s}\\n' \"$line\"\n", 0755);
+  auto added =
+      stack.admin({"client", "add", "--tenant", "acme", "--process-types", "order,echo", "--json"});
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  const auto client = json::parse(added.out);
+  httplib::Client http("127.0.0.1", stack.gateway_port(1));
+  auto granted =
+      http.Post("/oauth/token",
+                "grant_type=client_credentials&client_id=" + client["clientId"].get<std::string>() +
+                    "&client_secret=" + client["clientSecret"].get<std::string>(),
+                "application/x-www-form-urlencoded");
+  ASSERT_TRUE(granted && granted->status == 200);
+  const httplib::Headers auth = {
+      {"Authorization", "Bearer " + json::parse(granted->body)["access_token"].get<std::string>()}};
+  const std::string echo = R"({"processType":"echo","clientProcessId":"e-1","data":{"n":7}})";
+  auto refused = http.Post("/api/stargate/processes", auth, echo, "application/json");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 400) << refused->body;
+
+  const std::string config = stack.dir().file("server.toml");
+  write_file(config,
+             read_file(config) +
+                 "[process_types.order]\n[process_types.echo]\nhandler = \"exec\"\n"
+                 "command = [\"" +
+                 script + "\"]\n",
+             0600);
+  for (std::size_t i = 0; i < 2; ++i) {
+    ASSERT_TRUE(sighup_and_see(*stack.worker(i),
+                               stack.dir().file("worker" + std::to_string(i) + ".log"),
+                               "reload: applied process types"))
+        << stack.worker_log(i);
+  }
+  ASSERT_TRUE(sighup_and_see(*stack.gateway(0), stack.dir().file("server.log"),
+                             "reload: applied process types"));
+  ASSERT_TRUE(sighup_and_see(*stack.gateway(1), stack.dir().file("gateway1.log"),
+                             "reload: applied process types"));
+
+  for (int port : {stack.gateway_port(0), stack.gateway_port(1)}) {
+    httplib::Client gateway("127.0.0.1", port);
+    auto accepted = gateway.Post("/api/stargate/processes", auth,
+                                 R"({"processType":"echo","clientProcessId":"e-)" +
+                                     std::to_string(port) + R"(","data":{"n":7}})",
+                                 "application/json");
+    ASSERT_TRUE(accepted && accepted->status == 202) << (accepted ? accepted->body : "no answer");
+    const std::string id = json::parse(accepted->body)["processId"];
+    json view;
+    ASSERT_TRUE(wait_until(
+        [&] {
+          auto res = gateway.Get("/api/stargate/processes/" + id, auth);
+          if (!res || res->status != 200) return false;
+          view = json::parse(res->body);
+          return view.value("status", "") == "completed";
+        },
+        30s))
+        << view.dump();
+    EXPECT_EQ(view["result"]["got"]["processId"], id);
+    EXPECT_EQ(view["result"]["got"]["data"], json({{"n", 7}}));
+  }
 }
 
 // A self-signed certificate for 127.0.0.1 made with the openssl CLI, named `name`.
