@@ -129,11 +129,39 @@ TEST_F(RedisBackendTest, CompletedAnswersAreSharedThroughRedis) {
   EXPECT_EQ((*cached)->view.status, ProcessStatus::kCompleted);
   EXPECT_EQ((*cached)->view.result, (nlohmann::json{{"shipped", 3}}));
   EXPECT_FALSE(other->get_process("globex", id)->has_value());
-  // A cached copy that was tampered with into something else is not used.
+  // A cached copy that was tampered with into something else is not used (by a gateway
+  // that has not read the process yet, so has no copy in its memory).
   ASSERT_TRUE(redis_->command({"SET", "stargate:done:" + id, "{not json"}));
-  auto from_record = other->get_process("acme", id);
+  auto third = open(30s);
+  auto from_record = third->get_process("acme", id);
   ASSERT_TRUE(from_record && from_record->has_value());
   EXPECT_EQ((*from_record)->view.status, ProcessStatus::kCompleted);
+}
+
+// A gateway keeps the completed processes it read last in its memory: polling one costs
+// no round trip, and is answered even while Redis and MongoDB are both down. A process not
+// completed is always read again, so it is never answered stale.
+TEST_F(RedisBackendTest, CompletedAnswersAreKeptInTheGatewaysMemory) {
+  if (!mongo_->own_process()) GTEST_SKIP() << "needs a MongoDB the test can stop";
+  auto gateway = open(30s);
+  auto worker = open(30s);
+  const auto done = submit(*gateway, "done");
+  const auto pending = submit(*gateway, "pending");
+  auto next = worker->claim_next(now_utc());
+  ASSERT_TRUE(next && next->has_value());
+  ASSERT_EQ((*next)->view.process_id, done);
+  ASSERT_TRUE(worker->complete(done, {{"shipped", 1}}, now_utc()));
+  ASSERT_TRUE(gateway->get_process("acme", done)->has_value());
+  ASSERT_TRUE(gateway->get_process("acme", pending)->has_value());
+  redis_server_->stop(true);
+  mongo_->stop(true);
+  auto kept = gateway->get_process("acme", done);
+  ASSERT_TRUE(kept) << kept.error();
+  ASSERT_TRUE(kept->has_value());
+  EXPECT_EQ((*kept)->view.status, ProcessStatus::kCompleted);
+  EXPECT_EQ((*kept)->view.result, (nlohmann::json{{"shipped", 1}}));
+  EXPECT_FALSE(gateway->get_process("globex", done)->has_value());  // its tenant's only
+  EXPECT_FALSE(gateway->get_process("acme", pending));              // read again: fails
 }
 
 // Two gateways: what one revokes, it refuses at once, and the other once its memory of the

@@ -116,14 +116,18 @@ Status MongoStore::ready() {
   return {};
 }
 
-// A completed process from the answer cache when it is there (it never changes again);
-// else from MongoDB, cached when completed. The cache failing only costs the read.
+// A completed process from this store's memory or the answer cache when it is there (it
+// never changes again); else from MongoDB, cached when completed. The cache failing only
+// costs the read.
 Expected<std::optional<ProcessRecord>> MongoStore::load(const std::string& process_id) {
+  if (auto kept = completed_.get(process_id)) return kept;
   if (answers_) {
     if (auto cached = answers_->get(process_id); cached && *cached) {
       auto doc = json::parse(**cached, nullptr, false);
       if (doc.is_object() && doc.value("_id", "") == process_id) {
-        return std::optional<ProcessRecord>{rows::read_process(doc)};
+        ProcessRecord record = rows::read_process(doc);
+        completed_.put(record);
+        return std::optional<ProcessRecord>{std::move(record)};
       }
     }
   }
@@ -134,6 +138,7 @@ Expected<std::optional<ProcessRecord>> MongoStore::load(const std::string& proce
     if (answers_ && doc.value("status", "") == "completed") completed = doc.dump();
   });
   if (!scanned) return Unexpected{scanned.error()};
+  if (found) completed_.put(*found);
   if (!completed.empty()) (void)answers_->put(process_id, completed, kAnswerTtl);
   return found;
 }

@@ -18,6 +18,7 @@
 
 #include "server/store/answer_cache.hpp"
 #include "server/store/change_index.hpp"
+#include "server/store/completed_records.hpp"
 #include "server/store/mongo/group_commit.hpp"
 #include "server/store/mongo/mongo_client.hpp"
 #include "server/store/queue_index.hpp"
@@ -51,10 +52,12 @@ class MongoStore final : public Store {
   // family without asking again: a revocation made through another gateway is refused
   // here within this time (and through this one at once).
   static constexpr auto kUsableFor = std::chrono::milliseconds(250);
-  // Completed processes are read from `cache` (Redis) first, and put there for
-  // kAnswerTtl when read from MongoDB.
+  // Completed processes are read from this store's memory first (the last
+  // kCompletedKept read), then from `cache` (Redis), and put there for kAnswerTtl when read
+  // from MongoDB.
   void attach_answers(std::shared_ptr<AnswerCache> cache) { answers_ = std::move(cache); }
   static constexpr auto kAnswerTtl = std::chrono::minutes(10);
+  static constexpr std::size_t kCompletedKept = 4096;
   // Each change of a process is added to `changes` (Redis) once it is in MongoDB: the change
   // feed reads the ids there and the processes here. Without one the store keeps no feed.
   void attach_changes(std::shared_ptr<ChangeIndex> changes) { changes_ = std::move(changes); }
@@ -168,6 +171,7 @@ class MongoStore final : public Store {
   std::shared_ptr<QueueIndex> queue_;
   std::shared_ptr<RevocationIndex> revocations_;
   std::shared_ptr<AnswerCache> answers_;
+  CompletedRecords completed_{kCompletedKept};
   std::shared_ptr<ChangeIndex> changes_;
   std::mutex held_mutex_;
   std::unordered_map<std::string, Held> held_;
