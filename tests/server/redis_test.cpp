@@ -2,6 +2,9 @@
 // redis-server started by the test.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstring>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -172,6 +175,66 @@ TEST(RedisRateLimiter, OneTenantThroughTwoGatewaysGetsOneLimit) {
   EXPECT_TRUE(first.shared());
   // Another tenant has a bucket of its own.
   EXPECT_TRUE(second.take("globex", now_utc()).allowed);
+}
+
+// The scripts Redis has run: EVALSHA and EVAL calls so far.
+long long scripts_run(redis::Client& redis) {
+  auto info = redis.command({"INFO", "commandstats"});
+  EXPECT_TRUE(info) << (info ? "" : info.error());
+  if (!info) return -1;
+  long long calls = 0;
+  for (const char* name : {"cmdstat_evalsha:calls=", "cmdstat_eval:calls="}) {
+    const auto at = info->text.find(name);
+    if (at != std::string::npos) calls += std::stoll(info->text.substr(at + std::strlen(name)));
+  }
+  return calls;
+}
+
+// A busy tenant takes its tokens from the shared bucket in leases that grow, so that most of
+// its requests cost no round trip; a tenant allowed under 10 a second takes one at a time.
+TEST(RedisRateLimiter, ABusyTenantsTokensAreLeasedInGrowingBatches) {
+  test::TempDir dir;
+  test::RedisServer server(dir.path());
+  ASSERT_TRUE(server.ok()) << server.error();
+  redis::Client connection(endpoint_of(server));
+  EXPECT_EQ(RedisRateLimiter::largest_lease(RateLimit{600, 100}), 1);
+  EXPECT_EQ(RedisRateLimiter::largest_lease(RateLimit{60000, 100}), 6);       // burst / 16
+  EXPECT_EQ(RedisRateLimiter::largest_lease(RateLimit{60000, 100000}), 100);  // rate * 100 ms
+  RedisRateLimiter limiter(connection, RateLimit{6'000'000, 1'000'000}, {});
+  const long long before = scripts_run(connection);
+  for (int i = 0; i < 1000; ++i) {
+    const auto decision = limiter.take("acme", now_utc());
+    ASSERT_TRUE(decision.allowed) << i;
+    EXPECT_GT(decision.remaining, 990'000);
+  }
+  const long long calls = scripts_run(connection) - before;
+  EXPECT_GE(calls, 1);
+  EXPECT_LE(calls, 100) << "one round trip per request would be 1000";
+  EXPECT_TRUE(limiter.shared());
+}
+
+// Leases never let a tenant past its one limit: of 2,000 requests through two gateways at
+// once, no more pass than the burst and what refilled meanwhile, and no fewer than the burst
+// less what each gateway may still hold unspent.
+TEST(RedisRateLimiter, LeasedTokensKeepOneLimitAcrossGateways) {
+  test::TempDir dir;
+  test::RedisServer server(dir.path());
+  ASSERT_TRUE(server.ok()) << server.error();
+  redis::Client first_connection(endpoint_of(server));
+  redis::Client second_connection(endpoint_of(server));
+  const RateLimit limit{60'000, 400};  // 1,000 a second; leases of up to 25
+  ASSERT_EQ(RedisRateLimiter::largest_lease(limit), 25);
+  RedisRateLimiter first(first_connection, limit, {});
+  RedisRateLimiter second(second_connection, limit, {});
+  const auto start = std::chrono::steady_clock::now();
+  int allowed = 0;
+  for (int i = 0; i < 2000; ++i) {
+    if ((i % 2 == 0 ? first : second).take("acme", now_utc()).allowed) ++allowed;
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LE(allowed, 400 + static_cast<int>(1000 * seconds) + 1) << seconds << " s";
+  EXPECT_GE(allowed, 400 - 2 * 25);
 }
 
 // Redis gone: each gateway limits on its own (documented), and shares again once it is back.

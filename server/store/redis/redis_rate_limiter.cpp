@@ -1,5 +1,6 @@
 #include "server/store/redis/redis_rate_limiter.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include <spdlog/spdlog.h>
@@ -7,11 +8,13 @@
 namespace stargate::server {
 namespace {
 
-// KEYS[1] the tenant's bucket; ARGV: per minute, burst. Returns {allowed, tokens left * 1000}.
+// KEYS[1] the tenant's bucket; ARGV: per minute, burst, tokens wanted. Takes as many of the
+// wanted tokens as the bucket holds whole. Returns {tokens taken, tokens left * 1000}.
 // The bucket expires once it would be full again, so idle tenants cost no memory.
-constexpr const char* kTakeToken = R"lua(
+constexpr const char* kTakeTokens = R"lua(
 local per_second = tonumber(ARGV[1]) / 60
 local burst = tonumber(ARGV[2])
+local wanted = tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local bucket = redis.call('HMGET', KEYS[1], 'tokens', 'updated')
@@ -22,14 +25,12 @@ if tokens == nil or updated == nil then
 else
   tokens = math.min(burst, tokens + math.max(0, now - updated) / 1000 * per_second)
 end
-local allowed = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
-end
+local taken = math.min(wanted, math.floor(tokens))
+if taken < 0 then taken = 0 end
+tokens = tokens - taken
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'updated', tostring(now))
 redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / per_second * 1000) + 1000)
-return {allowed, math.floor(tokens * 1000)}
+return {taken, math.floor(tokens * 1000)}
 )lua";
 
 }  // namespace
@@ -41,12 +42,55 @@ RedisRateLimiter::RedisRateLimiter(redis::Client& redis, RateLimit fallback,
 void RedisRateLimiter::set_limits(RateLimit fallback, std::map<std::string, RateLimit> per_tenant) {
   limits_.set(fallback, per_tenant);
   local_.set_limits(fallback, std::move(per_tenant));
+  std::lock_guard lock(leases_mutex_);
+  leases_.clear();  // sized for the old limits; what they held is dropped
+}
+
+std::int64_t RedisRateLimiter::largest_lease(const RateLimit& limit) {
+  const double in_lease =
+      limit.per_minute / 60.0 * std::chrono::duration<double>(kLeaseFor).count();
+  const double largest = std::min(in_lease, limit.burst / 16.0);
+  return std::max<std::int64_t>(1, static_cast<std::int64_t>(std::floor(largest)));
+}
+
+RateDecision RedisRateLimiter::decide(const RateLimit& limit, bool allowed, double tokens) const {
+  const double per_second = limit.per_minute / 60.0;
+  RateDecision decision;
+  decision.allowed = allowed;
+  decision.limit = static_cast<std::int64_t>(limit.per_minute);
+  decision.remaining = static_cast<std::int64_t>(std::floor(tokens));
+  decision.reset_seconds =
+      static_cast<std::int64_t>(std::ceil(std::max(0.0, limit.burst - tokens) / per_second));
+  if (!allowed) {
+    decision.retry_after_seconds =
+        static_cast<std::int64_t>(std::ceil((1.0 - tokens) / per_second));
+  }
+  return decision;
 }
 
 RateDecision RedisRateLimiter::take(const std::string& tenant, TimePoint now) {
   const RateLimit limit = limits_.of(tenant);
-  auto reply = redis_.eval(kTakeToken, {"stargate:ratelimit:" + tenant},
-                           {std::to_string(limit.per_minute), std::to_string(limit.burst)});
+  std::int64_t wanted = 1;
+  {
+    std::lock_guard lock(leases_mutex_);
+    Lease& lease = leases_[tenant];
+    if (lease.left > 0 && now < lease.until) {
+      --lease.left;
+      // What this gateway still holds is the tenant's as much as what the bucket holds.
+      return decide(limit, true, lease.shared_left + static_cast<double>(lease.left));
+    }
+    if (lease.left > 0) {
+      lease.size = std::max<std::int64_t>(1, lease.size / 2);  // more than it needed
+    } else if (now < lease.until) {
+      lease.size *= 2;  // spent within its time: the tenant is busy here
+    }
+    lease.size = std::min(lease.size, largest_lease(limit));
+    lease.left = 0;
+    wanted = lease.size;
+  }
+  auto reply = redis_.eval(
+      kTakeTokens, {"stargate:ratelimit:" + tenant},
+      {std::to_string(limit.per_minute), std::to_string(limit.burst), std::to_string(wanted)});
   if (!reply || reply->elements.size() != 2) {
     if (shared_.exchange(false)) {
       spdlog::warn("rate limit: {}; each gateway limits on its own until Redis is back",
@@ -55,20 +99,15 @@ RateDecision RedisRateLimiter::take(const std::string& tenant, TimePoint now) {
     return local_.take(tenant, now);
   }
   if (!shared_.exchange(true)) spdlog::info("rate limit: shared through Redis again");
-  const bool allowed = reply->elements[0].integer == 1;
+  const std::int64_t taken = std::max<std::int64_t>(0, reply->elements[0].integer);
   const double tokens = static_cast<double>(reply->elements[1].integer) / 1000.0;
-  const double per_second = limit.per_minute / 60.0;
-  RateDecision decision;
-  decision.allowed = allowed;
-  decision.limit = static_cast<std::int64_t>(limit.per_minute);
-  decision.remaining = static_cast<std::int64_t>(std::floor(tokens));
-  decision.reset_seconds =
-      static_cast<std::int64_t>(std::ceil((limit.burst - tokens) / per_second));
-  if (!allowed) {
-    decision.retry_after_seconds =
-        static_cast<std::int64_t>(std::ceil((1.0 - tokens) / per_second));
-  }
-  return decision;
+  if (taken == 0) return decide(limit, false, tokens);
+  std::lock_guard lock(leases_mutex_);
+  Lease& lease = leases_[tenant];
+  lease.left += taken - 1;  // one is this request's
+  lease.until = now + kLeaseFor;
+  lease.shared_left = tokens;
+  return decide(limit, true, tokens + static_cast<double>(lease.left));
 }
 
 }  // namespace stargate::server
