@@ -417,6 +417,9 @@ void HttpApi::Impl::metrics_page(const httplib::Request& req, httplib::Response&
   const auto gauge = [&](const char* name, const char* help, double value) {
     gauges += fmt::format("# HELP {0} {1}\n# TYPE {0} gauge\n{0} {2}\n", name, help, value);
   };
+  gauge("stargate_audit_records_pending",
+        "Request audit records queued for the store, not yet written.",
+        static_cast<double>(audit.pending()));
   if (engine != nullptr) {
     const auto health = engine->health();
     gauge("stargate_engine_workers_busy", "Engine workers running a handler now.",

@@ -1,16 +1,18 @@
 // The audit writer thread.
 #include "server/store/audit_log.hpp"
 
+#include <algorithm>
+#include <iterator>
+#include <vector>
+
 #include <spdlog/spdlog.h>
 
 namespace stargate::server {
 namespace {
 
-constexpr std::size_t kMaxPending = 1'000'000;
 // Small, frequent batches: one long burst of hashing and inserting would take a core away
 // from the request threads for tens of milliseconds and show as latency spikes.
 constexpr auto kBatchDelay = std::chrono::milliseconds(10);
-constexpr std::size_t kMaxBatch = 512;
 
 }  // namespace
 
@@ -21,7 +23,11 @@ AuditLog::~AuditLog() {
 }
 
 void AuditLog::record(AuditEvent event) {
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
+  if (pending_.size() >= kBehind && store_taking_ && !stopping_) {
+    caught_up_.wait_for(lock, kMostWait,
+                        [&] { return pending_.size() < kBehind || !store_taking_ || stopping_; });
+  }
   if (pending_.size() >= kMaxPending) {
     ++lost_;
     return;
@@ -45,12 +51,18 @@ void AuditLog::stop() {
     stopping_ = true;
   }
   wake_.notify_one();
+  caught_up_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
 std::uint64_t AuditLog::lost() const {
   std::lock_guard lock(mutex_);
   return lost_;
+}
+
+std::size_t AuditLog::pending() const {
+  std::lock_guard lock(mutex_);
+  return pending_.size();
 }
 
 void AuditLog::loop() {
@@ -62,28 +74,28 @@ void AuditLog::loop() {
     if (!stopping_ && pending_.size() < kMaxBatch) {
       wake_.wait_for(lock, kBatchDelay, [&] { return stopping_; });
     }
-    std::vector<AuditEvent> batch;
-    if (pending_.size() <= kMaxBatch) {
-      batch.swap(pending_);
-    } else {
-      batch.assign(std::make_move_iterator(pending_.begin()),
-                   std::make_move_iterator(pending_.begin() + kMaxBatch));
-      pending_.erase(pending_.begin(), pending_.begin() + kMaxBatch);
-    }
+    const std::size_t taken = std::min(pending_.size(), kMaxBatch);
+    std::vector<AuditEvent> batch(std::make_move_iterator(pending_.begin()),
+                                  std::make_move_iterator(pending_.begin() + taken));
+    pending_.erase(pending_.begin(), pending_.begin() + taken);
+    if (pending_.size() < kBehind) caught_up_.notify_all();
     lock.unlock();
     auto written = store_.append_audit(batch);
     lock.lock();
     if (!written) {
       spdlog::error("audit: cannot append {} records: {}", batch.size(), written.error());
+      store_taking_ = false;
+      caught_up_.notify_all();
       if (!stopping_) {
         // Keep them (in order) and try again after a pause.
-        batch.insert(batch.end(), std::make_move_iterator(pending_.begin()),
-                     std::make_move_iterator(pending_.end()));
-        pending_.swap(batch);
+        pending_.insert(pending_.begin(), std::make_move_iterator(batch.begin()),
+                        std::make_move_iterator(batch.end()));
         wake_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
         continue;
       }
       lost_ += batch.size();
+    } else {
+      store_taking_ = true;
     }
     written_ += batch.size();
     flushed_.notify_all();

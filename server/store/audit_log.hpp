@@ -1,13 +1,20 @@
 // Batches request audit events and appends them from a background thread, so that
 // answering a request never waits for the audit's disk write. State changes are audited by
 // the store itself, in the transaction that makes them.
+//
+// When requests come faster than the store takes their records (a flood against a slower
+// MongoDB), the queue would grow until records were lost: instead, past kBehind records
+// waiting while the store is taking them, record() waits (up to kMostWait) for the writer to
+// catch up, so that a flood is slowed to what the audit keeps, not recorded in part. While
+// the store fails, nothing waits: records queue up to kMaxPending, then are counted lost.
 #pragma once
 
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <thread>
-#include <vector>
 
 #include "server/store/store.hpp"
 
@@ -19,8 +26,14 @@ class AuditLog {
   ~AuditLog();
   AuditLog(const AuditLog&) = delete;
 
-  // Queues an event; never blocks on the store. When the store has been failing and a
-  // million events wait, new ones are counted as lost rather than exhausting memory.
+  static constexpr std::size_t kMaxBatch = 512;
+  static constexpr std::size_t kBehind = 16 * kMaxBatch;
+  static constexpr auto kMostWait = std::chrono::seconds(1);
+  static constexpr std::size_t kMaxPending = 1'000'000;
+
+  // Queues an event. Waits only while the writer is behind a store that takes records
+  // (above). When the store has been failing and a million events wait, new ones are
+  // counted as lost rather than exhausting memory.
   void record(AuditEvent event);
   // Writes everything queued so far, then returns.
   void flush();
@@ -28,6 +41,7 @@ class AuditLog {
   void stop();
 
   std::uint64_t lost() const;
+  std::size_t pending() const;
 
  private:
   void loop();
@@ -36,7 +50,9 @@ class AuditLog {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::condition_variable flushed_;
-  std::vector<AuditEvent> pending_;
+  std::condition_variable caught_up_;  // below kBehind again, or the store failing
+  std::deque<AuditEvent> pending_;
+  bool store_taking_ = true;   // the last append went in
   std::uint64_t queued_ = 0;   // events ever queued
   std::uint64_t written_ = 0;  // events ever written (or given up on)
   std::uint64_t lost_ = 0;
