@@ -549,18 +549,29 @@ TEST(ScaleOut, AuditVerifyOnMongoCatchesAnEditedRecord) {
 
   auto mongo = server::mongo::Client::open(stack.mongo().uri());
   ASSERT_TRUE(mongo) << mongo.error();
-  std::string id;  // the record's _id
-  std::string record;
-  ASSERT_TRUE((*mongo)->find("audit", {{"record", {{"$regex", "completed"}}}}, {}, [&](json& doc) {
+  // The block that holds the record of the order's completion, that record edited.
+  std::string id;
+  json records;
+  ASSERT_TRUE((*mongo)->find("audit", json::object(), {}, [&](json& doc) {
+    if (!id.empty() || doc.dump().find(R"(\"to\":\"completed)") == std::string::npos) return;
     id = doc["_id"];
-    record = doc["record"];
+    records = doc["records"];
   }));
   ASSERT_FALSE(id.empty());
-  record.replace(record.find("completed"), 9, "failed");
+  bool edited = false;
+  for (auto& one : records) {
+    std::string record = one.value("record", "");
+    const auto at = record.find(R"("to":"completed")");
+    if (edited || at == std::string::npos) continue;
+    record.replace(at + 6, 9, "failed");  // past "to":"
+    one["record"] = record;
+    edited = true;
+  }
+  ASSERT_TRUE(edited);
   ASSERT_TRUE((*mongo)->write(
       "update", "audit",
       {{"updates",
-        json::array({{{"q", {{"_id", id}}}, {"u", {{"$set", {{"record", record}}}}}}})}}));
+        json::array({{{"q", {{"_id", id}}}, {"u", {{"$set", {{"records", records}}}}}}})}}));
   auto broken = stack.admin({"audit", "verify"});
   EXPECT_EQ(broken.exit_code, 1) << broken.out;
   EXPECT_NE(broken.out.find("BROKEN"), std::string::npos) << broken.out;

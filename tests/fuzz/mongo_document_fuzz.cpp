@@ -1,7 +1,7 @@
 // Fuzz target: documents read back from MongoDB, as a hostile or careless hand may have
 // edited them there (any JSON, any types, nested anywhere). Reading one into a process or
-// client record never throws, and a record's JSON fields (data, result, error) come out as
-// JSON that serialises.
+// client record or an audit block never throws, a record's JSON fields (data, result, error)
+// come out as JSON that serialises, and a block's records are all of the block's chain.
 #include <cstdint>
 #include <string>
 
@@ -22,10 +22,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)process.view.result.dump();
   const ClientRecord client = mongo::rows::read_client(doc);
   (void)client.client_id.size();
-  const AuditRecord record = mongo::rows::read_audit(doc);
-  if (record.seq >= 0) {
-    fuzz::check(mongo::rows::audit_id(record.chain, record.seq).size() == record.chain.size() + 21,
-                "audit id width");
+  const auto chain = doc.find("chain");
+  const std::string block_chain =
+      chain != doc.end() && chain->is_string() ? chain->get<std::string>() : std::string();
+  for (const AuditRecord& record : mongo::rows::read_audit_block(doc)) {
+    fuzz::check(record.chain == block_chain, "a block's records are of its chain");
+    if (record.seq >= 0) {
+      fuzz::check(
+          mongo::rows::audit_id(record.chain, record.seq).size() == record.chain.size() + 21,
+          "audit id width");
+    }
   }
   return 0;
 }

@@ -100,16 +100,13 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
               "') WHERE seq = " + std::to_string(seq));
       return;
     }
-    std::string record;
-    ASSERT_TRUE(raw_->find("audit", {{"seq", seq}}, {},
-                           [&](nlohmann::json& doc) { record = doc["record"]; }));
-    const auto at = record.find(from);
-    ASSERT_NE(at, std::string::npos);
-    record.replace(at, from.size(), to);
-    ASSERT_TRUE(raw_->write(
-        "update", "audit",
-        {{"updates", nlohmann::json::array(
-                         {{{"q", {{"seq", seq}}}, {"u", {{"$set", {{"record", record}}}}}}})}}));
+    edit_audit_block(seq, [&](nlohmann::json& records, std::size_t at) {
+      std::string record = records[at]["record"];
+      const auto found = record.find(from);
+      ASSERT_NE(found, std::string::npos);
+      record.replace(found, from.size(), to);
+      records[at]["record"] = record;
+    });
   }
   void delete_audit_record(std::int64_t seq) {
     if (raw_ == nullptr) {
@@ -117,9 +114,9 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
       db.exec("DELETE FROM audit WHERE seq = " + std::to_string(seq));
       return;
     }
-    ASSERT_TRUE(
-        raw_->write("delete", "audit",
-                    {{"deletes", nlohmann::json::array({{{"q", {{"seq", seq}}}, {"limit", 1}}})}}));
+    edit_audit_block(seq, [](nlohmann::json& records, std::size_t at) {
+      records.erase(records.begin() + static_cast<std::ptrdiff_t>(at));
+    });
   }
   void copy_first_audit_record_to(std::int64_t seq) {
     if (raw_ == nullptr) {
@@ -129,10 +126,33 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
       return;
     }
     nlohmann::json first;
-    ASSERT_TRUE(raw_->find("audit", {{"seq", 1}}, {}, [&](nlohmann::json& doc) { first = doc; }));
-    first["_id"] = mongo::rows::audit_id(first.value("chain", ""), seq);
+    ASSERT_TRUE(raw_->find("audit", {{"firstSeq", 1}}, {},
+                           [&](nlohmann::json& doc) { first = doc["records"][0]; }));
+    ASSERT_TRUE(first.is_object());
     first["seq"] = seq;
-    ASSERT_TRUE(raw_->write("insert", "audit", {{"documents", nlohmann::json::array({first})}}));
+    // Into the block that holds seq - 1, after it.
+    edit_audit_block(seq - 1, [&](nlohmann::json& records, std::size_t at) {
+      records.insert(records.begin() + static_cast<std::ptrdiff_t>(at) + 1, first);
+    });
+  }
+  // On MongoDB: `change` makes of the records of the block that holds record `seq` (at
+  // index `at`) what is written back over them, as someone with write access could.
+  template <typename Change>
+  void edit_audit_block(std::int64_t seq, Change change) {
+    nlohmann::json block;
+    ASSERT_TRUE(raw_->find("audit", {{"firstSeq", {{"$lte", seq}}}, {"lastSeq", {{"$gte", seq}}}},
+                           {}, [&](nlohmann::json& doc) { block = doc; }));
+    ASSERT_TRUE(block.is_object()) << "no audit block holds record " << seq;
+    nlohmann::json& records = block["records"];
+    std::size_t at = 0;
+    while (at < records.size() && records[at].value("seq", std::int64_t{0}) != seq)
+      ++at;
+    ASSERT_LT(at, records.size());
+    change(records, at);
+    ASSERT_TRUE(raw_->write(
+        "update", "audit",
+        {{"updates", nlohmann::json::array({{{"q", {{"_id", block["_id"]}}},
+                                             {"u", {{"$set", {{"records", records}}}}}}})}}));
   }
 
   test::TempDir dir_;

@@ -85,15 +85,50 @@ ClientRecord read_client(const nlohmann::json& doc) {
   return client;
 }
 
-std::string audit_id(const std::string& chain, std::int64_t seq) {
+std::string audit_id(const std::string& chain, std::int64_t block) {
   char text[24];
-  std::snprintf(text, sizeof text, "%020lld", static_cast<long long>(seq));
+  std::snprintf(text, sizeof text, "%020lld", static_cast<long long>(block));
   return chain + "/" + text;
 }
 
-AuditRecord read_audit(const nlohmann::json& doc) {
-  return {text(doc, "chain"),  integer(doc, "seq"),   from_unix_ms(integer(doc, "time")),
-          text(doc, "record"), text(doc, "prevHash"), text(doc, "hash")};
+nlohmann::json audit_block(const std::string& chain, std::int64_t block,
+                           const std::vector<AuditRecord>& records) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const AuditRecord& record : records) {
+    out.push_back({{"seq", record.seq},
+                   {"time", to_unix_ms(record.time)},
+                   {"record", record.record},
+                   {"prevHash", record.prev_hash},
+                   {"hash", record.hash}});
+  }
+  return {{"_id", audit_id(chain, block)},
+          {"chain", chain},
+          {"block", block},
+          {"firstSeq", records.empty() ? 0 : records.front().seq},
+          {"lastSeq", records.empty() ? 0 : records.back().seq},
+          {"time", records.empty() ? 0 : to_unix_ms(records.front().time)},
+          {"until", records.empty() ? 0 : to_unix_ms(records.back().time)},
+          {"records", std::move(out)}};
+}
+
+std::vector<AuditRecord> read_audit_block(const nlohmann::json& doc) {
+  const std::string chain = text(doc, "chain");
+  const auto read = [&](const nlohmann::json& one) {
+    return AuditRecord{chain,
+                       integer(one, "seq"),
+                       from_unix_ms(integer(one, "time")),
+                       text(one, "record"),
+                       text(one, "prevHash"),
+                       text(one, "hash")};
+  };
+  std::vector<AuditRecord> out;
+  const auto records = doc.find("records");
+  if (records != doc.end() && records->is_array()) {
+    for (const auto& one : *records) {
+      if (one.is_object()) out.push_back(read(one));
+    }
+  }
+  return out;
 }
 
 }  // namespace stargate::server::mongo::rows

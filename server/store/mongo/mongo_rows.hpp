@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -20,11 +21,19 @@ inline nlohmann::json unix_ms_or_null(const std::optional<TimePoint>& time) {
   return time ? nlohmann::json(to_unix_ms(*time)) : nlohmann::json();
 }
 
-// The _id of record `seq` of the audit chain `chain` (its writer's): the chain's name, "/"
-// and the number as 20 digits, so that ids sort by chain and in order within it, and a
-// lookup by id is one every server answers from its index (FerretDB looks a numeric _id up
-// by scanning the collection). Chain and number are in the fields "chain" and "seq" too.
-std::string audit_id(const std::string& chain, std::int64_t seq);
-AuditRecord read_audit(const nlohmann::json& doc);
+// The audit trail is kept in blocks: one document holds the records of one chain that one
+// insert wrote (up to a few hundred), in order, so that a busy gateway's records cost one
+// journaled document each batch rather than one each. A block's _id is its chain's name,
+// "/" and the block's number as 20 digits, so that ids sort by chain and in order within
+// it, and a lookup by id is one every server answers from its index (FerretDB looks a
+// numeric _id up by scanning the collection). The fields: chain, block, firstSeq, lastSeq,
+// time and until (the first and last record's unix ms) and records (each with seq, time,
+// record, prevHash and hash). The hashes cover each record's text, which names its chain
+// and seq, so an edit of a block's fields or records is found by audit verify.
+std::string audit_id(const std::string& chain, std::int64_t block);
+nlohmann::json audit_block(const std::string& chain, std::int64_t block,
+                           const std::vector<AuditRecord>& records);
+// Each record of a block, in order (none when it holds no list of records).
+std::vector<AuditRecord> read_audit_block(const nlohmann::json& doc);
 
 }  // namespace stargate::server::mongo::rows

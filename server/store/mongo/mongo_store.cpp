@@ -102,7 +102,7 @@ Status MongoStore::ready() {
       {"idempotency_keys", {{"key", {{"createdAt", 1}}}, {"name", "created"}}},
       {"refresh_tokens", {{"key", {{"family", 1}}}, {"name", "family"}}},
       {"token_families", {{"key", {{"clientId", 1}}}, {"name", "client"}}},
-      {"audit", {{"key", {{"time", 1}}}, {"name", "time"}}},
+      {"audit", {{"key", {{"until", 1}}}, {"name", "until"}}},
       {"stock_lines", {{"key", {{"sku", 1}}}, {"name", "sku"}}},
       {"stock_lines", {{"key", {{"processId", 1}}}, {"name", "process"}}},
       {"claims", {{"key", {{"processId", 1}}}, {"name", "process"}}},

@@ -187,6 +187,7 @@ class MongoStore final : public Store {
   // The newest record of this store's audit chain (kept by the batch writer alone): none
   // yet, as the chain is new with every run.
   bool audit_head_known_ = true;
+  std::int64_t audit_block_ = 0;  // the number of its newest block (rows::audit_block)
   std::int64_t audit_seq_ = 0;
   std::string audit_hash_;
 };

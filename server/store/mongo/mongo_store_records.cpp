@@ -303,8 +303,8 @@ Expected<bool> MongoStore::token_usable(const std::string& client_id, const std:
 
 // One chain per writer (this store; its name is worker_, unique to this run of the
 // program), so that gateways and workers never contend for the head of a chain: each
-// appends to its own, and audit verify checks all of them. A record's _id is its chain
-// and seq (rows::audit_id).
+// appends to its own, and audit verify checks all of them. Records go in blocks, one
+// document each insert (rows::audit_block), numbered in order within the chain.
 // Group commit: the events of every caller that arrives while a batch is being written go
 // in the next batch, written by the first of them, so that concurrent requests cost one
 // insert.
@@ -313,32 +313,32 @@ Status MongoStore::append_audit(const std::vector<AuditEvent>& events) {
   return audit_appends_.submit(&events);
 }
 
-// After a failed insert, how much of it went in is unknown: the head of this store's chain
-// is moved forward to its newest record by a gallop over the seqs past the last one known
-// (each a lookup by _id, which every server answers from its index) and a binary search
-// between the last one found and the first one missing. Records are contiguous: an
-// ordered insert stops at its first refused record.
+// After a failed insert, whether it went in is unknown: the head of this store's chain is
+// moved forward to its newest block by a gallop over the block numbers past the last one
+// known (each a lookup by _id, which every server answers from its index) and a binary
+// search between the last one found and the first one missing. Blocks are contiguous:
+// each is inserted after the one before it went in.
 Status MongoStore::follow_audit_head() {
-  const auto lookup = [&](std::int64_t seq, std::string* hash) -> Expected<bool> {
+  const auto lookup = [&](std::int64_t block, json* doc) -> Expected<bool> {
     bool found = false;
-    auto scanned =
-        db_->find("audit", {{"_id", rows::audit_id(worker_, seq)}}, {{"limit", 1}}, [&](json& doc) {
-          found = true;
-          if (hash != nullptr) *hash = doc.value("hash", "");
-        });
+    auto scanned = db_->find("audit", {{"_id", rows::audit_id(worker_, block)}}, {{"limit", 1}},
+                             [&](json& got) {
+                               found = true;
+                               if (doc != nullptr) *doc = std::move(got);
+                             });
     if (!scanned) return Unexpected{scanned.error()};
     return found;
   };
-  std::int64_t found = audit_seq_;
+  std::int64_t found = audit_block_;
   std::int64_t missing = 0;
   for (std::int64_t step = 1;; step *= 2) {
-    auto there = lookup(audit_seq_ + step, nullptr);
+    auto there = lookup(audit_block_ + step, nullptr);
     if (!there) return Unexpected{there.error()};
     if (!*there) {
-      missing = audit_seq_ + step;
+      missing = audit_block_ + step;
       break;
     }
-    found = audit_seq_ + step;
+    found = audit_block_ + step;
   }
   while (missing - found > 1) {
     const std::int64_t middle = found + (missing - found) / 2;
@@ -347,51 +347,50 @@ Status MongoStore::follow_audit_head() {
     (*there ? found : missing) = middle;
   }
   audit_head_known_ = true;
-  if (found == audit_seq_) return {};
-  std::string hash;
-  auto there = lookup(found, &hash);
+  if (found == audit_block_) return {};
+  json doc;
+  auto there = lookup(found, &doc);
   if (!there) return Unexpected{there.error()};
-  if (!*there) return fail("store: audit record " + std::to_string(found) + " vanished");
-  audit_seq_ = found;
-  audit_hash_ = hash;
+  const auto records = rows::read_audit_block(doc);
+  if (!*there || records.empty()) {
+    return fail("store: audit block " + std::to_string(found) + " vanished");
+  }
+  audit_block_ = found;
+  audit_seq_ = records.back().seq;
+  audit_hash_ = records.back().hash;
   return {};
 }
 
-// A batch goes in ordered inserts of up to kBatch records, chained from this store's head.
+// A batch goes in blocks of up to kBatch records, chained from this store's head.
 // Only one call at a time runs this (append_audit's batch writer).
 Status MongoStore::write_audit(const std::vector<AuditEvent>& events) {
   if (auto ok = ready(); !ok) return ok;
   if (!audit_head_known_) {
     if (auto followed = follow_audit_head(); !followed) return followed;
   }
-  constexpr std::size_t kBatch = 256;
+  constexpr std::size_t kBatch = 512;
   for (std::size_t next = 0; next < events.size();) {
     std::vector<AuditRecord> records;
-    json documents = json::array();
     std::int64_t seq = audit_seq_;
     std::string prev = audit_hash_;
     for (std::size_t k = next; k < events.size() && k < next + kBatch; ++k) {
       records.push_back(chain_audit_record(seq, prev, events[k], worker_));
-      const AuditRecord& record = records.back();
-      documents.push_back({{"_id", rows::audit_id(worker_, record.seq)},
-                           {"chain", worker_},
-                           {"seq", record.seq},
-                           {"time", to_unix_ms(record.time)},
-                           {"record", record.record},
-                           {"prevHash", record.prev_hash},
-                           {"hash", record.hash}});
-      seq = record.seq;
-      prev = record.hash;
+      seq = records.back().seq;
+      prev = records.back().hash;
     }
-    auto written = db_->write("insert", "audit", {{"documents", documents}, {"ordered", true}});
+    const std::int64_t block = audit_block_ + 1;
+    auto written =
+        db_->write("insert", "audit",
+                   {{"documents", json::array({rows::audit_block(worker_, block, records)})}});
     if (!written) {
-      audit_head_known_ = false;  // how much went in is unknown: find the head next time
+      audit_head_known_ = false;  // whether it went in is unknown: find the head next time
       return Unexpected{written.error()};
     }
     if (written->duplicate_key) {
       audit_head_known_ = false;
       return fail("store: audit chain " + worker_ + " is written by another program too");
     }
+    audit_block_ = block;
     audit_seq_ = records.back().seq;
     audit_hash_ = records.back().hash;
     next += records.size();
@@ -400,11 +399,17 @@ Status MongoStore::write_audit(const std::vector<AuditEvent>& events) {
 }
 
 // Sorted by _id: chain by chain, each in order (what the verifier needs); within a chain
-// the records are in the order they were written.
+// the records are in the order they were written. A block is read when its last record is
+// at or after `since`, and its records before `since` are skipped.
 Status MongoStore::scan_audit(TimePoint since,
                               const std::function<void(const AuditRecord&)>& sink) {
-  return db_->find("audit", {{"time", {{"$gte", to_unix_ms(since)}}}}, {{"sort", {{"_id", 1}}}},
-                   [&](json& doc) { sink(rows::read_audit(doc)); });
+  const std::int64_t from = to_unix_ms(since);
+  const auto each = [&](json& doc) {
+    for (const AuditRecord& record : rows::read_audit_block(doc)) {
+      if (to_unix_ms(record.time) >= from) sink(record);
+    }
+  };
+  return db_->find("audit", {{"until", {{"$gte", from}}}}, {{"sort", {{"_id", 1}}}}, each);
 }
 
 Status MongoStore::audit_state(const std::string& process_id, const std::string& tenant,
