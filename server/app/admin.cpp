@@ -28,15 +28,26 @@ int complain(const std::string& message) {
   return kExitError;
 }
 
+// The whole audit trail is read in one query sorted by chain, which a MongoDB-compatible
+// server may take minutes to start answering on a large trail (FerretDB sorts it in memory
+// first): audit verify and export wait up to this long for a reply instead of the few
+// seconds a gateway does, unless the connection string sets socketTimeoutMS itself.
+constexpr int kAuditReplyTimeoutMs = 30 * 60 * 1000;
+
 // The store of the configuration at `path` (defaults without one); prints why not. The
-// configuration goes to `loaded` when given.
-std::unique_ptr<Store> admin_store(const std::string& path, ServerConfig* loaded = nullptr) {
+// configuration goes to `loaded` when given. `whole_audit`: for a command that reads the
+// whole audit trail (see kAuditReplyTimeoutMs).
+std::unique_ptr<Store> admin_store(const std::string& path, ServerConfig* loaded = nullptr,
+                                   bool whole_audit = false) {
   auto config = load_server_config(path);
   if (!config) {
     complain("configuration: " + config.error());
     return nullptr;
   }
   if (loaded != nullptr) *loaded = *config;
+  if (whole_audit && config->store_backend == "redis+mongo") {
+    config->mongo_uri = mongo_uri_with_reply_timeout(config->mongo_uri, kAuditReplyTimeoutMs);
+  }
   auto backend = open_backend(*config);
   if (!backend) {
     complain(backend.error());
@@ -191,7 +202,7 @@ int client_revoke(const std::string& config_path, const std::string& client_id) 
 }
 
 int audit_verify(const std::string& config_path) {
-  auto store = admin_store(config_path);
+  auto store = admin_store(config_path, nullptr, true);
   if (!store) return kExitError;
   auto check = verify_audit(*store);
   if (!check) {
@@ -226,7 +237,7 @@ int audit_export(const std::string& config_path, const std::string& since_text) 
                  since_text.substr(0, 64).c_str());
     return 2;
   }
-  auto store = admin_store(config_path);
+  auto store = admin_store(config_path, nullptr, true);
   if (!store) return kExitError;
   auto exported = store->scan_audit(since, [](const AuditRecord& record) {
     auto line = nlohmann::json::parse(record.record, nullptr, false);

@@ -1,6 +1,7 @@
 #include "server/app/backends.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 
 #include "server/store/mongo/mongo_store.hpp"
@@ -72,6 +73,19 @@ Expected<std::string> mongo_uri_with_password(const std::string& uri, const std:
 }
 
 }  // namespace
+
+std::string mongo_uri_with_reply_timeout(std::string uri, int ms) {
+  std::string lower = uri;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (lower.find("sockettimeoutms=") != std::string::npos) return uri;
+  const std::string option = "socketTimeoutMS=" + std::to_string(ms);
+  if (uri.find('?') != std::string::npos) return uri + "&" + option;
+  // mongodb://host/db or mongodb://host: the options come after the path's slash.
+  const auto hosts = uri.find("://");
+  if (hosts == std::string::npos || uri.find('/', hosts + 3) == std::string::npos) uri += "/";
+  return uri + "?" + option;
+}
 
 Expected<Backend> open_backend(const ServerConfig& config) {
   Backend backend;

@@ -31,6 +31,9 @@ struct Backend {
   std::vector<std::pair<std::string, std::function<Status()>>> dependencies;
 };
 
+// `uri` with socketTimeoutMS set to `ms`, unless it sets one itself (any case).
+std::string mongo_uri_with_reply_timeout(std::string uri, int ms);
+
 // Opens the store (and, on redis+mongo, the connections; nothing is contacted yet, so a
 // server that is down now makes the program not ready rather than fail to start).
 Expected<Backend> open_backend(const ServerConfig& config);

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "server/app/backends.hpp"
 #include "server/store/sqlite/sqlite_store.hpp"
 #include "tests/support/process.hpp"
 
@@ -197,6 +198,19 @@ TEST(ServerConfig, ScaleOutKeysRefuseBadValuesAndPasswords) {
     EXPECT_NE(config.error().find(expected), std::string::npos) << config.error();
     EXPECT_EQ(config.error().find("hunter2"), std::string::npos) << config.error();
   }
+}
+
+// audit verify and export wait long for MongoDB's replies: the option goes where the
+// connection string's options go, and one the operator set is kept.
+TEST(ServerConfig, AuditCommandsSetALongReplyTimeoutUnlessTheUriHasOne) {
+  EXPECT_EQ(mongo_uri_with_reply_timeout("mongodb://db1:27017/stargate", 60000),
+            "mongodb://db1:27017/stargate?socketTimeoutMS=60000");
+  EXPECT_EQ(mongo_uri_with_reply_timeout("mongodb://db1:27017", 60000),
+            "mongodb://db1:27017/?socketTimeoutMS=60000");
+  EXPECT_EQ(mongo_uri_with_reply_timeout("mongodb://a,b,c/stargate?replicaSet=rs0", 60000),
+            "mongodb://a,b,c/stargate?replicaSet=rs0&socketTimeoutMS=60000");
+  EXPECT_EQ(mongo_uri_with_reply_timeout("mongodb://db1/?SocketTimeoutMS=5", 60000),
+            "mongodb://db1/?SocketTimeoutMS=5");
 }
 
 }  // namespace

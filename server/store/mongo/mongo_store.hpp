@@ -135,6 +135,11 @@ class MongoStore final : public Store {
   Status revoke_family(const std::string& family);
   Status rebuild_revocations();
   void reconcile_revocations();
+  // An audit block holds up to this many records, and is closed once its records' text
+  // passes kAuditBlockBytes: far below MongoDB's 16 MB a document, and 16 blocks fit in one
+  // reply of a scan.
+  static constexpr std::size_t kAuditBlockRecords = 512;
+  static constexpr std::size_t kAuditBlockBytes = 1 << 20;
   Status write_audit(const std::vector<AuditEvent>& events);
   Status follow_audit_head();
   // True when this call wrote it, false when it was there already.

@@ -161,10 +161,14 @@ void MongoStore::reconcile_revocations() {
   std::unique_lock lock(reconcile_mutex_, std::try_to_lock);
   if (!lock.owns_lock() || now - last_reconcile_ < kReconcileEvery) return;
   last_reconcile_ = now;
+  // Runs on a request's thread: while MongoDB is down, the first count's failure ends it
+  // (one server-selection timeout for that request, every kReconcileEvery).
   auto clients = db_->command("count", "clients");
+  if (!clients) return;
   auto revocations = db_->command("count", "revocations");
+  if (!revocations) return;
   auto in_index = revocations_->sizes();
-  if (!clients || !revocations || !in_index) return;
+  if (!in_index) return;
   if (static_cast<std::int64_t>(in_index->clients) == clients->value("n", std::int64_t{0}) &&
       static_cast<std::int64_t>(in_index->revocations) ==
           revocations->value("n", std::int64_t{0})) {
@@ -361,22 +365,26 @@ Status MongoStore::follow_audit_head() {
   return {};
 }
 
-// A batch goes in blocks of up to kBatch records, chained from this store's head.
+// A batch goes in blocks of up to kAuditBlockRecords records and about kAuditBlockBytes,
+// chained from this store's head.
 // Only one call at a time runs this (append_audit's batch writer).
 Status MongoStore::write_audit(const std::vector<AuditEvent>& events) {
   if (auto ok = ready(); !ok) return ok;
   if (!audit_head_known_) {
     if (auto followed = follow_audit_head(); !followed) return followed;
   }
-  constexpr std::size_t kBatch = 512;
   for (std::size_t next = 0; next < events.size();) {
     std::vector<AuditRecord> records;
     std::int64_t seq = audit_seq_;
     std::string prev = audit_hash_;
-    for (std::size_t k = next; k < events.size() && k < next + kBatch; ++k) {
+    std::size_t bytes = 0;
+    for (std::size_t k = next;
+         k < events.size() && records.size() < kAuditBlockRecords && bytes < kAuditBlockBytes;
+         ++k) {
       records.push_back(chain_audit_record(seq, prev, events[k], worker_));
       seq = records.back().seq;
       prev = records.back().hash;
+      bytes += records.back().record.size();
     }
     const std::int64_t block = audit_block_ + 1;
     auto written =
@@ -398,6 +406,8 @@ Status MongoStore::write_audit(const std::vector<AuditEvent>& events) {
   return {};
 }
 
+constexpr int kAuditScanBatch = 16;  // blocks in one reply: about 16 MB at most
+
 // Sorted by _id: chain by chain, each in order (what the verifier needs); within a chain
 // the records are in the order they were written. A block is read when its last record is
 // at or after `since`, and its records before `since` are skipped.
@@ -409,7 +419,10 @@ Status MongoStore::scan_audit(TimePoint since,
       if (to_unix_ms(record.time) >= from) sink(record);
     }
   };
-  return db_->find("audit", {{"until", {{"$gte", from}}}}, {{"sort", {{"_id", 1}}}}, each);
+  // A block is up to a few hundred kB: a server that fills a reply with as many as its
+  // default batch holds (FerretDB does, past the 48 MB a message may have) fails the scan.
+  return db_->find("audit", {{"until", {{"$gte", from}}}},
+                   {{"sort", {{"_id", 1}}}, {"batchSize", kAuditScanBatch}}, each);
 }
 
 Status MongoStore::audit_state(const std::string& process_id, const std::string& tenant,
