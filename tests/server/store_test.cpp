@@ -411,6 +411,95 @@ TEST_P(StoreTest, IdempotencyKeysArePrunedAfterTheirTime) {
   EXPECT_TRUE(store_->create_process(new_process("acme", "k1"))->inserted);
 }
 
+// One store (a worker's housekeeping) forgets; another (a gateway) follows it. The first
+// requests to bring the forgotten key again, through either store at once, make one new
+// process and the others replay it.
+TEST_P(StoreTest, AKeyForgottenByOneStoreIsForgottenByAnotherOnce) {
+  auto other = second_store();
+  ASSERT_TRUE(other);
+  auto first = store_->create_process(new_process("acme", "k1"));
+  ASSERT_TRUE(first && first->inserted);
+  ASSERT_TRUE(
+      other->prune_idempotency_keys(first->process.view.created_at + std::chrono::milliseconds(1)));
+  std::vector<std::thread> threads;
+  std::atomic<int> created{0}, replayed{0}, failed{0};
+  std::mutex ids_mutex;
+  std::set<std::string> ids;
+  for (int i = 0; i < 8; ++i) {
+    Store& store = i % 2 == 0 ? *store_ : *other;
+    threads.emplace_back([&] {
+      auto again = new_process("acme", "k1");
+      again.now += std::chrono::minutes(1);  // after the cut, as time goes on
+      auto result = store.create_process(again);
+      if (!result) {
+        ++failed;
+        return;
+      }
+      ++(result->inserted ? created : replayed);
+      std::lock_guard lock(ids_mutex);
+      ids.insert(result->process.view.process_id);
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(created, 1);
+  EXPECT_EQ(replayed, 7);
+  ASSERT_EQ(ids.size(), 1u);
+  EXPECT_NE(*ids.begin(), first->process.view.process_id);
+}
+
+// More keys than one page of the MongoDB prune (500): every old key is forgotten, its
+// process stays as it was, and keys newer than the cut (and processes without a key) are
+// left alone.
+TEST_P(StoreTest, ManyOldKeysArePrunedAndTheirProcessesStay) {
+  constexpr int kOld = 520;
+  std::vector<std::thread> threads;
+  std::atomic<int> failed{0};
+  std::string old_id;  // of old-0
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = t; i < kOld; i += 8) {
+        if (auto made = store_->create_process(new_process("acme", "old-" + std::to_string(i)));
+            !made || !made->inserted) {
+          ++failed;
+        } else if (i == 0) {
+          old_id = made->process.view.process_id;
+        }
+      }
+    });
+  }
+  for (auto& thread : threads)
+    thread.join();
+  ASSERT_EQ(failed.load(), 0);
+  auto newer = new_process("acme", "new", "hash-new");
+  newer.now += std::chrono::minutes(1);
+  auto kept = store_->create_process(newer);
+  auto keyless = new_process("acme", "");
+  keyless.now = newer.now;
+  ASSERT_TRUE(kept && store_->create_process(keyless));
+
+  auto pruned = store_->prune_idempotency_keys(newer.now);
+  ASSERT_TRUE(pruned) << pruned.error();
+  EXPECT_EQ(*pruned, static_cast<std::size_t>(kOld));
+  EXPECT_EQ(*store_->prune_idempotency_keys(newer.now), 0u);
+  auto counts = store_->process_counts();
+  ASSERT_TRUE(counts);
+  EXPECT_EQ(counts->by_status["accepted"], kOld + 2);
+  auto again = store_->create_process(new_process("acme", "old-7"));
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(again->inserted) << "a forgotten key makes a new process";
+  auto replay = store_->create_process(new_process("acme", "new", "hash-other"));
+  ASSERT_TRUE(replay);
+  EXPECT_FALSE(replay->inserted) << "a key newer than the cut is still held";
+  EXPECT_EQ(replay->held_request_hash, "hash-new");
+  EXPECT_EQ(replay->process.view.process_id, kept->process.view.process_id);
+  auto first = store_->get_process("acme", old_id);
+  ASSERT_TRUE(first) << first.error();
+  ASSERT_TRUE(first->has_value()) << old_id;
+  EXPECT_EQ((*first)->view.status, ProcessStatus::kAccepted);
+}
+
 TEST_P(StoreTest, OnlyRetryableFailuresAreRetried) {
   const auto now = now_utc();
   auto a = store_->create_process(new_process("acme", "k1"));

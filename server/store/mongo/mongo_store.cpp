@@ -3,6 +3,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
+
 #include <spdlog/spdlog.h>
 #include "server/store/audit_chain.hpp"
 #include "server/store/mongo/mongo_rows.hpp"
@@ -30,7 +33,6 @@ MongoStore::MongoStore(std::unique_ptr<Client> client, Duration lease, std::stri
     : db_(std::move(client)),
       lease_(lease),
       worker_(std::move(worker)),
-      key_inserts_(batched_inserts("idempotency_keys")),
       process_inserts_(batched_inserts("processes")),
       audit_appends_(
           [this](std::vector<const std::vector<AuditEvent>*>& batch) {
@@ -49,10 +51,10 @@ MongoStore::MongoStore(std::unique_ptr<Client> client, Duration lease, std::stri
           0),
       audit_hash_(kAuditGenesis) {}
 
-// Concurrent submissions write their key (then their process) in one unordered insert:
-// the server refuses each duplicate on its own and writes the rest, so that one reused key
-// does not hold up the others, and N submissions at once cost one journaled write instead of
-// N. At most kInsertBatch documents go in one insert.
+// Concurrent submissions write their processes in one unordered insert: the server refuses
+// each reused key on its own and writes the rest, so that one reused key does not hold up
+// the others, and N submissions at once cost one journaled write instead of N. At most
+// kInsertBatch documents go in one insert.
 constexpr std::size_t kInsertBatch = 128;
 
 std::unique_ptr<MongoStore::Inserts> MongoStore::batched_inserts(std::string collection) {
@@ -97,9 +99,9 @@ Status MongoStore::ready() {
       {"processes", {{"key", {{"seq", 1}}}, {"name", "seq"}}},
       {"processes", {{"key", {{"queued", 1}, {"seq", 1}}}, {"name", "queue"}}},
       {"processes", {{"key", {{"tenant", 1}, {"seq", 1}}}, {"name", "tenant_seq"}}},
-      {"idempotency_keys",
-       {{"key", {{"key", 1}, {"tenant", 1}}}, {"name", "tenant_key"}, {"unique", true}}},
-      {"idempotency_keys", {{"key", {{"createdAt", 1}}}, {"name", "created"}}},
+      {"processes",
+       {{"key", {{"claim", 1}, {"forgotten", 1}}}, {"name", "claim"}, {"unique", true}}},
+      {"processes", {{"key", {{"keyAt", 1}}}, {"name", "key_at"}}},
       {"refresh_tokens", {{"key", {{"family", 1}}}, {"name", "family"}}},
       {"token_families", {{"key", {{"clientId", 1}}}, {"name", "client"}}},
       {"audit", {{"key", {{"until", 1}}}, {"name", "until"}}},
@@ -195,6 +197,17 @@ void MongoStore::unused_process_id(std::int64_t seq) {
   }
 }
 
+// The idempotency key is a field of its process's document, `claim` ("tenant\nkey"; the
+// process id when it has none: no id has a newline, so it is never a key), unique together
+// with `forgotten` (empty while the key is held, the process id once it is let go). Inserting the
+// process is thus also taking its key and looking the key up: one journaled write, and
+// never a key without its process.
+namespace {
+std::string key_claim(const std::string& tenant, const std::string& key) {
+  return tenant + "\n" + key;
+}
+}  // namespace
+
 Expected<bool> MongoStore::insert_process(const std::string& id, std::int64_t seq,
                                           const NewProcess& process) {
   const auto& request = process.request;
@@ -217,41 +230,18 @@ Expected<bool> MongoStore::insert_process(const std::string& id, std::int64_t se
               {"updatedAt", to_unix_ms(process.now)},
               {"finishedAt", nullptr},
               {"estimatedCompletion", rows::unix_ms_or_null(process.estimated_completion)},
-              {"correlationId", process.correlation_id}};
-  // False when already there: another request with the same key wrote it a moment ago.
+              {"correlationId", process.correlation_id},
+              {"claim", id},
+              {"forgotten", ""}};
+  if (!request.idempotency_key.empty()) {
+    doc["claim"] = key_claim(process.tenant, request.idempotency_key);
+    doc["requestHash"] = process.request_hash;
+    doc["keyAt"] = to_unix_ms(process.now);  // when it was taken, for the cut
+  }
+  // False when the key is taken: another request with it wrote its process first.
   return process_inserts_->submit(std::move(doc));
 }
 
-// A key that another request holds: the process it names, for the caller to replay or
-// refuse. When the process is missing (the request that took the key stopped before it
-// wrote it) and this is the same request, this one writes it.
-Expected<Insertion> MongoStore::held_key(const json& held, const NewProcess& process) {
-  const std::string id = held.value("processId", "");
-  const std::string hash = held.value("requestHash", "");
-  auto existing = load(id);
-  if (!existing) return Unexpected{existing.error()};
-  if (!*existing && hash == process.request_hash) {
-    auto written = insert_process(id, held.value("seq", std::int64_t{0}), process);
-    if (!written) return Unexpected{written.error()};
-    if (*written) {
-      changed(process.tenant, id);
-      auto audited = audit_state(id, process.tenant, nullptr, "accepted", process.now);
-      if (!audited) return Unexpected{audited.error()};
-      enqueue(id);
-    }
-    existing = load(id);
-    if (!existing) return Unexpected{existing.error()};
-    if (*existing && *written) return Insertion{true, std::move(**existing), {}};
-  }
-  if (!*existing) return fail("store: idempotency key points to a missing process");
-  return Insertion{false, std::move(**existing), hash};
-}
-
-// Without a transaction across documents, the key is written first and the process after
-// it, both under the id the key names. A crash (or a failed write) between the two leaves a
-// key without its process; the next request with that key, which must be the same request
-// to be answered at all, writes the process then (held_key). The key's insert is also the
-// lookup: a new key costs no read.
 Expected<Insertion> MongoStore::create_process(const NewProcess& process) {
   if (auto ok = ready(); !ok) return Unexpected{ok.error()};
   const auto& key = process.request.idempotency_key;
@@ -259,28 +249,29 @@ Expected<Insertion> MongoStore::create_process(const NewProcess& process) {
     std::int64_t seq = 0;
     auto id = next_process_id(process.now, seq);
     if (!id) return Unexpected{id.error()};
-    if (!key.empty()) {
-      auto claimed = key_inserts_->submit({{"_id", process.tenant + "\n" + key},
-                                           {"tenant", process.tenant},
-                                           {"key", key},
-                                           {"requestHash", process.request_hash},
-                                           {"processId", *id},
-                                           {"seq", seq},
-                                           {"createdAt", to_unix_ms(process.now)}});
-      if (!claimed) return Unexpected{claimed.error()};
-      if (!*claimed) {
-        unused_process_id(seq);
-        std::optional<json> held;
-        auto scanned = db_->find("idempotency_keys", {{"_id", process.tenant + "\n" + key}},
-                                 {{"limit", 1}}, [&](json& doc) { held = std::move(doc); });
-        if (!scanned) return Unexpected{scanned.error()};
-        if (held) return held_key(*held, process);
-        continue;  // pruned in between: take it again
-      }
-    }
     auto written = insert_process(*id, seq, process);
     if (!written) return Unexpected{written.error()};
-    if (!*written) continue;  // cannot happen with a fresh id; look again
+    if (!*written) {
+      unused_process_id(seq);
+      if (key.empty()) continue;  // cannot happen with a fresh id; look again
+      std::optional<Insertion> held;
+      std::int64_t taken_at = 0;
+      auto scanned = db_->find(
+          "processes", {{"claim", key_claim(process.tenant, key)}, {"forgotten", ""}},
+          {{"limit", 1}}, [&](json& doc) {
+            taken_at = doc.value("keyAt", std::int64_t{0});
+            held = Insertion{false, rows::read_process(doc), doc.value("requestHash", "")};
+          });
+      if (!scanned) return Unexpected{scanned.error()};
+      if (held) {
+        auto cut = forget_before();
+        if (!cut) return Unexpected{cut.error()};
+        if (taken_at >= *cut) return std::move(*held);
+        auto let_go = forgotten_key(held->process.view.process_id);
+        if (!let_go) return Unexpected{let_go.error()};
+      }
+      continue;  // let go (here or by another request): take it again
+    }
     changed(process.tenant, *id);
     if (auto audited = audit_state(*id, process.tenant, nullptr, "accepted", process.now);
         !audited) {
@@ -381,13 +372,60 @@ Expected<ProcessStore::RetryOutcome> MongoStore::retry_process(
   return RetryOutcome::kRetried;
 }
 
+// Forgetting keys writes nothing to the processes: the cut (keys taken before it are
+// forgotten) goes in one document that every store reads, and a key past it is let go when
+// it is used again (forgotten_key). A key held longer costs nothing, as it is a field of its
+// process, and FerretDB takes milliseconds for each document an update changes. Returns how
+// many keys the cut passed this time.
 Expected<std::size_t> MongoStore::prune_idempotency_keys(TimePoint before) {
-  auto removed = db_->write(
-      "delete", "idempotency_keys",
-      {{"deletes",
-        json::array({{{"q", {{"createdAt", {{"$lt", to_unix_ms(before)}}}}}, {"limit", 0}}})}});
-  if (!removed) return Unexpected{removed.error()};
-  return static_cast<std::size_t>(removed->n);
+  const std::int64_t cut = to_unix_ms(before);
+  auto previous = db_->find_and_modify("settings", {{"query", {{"_id", "idempotency"}}},
+                                                    {"update", {{"$max", {{"forgetBefore", cut}}}}},
+                                                    {"upsert", true},
+                                                    {"new", false}});
+  if (!previous) return Unexpected{previous.error()};
+  const std::int64_t from =
+      previous->is_object() ? previous->value("forgetBefore", std::int64_t{0}) : 0;
+  {
+    std::lock_guard lock(keys_mutex_);
+    forget_before_ = std::max({forget_before_, cut, from});
+    forget_read_at_ = std::chrono::steady_clock::now();
+  }
+  if (from >= cut) return std::size_t{0};
+  auto counted =
+      db_->command("count", "processes",
+                   {{"query", {{"forgotten", ""}, {"keyAt", {{"$gte", from}, {"$lt", cut}}}}}});
+  if (!counted) return Unexpected{counted.error()};
+  return static_cast<std::size_t>(counted->value("n", std::int64_t{0}));
+}
+
+// The cut as the last prune of any store set it, read again at most once a minute: a key is
+// then held up to a minute past it, never less long than the cut says.
+Expected<std::int64_t> MongoStore::forget_before() {
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(keys_mutex_);
+    if (now - forget_read_at_ < std::chrono::minutes(1)) return forget_before_;
+  }
+  std::int64_t cut = 0;
+  auto scanned = db_->find("settings", {{"_id", "idempotency"}}, {{"limit", 1}},
+                           [&](json& doc) { cut = doc.value("forgetBefore", std::int64_t{0}); });
+  if (!scanned) return Unexpected{scanned.error()};
+  std::lock_guard lock(keys_mutex_);
+  forget_before_ = std::max(forget_before_, cut);
+  forget_read_at_ = now;
+  return forget_before_;
+}
+
+// Lets go of the key a process holds, taken before the cut: its mark is its own id, which
+// keeps (claim, forgotten) unique. False when another request let it go first.
+Expected<bool> MongoStore::forgotten_key(const std::string& process_id) {
+  auto written =
+      db_->write("update", "processes",
+                 {{"updates", json::array({{{"q", {{"_id", process_id}, {"forgotten", ""}}},
+                                            {"u", {{"$set", {{"forgotten", process_id}}}}}}})}});
+  if (!written) return Unexpected{written.error()};
+  return written->modified > 0;
 }
 
 Expected<ProcessCounts> MongoStore::process_counts() {

@@ -4,8 +4,9 @@
 // transaction is used (FerretDB has none): each change that must be atomic is one
 // document's, and the changes that span documents are ordered so that a crash between them
 // leaves something the next attempt completes (see man/stargate-server.8, "Scale out").
-// Collections: clients, token_families, refresh_tokens, processes, idempotency_keys,
-// counters, audit, stock_lines, stock_holds.
+// Collections: clients, token_families, refresh_tokens, processes (each with its
+// idempotency key), id_blocks, claims, revocations, refresh_spent, audit, stock_lines,
+// stock_holds.
 #pragma once
 
 #include <atomic>
@@ -142,9 +143,10 @@ class MongoStore final : public Store {
   static constexpr std::size_t kAuditBlockBytes = 1 << 20;
   Status write_audit(const std::vector<AuditEvent>& events);
   Status follow_audit_head();
-  // True when this call wrote it, false when it was there already.
+  // True when this call wrote it, false when its idempotency key is another process's.
   Expected<bool> insert_process(const std::string& id, std::int64_t seq, const NewProcess& process);
-  Expected<Insertion> held_key(const nlohmann::json& held, const NewProcess& process);
+  Expected<std::int64_t> forget_before();
+  Expected<bool> forgotten_key(const std::string& process_id);
   Status audit_state(const std::string& process_id, const std::string& tenant, const char* from,
                      const char* to, TimePoint now);
   Expected<std::map<std::string, std::int64_t>> sums_by_sku(const nlohmann::json& match);
@@ -170,8 +172,10 @@ class MongoStore final : public Store {
   std::string ids_day_;        // the day of the block below
   std::int64_t ids_next_ = 0;  // the next number of this store's block
   std::int64_t ids_end_ = 0;   // one past its last
-  std::unique_ptr<Inserts> key_inserts_;
   std::unique_ptr<Inserts> process_inserts_;
+  std::mutex keys_mutex_;
+  std::int64_t forget_before_ = 0;  // unix ms: keys taken before it are forgotten
+  std::chrono::steady_clock::time_point forget_read_at_{};
   mongo::GroupCommit<const std::vector<AuditEvent>*, Status> audit_appends_;
   std::shared_ptr<QueueIndex> queue_;
   std::shared_ptr<RevocationIndex> revocations_;
