@@ -108,33 +108,41 @@ TEST_P(StoreTest, ManyKeysAtOnceMakeOneProcessEach) {
   EXPECT_EQ(counts->by_status["accepted"], kKeys);
 }
 
+// What `count` requests for one process, sent at once through the stores in turn, came to.
+struct Sent {
+  int created = 0, replayed = 0, failed = 0;
+  std::set<std::string> ids;
+};
+Sent send_at_once(const std::vector<Store*>& stores, int count, const NewProcess& process) {
+  Sent sent;
+  std::mutex mutex;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < count; ++i) {
+    threads.emplace_back([&, store = stores[i % stores.size()]] {
+      auto result = store->create_process(process);
+      std::lock_guard lock(mutex);
+      if (!result) {
+        ++sent.failed;
+        return;
+      }
+      ++(result->inserted ? sent.created : sent.replayed);
+      sent.ids.insert(result->process.view.process_id);
+    });
+  }
+  for (auto& thread : threads)
+    thread.join();
+  return sent;
+}
+
 // Two gateways at once, each with its own connection: one key still makes one process.
 TEST_P(StoreTest, TwoStoresGivenOneKeyMakeOneProcess) {
   auto other = second_store();
   ASSERT_TRUE(other);
-  std::vector<std::thread> threads;
-  std::atomic<int> created{0}, replayed{0}, failed{0};
-  std::mutex ids_mutex;
-  std::set<std::string> ids;
-  for (int i = 0; i < 16; ++i) {
-    Store& store = i % 2 == 0 ? *store_ : *other;
-    threads.emplace_back([&] {
-      auto result = store.create_process(new_process("acme", "shared-key"));
-      if (!result) {
-        ++failed;
-        return;
-      }
-      ++(result->inserted ? created : replayed);
-      std::lock_guard lock(ids_mutex);
-      ids.insert(result->process.view.process_id);
-    });
-  }
-  for (auto& t : threads)
-    t.join();
-  EXPECT_EQ(failed, 0);
-  EXPECT_EQ(created, 1);
-  EXPECT_EQ(replayed, 15);
-  EXPECT_EQ(ids.size(), 1u);
+  auto sent = send_at_once({store_.get(), other.get()}, 16, new_process("acme", "shared-key"));
+  EXPECT_EQ(sent.failed, 0);
+  EXPECT_EQ(sent.created, 1);
+  EXPECT_EQ(sent.replayed, 15);
+  EXPECT_EQ(sent.ids.size(), 1u);
   auto counts = store_->process_counts();
   ASSERT_TRUE(counts);
   EXPECT_EQ(counts->by_status["accepted"], 1);
@@ -421,37 +429,18 @@ TEST_P(StoreTest, AKeyForgottenByOneStoreIsForgottenByAnotherOnce) {
   ASSERT_TRUE(first && first->inserted);
   ASSERT_TRUE(
       other->prune_idempotency_keys(first->process.view.created_at + std::chrono::milliseconds(1)));
-  std::vector<std::thread> threads;
-  std::atomic<int> created{0}, replayed{0}, failed{0};
-  std::mutex ids_mutex;
-  std::set<std::string> ids;
-  for (int i = 0; i < 8; ++i) {
-    Store& store = i % 2 == 0 ? *store_ : *other;
-    threads.emplace_back([&] {
-      auto again = new_process("acme", "k1");
-      again.now += std::chrono::minutes(1);  // after the cut, as time goes on
-      auto result = store.create_process(again);
-      if (!result) {
-        ++failed;
-        return;
-      }
-      ++(result->inserted ? created : replayed);
-      std::lock_guard lock(ids_mutex);
-      ids.insert(result->process.view.process_id);
-    });
-  }
-  for (auto& t : threads)
-    t.join();
-  EXPECT_EQ(failed, 0);
-  EXPECT_EQ(created, 1);
-  EXPECT_EQ(replayed, 7);
-  ASSERT_EQ(ids.size(), 1u);
-  EXPECT_NE(*ids.begin(), first->process.view.process_id);
+  auto again = new_process("acme", "k1");
+  again.now += std::chrono::minutes(1);  // after the cut, as time goes on
+  auto sent = send_at_once({store_.get(), other.get()}, 8, again);
+  EXPECT_EQ(sent.failed, 0);
+  EXPECT_EQ(sent.created, 1);
+  EXPECT_EQ(sent.replayed, 7);
+  ASSERT_EQ(sent.ids.size(), 1u);
+  EXPECT_NE(*sent.ids.begin(), first->process.view.process_id);
 }
 
-// More keys than one page of the MongoDB prune (500): every old key is forgotten, its
-// process stays as it was, and keys newer than the cut (and processes without a key) are
-// left alone.
+// Many old keys: every one is forgotten, its process stays as it was, and keys newer than
+// the cut (and processes without a key) are left alone.
 TEST_P(StoreTest, ManyOldKeysArePrunedAndTheirProcessesStay) {
   constexpr int kOld = 520;
   std::vector<std::thread> threads;
