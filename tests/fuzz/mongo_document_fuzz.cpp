@@ -1,7 +1,8 @@
 // Fuzz target: documents read back from MongoDB, as a hostile or careless hand may have
 // edited them there (any JSON, any types, nested anywhere). Reading one into a process or
 // client record or an audit block never throws, a record's JSON fields (data, result, error)
-// come out as JSON that serialises, and a block's records are all of the block's chain.
+// come out as JSON that serialises, a block's records are all of the block's chain, and
+// the records read from a block, written into one again, read back the same.
 #include <cstdint>
 #include <string>
 
@@ -25,13 +26,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto chain = doc.find("chain");
   const std::string block_chain =
       chain != doc.end() && chain->is_string() ? chain->get<std::string>() : std::string();
-  for (const AuditRecord& record : mongo::rows::read_audit_block(doc)) {
+  const auto records = mongo::rows::read_audit_block(doc);
+  for (const AuditRecord& record : records) {
     fuzz::check(record.chain == block_chain, "a block's records are of its chain");
     if (record.seq >= 0) {
       fuzz::check(
           mongo::rows::audit_id(record.chain, record.seq).size() == record.chain.size() + 21,
           "audit id width");
     }
+  }
+  // What was read, written as a block again, reads back the same.
+  const auto again =
+      mongo::rows::read_audit_block(mongo::rows::audit_block(block_chain, 1, records));
+  fuzz::check(again.size() == records.size(), "a block's records read back in number");
+  for (std::size_t k = 0; k < again.size() && k < records.size(); ++k) {
+    fuzz::check(again[k].seq == records[k].seq && again[k].time == records[k].time &&
+                    again[k].record == records[k].record &&
+                    again[k].prev_hash == records[k].prev_hash && again[k].hash == records[k].hash,
+                "a block's record reads back as written");
   }
   return 0;
 }

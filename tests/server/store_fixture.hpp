@@ -9,7 +9,10 @@
 #include <atomic>
 #include <mutex>
 #include <set>
+#include <sstream>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "server/store/audit_chain.hpp"
 #include "server/store/mongo/mongo_client.hpp"
@@ -100,12 +103,10 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
               "') WHERE seq = " + std::to_string(seq));
       return;
     }
-    edit_audit_block(seq, [&](nlohmann::json& records, std::size_t at) {
-      std::string record = records[at]["record"];
-      const auto found = record.find(from);
+    edit_audit_block(seq, [&](std::vector<std::string>& lines, std::size_t at) {
+      const auto found = lines[at].find(from);
       ASSERT_NE(found, std::string::npos);
-      record.replace(found, from.size(), to);
-      records[at]["record"] = record;
+      lines[at].replace(found, from.size(), to);
     });
   }
   void delete_audit_record(std::int64_t seq) {
@@ -114,8 +115,8 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
       db.exec("DELETE FROM audit WHERE seq = " + std::to_string(seq));
       return;
     }
-    edit_audit_block(seq, [](nlohmann::json& records, std::size_t at) {
-      records.erase(records.begin() + static_cast<std::ptrdiff_t>(at));
+    edit_audit_block(seq, [](std::vector<std::string>& lines, std::size_t at) {
+      lines.erase(lines.begin() + static_cast<std::ptrdiff_t>(at));
     });
   }
   void copy_first_audit_record_to(std::int64_t seq) {
@@ -125,17 +126,25 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
               std::to_string(seq) + ", time, record, prev_hash, hash FROM audit WHERE seq = 1");
       return;
     }
-    nlohmann::json first;
+    std::string first;
     ASSERT_TRUE(raw_->find("audit", {{"firstSeq", 1}}, {},
-                           [&](nlohmann::json& doc) { first = doc["records"][0]; }));
-    ASSERT_TRUE(first.is_object());
-    first["seq"] = seq;
+                           [&](nlohmann::json& doc) { first = audit_lines(doc).at(0); }));
+    ASSERT_EQ(first.rfind("1\t", 0), 0u) << first;
+    first = std::to_string(seq) + first.substr(1);
     // Into the block that holds seq - 1, after it.
-    edit_audit_block(seq - 1, [&](nlohmann::json& records, std::size_t at) {
-      records.insert(records.begin() + static_cast<std::ptrdiff_t>(at) + 1, first);
+    edit_audit_block(seq - 1, [&](std::vector<std::string>& lines, std::size_t at) {
+      lines.insert(lines.begin() + static_cast<std::ptrdiff_t>(at) + 1, first);
     });
   }
-  // On MongoDB: `change` makes of the records of the block that holds record `seq` (at
+  // A block's records, one line each (mongo::rows::audit_block).
+  static std::vector<std::string> audit_lines(const nlohmann::json& block) {
+    std::vector<std::string> lines;
+    std::istringstream in(block.value("records", std::string()));
+    for (std::string line; std::getline(in, line);)
+      lines.push_back(line);
+    return lines;
+  }
+  // On MongoDB: `change` makes of the lines of the block that holds record `seq` (at
   // index `at`) what is written back over them, as someone with write access could.
   template <typename Change>
   void edit_audit_block(std::int64_t seq, Change change) {
@@ -143,12 +152,16 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
     ASSERT_TRUE(raw_->find("audit", {{"firstSeq", {{"$lte", seq}}}, {"lastSeq", {{"$gte", seq}}}},
                            {}, [&](nlohmann::json& doc) { block = doc; }));
     ASSERT_TRUE(block.is_object()) << "no audit block holds record " << seq;
-    nlohmann::json& records = block["records"];
+    std::vector<std::string> lines = audit_lines(block);
+    const std::string prefix = std::to_string(seq) + "\t";
     std::size_t at = 0;
-    while (at < records.size() && records[at].value("seq", std::int64_t{0}) != seq)
+    while (at < lines.size() && lines[at].rfind(prefix, 0) != 0)
       ++at;
-    ASSERT_LT(at, records.size());
-    change(records, at);
+    ASSERT_LT(at, lines.size());
+    change(lines, at);
+    std::string records;
+    for (const std::string& line : lines)
+      records += (records.empty() ? "" : "\n") + line;
     ASSERT_TRUE(raw_->write(
         "update", "audit",
         {{"updates", nlohmann::json::array({{{"q", {{"_id", block["_id"]}}},

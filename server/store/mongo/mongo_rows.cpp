@@ -1,6 +1,9 @@
 #include "server/store/mongo/mongo_rows.hpp"
 
+#include <algorithm>
+#include <charconv>
 #include <cstdio>
+#include <string_view>
 
 namespace stargate::server::mongo::rows {
 namespace {
@@ -91,15 +94,23 @@ std::string audit_id(const std::string& chain, std::int64_t block) {
   return chain + "/" + text;
 }
 
+// Each record is one line of the block's `records` text: seq, time, prevHash, hash and
+// the record, separated by tabs. A record's text is JSON as chain_audit_record writes it,
+// with every control character escaped, so it holds neither a tab nor a newline.
 nlohmann::json audit_block(const std::string& chain, std::int64_t block,
                            const std::vector<AuditRecord>& records) {
-  nlohmann::json out = nlohmann::json::array();
+  std::string lines;
   for (const AuditRecord& record : records) {
-    out.push_back({{"seq", record.seq},
-                   {"time", to_unix_ms(record.time)},
-                   {"record", record.record},
-                   {"prevHash", record.prev_hash},
-                   {"hash", record.hash}});
+    if (!lines.empty()) lines += '\n';
+    lines += std::to_string(record.seq);
+    lines += '\t';
+    lines += std::to_string(to_unix_ms(record.time));
+    lines += '\t';
+    lines += record.prev_hash;
+    lines += '\t';
+    lines += record.hash;
+    lines += '\t';
+    lines += record.record;
   }
   return {{"_id", audit_id(chain, block)},
           {"chain", chain},
@@ -108,25 +119,54 @@ nlohmann::json audit_block(const std::string& chain, std::int64_t block,
           {"lastSeq", records.empty() ? 0 : records.back().seq},
           {"time", records.empty() ? 0 : to_unix_ms(records.front().time)},
           {"until", records.empty() ? 0 : to_unix_ms(records.back().time)},
-          {"records", std::move(out)}};
+          {"records", std::move(lines)}};
 }
+
+namespace {
+
+std::optional<std::int64_t> whole_number(std::string_view text) {
+  std::int64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || text.empty()) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+// One line of a block; nothing when it is not five fields with whole numbers first.
+std::optional<AuditRecord> read_audit_line(const std::string& chain, std::string_view line) {
+  std::string_view fields[4];
+  for (auto& field : fields) {
+    const auto tab = line.find('\t');
+    if (tab == std::string_view::npos) return std::nullopt;
+    field = line.substr(0, tab);
+    line.remove_prefix(tab + 1);
+  }
+  const auto seq = whole_number(fields[0]);
+  const auto time = whole_number(fields[1]);
+  if (!seq || !time) return std::nullopt;
+  return AuditRecord{chain,
+                     *seq,
+                     from_unix_ms(*time),
+                     std::string(line),
+                     std::string(fields[2]),
+                     std::string(fields[3])};
+}
+
+}  // namespace
 
 std::vector<AuditRecord> read_audit_block(const nlohmann::json& doc) {
   const std::string chain = text(doc, "chain");
-  const auto read = [&](const nlohmann::json& one) {
-    return AuditRecord{chain,
-                       integer(one, "seq"),
-                       from_unix_ms(integer(one, "time")),
-                       text(one, "record"),
-                       text(one, "prevHash"),
-                       text(one, "hash")};
-  };
   std::vector<AuditRecord> out;
   const auto records = doc.find("records");
-  if (records != doc.end() && records->is_array()) {
-    for (const auto& one : *records) {
-      if (one.is_object()) out.push_back(read(one));
+  if (records == doc.end() || !records->is_string()) return out;
+  std::string_view lines = records->get_ref<const std::string&>();
+  while (!lines.empty()) {
+    const auto end = std::min(lines.find('\n'), lines.size());
+    if (auto record = read_audit_line(chain, lines.substr(0, end))) {
+      out.push_back(std::move(*record));
     }
+    lines.remove_prefix(std::min(end + 1, lines.size()));
   }
   return out;
 }
