@@ -1,8 +1,8 @@
-// The group commit that the MongoDB store writes its keys, processes and audit records
-// through: every caller gets the outcome of its own item, a batch never exceeds its bound,
-// and a writer that throws fails its own batch only (before, its callers and every later
-// one waited for ever).
-#include "server/store/mongo/group_commit.hpp"
+// The group commit that the MongoDB store writes its processes and audit records through,
+// and the Redis client its pipelined scripts: every caller gets the outcome of its own item,
+// a batch never exceeds its bound, and a writer that throws fails its own batch only
+// (before, its callers and every later one waited for ever).
+#include "server/store/group_commit.hpp"
 
 #include <gtest/gtest.h>
 
@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-namespace stargate::server::mongo {
+namespace stargate::server {
 namespace {
 
 using namespace std::chrono_literals;
@@ -90,4 +90,4 @@ TEST(GroupCommit, AWriterThatMiscountsItsOutcomesFailsItsBatch) {
 }
 
 }  // namespace
-}  // namespace stargate::server::mongo
+}  // namespace stargate::server

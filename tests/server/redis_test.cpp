@@ -2,6 +2,7 @@
 // redis-server started by the test.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <string>
@@ -84,6 +85,77 @@ TEST(RedisClient, KeepsAnIdleConnectionForEachThreadThatUsedOneAtOnce) {
   const int connected = std::stoi(info->text.substr(at + 18));
   EXPECT_GT(connected - 1, 64) << "idle connections were closed: " << info->text;
   EXPECT_LE(connected - 1, 100);
+}
+
+// Scripts of many threads at once are pipelined (one connection writes them together):
+// each caller gets the answer to its own script, binary-safe, a script's error fails that
+// call only, and Redis sees far fewer connections than there were threads.
+TEST(RedisClient, PipelinedScriptsEachGetTheirOwnAnswer) {
+  test::TempDir dir;
+  test::RedisServer server(dir.path());
+  ASSERT_TRUE(server.ok()) << server.error();
+  redis::Client client(endpoint_of(server));
+  const std::string echo = "return redis.call('INCRBY', KEYS[1], ARGV[1]) .. '/' .. ARGV[2]";
+  const std::string broken = "return redis.call('NO-SUCH-COMMAND')";
+  constexpr int kThreads = 32;
+  constexpr int kEach = 200;
+  std::atomic<int> wrong{0};
+  std::atomic<int> errors_seen{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string key = "counter:" + std::to_string(t);
+      for (int n = 1; n <= kEach; ++n) {
+        const std::string tag =
+            std::string("t\0\n", 3) + std::to_string(t) + ":" + std::to_string(n);
+        auto got = client.eval(echo, {key}, {"1", tag});
+        if (!got || got->text != std::to_string(n) + "/" + tag) ++wrong;
+        if (n % 50 == 0) {
+          auto failed = client.eval(broken, {}, {});
+          if (!failed && failed.error().find("redis: ") == 0) ++errors_seen;
+        }
+      }
+    });
+  }
+  for (auto& thread : threads)
+    thread.join();
+  EXPECT_EQ(wrong, 0);
+  EXPECT_EQ(errors_seen, kThreads * kEach / 50);
+  auto info = client.command({"INFO", "clients"});
+  ASSERT_TRUE(info) << info.error();
+  const auto at = info->text.find("connected_clients:");
+  ASSERT_NE(at, std::string::npos) << info->text;
+  EXPECT_LT(std::stoi(info->text.substr(at + 18)), kThreads) << info->text;
+}
+
+// Redis restarted under a client with many connections kept (pooled and pipelined): the
+// first command after it may fail, the ones after do not (every connection to the server
+// that is gone was dropped when one was found broken).
+TEST(RedisClient, ARestartCostsOneFailureNotOnePerConnection) {
+  test::TempDir dir;
+  test::RedisServer server(dir.path());
+  ASSERT_TRUE(server.ok()) << server.error();
+  redis::Client client(endpoint_of(server), std::chrono::seconds(5));
+  const std::string script = "return ARGV[1]";
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      EXPECT_TRUE(client.command({"BLPOP", "nothing", "1"}));  // 8 connections at once
+      EXPECT_TRUE(client.eval(script, {}, {"x"}));
+    });
+  }
+  for (auto& thread : threads)
+    thread.join();
+  server.stop(true);
+  ASSERT_TRUE(server.start()) << server.error();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // past the reconnect pause
+  int failures = 0;
+  for (int n = 0; n < 20; ++n) {
+    const bool ok =
+        n % 2 == 0 ? bool(client.command({"PING"})) : bool(client.eval(script, {}, {"y"}));
+    if (!ok) ++failures;
+  }
+  EXPECT_LE(failures, 1);
 }
 
 // A Redis that requires a password: the right one works (the URL never holds it; it comes

@@ -20,7 +20,7 @@
 #include "server/store/answer_cache.hpp"
 #include "server/store/change_index.hpp"
 #include "server/store/completed_records.hpp"
-#include "server/store/mongo/group_commit.hpp"
+#include "server/store/group_commit.hpp"
 #include "server/store/mongo/mongo_client.hpp"
 #include "server/store/queue_index.hpp"
 #include "server/store/revocation_index.hpp"
@@ -113,7 +113,7 @@ class MongoStore final : public Store {
   MongoStore(std::unique_ptr<mongo::Client> client, Duration lease, std::string worker);
   // Inserts of single documents into `collection`, batched: true when written, false when
   // a document with its _id was there already.
-  using Inserts = mongo::GroupCommit<nlohmann::json, Expected<bool>>;
+  using Inserts = GroupCommit<nlohmann::json, Expected<bool>>;
   std::unique_ptr<Inserts> batched_inserts(std::string collection);
   // Makes the indexes once the server is reachable.
   Status ready();
@@ -176,7 +176,7 @@ class MongoStore final : public Store {
   std::mutex keys_mutex_;
   std::int64_t forget_before_ = 0;  // unix ms: keys taken before it are forgotten
   std::chrono::steady_clock::time_point forget_read_at_{};
-  mongo::GroupCommit<const std::vector<AuditEvent>*, Status> audit_appends_;
+  GroupCommit<const std::vector<AuditEvent>*, Status> audit_appends_;
   std::shared_ptr<QueueIndex> queue_;
   std::shared_ptr<RevocationIndex> revocations_;
   std::shared_ptr<AnswerCache> answers_;

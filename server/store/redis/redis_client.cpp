@@ -9,6 +9,7 @@ namespace stargate::server::redis {
 namespace {
 
 constexpr auto kReconnectPause = std::chrono::seconds(1);
+constexpr std::size_t kMostPipelined = 256;  // calls in one pipeline
 
 Reply convert(const redisReply* reply) {
   Reply out;
@@ -61,13 +62,21 @@ std::string sha1_hex(const std::string& text) {
 
 struct Client::Connection {
   redisContext* context = nullptr;
+  std::uint64_t number = 0;  // in the order they were made, from 1
   ~Connection() {
     if (context != nullptr) redisFree(context);
   }
 };
 
 Client::Client(Endpoint endpoint, std::chrono::milliseconds timeout, std::size_t connections)
-    : endpoint_(std::move(endpoint)), timeout_(timeout), max_idle_(connections) {}
+    : endpoint_(std::move(endpoint)),
+      timeout_(timeout),
+      max_idle_(connections),
+      pipeline_(
+          [this](std::vector<const std::vector<std::string>*>& calls) {
+            return run_pipeline(calls);
+          },
+          kMostPipelined) {}
 
 Client::~Client() = default;
 
@@ -82,6 +91,7 @@ Expected<std::unique_ptr<Client::Connection>> Client::connect() {
   limit.tv_sec = static_cast<time_t>(timeout_.count() / 1000);
   limit.tv_usec = static_cast<suseconds_t>((timeout_.count() % 1000) * 1000);
   auto connection = std::make_unique<Connection>();
+  connection->number = ++made_;
   connection->context = redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port, limit);
   std::string error;
   if (connection->context == nullptr) {
@@ -116,10 +126,25 @@ Expected<std::unique_ptr<Client::Connection>> Client::connect() {
 
 std::unique_ptr<Client::Connection> Client::take() {
   std::lock_guard lock(mutex_);
-  if (idle_.empty()) return nullptr;
-  auto connection = std::move(idle_.back());
-  idle_.pop_back();
-  return connection;
+  while (!idle_.empty()) {
+    auto connection = std::move(idle_.back());
+    idle_.pop_back();
+    if (!retired(*connection)) return connection;
+  }
+  return nullptr;
+}
+
+// Every connection made so far: the one that broke and the others, which led to the same
+// server (made before it broke or after, up to now, when it may still have been up).
+void Client::broke() {
+  const std::uint64_t made = made_.load();
+  std::uint64_t seen = retired_.load();
+  while (seen <= made && !retired_.compare_exchange_weak(seen, made + 1)) {
+  }
+}
+
+bool Client::retired(const Connection& connection) const {
+  return connection.number < retired_.load();
 }
 
 void Client::give_back(std::unique_ptr<Connection> connection) {
@@ -138,6 +163,7 @@ Expected<Reply> Client::command(const std::vector<std::string>& args) {
   if (reply == nullptr) {
     // The connection is broken (reset, timed out): drop it; the next command makes another.
     std::string error = std::string("redis: ") + connection->context->errstr;
+    broke();
     return fail(error);
   }
   if (reply->type == REDIS_REPLY_ERROR) {
@@ -152,17 +178,69 @@ Expected<Reply> Client::command(const std::vector<std::string>& args) {
   return out;
 }
 
+// Every call is appended to the connection's output buffer, the buffer written whole, and
+// the replies read in order. When the connection breaks, the calls not answered yet fail
+// (whether Redis ran them is unknown, as for one command) and the next pipeline connects again.
+std::vector<Expected<Reply>> Client::run_pipeline(
+    std::vector<const std::vector<std::string>*>& calls) {
+  std::vector<Expected<Reply>> out;
+  out.reserve(calls.size());
+  if (pipe_ != nullptr && retired(*pipe_)) pipe_.reset();
+  if (pipe_ == nullptr) {
+    auto made = connect();
+    if (!made) {
+      out.assign(calls.size(), Unexpected{made.error()});
+      return out;
+    }
+    pipe_ = std::move(*made);
+  }
+  redisContext* context = pipe_->context;
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lengths;
+  for (const auto* args : calls) {
+    argv.clear();
+    lengths.clear();
+    for (const auto& a : *args) {
+      argv.push_back(a.data());
+      lengths.push_back(a.size());
+    }
+    redisAppendCommandArgv(context, static_cast<int>(argv.size()), argv.data(), lengths.data());
+  }
+  for (std::size_t k = 0; k < calls.size(); ++k) {
+    void* got = nullptr;
+    if (redisGetReply(context, &got) != REDIS_OK || got == nullptr) {
+      const std::string error = std::string("redis: ") + context->errstr;
+      out.resize(calls.size(), Unexpected{error});
+      broke();
+      pipe_.reset();
+      return out;
+    }
+    auto* reply = static_cast<redisReply*>(got);
+    if (reply->type == REDIS_REPLY_ERROR) {
+      out.push_back(fail(std::string("redis: ") + std::string(reply->str, reply->len)));
+    } else {
+      out.push_back(convert(reply));
+    }
+    freeReplyObject(reply);
+  }
+  return out;
+}
+
+Expected<Reply> Client::pipelined(const std::vector<std::string>& args) {
+  return pipeline_.submit(&args);
+}
+
 Expected<Reply> Client::eval(const std::string& script, const std::vector<std::string>& keys,
                              const std::vector<std::string>& args) {
   const std::string sha = sha1_hex(script);
   std::vector<std::string> call = {"EVALSHA", sha, std::to_string(keys.size())};
   call.insert(call.end(), keys.begin(), keys.end());
   call.insert(call.end(), args.begin(), args.end());
-  auto reply = command(call);
+  auto reply = pipelined(call);
   if (reply || reply.error().find("NOSCRIPT") == std::string::npos) return reply;
   // Not loaded yet (or Redis restarted and forgot it): load it and try once more.
   if (auto loaded = command({"SCRIPT", "LOAD", script}); !loaded) return loaded;
-  return command(call);
+  return pipelined(call);
 }
 
 }  // namespace stargate::server::redis

@@ -3,10 +3,21 @@
 // connection or makes one; up to `connections` are kept for the next commands (as many as
 // threads use Redis at once, so that a busy gateway does not connect per request). A broken
 // connection is dropped and made again on a later command, no more often than once a
-// second, so a Redis that is down costs a quick error, not a wait per request. Every
+// second, so a Redis that is down costs a quick error, not a wait per request. When one
+// connection breaks, every connection made so far is dropped too before its next use
+// (Redis restarted: they all lead to the server that is gone), so that an outage costs one
+// failed command, not one per connection kept. Every
 // failure is a value: "redis: ..." with the reason.
+//
+// Scripts are pipelined: the scripts of every thread that calls eval() while a pipeline is
+// on its way go together in the next one, on a connection of their own, written at once and
+// answered in order (group commit, as the MongoDB store writes its documents). A busy
+// gateway's rate-limit, revocation and queue scripts then cost Redis and the gateway one
+// write and one read for many requests rather than one each. A script never blocks, so none
+// waits behind another's wait; command() (which may block, XREADGROUP) is not pipelined.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -14,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "server/store/group_commit.hpp"
 #include "server/store/redis/redis_url.hpp"
 #include "shared/expected.hpp"
 
@@ -37,7 +49,8 @@ class Client {
 
   // Runs one command (binary-safe arguments). A Redis error reply is a failure too.
   Expected<Reply> command(const std::vector<std::string>& args);
-  // EVALSHA of `script` (loaded with SCRIPT LOAD on first use, again after a restart).
+  // EVALSHA of `script` (loaded with SCRIPT LOAD on first use, again after a restart),
+  // pipelined with the scripts of other threads.
   Expected<Reply> eval(const std::string& script, const std::vector<std::string>& keys,
                        const std::vector<std::string>& args);
 
@@ -47,7 +60,13 @@ class Client {
   struct Connection;
   std::unique_ptr<Connection> take();
   void give_back(std::unique_ptr<Connection> connection);
+  // A connection broke: it and every other connection made so far are not used again.
+  void broke();
+  bool retired(const Connection& connection) const;
   Expected<std::unique_ptr<Connection>> connect();
+  // The pipeline's writer: every call of the batch on pipe_, in order.
+  std::vector<Expected<Reply>> run_pipeline(std::vector<const std::vector<std::string>*>& calls);
+  Expected<Reply> pipelined(const std::vector<std::string>& args);
 
   Endpoint endpoint_;
   std::chrono::milliseconds timeout_;
@@ -56,6 +75,10 @@ class Client {
   std::vector<std::unique_ptr<Connection>> idle_;
   std::chrono::steady_clock::time_point last_failure_{};
   std::string last_error_;
+  std::atomic<std::uint64_t> made_{0};     // connections ever made
+  std::atomic<std::uint64_t> retired_{0};  // those numbered below are not used again
+  std::unique_ptr<Connection> pipe_;       // only the pipeline's writer (one at a time) uses it
+  GroupCommit<const std::vector<std::string>*, Expected<Reply>> pipeline_;
 };
 
 }  // namespace stargate::server::redis

@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-namespace stargate::server::mongo {
+namespace stargate::server {
 
 template <typename Item, typename Outcome>
 class GroupCommit {
@@ -94,4 +94,4 @@ class GroupCommit {
   bool writing_ = false;
 };
 
-}  // namespace stargate::server::mongo
+}  // namespace stargate::server
