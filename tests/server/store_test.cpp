@@ -564,6 +564,51 @@ TEST_F(MongoStoreOutage, CallsFailWhileTheServerIsDownAndWorkOnceItIsBack) {
   EXPECT_EQ(counts->by_status["accepted"], 2);
 }
 
+// Keys across outages: a prune while MongoDB is down fails with a value and moves no cut
+// (the key is still held once the server is back); a request that brings a key the cut
+// passed while the server is down fails with a value, and once it is back it lets the key
+// go and makes one new process, which later requests replay. The old process stays.
+TEST_F(MongoStoreOutage, KeysAreForgottenOnceAcrossOutages) {
+  auto later = new_process("acme", "before");
+  later.now += std::chrono::minutes(1);
+  mongo.stop(true);
+  auto pruned = store->prune_idempotency_keys(later.now);
+  ASSERT_FALSE(pruned);
+  EXPECT_NE(pruned.error().find("mongodb"), std::string::npos) << pruned.error();
+  ASSERT_TRUE(mongo.start()) << mongo.error();
+  ASSERT_TRUE(
+      test::wait_until([&] { return bool(store->check_writable()); }, std::chrono::seconds(30)));
+  auto held = store->create_process(later);
+  ASSERT_TRUE(held) << held.error();
+  EXPECT_FALSE(held->inserted) << "a prune that failed forgot the key";
+  const std::string old_id = held->process.view.process_id;
+
+  pruned = store->prune_idempotency_keys(later.now);
+  ASSERT_TRUE(pruned) << pruned.error();
+  EXPECT_EQ(*pruned, 1u);
+  mongo.stop(true);
+  auto during = store->create_process(later);
+  ASSERT_FALSE(during);
+  EXPECT_NE(during.error().find("mongodb"), std::string::npos) << during.error();
+  ASSERT_TRUE(mongo.start()) << mongo.error();
+  ASSERT_TRUE(
+      test::wait_until([&] { return bool(store->check_writable()); }, std::chrono::seconds(30)));
+  auto fresh = store->create_process(later);
+  ASSERT_TRUE(fresh) << fresh.error();
+  EXPECT_TRUE(fresh->inserted);
+  EXPECT_NE(fresh->process.view.process_id, old_id);
+  auto replay = store->create_process(later);
+  ASSERT_TRUE(replay) << replay.error();
+  EXPECT_FALSE(replay->inserted);
+  EXPECT_EQ(replay->process.view.process_id, fresh->process.view.process_id);
+  auto old = store->get_process("acme", old_id);
+  ASSERT_TRUE(old) << old.error();
+  EXPECT_TRUE(old->has_value());
+  auto counts = store->process_counts();
+  ASSERT_TRUE(counts);
+  EXPECT_EQ(counts->by_status["accepted"], 2);
+}
+
 // MongoDB that accepts connections but never answers (stopped with SIGSTOP; a swapping or
 // partitioned server looks the same): calls fail after the driver's socket timeout (5 s),
 // not the 20 s they used to, and work again as soon as it answers.
