@@ -37,8 +37,9 @@ class QueueIndex {
   // removed, so that finished work costs no memory.
   virtual Status done(const Entry& entry) = 0;
   // Pushes an entry for each of `process_ids` (queued in the record) that none covers;
-  // returns how many were pushed.
-  virtual Expected<std::size_t> sweep_uncovered(const std::vector<std::string>& process_ids) = 0;
+  // returns those it pushed.
+  virtual Expected<std::vector<std::string>> sweep_uncovered(
+      const std::vector<std::string>& process_ids) = 0;
   // Whether this worker is the one to sweep now (one worker in each `every`, whichever
   // asks first).
   virtual Expected<bool> sweep_due(Duration every) = 0;

@@ -4,12 +4,18 @@
 // memory that grows with finished jobs, workers that stop after Redis lost its data or
 // restarted), each provoked for real. The revocation index: seen by every gateway at once,
 // and never trusted beyond what the record says when Redis lost or missed something.
+#include <map>
 #include <thread>
+
+#include "server/store/audit_chain.hpp"
+#include "server/store/mongo/mongo_client.hpp"
 
 #include "tests/server/redis_backend_fixture.hpp"
 
 namespace stargate::server {
 namespace {
+
+using nlohmann::json;
 
 TEST_F(RedisBackendTest, FinishedEntriesAreTrimmedSoMemoryStaysBounded) {
   auto gateway = open(30s);
@@ -90,6 +96,58 @@ TEST_F(RedisBackendTest, WorkQueuedBeforeRedisLostItsDataIsStillRun) {
     submitted.insert(submit(*gateway, "k" + std::to_string(i)));
   ASSERT_TRUE(redis_->command({"FLUSHALL"}));
   EXPECT_EQ(run_until(*worker, submitted.size(), 20s), submitted);
+}
+
+// A gateway killed between a process's insert and its audit record and queue entry (here:
+// the document of such a process written straight into MongoDB, accepted 20 s ago): the
+// sweeper queues it, finds its acceptance missing from the audit and records it, marked
+// late, once; a process swept the same way whose acceptance is recorded gets no second one.
+TEST_F(RedisBackendTest, AnAcceptanceTheGatewayDidNotRecordIsRecordedLateOnce) {
+  auto gateway = open(1s);
+  auto worker = open(1s);
+  NewProcess process;
+  process.tenant = "acme";
+  process.request.client_process_id = "cp-k0";
+  process.request.process_type = "order";
+  process.now = now_utc() - 20s;  // accepted 20 s ago, its record with it
+  auto created = gateway->create_process(process);
+  ASSERT_TRUE(created) << created.error();
+  const std::string recorded = created->process.view.process_id;
+  auto raw = mongo::Client::open(mongo_->uri());
+  ASSERT_TRUE(raw) << raw.error();
+  json doc;
+  ASSERT_TRUE((*raw)->find("processes", {{"_id", recorded}}, {}, [&](json& d) { doc = d; }));
+  ASSERT_TRUE(doc.is_object());
+  const std::string lost = "PROC-20991231-99999";
+  const auto accepted_at = to_unix_ms(now_utc() - 20s) + 1;
+  doc["_id"] = lost;
+  doc["claim"] = lost;
+  doc["seq"] = doc.value("seq", std::int64_t{0}) + 1;
+  doc["createdAt"] = doc["updatedAt"] = accepted_at;
+  doc.erase("requestHash");
+  doc.erase("keyAt");
+  auto inserted = (*raw)->write("insert", "processes", {{"documents", json::array({doc})}});
+  ASSERT_TRUE(inserted && !inserted->duplicate_key);
+  ASSERT_TRUE(redis_->command({"FLUSHALL"}));  // neither has a queue entry: both are swept
+
+  EXPECT_EQ(run_until(*worker, 2, 20s), (std::set<std::string>{recorded, lost}));
+  std::map<std::string, int> acceptances;
+  int late = 0;
+  ASSERT_TRUE(gateway->scan_audit(TimePoint{}, [&](const AuditRecord& r) {
+    const auto record = json::parse(r.record);
+    if (record.value("to", "") != "accepted") return;
+    ++acceptances[record.value("processId", "")];
+    if (record.value("recordedLate", false)) {
+      ++late;
+      EXPECT_EQ(record.value("processId", ""), lost);
+      EXPECT_EQ(record.value("acceptedAt", ""), format_timestamp(from_unix_ms(accepted_at)));
+    }
+  }));
+  EXPECT_EQ(acceptances, (std::map<std::string, int>{{recorded, 1}, {lost, 1}}));
+  EXPECT_EQ(late, 1);
+  auto check = verify_audit(*gateway);
+  ASSERT_TRUE(check) << check.error();
+  EXPECT_TRUE(check->intact) << check->problem;
 }
 
 // Redis down: submissions still land in MongoDB (their entries are missing), workers claim

@@ -127,6 +127,10 @@ class MongoStore final : public Store {
   // The entry of a process this worker finished, done with.
   void finished_entry(const std::string& process_id);
   void sweep_if_due(TimePoint now);
+  // The sweeper found `doc` (an accepted process) without a queue entry: if the audit has
+  // no record of its acceptance (its gateway stopped, or failed, between the two writes),
+  // one is appended now, marked late.
+  Status audit_acceptance_if_missing(const nlohmann::json& doc);
   // The next id of this store's block of ids for the day of `now`; a new block when that
   // one is used up (or the day changed).
   Expected<std::string> next_process_id(TimePoint now, std::int64_t& seq);

@@ -2,6 +2,8 @@
 // progress and outcomes.
 #include "server/store/mongo/mongo_store.hpp"
 
+#include <map>
+
 #include <spdlog/spdlog.h>
 
 #include "server/store/mongo/mongo_rows.hpp"
@@ -149,7 +151,11 @@ void MongoStore::finished_entry(const std::string& process_id) {
 }
 
 // Puts back entries for the claimable processes no entry covers (Redis lost them, or a
-// push failed): one worker every lease.
+// push failed, or the gateway stopped before its push): one worker every lease. A process
+// accepted less than kSettle ago is left for the next sweep: its gateway is likely still
+// writing its audit record and entry, which the sweep would otherwise take as missing.
+constexpr auto kSettle = std::chrono::seconds(10);
+
 void MongoStore::sweep_if_due(TimePoint now) {
   std::unique_lock lock(sweep_mutex_, std::try_to_lock);
   if (!lock.owns_lock() || now - last_sweep_ < lease_) return;
@@ -157,9 +163,20 @@ void MongoStore::sweep_if_due(TimePoint now) {
   auto due = queue_->sweep_due(lease_);
   if (!due || !*due) return;
   std::vector<std::string> ids;
+  std::map<std::string, json> accepted;
+  const auto settled = to_unix_ms(now - kSettle);
   auto scanned =
-      db_->find("processes", claimable_filter(to_unix_ms(now)), {{"projection", {{"_id", 1}}}},
-                [&](json& doc) { ids.push_back(doc.value("_id", "")); });
+      db_->find("processes", claimable_filter(to_unix_ms(now)),
+                {{"projection",
+                  {{"_id", 1}, {"status", 1}, {"tenant", 1}, {"attempt", 1}, {"updatedAt", 1}}}},
+                [&](json& doc) {
+                  const std::string id = doc.value("_id", "");
+                  if (doc.value("status", "") == "accepted") {
+                    if (doc.value("updatedAt", std::int64_t{0}) > settled) return;
+                    accepted[id] = std::move(doc);
+                  }
+                  ids.push_back(id);
+                });
   if (!scanned) {
     spdlog::warn("queue sweeper: {}", scanned.error());
     return;
@@ -167,8 +184,16 @@ void MongoStore::sweep_if_due(TimePoint now) {
   auto pushed = queue_->sweep_uncovered(ids);
   if (!pushed) {
     spdlog::warn("queue sweeper: {}", pushed.error());
-  } else if (*pushed > 0) {
-    spdlog::info("queue sweeper: {} queued processes had no queue entry; queued again", *pushed);
+  } else if (!pushed->empty()) {
+    spdlog::info("queue sweeper: {} queued processes had no queue entry; queued again",
+                 pushed->size());
+    for (const std::string& id : *pushed) {
+      const auto found = accepted.find(id);
+      if (found == accepted.end()) continue;
+      if (auto audited = audit_acceptance_if_missing(found->second); !audited) {
+        spdlog::warn("queue sweeper: process {}: {}", id, audited.error());
+      }
+    }
   }
   // Each worker that ever ran is a consumer of the group until forgotten: the names of
   // those gone for an hour (holding nothing) go, so that restarts leave nothing behind.

@@ -425,6 +425,38 @@ Status MongoStore::scan_audit(TimePoint since,
                    {{"sort", {{"_id", 1}}}, {"batchSize", kAuditScanBatch}}, each);
 }
 
+// The acceptance's record has the time of the acceptance (the process's updatedAt), so it
+// is in a block of some chain whose first and last records' times enclose it.
+Status MongoStore::audit_acceptance_if_missing(const json& doc) {
+  const std::string id = doc.value("_id", "");
+  const std::int64_t at = doc.value("updatedAt", std::int64_t{0});
+  const std::string named = "\"processId\":\"" + id + "\"";
+  bool found = false;
+  auto scanned = db_->find("audit", {{"time", {{"$lte", at}}}, {"until", {{"$gte", at}}}},
+                           {{"batchSize", kAuditScanBatch}}, [&](json& block) {
+                             if (found) return;
+                             for (const AuditRecord& record : rows::read_audit_block(block)) {
+                               if (record.record.find(named) != std::string::npos &&
+                                   record.record.find("\"to\":\"accepted\"") != std::string::npos) {
+                                 found = true;
+                                 return;
+                               }
+                             }
+                           });
+  if (!scanned) return scanned;
+  if (found) return {};
+  const bool retried = doc.value("attempt", std::int64_t{1}) > 1;
+  spdlog::warn("process {}: its acceptance was not in the audit trail; recorded now", id);
+  return append_audit({{now_utc(),
+                        "state",
+                        {{"processId", id},
+                         {"tenant", doc.value("tenant", "")},
+                         {"from", retried ? json("failed") : json()},
+                         {"to", "accepted"},
+                         {"acceptedAt", format_timestamp(from_unix_ms(at))},
+                         {"recordedLate", true}}}});
+}
+
 Status MongoStore::audit_state(const std::string& process_id, const std::string& tenant,
                                const char* from, const char* to, TimePoint now) {
   return append_audit({{now,

@@ -110,9 +110,9 @@ Status RedisWorkStream::done(const Entry& entry) {
   return {};
 }
 
-Expected<std::size_t> RedisWorkStream::sweep_uncovered(
+Expected<std::vector<std::string>> RedisWorkStream::sweep_uncovered(
     const std::vector<std::string>& process_ids) {
-  std::size_t pushed = 0;
+  std::vector<std::string> pushed;
   constexpr std::size_t kBatch = 500;
   for (std::size_t start = 0; start < process_ids.size(); start += kBatch) {
     const auto end = std::min(process_ids.size(), start + kBatch);
@@ -125,7 +125,7 @@ Expected<std::size_t> RedisWorkStream::sweep_uncovered(
       const std::size_t k = i - start;
       if (k < covered->elements.size() && covered->elements[k].integer == 1) continue;
       if (auto added = push(process_ids[i]); !added) return Unexpected{added.error()};
-      ++pushed;
+      pushed.push_back(process_ids[i]);
     }
   }
   return pushed;

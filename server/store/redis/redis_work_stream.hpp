@@ -27,7 +27,8 @@ class RedisWorkStream final : public QueueIndex {
   Expected<std::optional<Entry>> next(Duration wait) override;
   Status touch(const Entry& entry) override;
   Status done(const Entry& entry) override;
-  Expected<std::size_t> sweep_uncovered(const std::vector<std::string>& process_ids) override;
+  Expected<std::vector<std::string>> sweep_uncovered(
+      const std::vector<std::string>& process_ids) override;
   Expected<bool> sweep_due(Duration every) override;
   Expected<std::size_t> forget_idle_workers(Duration idle) override;
 
