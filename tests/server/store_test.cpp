@@ -538,6 +538,12 @@ class MongoStoreOutage : public ::testing::Test {
     ASSERT_TRUE(store->check_writable());
     ASSERT_TRUE(store->create_process(new_process("acme", "before")));
   }
+  // The server started again, and the store (not reopened) writing to it.
+  void start_again() {
+    ASSERT_TRUE(mongo.start()) << mongo.error();
+    ASSERT_TRUE(
+        test::wait_until([&] { return bool(store->check_writable()); }, std::chrono::seconds(30)));
+  }
   test::TempDir dir;
   test::MongoServer mongo{dir.file("mongo")};
   std::unique_ptr<MongoStore> store;
@@ -553,9 +559,7 @@ TEST_F(MongoStoreOutage, CallsFailWhileTheServerIsDownAndWorkOnceItIsBack) {
   EXPECT_FALSE(store->create_process(new_process("acme", "during")));
   EXPECT_FALSE(store->claim_next(now_utc()));
 
-  ASSERT_TRUE(mongo.start()) << mongo.error();
-  ASSERT_TRUE(
-      test::wait_until([&] { return bool(store->check_writable()); }, std::chrono::seconds(30)));
+  ASSERT_NO_FATAL_FAILURE(start_again());
   auto after = store->create_process(new_process("acme", "during"));
   ASSERT_TRUE(after) << after.error();
   EXPECT_TRUE(after->inserted);
@@ -575,9 +579,7 @@ TEST_F(MongoStoreOutage, KeysAreForgottenOnceAcrossOutages) {
   auto pruned = store->prune_idempotency_keys(later.now);
   ASSERT_FALSE(pruned);
   EXPECT_NE(pruned.error().find("mongodb"), std::string::npos) << pruned.error();
-  ASSERT_TRUE(mongo.start()) << mongo.error();
-  ASSERT_TRUE(
-      test::wait_until([&] { return bool(store->check_writable()); }, std::chrono::seconds(30)));
+  ASSERT_NO_FATAL_FAILURE(start_again());
   auto held = store->create_process(later);
   ASSERT_TRUE(held) << held.error();
   EXPECT_FALSE(held->inserted) << "a prune that failed forgot the key";
@@ -590,9 +592,7 @@ TEST_F(MongoStoreOutage, KeysAreForgottenOnceAcrossOutages) {
   auto during = store->create_process(later);
   ASSERT_FALSE(during);
   EXPECT_NE(during.error().find("mongodb"), std::string::npos) << during.error();
-  ASSERT_TRUE(mongo.start()) << mongo.error();
-  ASSERT_TRUE(
-      test::wait_until([&] { return bool(store->check_writable()); }, std::chrono::seconds(30)));
+  ASSERT_NO_FATAL_FAILURE(start_again());
   auto fresh = store->create_process(later);
   ASSERT_TRUE(fresh) << fresh.error();
   EXPECT_TRUE(fresh->inserted);
