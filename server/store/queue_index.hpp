@@ -23,8 +23,8 @@ class QueueIndex {
   };
 
   virtual ~QueueIndex() = default;
-  // An entry for a process that became queued (none when one covers it already).
-  virtual Status push(const std::string& process_id) = 0;
+  // An entry for each process that became queued (none for one an entry covers already).
+  virtual Status push(const std::vector<std::string>& process_ids) = 0;
   // An entry even when one covers it: its holder is known to be gone (a restarted worker's
   // predecessor), so that the process need not wait for the old entry's lease.
   virtual Status push_again(const std::string& process_id) = 0;

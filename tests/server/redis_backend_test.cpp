@@ -5,6 +5,8 @@
 // restarted), each provoked for real. The revocation index: seen by every gateway at once,
 // and never trusted beyond what the record says when Redis lost or missed something.
 #include <map>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include "server/store/audit_chain.hpp"
@@ -22,6 +24,7 @@ TEST_F(RedisBackendTest, FinishedEntriesAreTrimmedSoMemoryStaysBounded) {
   auto worker = open(30s);
   for (int i = 0; i < 20; ++i)
     ASSERT_FALSE(submit(*gateway, "k" + std::to_string(i)).empty());
+  gateway->record_acceptances();  // the entries follow the answers
   EXPECT_EQ(redis_integer({"XLEN", "stargate:queue"}), 20);
   for (int i = 0; i < 20; ++i) {
     auto next = worker->claim_next(now_utc());
@@ -112,6 +115,7 @@ TEST_F(RedisBackendTest, AnAcceptanceTheGatewayDidNotRecordIsRecordedLateOnce) {
   process.now = now_utc() - 20s;  // accepted 20 s ago, its record with it
   auto created = gateway->create_process(process);
   ASSERT_TRUE(created) << created.error();
+  gateway->record_acceptances();  // its record and entry, before the entries are lost
   const std::string recorded = created->process.view.process_id;
   auto raw = mongo::Client::open(mongo_->uri());
   ASSERT_TRUE(raw) << raw.error();
@@ -146,6 +150,45 @@ TEST_F(RedisBackendTest, AnAcceptanceTheGatewayDidNotRecordIsRecordedLateOnce) {
   EXPECT_EQ(acceptances, (std::map<std::string, int>{{recorded, 1}, {lost, 1}}));
   EXPECT_EQ(late, 1);
   auto check = verify_audit(*gateway);
+  ASSERT_TRUE(check) << check.error();
+  EXPECT_TRUE(check->intact) << check->problem;
+}
+
+// A gateway answers once the process is in MongoDB; its acceptance's record and queue entry
+// follow from a thread of its own. A gateway that stops writes those still waiting, so a
+// stop leaves nothing for the sweeper: every process is recorded once and queued once.
+TEST_F(RedisBackendTest, AcceptancesWaitingAtAStopAreRecordedAndQueued) {
+  auto gateway = open(30s);
+  std::vector<std::thread> threads;
+  std::mutex mutex;
+  std::set<std::string> ids;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        const auto id = submit(*gateway, "k" + std::to_string(t) + "-" + std::to_string(i));
+        std::lock_guard lock(mutex);
+        ids.insert(id);
+      }
+    });
+  }
+  for (auto& thread : threads)
+    thread.join();
+  gateway.reset();
+  ASSERT_EQ(ids.size(), 200u);
+  EXPECT_EQ(redis_integer({"XLEN", "stargate:queue"}), 200);
+  EXPECT_EQ(redis_integer({"SCARD", "stargate:queue:covered"}), 200);
+  auto reader = open(30s);
+  std::map<std::string, int> acceptances;
+  ASSERT_TRUE(reader->scan_audit(TimePoint{}, [&](const AuditRecord& r) {
+    const auto record = json::parse(r.record);
+    if (record.value("to", "") == "accepted") ++acceptances[record.value("processId", "")];
+  }));
+  EXPECT_EQ(acceptances.size(), 200u);
+  for (const auto& [id, n] : acceptances) {
+    EXPECT_EQ(n, 1) << id;
+    EXPECT_EQ(ids.count(id), 1u) << id;
+  }
+  auto check = verify_audit(*reader);
   ASSERT_TRUE(check) << check.error();
   EXPECT_TRUE(check->intact) << check->problem;
 }

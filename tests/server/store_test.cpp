@@ -29,6 +29,35 @@ TEST_P(StoreTest, CreatesProcessesWithDailyIds) {
   EXPECT_EQ(store_->create_process(next_day)->process.view.process_id, "PROC-20260115-00001");
 }
 
+// Several gateways at once, each taking blocks of ids as it uses them up: no id is handed
+// out twice, and every one is of the day.
+TEST_P(StoreTest, IdsNeverRepeatAcrossStoresTakingBlocksAtOnce) {
+  std::vector<std::unique_ptr<Store>> stores;
+  for (int s = 0; s < 3; ++s)
+    stores.push_back(second_store());
+  std::mutex mutex;
+  std::vector<std::string> ids;
+  std::vector<std::thread> threads;
+  for (std::size_t s = 0; s < stores.size(); ++s) {
+    for (int t = 0; t < 2; ++t) {
+      threads.emplace_back([&, s] {
+        for (int i = 0; i < 130; ++i) {
+          auto created = stores[s]->create_process(new_process("acme", ""));
+          ASSERT_TRUE(created) << created.error();
+          std::lock_guard lock(mutex);
+          ids.push_back(created->process.view.process_id);
+        }
+      });
+    }
+  }
+  for (auto& thread : threads)
+    thread.join();
+  ASSERT_EQ(ids.size(), 780u);
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), ids.size());
+  for (const auto& id : ids)
+    EXPECT_EQ(id.rfind("PROC-20260114-", 0), 0u) << id;
+}
+
 // The store holds a key for the first request that brings it and answers every later one
 // with that process and the first request's hash (processes/ decides replay or conflict).
 TEST_P(StoreTest, AKeyHeldAnswersWithItsProcessAndWritesNothing) {

@@ -51,6 +51,65 @@ MongoStore::MongoStore(std::unique_ptr<Client> client, Duration lease, std::stri
           0),
       audit_hash_(kAuditGenesis) {}
 
+MongoStore::~MongoStore() {
+  {
+    std::lock_guard lock(acceptances_mutex_);
+    stopping_ = true;
+  }
+  acceptances_wake_.notify_one();
+  if (acceptances_thread_.joinable()) acceptances_thread_.join();
+  record_acceptances();
+}
+
+void MongoStore::attach_queue(std::shared_ptr<QueueIndex> queue) {
+  queue_ = std::move(queue);
+  if (!acceptances_thread_.joinable()) {
+    acceptances_thread_ = std::thread([this] { acceptances_loop(); });
+  }
+}
+
+void MongoStore::acceptances_loop() {
+  std::unique_lock lock(acceptances_mutex_);
+  for (;;) {
+    acceptances_wake_.wait(lock, [&] { return stopping_ || !acceptances_.empty(); });
+    if (acceptances_.empty()) return;  // stopping, with nothing left
+    lock.unlock();
+    record_acceptances();  // all that waits: the audit's group commit batches them
+    lock.lock();
+  }
+}
+
+// A record that does not go in leaves its processes without an entry too: the sweeper
+// finds them (queued, no entry), records their acceptance when the trail lacks it, and
+// queues them, within a lease. So nothing is tried again here, which could record an
+// acceptance twice.
+void MongoStore::record_acceptances() {
+  std::vector<AuditEvent> records;
+  {
+    std::lock_guard lock(acceptances_mutex_);
+    records.swap(acceptances_);
+  }
+  if (records.empty()) return;
+  Status audited;
+  try {
+    audited = append_audit(records);
+  } catch (const std::exception& e) {
+    audited = fail(std::string("mongodb: audit: ") + e.what());
+  }
+  if (!audited) {
+    spdlog::warn(
+        "{} accepted processes have no audit record or queue entry yet ({}); the queue sweeper "
+        "records and queues them within a lease",
+        records.size(), audited.error());
+    return;
+  }
+  std::vector<std::string> ids;
+  ids.reserve(records.size());
+  for (const auto& record : records)
+    ids.push_back(record.fields.value("processId", ""));
+  enqueue(ids);
+}
+
 // Concurrent submissions write their processes in one unordered insert: the server refuses
 // each reused key on its own and writes the rest, so that one reused key does not hold up
 // the others, and N submissions at once cost one journaled write instead of N. At most
@@ -108,7 +167,6 @@ Status MongoStore::ready() {
       {"stock_lines", {{"key", {{"sku", 1}}}, {"name", "sku"}}},
       {"stock_lines", {{"key", {{"processId", 1}}}, {"name", "process"}}},
       {"claims", {{"key", {{"processId", 1}}}, {"name", "process"}}},
-      {"id_blocks", {{"key", {{"day", 1}, {"block", -1}}}, {"name", "day_block"}}},
   };
   for (const auto& [collection, index] : indexes) {
     auto made = db_->command("createIndexes", collection, {{"indexes", json::array({index})}});
@@ -154,22 +212,65 @@ Expected<std::optional<ProcessRecord>> MongoStore::load(const std::string& proce
 // came in.
 constexpr std::int64_t kIdBlock = 100;
 
+// The first number at or after `from` whose document `exists` does not find, for numbers
+// taken in order from 0 (blocks of ids, audit blocks): a gallop over lookups by _id, which
+// every server answers from its index, then a binary search between the last one found
+// and the first one missing.
+Expected<std::int64_t> MongoStore::first_missing(
+    std::int64_t from, const std::function<Expected<bool>(std::int64_t)>& exists) {
+  auto there = exists(from);
+  if (!there) return Unexpected{there.error()};
+  if (!*there) return from;
+  std::int64_t found = from;
+  std::int64_t missing = 0;
+  for (std::int64_t step = 1;; step *= 2) {
+    there = exists(from + step);
+    if (!there) return Unexpected{there.error()};
+    if (!*there) {
+      missing = from + step;
+      break;
+    }
+    found = from + step;
+  }
+  while (missing - found > 1) {
+    const std::int64_t middle = found + (missing - found) / 2;
+    there = exists(middle);
+    if (!there) return Unexpected{there.error()};
+    (*there ? found : missing) = middle;
+  }
+  return missing;
+}
+
+// The first block of the day not taken yet, from the one after this store's last: found by
+// lookups of _id (FerretDB answers a sorted query on another field by reading every block
+// of every day).
 Status MongoStore::reserve_id_block(const std::string& day) {
+  const auto taken = [&](std::int64_t block) -> Expected<bool> {
+    bool found = false;
+    auto scanned = db_->find("id_blocks", {{"_id", day + ":" + std::to_string(block)}},
+                             {{"limit", 1}}, [&](json&) { found = true; });
+    if (!scanned) return Unexpected{scanned.error()};
+    return found;
+  };
+  std::int64_t from = day == ids_day_ ? ids_block_ + 1 : 0;
   for (int attempt = 0; attempt < 100; ++attempt) {
-    std::int64_t block = 0;
-    auto top = db_->find("id_blocks", {{"day", day}}, {{"sort", {{"block", -1}}}, {"limit", 1}},
-                         [&](json& doc) { block = doc.value("block", std::int64_t{0}) + 1; });
-    if (!top) return top;
-    auto taken = db_->write("insert", "id_blocks",
-                            {{"documents", json::array({{{"_id", day + ":" + std::to_string(block)},
-                                                         {"day", day},
-                                                         {"block", block},
-                                                         {"owner", worker_},
-                                                         {"at", to_unix_ms(now_utc())}}})}});
-    if (!taken) return Unexpected{taken.error()};
-    if (taken->duplicate_key) continue;  // another gateway took it first: the next one
+    auto block = first_missing(from, taken);
+    if (!block) return Unexpected{block.error()};
+    auto inserted =
+        db_->write("insert", "id_blocks",
+                   {{"documents", json::array({{{"_id", day + ":" + std::to_string(*block)},
+                                                {"day", day},
+                                                {"block", *block},
+                                                {"owner", worker_},
+                                                {"at", to_unix_ms(now_utc())}}})}});
+    if (!inserted) return Unexpected{inserted.error()};
+    if (inserted->duplicate_key) {  // another gateway took it first: the next one
+      from = *block + 1;
+      continue;
+    }
     ids_day_ = day;
-    ids_next_ = block * kIdBlock + 1;
+    ids_block_ = *block;
+    ids_next_ = *block * kIdBlock + 1;
     ids_end_ = ids_next_ + kIdBlock;
     return {};
   }
@@ -219,20 +320,18 @@ Expected<bool> MongoStore::insert_process(const std::string& id, std::int64_t se
               {"processType", request.process_type},
               {"data", dump_json(request.data)},
               {"status", "accepted"},
-              {"progress", 0},
-              {"currentStep", ""},
-              {"result", nullptr},
-              {"error", nullptr},
-              {"retryable", false},
               {"attempt", 1},
               {"queued", true},
               {"createdAt", to_unix_ms(process.now)},
               {"updatedAt", to_unix_ms(process.now)},
-              {"finishedAt", nullptr},
-              {"estimatedCompletion", rows::unix_ms_or_null(process.estimated_completion)},
               {"correlationId", process.correlation_id},
               {"claim", id},
               {"forgotten", ""}};
+  // Fields at their start value (progress 0, no step, result, error or end, not retryable)
+  // are left out, and read as such (rows::read_process): FerretDB's work grows with each.
+  if (process.estimated_completion) {
+    doc["estimatedCompletion"] = to_unix_ms(*process.estimated_completion);
+  }
   if (!request.idempotency_key.empty()) {
     doc["claim"] = key_claim(process.tenant, request.idempotency_key);
     doc["requestHash"] = process.request_hash;
@@ -273,11 +372,16 @@ Expected<Insertion> MongoStore::create_process(const NewProcess& process) {
       continue;  // let go (here or by another request): take it again
     }
     changed(process.tenant, *id);
-    if (auto audited = audit_state(*id, process.tenant, nullptr, "accepted", process.now);
-        !audited) {
+    AuditEvent acceptance = state_event(*id, process.tenant, nullptr, "accepted", process.now);
+    if (queue_) {  // recorded, then queued, by the store's thread (see attach_queue)
+      {
+        std::lock_guard lock(acceptances_mutex_);
+        acceptances_.push_back(std::move(acceptance));
+      }
+      acceptances_wake_.notify_one();
+    } else if (auto audited = append_audit({std::move(acceptance)}); !audited) {
       return Unexpected{audited.error()};
     }
-    enqueue(*id);
     Insertion created;
     created.process.tenant = process.tenant;
     created.process.client_id = process.client_id;
@@ -368,7 +472,7 @@ Expected<ProcessStore::RetryOutcome> MongoStore::retry_process(
   if (auto audited = audit_state(process_id, tenant, "failed", "accepted", now); !audited) {
     return Unexpected{audited.error()};
   }
-  enqueue(process_id);
+  enqueue({process_id});
   return RetryOutcome::kRetried;
 }
 

@@ -10,10 +10,13 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -38,11 +41,20 @@ class MongoStore final : public Store {
   static Expected<std::unique_ptr<MongoStore>> open(const std::string& uri,
                                                     Duration lease = std::chrono::seconds(30),
                                                     std::string worker = "");
+  // Records the acceptances still waiting (see attach_queue) before it returns.
+  ~MongoStore() override;
 
   // Workers find work through `queue` (a Redis Stream) instead of searching MongoDB, and
   // hear of it at once; gateways add its entries. Every `lease` one worker puts back the
   // entries Redis lost (see QueueIndex). Without one, workers look in MongoDB every second.
-  void attach_queue(std::shared_ptr<QueueIndex> queue) { queue_ = std::move(queue); }
+  // With one, create_process returns once the process's document is written: the record
+  // of its acceptance and its entry follow from a thread of the store's (in that order, so
+  // that what a stop or a failure leaves without its record has no entry either, and the
+  // sweeper, which queues it, also records its acceptance).
+  void attach_queue(std::shared_ptr<QueueIndex> queue);
+  // Writes now the acceptances create_process left to the store's thread: their records,
+  // then their entries.
+  void record_acceptances();
   // token_usable() asks `index` (Redis) instead of MongoDB, which it builds again when it
   // was lost, and compares with MongoDB every kReconcileEvery.
   void attach_revocations(std::shared_ptr<RevocationIndex> index) {
@@ -121,9 +133,10 @@ class MongoStore final : public Store {
   // The claim of one claimable process's document: nullopt when another worker won it.
   Expected<std::optional<ProcessRecord>> claim_document(const nlohmann::json& doc, TimePoint now);
   Expected<std::optional<ProcessRecord>> claim_from_queue(TimePoint now);
-  // An entry on the queue for a process that became queued; a failure is only logged (the
+  // Entries on the queue for processes that became queued; a failure is only logged (the
   // sweeper covers it later).
-  void enqueue(const std::string& process_id);
+  void enqueue(const std::vector<std::string>& process_ids);
+  void acceptances_loop();
   // The entry of a process this worker finished, done with.
   void finished_entry(const std::string& process_id);
   void sweep_if_due(TimePoint now);
@@ -134,6 +147,8 @@ class MongoStore final : public Store {
   // The next id of this store's block of ids for the day of `now`; a new block when that
   // one is used up (or the day changed).
   Expected<std::string> next_process_id(TimePoint now, std::int64_t& seq);
+  static Expected<std::int64_t> first_missing(
+      std::int64_t from, const std::function<Expected<bool>(std::int64_t)>& exists);
   Status reserve_id_block(const std::string& day);
   void unused_process_id(std::int64_t seq);
   Status record_revocation(const std::string& member, TimePoint now);
@@ -151,6 +166,8 @@ class MongoStore final : public Store {
   Expected<bool> insert_process(const std::string& id, std::int64_t seq, const NewProcess& process);
   Expected<std::int64_t> forget_before();
   Expected<bool> forgotten_key(const std::string& process_id);
+  static AuditEvent state_event(const std::string& process_id, const std::string& tenant,
+                                const char* from, const char* to, TimePoint now);
   Status audit_state(const std::string& process_id, const std::string& tenant, const char* from,
                      const char* to, TimePoint now);
   Expected<std::map<std::string, std::int64_t>> sums_by_sku(const nlohmann::json& match);
@@ -173,15 +190,21 @@ class MongoStore final : public Store {
   std::atomic<bool> schema_ready_{false};
   std::mutex schema_mutex_;
   std::mutex ids_mutex_;
-  std::string ids_day_;        // the day of the block below
-  std::int64_t ids_next_ = 0;  // the next number of this store's block
-  std::int64_t ids_end_ = 0;   // one past its last
+  std::string ids_day_;         // the day of the block below
+  std::int64_t ids_block_ = 0;  // its number
+  std::int64_t ids_next_ = 0;   // the next number of this store's block
+  std::int64_t ids_end_ = 0;    // one past its last
   std::unique_ptr<Inserts> process_inserts_;
   std::mutex keys_mutex_;
   std::int64_t forget_before_ = 0;  // unix ms: keys taken before it are forgotten
   std::chrono::steady_clock::time_point forget_read_at_{};
   GroupCommit<const std::vector<AuditEvent>*, Status> audit_appends_;
   std::shared_ptr<QueueIndex> queue_;
+  std::mutex acceptances_mutex_;
+  std::condition_variable acceptances_wake_;
+  std::vector<AuditEvent> acceptances_;  // their records, in the order of the inserts
+  bool stopping_ = false;
+  std::thread acceptances_thread_;
   std::shared_ptr<RevocationIndex> revocations_;
   std::shared_ptr<AnswerCache> answers_;
   CompletedRecords completed_{kCompletedKept};

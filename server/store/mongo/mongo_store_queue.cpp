@@ -126,11 +126,14 @@ Expected<std::optional<ProcessRecord>> MongoStore::claim_from_queue(TimePoint no
   return std::optional<ProcessRecord>{};
 }
 
-void MongoStore::enqueue(const std::string& process_id) {
-  if (!queue_) return;
-  if (auto pushed = queue_->push(process_id); !pushed) {
-    spdlog::warn("process {}: not put on the work queue ({}); the sweeper queues it within a lease",
-                 process_id, pushed.error());
+void MongoStore::enqueue(const std::vector<std::string>& process_ids) {
+  if (!queue_ || process_ids.empty()) return;
+  if (auto pushed = queue_->push(process_ids); !pushed) {
+    spdlog::warn(
+        "process {}{}: not put on the work queue ({}); the sweeper queues {} within a lease",
+        process_ids.front(),
+        process_ids.size() > 1 ? fmt::format(" and {} more", process_ids.size() - 1) : "",
+        pushed.error(), process_ids.size() > 1 ? "them" : "it");
   }
 }
 
@@ -152,14 +155,16 @@ void MongoStore::finished_entry(const std::string& process_id) {
 
 // Puts back entries for the claimable processes no entry covers (Redis lost them, or a
 // push failed, or the gateway stopped before its push): one worker every lease. A process
-// accepted less than kSettle ago is left for the next sweep: its gateway is likely still
-// writing its audit record and entry, which the sweep would otherwise take as missing.
+// accepted less than kSettle ago (by the gateway's clock) is left for the next sweep: its
+// gateway is likely still writing its audit record and entry, which the sweep would
+// otherwise take as missing.
 constexpr auto kSettle = std::chrono::seconds(10);
 
 void MongoStore::sweep_if_due(TimePoint now) {
   std::unique_lock lock(sweep_mutex_, std::try_to_lock);
   if (!lock.owns_lock() || now - last_sweep_ < lease_) return;
   last_sweep_ = now;
+  record_acceptances();  // so that this store's own are never taken for a stopped gateway's
   auto due = queue_->sweep_due(lease_);
   if (!due || !*due) return;
   std::vector<std::string> ids;

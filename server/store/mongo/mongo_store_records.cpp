@@ -319,9 +319,8 @@ Status MongoStore::append_audit(const std::vector<AuditEvent>& events) {
 
 // After a failed insert, whether it went in is unknown: the head of this store's chain is
 // moved forward to its newest block by a gallop over the block numbers past the last one
-// known (each a lookup by _id, which every server answers from its index) and a binary
-// search between the last one found and the first one missing. Blocks are contiguous:
-// each is inserted after the one before it went in.
+// known (first_missing). Blocks are contiguous: each is inserted after the one before it
+// went in.
 Status MongoStore::follow_audit_head() {
   const auto lookup = [&](std::int64_t block, json* doc) -> Expected<bool> {
     bool found = false;
@@ -333,23 +332,10 @@ Status MongoStore::follow_audit_head() {
     if (!scanned) return Unexpected{scanned.error()};
     return found;
   };
-  std::int64_t found = audit_block_;
-  std::int64_t missing = 0;
-  for (std::int64_t step = 1;; step *= 2) {
-    auto there = lookup(audit_block_ + step, nullptr);
-    if (!there) return Unexpected{there.error()};
-    if (!*there) {
-      missing = audit_block_ + step;
-      break;
-    }
-    found = audit_block_ + step;
-  }
-  while (missing - found > 1) {
-    const std::int64_t middle = found + (missing - found) / 2;
-    auto there = lookup(middle, nullptr);
-    if (!there) return Unexpected{there.error()};
-    (*there ? found : missing) = middle;
-  }
+  auto missing =
+      first_missing(audit_block_ + 1, [&](std::int64_t block) { return lookup(block, nullptr); });
+  if (!missing) return Unexpected{missing.error()};
+  const std::int64_t found = *missing - 1;
   audit_head_known_ = true;
   if (found == audit_block_) return {};
   json doc;
@@ -413,6 +399,7 @@ constexpr int kAuditScanBatch = 16;  // blocks in one reply: about 16 MB at most
 // at or after `since`, and its records before `since` are skipped.
 Status MongoStore::scan_audit(TimePoint since,
                               const std::function<void(const AuditRecord&)>& sink) {
+  record_acceptances();  // this store's own trail is read whole
   const std::int64_t from = to_unix_ms(since);
   const auto each = [&](json& doc) {
     for (const AuditRecord& record : rows::read_audit_block(doc)) {
@@ -457,14 +444,19 @@ Status MongoStore::audit_acceptance_if_missing(const json& doc) {
                          {"recordedLate", true}}}});
 }
 
+AuditEvent MongoStore::state_event(const std::string& process_id, const std::string& tenant,
+                                   const char* from, const char* to, TimePoint now) {
+  return {now,
+          "state",
+          {{"processId", process_id},
+           {"tenant", tenant},
+           {"from", from != nullptr ? json(from) : json()},
+           {"to", to}}};
+}
+
 Status MongoStore::audit_state(const std::string& process_id, const std::string& tenant,
                                const char* from, const char* to, TimePoint now) {
-  return append_audit({{now,
-                        "state",
-                        {{"processId", process_id},
-                         {"tenant", tenant},
-                         {"from", from != nullptr ? json(from) : json()},
-                         {"to", to}}}});
+  return append_audit({state_event(process_id, tenant, from, to, now)});
 }
 
 Expected<std::map<std::string, std::int64_t>> MongoStore::sums_by_sku(const json& match) {

@@ -10,14 +10,19 @@ const std::string kCovered = "stargate:queue:covered";
 const std::string kSweepLock = "stargate:queue:sweep";
 const std::string kGroup = "workers";
 
-// KEYS[1] stream, KEYS[2] covered set; ARGV[1] process id. An entry only for a process that
+// KEYS[1] stream, KEYS[2] covered set; ARGV: process ids. An entry only for a process that
 // no entry covers yet: pushes from a gateway and from the sweeper never make two.
 constexpr const char* kPush = R"lua(
-if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
-  return redis.call('XADD', KEYS[1], '*', 'p', ARGV[1])
+for i = 1, #ARGV do
+  if redis.call('SADD', KEYS[2], ARGV[i]) == 1 then
+    redis.call('XADD', KEYS[1], '*', 'p', ARGV[i])
+  end
 end
-return false
+return 1
 )lua";
+
+// Process ids in one script: Redis runs a script alone, so a long one holds up the others.
+constexpr std::size_t kPushBatch = 256;
 
 constexpr const char* kPushAgain = R"lua(
 redis.call('SADD', KEYS[2], ARGV[1])
@@ -59,9 +64,14 @@ Expected<redis::Reply> RedisWorkStream::with_group(const std::vector<std::string
   return redis_->command(args);
 }
 
-Status RedisWorkStream::push(const std::string& process_id) {
-  auto pushed = redis_->eval(kPush, {kStream, kCovered}, {process_id});
-  if (!pushed) return Unexpected{pushed.error()};
+Status RedisWorkStream::push(const std::vector<std::string>& process_ids) {
+  for (std::size_t start = 0; start < process_ids.size(); start += kPushBatch) {
+    const auto first = process_ids.begin() + static_cast<std::ptrdiff_t>(start);
+    const auto last = process_ids.begin() +
+                      static_cast<std::ptrdiff_t>(std::min(process_ids.size(), start + kPushBatch));
+    auto pushed = redis_->eval(kPush, {kStream, kCovered}, std::vector<std::string>(first, last));
+    if (!pushed) return Unexpected{pushed.error()};
+  }
   return {};
 }
 
@@ -124,7 +134,7 @@ Expected<std::vector<std::string>> RedisWorkStream::sweep_uncovered(
     for (std::size_t i = start; i < end; ++i) {
       const std::size_t k = i - start;
       if (k < covered->elements.size() && covered->elements[k].integer == 1) continue;
-      if (auto added = push(process_ids[i]); !added) return Unexpected{added.error()};
+      if (auto added = push({process_ids[i]}); !added) return Unexpected{added.error()};
       pushed.push_back(process_ids[i]);
     }
   }

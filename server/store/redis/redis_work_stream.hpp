@@ -22,7 +22,7 @@ class RedisWorkStream final : public QueueIndex {
   // untouched before another worker takes it over.
   RedisWorkStream(std::shared_ptr<redis::Client> redis, std::string consumer, Duration lease);
 
-  Status push(const std::string& process_id) override;
+  Status push(const std::vector<std::string>& process_ids) override;
   Status push_again(const std::string& process_id) override;
   Expected<std::optional<Entry>> next(Duration wait) override;
   Status touch(const Entry& entry) override;
