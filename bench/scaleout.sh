@@ -205,8 +205,8 @@ summary=$(cat <<TXT
 Yardsticks, same run ($connections connections): redis-benchmark SET $redis_set req/s, XADD
 $redis_xadd req/s; MongoDB journaled inserts of one document $mongo_single/s, of 32 at a
 time $mongo_batched documents/s ($mongo_batches inserts/s), lookups by _id $mongo_finds/s.
-A submission costs two journaled inserts (its process with its key, and audit; batched with the others
-in flight) and a status read one audit record: POST (b) is $(pct "${rps[b-post]}" "$mongo_single")
+A submission waits for one journaled insert (its process with its key, batched with the others
+in flight; its audit records follow in blocks) and a status read writes one audit record: POST (b) is $(pct "${rps[b-post]}" "$mongo_single")
 of MongoDB's single inserts, GET (b) $(pct "${rps[b-get]}" "$mongo_batched") of its batched documents.
 Worker takeover after kill -9 (lease 3s, $takeovers runs): median ${take_median} s, worst ${take_worst} s.
 Redis after all runs: $redis_keys keys, used_memory $redis_memory bytes.
