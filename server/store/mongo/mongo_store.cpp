@@ -84,6 +84,8 @@ void MongoStore::acceptances_loop() {
 // queues them, within a lease. So nothing is tried again here, which could record an
 // acceptance twice.
 void MongoStore::record_acceptances() {
+  // One call at a time, so that a call returns after what another one took is written too.
+  std::lock_guard writing(acceptances_writing_);
   std::vector<AuditEvent> records;
   {
     std::lock_guard lock(acceptances_mutex_);

@@ -53,7 +53,7 @@ class MongoStore final : public Store {
   // sweeper, which queues it, also records its acceptance).
   void attach_queue(std::shared_ptr<QueueIndex> queue);
   // Writes now the acceptances create_process left to the store's thread: their records,
-  // then their entries.
+  // then their entries. Returns once those the thread took before are written too.
   void record_acceptances();
   // token_usable() asks `index` (Redis) instead of MongoDB, which it builds again when it
   // was lost, and compares with MongoDB every kReconcileEvery.
@@ -201,6 +201,7 @@ class MongoStore final : public Store {
   GroupCommit<const std::vector<AuditEvent>*, Status> audit_appends_;
   std::shared_ptr<QueueIndex> queue_;
   std::mutex acceptances_mutex_;
+  std::mutex acceptances_writing_;
   std::condition_variable acceptances_wake_;
   std::vector<AuditEvent> acceptances_;  // their records, in the order of the inserts
   bool stopping_ = false;
