@@ -29,6 +29,26 @@ TEST_P(StoreTest, CreatesProcessesWithDailyIds) {
   EXPECT_EQ(store_->create_process(next_day)->process.view.process_id, "PROC-20260115-00001");
 }
 
+// What the metrics show of the store: processes in each state, and those queued.
+TEST_P(StoreTest, ProcessCountsCountEveryStateAndTheQueued) {
+  for (const char* key : {"k1", "k2", "k3", "k4"})
+    ASSERT_TRUE(store_->create_process(new_process("acme", key)));
+  std::vector<std::string> claimed;
+  for (int i = 0; i < 3; ++i) {
+    auto next = store_->claim_next(now_utc());
+    ASSERT_TRUE(next && next->has_value()) << i;
+    claimed.push_back((*next)->view.process_id);
+  }
+  ASSERT_TRUE(store_->complete(claimed[0], {{"ok", true}}, now_utc()));
+  ASSERT_TRUE(store_->fail_process(claimed[1], {"E", "m", {}}, false, now_utc()));
+  auto counts = store_->process_counts();
+  ASSERT_TRUE(counts) << counts.error();
+  EXPECT_EQ(counts->by_status,
+            (std::map<std::string, std::int64_t>{
+                {"accepted", 1}, {"processing", 1}, {"completed", 1}, {"failed", 1}}));
+  EXPECT_EQ(counts->queued, 1);
+}
+
 // Several gateways at once, each taking blocks of ids as it uses them up: no id is handed
 // out twice, and every one is of the day.
 TEST_P(StoreTest, IdsNeverRepeatAcrossStoresTakingBlocksAtOnce) {

@@ -157,7 +157,7 @@ Status MongoStore::ready() {
   std::lock_guard lock(schema_mutex_);
   if (schema_ready_.load()) return {};
   const std::vector<std::pair<std::string, json>> indexes = {
-      {"processes", {{"key", {{"seq", 1}}}, {"name", "seq"}}},
+      {"processes", {{"key", {{"status", 1}, {"leaseUntil", 1}}}, {"name", "status_lease"}}},
       {"processes", {{"key", {{"queued", 1}, {"seq", 1}}}, {"name", "queue"}}},
       {"processes", {{"key", {{"tenant", 1}, {"seq", 1}}}, {"name", "tenant_seq"}}},
       {"processes",
@@ -534,20 +534,45 @@ Expected<bool> MongoStore::forgotten_key(const std::string& process_id) {
   return written->modified > 0;
 }
 
+// A count for each state and one of the queued, each served by an index on MongoDB
+// (status_lease, queue) rather than a $group that reads every process ever kept. Finished
+// processes only grow in number and counting them costs as many index entries: they are
+// counted again at most every kFinishedCountsFor, and the last counts stand in between (and
+// when counting them fails).
 Expected<ProcessCounts> MongoStore::process_counts() {
   ProcessCounts counts;
-  auto grouped = db_->aggregate(
-      "processes", json::array({{{"$group", {{"_id", "$status"}, {"n", {{"$sum", 1}}}}}}}),
-      [&](json& row) {
-        if (row["_id"].is_string()) counts.by_status[row["_id"]] = row.value("n", std::int64_t{0});
-      });
-  if (!grouped) return Unexpected{grouped.error()};
-  auto queued =
-      db_->aggregate("processes",
-                     json::array({{{"$match", {{"queued", true}}}},
-                                  {{"$group", {{"_id", nullptr}, {"n", {{"$sum", 1}}}}}}}),
-                     [&](json& row) { counts.queued = row.value("n", std::int64_t{0}); });
+  const auto count = [&](const json& query) -> Expected<std::int64_t> {
+    auto counted = db_->command("count", "processes", {{"query", query}});
+    if (!counted) return Unexpected{counted.error()};
+    return counted->value("n", std::int64_t{0});
+  };
+  for (const char* status : {"accepted", "processing"}) {
+    auto n = count({{"status", status}});
+    if (!n) return Unexpected{n.error()};
+    if (*n > 0) counts.by_status[status] = *n;
+  }
+  auto queued = count({{"queued", true}});
   if (!queued) return Unexpected{queued.error()};
+  counts.queued = *queued;
+  std::lock_guard lock(finished_mutex_);
+  const auto now = std::chrono::steady_clock::now();
+  if (!finished_counted_ || now - finished_counted_at_ >= kFinishedCountsFor) {
+    std::map<std::string, std::int64_t> finished;
+    bool counted = true;
+    for (const char* status : {"completed", "failed"}) {
+      auto n = count({{"status", status}});
+      if (!n) {
+        spdlog::warn("metrics: {} processes not counted: {}", status, n.error());
+        counted = false;
+        break;
+      }
+      if (*n > 0) finished[status] = *n;
+    }
+    if (counted) finished_ = std::move(finished);
+    finished_counted_ = true;
+    finished_counted_at_ = now;
+  }
+  counts.by_status.insert(finished_.begin(), finished_.end());
   return counts;
 }
 

@@ -215,6 +215,12 @@ class MongoStore final : public Store {
   std::mutex usable_mutex_;
   // "client\nfamily" -> until when the index's "usable" is trusted (see kUsableFor).
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> usable_until_;
+  // What process_counts() last counted of the finished processes, and when.
+  static constexpr auto kFinishedCountsFor = std::chrono::minutes(1);
+  std::mutex finished_mutex_;
+  bool finished_counted_ = false;
+  std::chrono::steady_clock::time_point finished_counted_at_{};
+  std::map<std::string, std::int64_t> finished_;
   std::mutex reconcile_mutex_;
   std::chrono::steady_clock::time_point last_reconcile_{};
   std::mutex entries_mutex_;

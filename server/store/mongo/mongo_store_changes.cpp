@@ -5,7 +5,6 @@
 
 #include <unordered_map>
 
-#include "server/store/mongo/mongo_rows.hpp"
 #include "server/store/mongo/mongo_store.hpp"
 
 namespace stargate::server {
@@ -78,16 +77,14 @@ Expected<ChangePage> MongoStore::changes_after(const ChangeQuery& query) {
   page.more = consumed < entries.size() || entries.size() == wanted;
   if (ids.empty()) return page;
 
-  std::unordered_map<std::string, ProcessRecord> found;
-  auto scanned = db_->find("processes", {{"_id", {{"$in", ids}}}, {"tenant", query.tenant}}, {},
-                           [&](json& doc) {
-                             auto record = mongo::rows::read_process(doc);
-                             found.emplace(record.view.process_id, std::move(record));
-                           });
-  if (!scanned) return Unexpected{scanned.error()};
+  // Each by its _id (a completed one from memory): FerretDB answers an $in of ids by
+  // reading the whole collection, and a lookup of one _id from its index.
   for (const auto& id : ids) {
-    if (auto it = found.find(id); it != found.end())
-      page.processes.push_back(std::move(it->second));
+    auto record = load(id);
+    if (!record) return Unexpected{record.error()};
+    if (*record && (*record)->tenant == query.tenant) {
+      page.processes.push_back(std::move(**record));
+    }
   }
   return page;
 }

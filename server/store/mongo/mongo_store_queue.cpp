@@ -170,18 +170,24 @@ void MongoStore::sweep_if_due(TimePoint now) {
   std::vector<std::string> ids;
   std::map<std::string, json> accepted;
   const auto settled = to_unix_ms(now - kSettle);
-  auto scanned =
-      db_->find("processes", claimable_filter(to_unix_ms(now)),
-                {{"projection",
-                  {{"_id", 1}, {"status", 1}, {"tenant", 1}, {"attempt", 1}, {"updatedAt", 1}}}},
-                [&](json& doc) {
-                  const std::string id = doc.value("_id", "");
-                  if (doc.value("status", "") == "accepted") {
-                    if (doc.value("updatedAt", std::int64_t{0}) > settled) return;
-                    accepted[id] = std::move(doc);
-                  }
-                  ids.push_back(id);
-                });
+  const auto each = [&](json& doc) {
+    const std::string id = doc.value("_id", "");
+    if (doc.value("status", "") == "accepted") {
+      if (doc.value("updatedAt", std::int64_t{0}) > settled) return;
+      accepted[id] = std::move(doc);
+    }
+    ids.push_back(id);
+  };
+  const json projection = {
+      {"projection", {{"_id", 1}, {"status", 1}, {"tenant", 1}, {"attempt", 1}, {"updatedAt", 1}}}};
+  // Two queries rather than claimable_filter's $or, so that MongoDB serves each from an
+  // index (queue; status_lease) instead of reading every process ever kept.
+  auto scanned = db_->find("processes", {{"queued", true}}, projection, each);
+  if (scanned) {
+    scanned = db_->find("processes",
+                        {{"status", "processing"}, {"leaseUntil", {{"$lt", to_unix_ms(now)}}}},
+                        projection, each);
+  }
   if (!scanned) {
     spdlog::warn("queue sweeper: {}", scanned.error());
     return;
