@@ -29,9 +29,11 @@ pids+=($!)
 wait_for "[ -S /run/systemd/journal/stdout ] && [ -S /run/systemd/journal/socket ]" "$work/journald.log"
 
 # Runs a program with stderr and stdout on a journal stream, as a systemd service would.
+# Started with & it is the program itself (systemd-cat and sh each exec the next), so that
+# the PID in $! is the one stack_cleanup stops.
 as_service() {  # as_service IDENTIFIER COMMAND...
   local identifier=$1; shift
-  systemd-cat --identifier="$identifier" sh -c \
+  exec systemd-cat --identifier="$identifier" sh -c \
     'JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2) exec "$@"' sh "$@"
 }
 
