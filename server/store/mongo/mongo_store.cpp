@@ -556,7 +556,7 @@ Expected<ProcessCounts> MongoStore::process_counts() {
   counts.queued = *queued;
   std::lock_guard lock(finished_mutex_);
   const auto now = std::chrono::steady_clock::now();
-  if (!finished_counted_ || now - finished_counted_at_ >= kFinishedCountsFor) {
+  if (!finished_counted_at_ || now - *finished_counted_at_ >= kFinishedCountsFor) {
     std::map<std::string, std::int64_t> finished;
     bool counted = true;
     for (const char* status : {"completed", "failed"}) {
@@ -569,7 +569,6 @@ Expected<ProcessCounts> MongoStore::process_counts() {
       if (*n > 0) finished[status] = *n;
     }
     if (counted) finished_ = std::move(finished);
-    finished_counted_ = true;
     finished_counted_at_ = now;
   }
   counts.by_status.insert(finished_.begin(), finished_.end());

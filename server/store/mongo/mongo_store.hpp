@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -218,8 +219,7 @@ class MongoStore final : public Store {
   // What process_counts() last counted of the finished processes, and when.
   static constexpr auto kFinishedCountsFor = std::chrono::minutes(1);
   std::mutex finished_mutex_;
-  bool finished_counted_ = false;
-  std::chrono::steady_clock::time_point finished_counted_at_{};
+  std::optional<std::chrono::steady_clock::time_point> finished_counted_at_;
   std::map<std::string, std::int64_t> finished_;
   std::mutex reconcile_mutex_;
   std::chrono::steady_clock::time_point last_reconcile_{};
