@@ -27,8 +27,9 @@ class ChangeIndex {
   };
 
   virtual ~ChangeIndex() = default;
-  // A process of `tenant` changed (its change is in the record).
-  virtual Status record(const std::string& tenant, const std::string& process_id) = 0;
+  // Processes of `tenant` changed (their changes are in the record): one entry each, in
+  // this order, added at once.
+  virtual Status record(const std::string& tenant, const std::vector<std::string>& process_ids) = 0;
   // Makes the readers of each tenant whose entry could not be added resynchronise, once the
   // index answers again. Writers call it often (record() does it first).
   virtual void repair() = 0;

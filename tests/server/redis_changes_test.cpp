@@ -2,8 +2,11 @@
 // server: a change written by a worker is seen and heard by a gateway that is another
 // program, and whatever Redis loses (its data, an entry a writer could not add, entries
 // trimmed with age) turns into a refused cursor, never into a change silently skipped.
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
+#include <set>
+#include <thread>
 
 #include "tests/server/redis_backend_fixture.hpp"
 
@@ -96,6 +99,50 @@ TEST_F(RedisChangesTest, AListenerBackFromAnOutageTellsEveryReaderToLook) {
   submit(*gateway, "k1");
   EXPECT_EQ(heard.wait_for(2), (std::vector<std::string>{"", "acme"}));
   gateway->on_change(nullptr);
+}
+
+// Submissions at once share one insert and one script that puts them on the feed: each
+// new process is on it by the time its submitter has its answer, and a key sent twice at
+// once makes one process, so one entry.
+TEST_F(RedisChangesTest, SubmissionsAtOnceAreEachOnTheFeedWhenAnswered) {
+  auto gateway = open(30s);
+  // The ids on the tenant's feed, as Redis holds them (every entry, repeats included).
+  const auto on_feed = [&] {
+    std::vector<std::string> ids;
+    auto entries = redis_->command({"XRANGE", "stargate:changes:acme", "-", "+"});
+    EXPECT_TRUE(entries) << entries.error();
+    if (!entries) return ids;
+    for (const auto& entry : entries->elements)
+      ids.push_back(entry.elements.at(1).elements.at(1).text);
+    return ids;
+  };
+  constexpr int kThreads = 8, kEach = 25;
+  std::mutex mutex;
+  std::set<std::string> answered;
+  int missing = 0;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        // Every thread also sends the key "shared-I": one process for all of them.
+        for (const auto& key :
+             {"t" + std::to_string(t) + "-" + std::to_string(i), "shared-" + std::to_string(i)}) {
+          const auto id = submit(*gateway, key);
+          const auto now = on_feed();
+          std::lock_guard lock(mutex);
+          if (std::find(now.begin(), now.end(), id) == now.end()) ++missing;
+          answered.insert(id);
+        }
+      }
+    });
+  }
+  for (auto& thread : threads)
+    thread.join();
+  EXPECT_EQ(missing, 0) << "a submission was answered before it was on the feed";
+  EXPECT_EQ(answered.size(), std::size_t{kThreads * kEach + kEach});
+  const auto ids = on_feed();
+  EXPECT_EQ(ids.size(), answered.size()) << "one entry per new process";
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()), answered);
 }
 
 TEST_F(RedisChangesTest, CursorsOfARedisThatLostItsDataAreRefused) {

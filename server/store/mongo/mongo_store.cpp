@@ -33,7 +33,7 @@ MongoStore::MongoStore(std::unique_ptr<Client> client, Duration lease, std::stri
     : db_(std::move(client)),
       lease_(lease),
       worker_(std::move(worker)),
-      process_inserts_(batched_inserts("processes")),
+      process_inserts_(process_inserts()),
       audit_appends_(
           [this](std::vector<const std::vector<AuditEvent>*>& batch) {
             std::vector<AuditEvent> all;
@@ -114,19 +114,23 @@ void MongoStore::record_acceptances() {
 
 // Concurrent submissions write their processes in one unordered insert: the server refuses
 // each reused key on its own and writes the rest, so that one reused key does not hold up
-// the others, and N submissions at once cost one journaled write instead of N. At most
-// kInsertBatch documents go in one insert.
+// the others, and N submissions at once cost one journaled write instead of N. The new
+// processes then go on the change feed together too (one script a tenant), before any of
+// their submitters answers. At most kInsertBatch documents go in one insert.
 constexpr std::size_t kInsertBatch = 128;
 
-std::unique_ptr<MongoStore::Inserts> MongoStore::batched_inserts(std::string collection) {
+std::unique_ptr<MongoStore::Inserts> MongoStore::process_inserts() {
   return std::make_unique<Inserts>(
-      [this, collection = std::move(collection)](std::vector<json>& documents) {
+      [this](std::vector<json>& documents) {
         std::vector<Expected<bool>> out;
         try {
+          std::vector<std::pair<std::string, std::string>> made;  // tenant, id of each
           json batch = json::array();
-          for (auto& document : documents)
+          for (auto& document : documents) {
+            made.emplace_back(document.value("tenant", ""), document.value("_id", ""));
             batch.push_back(std::move(document));
-          auto written = db_->write("insert", collection,
+          }
+          auto written = db_->write("insert", "processes",
                                     {{"documents", std::move(batch)}, {"ordered", false}});
           if (!written) {
             out.assign(documents.size(), Unexpected{written.error()});
@@ -144,6 +148,12 @@ std::unique_ptr<MongoStore::Inserts> MongoStore::batched_inserts(std::string col
               out.assign(documents.size(), fail("mongodb: a batched insert was refused"));
             }
           }
+          std::map<std::string, std::vector<std::string>> by_tenant;
+          for (std::size_t k = 0; k < out.size(); ++k) {
+            if (out[k] && *out[k]) by_tenant[made[k].first].push_back(made[k].second);
+          }
+          for (const auto& [tenant, ids] : by_tenant)
+            changed(tenant, ids);
         } catch (const std::exception& e) {
           out.assign(documents.size(), fail(std::string("mongodb: ") + e.what()));
         }
@@ -373,7 +383,6 @@ Expected<Insertion> MongoStore::create_process(const NewProcess& process) {
       }
       continue;  // let go (here or by another request): take it again
     }
-    changed(process.tenant, *id);
     AuditEvent acceptance = state_event(*id, process.tenant, nullptr, "accepted", process.now);
     if (queue_) {  // recorded, then queued, by the store's thread (see attach_queue)
       {

@@ -124,10 +124,10 @@ class MongoStore final : public Store {
 
  private:
   MongoStore(std::unique_ptr<mongo::Client> client, Duration lease, std::string worker);
-  // Inserts of single documents into `collection`, batched: true when written, false when
-  // a document with its _id was there already.
+  // Inserts of new processes' documents, batched: true when written (and on the change
+  // feed), false when one with its _id or key was there already.
   using Inserts = GroupCommit<nlohmann::json, Expected<bool>>;
-  std::unique_ptr<Inserts> batched_inserts(std::string collection);
+  std::unique_ptr<Inserts> process_inserts();
   // Makes the indexes once the server is reachable.
   Status ready();
   Expected<std::optional<ProcessRecord>> load(const std::string& process_id);
@@ -175,6 +175,7 @@ class MongoStore final : public Store {
   // Puts a change that is in MongoDB on the change feed; a failure is only logged (the
   // index then makes the tenant's readers resynchronise).
   void changed(const std::string& tenant, const std::string& process_id);
+  void changed(const std::string& tenant, const std::vector<std::string>& process_ids);
   // What the feed last heard of a process this worker holds, so that progress which
   // changes nothing is no change.
   struct Held {

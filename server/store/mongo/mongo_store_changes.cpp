@@ -21,12 +21,18 @@ constexpr std::size_t kMaxEntries = 2000;
 }  // namespace
 
 void MongoStore::changed(const std::string& tenant, const std::string& process_id) {
-  if (!changes_) return;
-  if (auto recorded = changes_->record(tenant, process_id); !recorded) {
+  changed(tenant, std::vector<std::string>{process_id});
+}
+
+void MongoStore::changed(const std::string& tenant, const std::vector<std::string>& process_ids) {
+  if (!changes_ || process_ids.empty()) return;
+  if (auto recorded = changes_->record(tenant, process_ids); !recorded) {
     spdlog::warn(
-        "process {}: change not put on the change feed ({}); tenant {}'s readers "
+        "process {}{}: change not put on the change feed ({}); tenant {}'s readers "
         "resynchronise once Redis answers",
-        process_id, recorded.error(), tenant);
+        process_ids.front(),
+        process_ids.size() > 1 ? fmt::format(" and {} more", process_ids.size() - 1) : "",
+        recorded.error(), tenant);
   }
 }
 

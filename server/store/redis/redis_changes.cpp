@@ -19,21 +19,24 @@ std::string stream_key(const std::string& tenant) {
   return "stargate:changes:" + tenant;
 }
 
-// KEYS: stream, epochs, wake stream, trimmed; ARGV: tenant, process id, retention in
-// seconds, entries the wake stream keeps. Entries older than the retention go, and the
-// newest of them is noted in `trimmed` (Redis notes only XDEL's in max-deleted-entry-id).
+// KEYS: stream, epochs, wake stream, trimmed; ARGV: tenant, retention in seconds, entries
+// the wake stream keeps, then the process ids (one entry each, one wakeup for all).
+// Entries older than the retention go, and the newest of them is noted in `trimmed` (Redis
+// notes only XDEL's in max-deleted-entry-id).
 constexpr const char* kRecord = R"lua(
 local now = redis.call('TIME')
 redis.call('HSETNX', KEYS[2], ARGV[1], now[1] .. string.format('%06d', now[2]))
-local oldest = (tonumber(now[1]) - tonumber(ARGV[3])) .. '000'
+local oldest = (tonumber(now[1]) - tonumber(ARGV[2])) .. '000'
 local first = redis.call('XRANGE', KEYS[1], '-', '(' .. oldest, 'COUNT', 1)
 if #first > 0 then
   local gone = redis.call('XREVRANGE', KEYS[1], '(' .. oldest, '-', 'COUNT', 1)
   redis.call('HSET', KEYS[4], ARGV[1], gone[1][1])
   redis.call('XTRIM', KEYS[1], 'MINID', oldest)
 end
-redis.call('XADD', KEYS[1], '*', 'p', ARGV[2])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 't', ARGV[1])
+for i = 4, #ARGV do
+  redis.call('XADD', KEYS[1], '*', 'p', ARGV[i])
+end
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 't', ARGV[1])
 return 1
 )lua";
 
@@ -139,10 +142,13 @@ RedisChanges::~RedisChanges() {
   stop_listening();
 }
 
-Status RedisChanges::record(const std::string& tenant, const std::string& process_id) {
+Status RedisChanges::record(const std::string& tenant,
+                            const std::vector<std::string>& process_ids) {
+  if (process_ids.empty()) return {};
   repair();
-  auto recorded = redis_->eval(kRecord, {stream_key(tenant), kEpochs, kWake, kTrimmed},
-                               {tenant, process_id, retention_seconds_, std::to_string(kWakeKept)});
+  std::vector<std::string> args = {tenant, retention_seconds_, std::to_string(kWakeKept)};
+  args.insert(args.end(), process_ids.begin(), process_ids.end());
+  auto recorded = redis_->eval(kRecord, {stream_key(tenant), kEpochs, kWake, kTrimmed}, args);
   if (!recorded) {
     std::lock_guard lock(lost_mutex_);
     lost_.insert(tenant);

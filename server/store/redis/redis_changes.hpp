@@ -35,7 +35,7 @@ class RedisChanges final : public ChangeIndex {
   RedisChanges(const RedisChanges&) = delete;
   RedisChanges& operator=(const RedisChanges&) = delete;
 
-  Status record(const std::string& tenant, const std::string& process_id) override;
+  Status record(const std::string& tenant, const std::vector<std::string>& process_ids) override;
   // New epochs for the tenants whose entries were lost.
   void repair() override;
   Expected<std::string> head(const std::string& tenant) override;
