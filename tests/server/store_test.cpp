@@ -26,6 +26,23 @@ TEST_P(StoreTest, CreatesProcessesWithDailyIds) {
   EXPECT_EQ(store_->create_process(next_day)->process.view.process_id, "PROC-20260115-00001");
 }
 
+// One gateway alone numbers its processes one after another, past the blocks of ids it
+// takes (the next one taken ahead, while the last is used), and starts again at 1 on a new
+// day, whatever it had taken for the day before.
+TEST_P(StoreTest, IdsOfOneStoreFollowEachOtherAcrossBlocksAndDays) {
+  for (int i = 1; i <= 250; ++i) {
+    auto created = store_->create_process(new_process("acme", ""));
+    ASSERT_TRUE(created) << created.error();
+    const auto number = std::to_string(i);
+    EXPECT_EQ(created->process.view.process_id,
+              "PROC-20260114-" + std::string(5 - number.size(), '0') + number);
+  }
+  auto next_day = new_process("acme", "");
+  next_day.now += std::chrono::hours(24);
+  EXPECT_EQ(store_->create_process(next_day)->process.view.process_id, "PROC-20260115-00001");
+  EXPECT_EQ(store_->create_process(next_day)->process.view.process_id, "PROC-20260115-00002");
+}
+
 // What the metrics show of the store: processes in each state, and those queued.
 TEST_P(StoreTest, ProcessCountsCountEveryStateAndTheQueued) {
   for (const char* key : {"k1", "k2", "k3", "k4"})

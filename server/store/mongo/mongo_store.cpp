@@ -68,11 +68,19 @@ void MongoStore::attach_queue(std::shared_ptr<QueueIndex> queue) {
   }
 }
 
+// An audit block is one insert whatever its size, and on FerretDB's SQLite handler each
+// insert holds the one writer that the process inserts need too (some milliseconds under
+// load, and a colliding insert sleeps before it tries again): the acceptances of
+// kAcceptanceGather go in one block. Their queue entries follow them, so a new process
+// reaches a worker up to that much later.
+constexpr auto kAcceptanceGather = std::chrono::milliseconds(20);
+
 void MongoStore::acceptances_loop() {
   std::unique_lock lock(acceptances_mutex_);
   for (;;) {
     acceptances_wake_.wait(lock, [&] { return stopping_ || !acceptances_.empty(); });
     if (acceptances_.empty()) return;  // stopping, with nothing left
+    acceptances_wake_.wait_for(lock, kAcceptanceGather, [&] { return stopping_; });
     lock.unlock();
     record_acceptances();  // all that waits: the audit's group commit batches them
     lock.lock();
@@ -253,10 +261,9 @@ Expected<std::int64_t> MongoStore::first_missing(
   return missing;
 }
 
-// The first block of the day not taken yet, from the one after this store's last: found by
-// lookups of _id (FerretDB answers a sorted query on another field by reading every block
-// of every day).
-Status MongoStore::reserve_id_block(const std::string& day) {
+// The first block of `day` not taken yet at or after `from`: found by lookups of _id
+// (FerretDB answers a sorted query on another field by reading every block of every day).
+Expected<std::int64_t> MongoStore::take_id_block(const std::string& day, std::int64_t from) {
   const auto taken = [&](std::int64_t block) -> Expected<bool> {
     bool found = false;
     auto scanned = db_->find("id_blocks", {{"_id", day + ":" + std::to_string(block)}},
@@ -264,7 +271,6 @@ Status MongoStore::reserve_id_block(const std::string& day) {
     if (!scanned) return Unexpected{scanned.error()};
     return found;
   };
-  std::int64_t from = day == ids_day_ ? ids_block_ + 1 : 0;
   for (int attempt = 0; attempt < 100; ++attempt) {
     auto block = first_missing(from, taken);
     if (!block) return Unexpected{block.error()};
@@ -276,27 +282,56 @@ Status MongoStore::reserve_id_block(const std::string& day) {
                                                 {"owner", worker_},
                                                 {"at", to_unix_ms(now_utc())}}})}});
     if (!inserted) return Unexpected{inserted.error()};
-    if (inserted->duplicate_key) {  // another gateway took it first: the next one
-      from = *block + 1;
-      continue;
-    }
-    ids_day_ = day;
-    ids_block_ = *block;
-    ids_next_ = *block * kIdBlock + 1;
-    ids_end_ = ids_next_ + kIdBlock;
-    return {};
+    if (!inserted->duplicate_key) return *block;
+    from = *block + 1;  // another gateway took it first: the next one
   }
   return fail("store: no free block of process ids after 100 tries");
 }
 
+// Taking a block costs two round trips, during which no submission of this store could
+// have an id: so the submission that passes the middle of a block takes the next one (the
+// spare) after its own id, while the others go on. A spare of another day is dropped (a
+// gap, as a stopped gateway leaves).
 Expected<std::string> MongoStore::next_process_id(TimePoint now, std::int64_t& seq) {
   const std::string day = format_process_id(now, 0).substr(5, 8);
-  std::lock_guard lock(ids_mutex_);
-  if (day != ids_day_ || ids_next_ >= ids_end_) {
-    if (auto reserved = reserve_id_block(day); !reserved) return Unexpected{reserved.error()};
+  std::unique_lock lock(ids_mutex_);
+  if (day != ids_day_) {
+    ids_spare_.reset();
+    ids_last_block_ = -1;
+    ids_next_ = ids_end_ = 0;
+  }
+  if (ids_next_ >= ids_end_) {
+    std::int64_t block = 0;
+    if (ids_spare_) {
+      block = *ids_spare_;
+      ids_spare_.reset();
+    } else {
+      auto taken = take_id_block(day, ids_last_block_ + 1);
+      if (!taken) return Unexpected{taken.error()};
+      block = *taken;
+    }
+    ids_day_ = day;
+    ids_last_block_ = std::max(ids_last_block_, block);
+    ids_next_ = block * kIdBlock + 1;
+    ids_end_ = ids_next_ + kIdBlock;
   }
   const std::int64_t n = ids_next_++;
   seq = std::stoll(day) * 10'000'000'000LL + n;
+  if (!ids_spare_ && !ids_taking_spare_ && ids_end_ - ids_next_ <= kIdBlock / 2) {
+    ids_taking_spare_ = true;
+    const std::int64_t from = ids_last_block_ + 1;
+    lock.unlock();
+    auto spare = take_id_block(day, from);
+    lock.lock();
+    ids_taking_spare_ = false;
+    if (!spare) {
+      spdlog::warn("process ids: no spare block taken ({}); the next is taken when needed",
+                   spare.error());
+    } else if (day == ids_day_) {
+      ids_spare_ = *spare;
+      ids_last_block_ = std::max(ids_last_block_, *spare);
+    }
+  }
   return format_process_id(now, static_cast<std::uint64_t>(n));
 }
 

@@ -145,12 +145,13 @@ class MongoStore final : public Store {
   // no record of its acceptance (its gateway stopped, or failed, between the two writes),
   // one is appended now, marked late.
   Status audit_acceptance_if_missing(const nlohmann::json& doc);
-  // The next id of this store's block of ids for the day of `now`; a new block when that
-  // one is used up (or the day changed).
+  // The next id of this store's block of ids for the day of `now`; the spare block when
+  // that one is used up, a new block when there is none (or the day changed).
   Expected<std::string> next_process_id(TimePoint now, std::int64_t& seq);
   static Expected<std::int64_t> first_missing(
       std::int64_t from, const std::function<Expected<bool>(std::int64_t)>& exists);
-  Status reserve_id_block(const std::string& day);
+  // Takes the first free block of `day` at or after `from`: its number.
+  Expected<std::int64_t> take_id_block(const std::string& day, std::int64_t from);
   void unused_process_id(std::int64_t seq);
   Status record_revocation(const std::string& member, TimePoint now);
   Status revoke_family(const std::string& family);
@@ -192,10 +193,12 @@ class MongoStore final : public Store {
   std::atomic<bool> schema_ready_{false};
   std::mutex schema_mutex_;
   std::mutex ids_mutex_;
-  std::string ids_day_;         // the day of the block below
-  std::int64_t ids_block_ = 0;  // its number
-  std::int64_t ids_next_ = 0;   // the next number of this store's block
-  std::int64_t ids_end_ = 0;    // one past its last
+  std::string ids_day_;                    // the day of this store's block
+  std::int64_t ids_next_ = 0;              // the next number of this store's block
+  std::int64_t ids_end_ = 0;               // one past its last
+  std::optional<std::int64_t> ids_spare_;  // the block taken for when that one is used up
+  bool ids_taking_spare_ = false;          // a submission is taking it
+  std::int64_t ids_last_block_ = -1;       // the highest block of ids_day_ taken
   std::unique_ptr<Inserts> process_inserts_;
   std::mutex keys_mutex_;
   std::int64_t forget_before_ = 0;  // unix ms: keys taken before it are forgotten
