@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include <spdlog/spdlog.h>
+#include "server/store/mongo/bson_encode.hpp"
 
 namespace stargate::server::mongo {
 namespace {
@@ -39,6 +40,8 @@ class BsonPtr {
 };
 
 Expected<BsonPtr> to_bson(const nlohmann::json& value) {
+  BsonPtr walked(bson_new());
+  if (append_members(walked.get(), value)) return walked;
   const std::string text = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   bson_error_t error;
   bson_t* out = bson_new_from_json(reinterpret_cast<const std::uint8_t*>(text.data()),
