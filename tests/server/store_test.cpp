@@ -319,6 +319,39 @@ TEST_P(StoreTest, TenantsOnlySeeTheirOwn) {
   EXPECT_TRUE(store_->list_processes(query)->empty());
 }
 
+// The engine renews the leases of the processes it runs from a thread of its own, so a
+// renewal can be on its way while the process's outcome is written. The outcome stands:
+// a renewal never puts a finished process back to processing (FerretDB writes an updated
+// document whole, from what it read before: it did, and another worker ran the process
+// again after the lease).
+TEST_P(StoreTest, AnOutcomeWrittenWhileTheLeaseIsRenewedStands) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 12; ++i)
+    ids.push_back(store_->create_process(new_process("acme", ""))->process.view.process_id);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    auto claimed = store_->claim_next(now_utc());
+    ASSERT_TRUE(claimed && claimed->has_value()) << i;
+    const auto id = (*claimed)->view.process_id;
+    std::atomic<bool> finished{false};
+    std::thread renewing([&] {
+      while (!finished)
+        (void)store_->renew_lease(id, now_utc());
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    const bool done = i % 2 == 0
+                          ? store_->complete(id, {{"ok", true}}, now_utc()).has_value()
+                          : store_->fail_process(id, {"E", "m", {}}, false, now_utc()).has_value();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    finished = true;
+    renewing.join();
+    ASSERT_TRUE(done) << id;
+    const auto view = (*store_->get_process("acme", id))->view;
+    EXPECT_EQ(view.status, i % 2 == 0 ? ProcessStatus::kCompleted : ProcessStatus::kFailed) << id;
+  }
+  EXPECT_FALSE(store_->claim_next(now_utc() + std::chrono::hours(1))->has_value())
+      << "a finished process was claimable again";
+}
+
 TEST_P(StoreTest, QueueRunsInOrderAndRecordsOutcomes) {
   const auto now = now_utc();
   auto a = store_->create_process(new_process("acme", "k1"));

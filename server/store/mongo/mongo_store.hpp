@@ -217,6 +217,11 @@ class MongoStore final : public Store {
   std::shared_ptr<ChangeIndex> changes_;
   std::mutex held_mutex_;
   std::unordered_map<std::string, Held> held_;
+  // This worker's writes of the processes it holds (lease renewals, progress, the outcome)
+  // take turns. FerretDB applies an update by reading the document and writing it back
+  // whole: a renewal read before the outcome and written after it would put a completed
+  // process back to processing, and another worker would run it again after the lease.
+  std::mutex held_writes_mutex_;
   std::mutex usable_mutex_;
   // "client\nfamily" -> until when the index's "usable" is trusted (see kUsableFor).
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> usable_until_;

@@ -216,12 +216,14 @@ void MongoStore::sweep_if_due(TimePoint now) {
 }
 
 Status MongoStore::renew_lease(const std::string& process_id, TimePoint now) {
+  std::unique_lock turn(held_writes_mutex_);
   auto renewed = db_->write(
       "update", "processes",
       {{"updates",
         json::array(
             {{{"q", {{"_id", process_id}, {"status", "processing"}, {"leaseOwner", worker_}}},
               {"u", {{"$set", {{"leaseUntil", to_unix_ms(now + lease_)}}}}}}})}});
+  turn.unlock();
   if (!renewed) return Unexpected{renewed.error()};
   if (queue_) {
     std::optional<QueueIndex::Entry> entry;
@@ -253,8 +255,10 @@ Status MongoStore::update_progress(const std::string& process_id, int progress,
                     {"currentStep", step},
                     {"leaseUntil", to_unix_ms(now + lease_)},
                     {"updatedAt", to_unix_ms(now)}};
+  std::unique_lock turn(held_writes_mutex_);
   auto updated = db_->write("update", "processes",
                             {{"updates", json::array({{{"q", query}, {"u", {{"$set", set}}}}})}});
+  turn.unlock();
   if (!updated) return Unexpected{updated.error()};
   if (updated->n == 0 || !changes_) return {};  // not under this worker's lease: no change
   std::string tenant;
@@ -301,12 +305,14 @@ Expected<std::string> finish(Client& db, const std::string& process_id, const st
 
 Status MongoStore::complete(const std::string& process_id, const nlohmann::json& result,
                             TimePoint now) {
+  std::unique_lock turn(held_writes_mutex_);
   auto tenant = finish(*db_, process_id, worker_,
                        {{"status", "completed"},
                         {"progress", 100},
                         {"result", dump_json(result)},
                         {"updatedAt", to_unix_ms(now)},
                         {"finishedAt", to_unix_ms(now)}});
+  turn.unlock();
   if (!tenant) return Unexpected{tenant.error()};
   changed(*tenant, process_id);
   release(process_id);
@@ -316,12 +322,14 @@ Status MongoStore::complete(const std::string& process_id, const nlohmann::json&
 
 Status MongoStore::fail_process(const std::string& process_id, const ProcessError& error,
                                 bool retryable, TimePoint now) {
+  std::unique_lock turn(held_writes_mutex_);
   auto tenant = finish(*db_, process_id, worker_,
                        {{"status", "failed"},
                         {"error", dump_json(to_json(error))},
                         {"retryable", retryable},
                         {"updatedAt", to_unix_ms(now)},
                         {"finishedAt", to_unix_ms(now)}});
+  turn.unlock();
   if (!tenant) return Unexpected{tenant.error()};
   changed(*tenant, process_id);
   release(process_id);
