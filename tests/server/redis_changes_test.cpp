@@ -181,6 +181,26 @@ TEST_F(RedisChangesTest, AChangeThatCouldNotBeRecordedMakesItsTenantResynchronis
   EXPECT_EQ(changed_since(*gateway, fresh), std::vector<std::string>{id});
 }
 
+// The same for a submission: made while Redis is down, it is accepted (its record is in
+// MongoDB), its batch's feed entry is lost, and its tenant's cursors are refused once the
+// gateway reaches Redis again, so that no reader goes on past it.
+TEST_F(RedisChangesTest, ASubmissionMadeWhileRedisWasDownMakesItsTenantResynchronise) {
+  redis_server_ = std::make_unique<test::RedisServer>(dir_.file("redis-aof"), true);
+  ASSERT_TRUE(redis_server_->ok()) << redis_server_->error();
+  redis_ = std::make_shared<redis::Client>(*redis::parse_redis_url(redis_server_->url()));
+  auto gateway = open(30s);
+  const auto before = head(*gateway);
+  redis_server_->stop(true);
+  const auto id = submit(*gateway, "k1");
+  EXPECT_FALSE(id.empty()) << "a submission needs MongoDB, not Redis";
+  ASSERT_TRUE(redis_server_->start()) << redis_server_->error();
+  EXPECT_TRUE(test::wait_until([&] { return !known(*gateway, before); }, 10s))
+      << "a cursor from before the lost entry is still taken";
+  const auto fresh = head(*gateway);
+  const auto next = submit(*gateway, "k2");
+  EXPECT_EQ(changed_since(*gateway, fresh), std::vector<std::string>{next});
+}
+
 TEST_F(RedisChangesTest, CursorsOlderThanTheRetentionAreRefused) {
   feed_retention_ = 1s;
   auto gateway = open(30s);
