@@ -130,6 +130,7 @@ class MongoStore final : public Store {
   std::unique_ptr<Inserts> process_inserts();
   // Makes the indexes once the server is reachable.
   Status ready();
+  bool server_uses_indexes();
   Expected<std::optional<ProcessRecord>> load(const std::string& process_id);
   // The claim of one claimable process's document: nullopt when another worker won it.
   Expected<std::optional<ProcessRecord>> claim_document(const nlohmann::json& doc, TimePoint now);
