@@ -334,11 +334,15 @@ Expected<Insertion> MongoStore::create_process(const NewProcess& process) {
     }
     AuditEvent acceptance = state_event(*id, process.tenant, nullptr, "accepted", process.now);
     if (queue_) {  // recorded, then queued, by the store's thread (see attach_queue)
+      bool first = false;
       {
         std::lock_guard lock(acceptances_mutex_);
+        first = acceptances_.empty();
         acceptances_.push_back(std::move(acceptance));
       }
-      acceptances_wake_.notify_one();
+      // Only the first of a gathering wakes the thread: the others would wake it in its
+      // gathering wait for nothing, a context switch each.
+      if (first) acceptances_wake_.notify_one();
     } else if (auto audited = append_audit({std::move(acceptance)}); !audited) {
       return Unexpected{audited.error()};
     }
