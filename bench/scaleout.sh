@@ -6,22 +6,25 @@
 # each for POST submit (a new idempotency key per request) and GET status of a completed
 # process at --connections in all, with redis-benchmark SET and XADD on a redis-server of
 # the same run as the engine's own ceiling. Then the worker takeover time after a kill -9
-# (median and worst of --takeovers runs) and Redis's memory after the runs.
+# (median and worst of --takeovers runs), Redis's memory for --finished processes run to
+# their end (what they leave in Redis, scaled to 10,000) and Redis's memory after the runs.
 # MongoDB is FerretDB (SQLite handler; PostgreSQL handler with STARGATE_BENCH_FERRETDB=
 # postgresql) unless STARGATE_BENCH_MONGODB_URI names a mongod; stargate-mongo-load
 # measures its own ceiling (journaled inserts, lookups) as a yardstick.
-# Usage: bench/scaleout.sh [--duration 10s] [--connections 32] [--takeovers 5] [--record]
+# Usage: bench/scaleout.sh [--duration 10s] [--connections 32] [--takeovers 5]
+#                          [--finished 500] [--record]
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-duration=10s connections=32 takeovers=5 record=no
+duration=10s connections=32 takeovers=5 finished=500 record=no
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration=$2; shift 2 ;;
     --connections) connections=$2; shift 2 ;;
     --takeovers) takeovers=$2; shift 2 ;;
+    --finished) finished=$2; shift 2 ;;
     --record) record=yes; shift ;;
-    *) echo "usage: bench/scaleout.sh [--duration 10s] [--connections 32] [--takeovers 5] [--record]" >&2; exit 2 ;;
+    *) echo "usage: bench/scaleout.sh [--duration 10s] [--connections 32] [--takeovers 5] [--finished 500] [--record]" >&2; exit 2 ;;
   esac
 done
 
@@ -68,6 +71,7 @@ workers = 1
 lease = "${3:-30s}"
 [order]
 step_duration = "$2"
+default_stock = 1000000000000
 [rate_limit]
 per_minute = 10000000
 burst = 10000000
@@ -191,6 +195,42 @@ done
 stop
 take_median=$(printf '%s\n' "${takes[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
 take_worst=$(printf '%s\n' "${takes[@]}" | sort -n | tail -1)
+
+# --- what finished processes leave in Redis ---
+# --finished orders (steps that take no time) submitted by 16 connections at once, run to their
+# end by two workers; Redis's memory and keys before and after. What stays is the change
+# feed's entries within its retention (and the rate-limit bucket); queue entries go when
+# their process ends, answers are cached only when read.
+echo "$(date +%T) $finished processes run to their end ..." >&2
+database=stargate_finished
+config mongo 0ms
+start mongo 1 2
+rm -f "$work/secret"
+provision "$work/server.toml"
+redis_used() { redis-cli -p "$redis_port" info memory | awk -F: '/^used_memory:/ { print $2 }' | tr -d '\r'; }
+open_processes() {
+  curl -s "http://127.0.0.1:$port/metrics" |
+    awk '/^stargate_processes\{state="(accepted|processing)"\}/ { n += $2; seen = 1 }
+         END { print seen ? n : "unknown" }'
+}
+redis-cli -p "$redis_port" memory purge >/dev/null
+finished_memory_before=$(redis_used)
+printf '%s' "{\"clientProcessId\":\"finished\",\"processType\":\"order\",\"data\":$order}" >"$work/finished.json"
+finished_started=$(date +%s.%N)
+finished_accepted=$(curl -s --no-progress-meter -Z --parallel-max 16 -H "Authorization: Bearer $token" \
+  -H 'Content-Type: application/json' -d @"$work/finished.json" -o /dev/null -w '%{http_code}\n' \
+  "http://127.0.0.1:$port/api/stargate/processes?n=[1-$finished]" | grep -c '^202$' || true)
+# The counts read every process on FerretDB's SQLite handler: asked every 2 s, not more.
+left=unknown
+for _ in $(seq 900); do left=$(open_processes) && [ "$left" = 0 ] && break; sleep 2; done
+[ "$left" = 0 ] || { echo "bench: $left processes still open after 30 min" >&2; exit 1; }
+finished_seconds=$(awk -v a="$finished_started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }')
+redis-cli -p "$redis_port" memory purge >/dev/null
+finished_memory=$(( $(redis_used) - finished_memory_before ))
+finished_keys=$(redis-cli -p "$redis_port" dbsize)
+finished_per_10k=$(awk -v m="$finished_memory" -v n="$finished_accepted" 'BEGIN { printf "%.0f", n ? m * 10000 / n : 0 }')
+stop
+
 redis_memory=$(redis-cli -p "$redis_port" info memory | awk -F: '/^used_memory:/ { print $2 }' | tr -d '\r')
 redis_keys=$(redis-cli -p "$redis_port" dbsize)
 
@@ -209,6 +249,9 @@ A submission waits for one journaled insert (its process with its key, batched w
 in flight; its audit records follow in blocks) and a status read writes one audit record: POST (b) is $(pct "${rps[b-post]}" "$mongo_single")
 of MongoDB's single inserts, GET (b) $(pct "${rps[b-get]}" "$mongo_batched") of its batched documents.
 Worker takeover after kill -9 (lease 3s, $takeovers runs): median ${take_median} s, worst ${take_worst} s.
+Redis for finished processes: $finished_accepted orders run to their end in ${finished_seconds} s
+(2 workers) left $finished_memory bytes more in Redis ($finished_keys keys then), $finished_per_10k bytes
+scaled to 10,000: the change feed's entries within its retention; queue entries go when done.
 Redis after all runs: $redis_keys keys, used_memory $redis_memory bytes.
 MongoDB: $mongo_name.
 TXT
@@ -219,7 +262,7 @@ if [ "$record" = yes ]; then
     echo
     echo "### bench/scaleout.sh — $(date -u +%Y-%m-%d)"
     echo
-    echo "Command: \`bench/scaleout.sh --duration $duration --connections $connections --takeovers $takeovers\`"
+    echo "Command: \`bench/scaleout.sh --duration $duration --connections $connections --takeovers $takeovers --finished $finished\`"
     echo "(wrk on loopback, Release build; every process on this one machine). Machine: $(machine)."
     echo
     echo "$summary"

@@ -224,7 +224,7 @@ Status MongoStore::ready() {
       if (auto made = make(collection, index); !made) return made;
     }
   } else {
-    spdlog::info(
+    spdlog::debug(
         "mongodb: the server reads whole collections to answer queries (FerretDB's SQLite "
         "handler): only the unique index is made");
   }
