@@ -59,5 +59,33 @@ TEST(MongoStoreIndexes, QueryIndexesAreMadeOnlyWhereTheServerAnswersFromThem) {
   EXPECT_FALSE(again->inserted);
 }
 
+// The server down at the store's first write: nothing is made and the write fails with a
+// value; once it is back, the next write makes the indexes (the unique one among them) and
+// a key sent again is still the same process.
+TEST(MongoStoreIndexes, IndexesAreMadeOnceTheServerIsBackAfterAFirstWriteFailed) {
+  test::TempDir dir;
+  test::MongoServer mongo(dir.file("mongo"));
+  ASSERT_TRUE(mongo.ok()) << mongo.error();
+  if (!mongo.own_process()) GTEST_SKIP() << "needs a server the test can stop";
+  auto opened = MongoStore::open(mongo.uri());
+  ASSERT_TRUE(opened) << opened.error();
+  auto& store = **opened;
+  mongo.stop(true);
+  auto during = store.create_process(new_process("acme", "k1"));
+  ASSERT_FALSE(during);
+  EXPECT_NE(during.error().find("mongodb"), std::string::npos) << during.error();
+
+  ASSERT_TRUE(mongo.start()) << mongo.error();
+  ASSERT_TRUE(
+      test::wait_until([&] { return bool(store.create_process(new_process("acme", "k1"))); },
+                       std::chrono::seconds(30)));
+  auto raw = mongo::Client::open(mongo.uri());
+  ASSERT_TRUE(raw) << raw.error();
+  EXPECT_EQ(index_names(**raw, "processes").count("claim"), 1u);
+  auto again = store.create_process(new_process("acme", "k1"));
+  ASSERT_TRUE(again) << again.error();
+  EXPECT_FALSE(again->inserted);
+}
+
 }  // namespace
 }  // namespace stargate::server
