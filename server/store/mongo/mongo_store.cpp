@@ -215,8 +215,6 @@ Status MongoStore::ready() {
       {"refresh_tokens", {{"key", {{"family", 1}}}, {"name", "family"}}},
       {"token_families", {{"key", {{"clientId", 1}}}, {"name", "client"}}},
       {"audit", {{"key", {{"until", 1}}}, {"name", "until"}}},
-      {"stock_lines", {{"key", {{"sku", 1}}}, {"name", "sku"}}},
-      {"stock_lines", {{"key", {{"processId", 1}}}, {"name", "process"}}},
       {"claims", {{"key", {{"processId", 1}}}, {"name", "process"}}},
   };
   if (server_uses_indexes()) {

@@ -5,8 +5,8 @@
 // document's, and the changes that span documents are ordered so that a crash between them
 // leaves something the next attempt completes (see man/stargate-server.8, "Scale out").
 // Collections: clients, token_families, refresh_tokens, processes (each with its
-// idempotency key), id_blocks, claims, revocations, refresh_spent, audit, stock_lines,
-// stock_holds.
+// idempotency key), id_blocks, claims, revocations, refresh_spent, audit, stock_skus,
+// stock_ledger, stock_takes, stock_holds (and stock_lines, read only: an earlier version's).
 #pragma once
 
 #include <atomic>
@@ -173,7 +173,35 @@ class MongoStore final : public Store {
                                 const char* from, const char* to, TimePoint now);
   Status audit_state(const std::string& process_id, const std::string& tenant, const char* from,
                      const char* to, TimePoint now);
-  Expected<std::map<std::string, std::int64_t>> sums_by_sku(const nlohmann::json& match);
+  // Stock, as one ledger of entries for each SKU (see mongo_store_stock.cpp).
+  struct LedgerHead {
+    std::int64_t n = 0;         // the number of the SKU's last entry
+    std::int64_t reserved = 0;  // the units reserved after it
+  };
+  // A ledger read from one entry on: its last entry and the units one process's entries
+  // took (negative entries give units back).
+  struct LedgerScan {
+    LedgerHead head;
+    std::int64_t own = 0;
+  };
+  Expected<std::optional<nlohmann::json>> find_by_id(const std::string& collection,
+                                                     const std::string& id);
+  struct LedgerStart {
+    std::int64_t reserved = 0;
+    bool made = false;
+  };
+  Expected<LedgerStart> ledger_start(const std::string& sku, bool create);
+  Expected<LedgerHead> ledger_head(const std::string& sku, bool create);
+  Expected<LedgerScan> ledger_scan(const std::string& sku, std::int64_t after,
+                                   const std::string& process_id);
+  Status ledger_follow(const std::string& sku, LedgerScan& scan, const std::string& process_id);
+  Expected<std::optional<Reservation>> ledger_settle(const std::string& sku,
+                                                     const std::string& process_id,
+                                                     std::int64_t wanted,
+                                                     std::optional<std::int64_t> stock,
+                                                     LedgerScan& scan);
+  Expected<std::int64_t> take_intent(const std::string& process_id, const StockLine& line);
+  void remember_head(const std::string& sku, const LedgerHead& head);
   // Puts a change that is in MongoDB on the change feed; a failure is only logged (the
   // index then makes the tenant's readers resynchronise).
   void changed(const std::string& tenant, const std::string& process_id);
@@ -231,6 +259,8 @@ class MongoStore final : public Store {
   std::mutex finished_mutex_;
   std::optional<std::chrono::steady_clock::time_point> finished_counted_at_;
   std::map<std::string, std::int64_t> finished_;
+  std::mutex stock_mutex_;
+  std::unordered_map<std::string, LedgerHead> stock_heads_;  // the last entries seen
   std::mutex reconcile_mutex_;
   std::chrono::steady_clock::time_point last_reconcile_{};
   std::mutex entries_mutex_;

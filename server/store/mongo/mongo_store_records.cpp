@@ -1,8 +1,6 @@
-// MongoStore: clients and refresh-token families, the audit trail, and stock reservations.
+// MongoStore: clients and refresh-token families, and the audit trail.
 #include <algorithm>
 #include <optional>
-#include <random>
-#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -457,95 +455,6 @@ AuditEvent MongoStore::state_event(const std::string& process_id, const std::str
 Status MongoStore::audit_state(const std::string& process_id, const std::string& tenant,
                                const char* from, const char* to, TimePoint now) {
   return append_audit({state_event(process_id, tenant, from, to, now)});
-}
-
-Expected<std::map<std::string, std::int64_t>> MongoStore::sums_by_sku(const json& match) {
-  std::map<std::string, std::int64_t> sums;
-  auto grouped =
-      db_->aggregate("stock_lines",
-                     json::array({{{"$match", match}},
-                                  {{"$group", {{"_id", "$sku"}, {"n", {{"$sum", "$quantity"}}}}}}}),
-                     [&](json& row) {
-                       if (row["_id"].is_string())
-                         sums[row["_id"]] = row.value("n", std::int64_t{0});
-                     });
-  if (!grouped) return Unexpected{grouped.error()};
-  return sums;
-}
-
-// Without a transaction over several SKUs: the process's lines are written first, then the
-// sums of every line of those SKUs are checked against the stock. Of two orders that
-// overlap, at least the later one's check sees both, so stock is never oversold; both may
-// be refused (retryable) when they race for the last units. The hold document records that
-// the check passed, so that a run again keeps what it took.
-// How often an order that found the last units contended tries again (see reserve_stock).
-constexpr int kStockTries = 5;
-
-Expected<Reservation> MongoStore::reserve_stock(const std::string& process_id,
-                                                const std::vector<StockLine>& lines) {
-  if (auto ok = ready(); !ok) return Unexpected{ok.error()};
-  bool held = false;
-  auto scanned =
-      db_->find("stock_holds", {{"_id", process_id}}, {{"limit", 1}}, [&](json&) { held = true; });
-  if (!scanned) return Unexpected{scanned.error()};
-  if (held) return Reservation{};  // run again: it keeps what it took the first time
-  json documents = json::array();
-  json skus = json::array();
-  for (const auto& line : lines) {
-    documents.push_back({{"_id", process_id + "\n" + line.sku},
-                         {"processId", process_id},
-                         {"sku", line.sku},
-                         {"quantity", line.quantity}});
-    skus.push_back(line.sku);
-  }
-  // Every order racing for the last units writes its lines, then sees the others' and backs
-  // off: without a transaction none may win. Those that saw too many lines try again after
-  // a random pause, so that one of them finds the units free; the last try refuses.
-  std::minstd_rand jitter(std::random_device{}());
-  for (int attempt = 1;; ++attempt) {
-    if (!documents.empty()) {
-      auto written =
-          db_->write("insert", "stock_lines", {{"documents", documents}, {"ordered", false}});
-      if (!written) return Unexpected{written.error()};
-    }
-    auto sums = sums_by_sku({{"sku", {{"$in", skus}}}});
-    if (!sums) return Unexpected{sums.error()};
-    std::optional<Reservation> refused;
-    for (const auto& line : lines) {
-      const std::int64_t total = (*sums)[line.sku];
-      if (total > line.stock) {
-        const std::int64_t others = total - line.quantity;
-        refused = Reservation{false, line.sku, line.quantity, units_left(line.stock, others)};
-        break;
-      }
-    }
-    if (!refused) break;
-    auto removed = db_->write(
-        "delete", "stock_lines",
-        {{"deletes", json::array({{{"q", {{"processId", process_id}}}, {"limit", 0}}})}});
-    if (!removed) return Unexpected{removed.error()};
-    if (attempt == kStockTries) return *refused;
-    std::this_thread::sleep_for(
-        std::chrono::milliseconds(std::uniform_int_distribution<int>(5, 40)(jitter) * attempt));
-  }
-  auto hold =
-      db_->write("insert", "stock_holds", {{"documents", json::array({{{"_id", process_id}}})}});
-  if (!hold) return Unexpected{hold.error()};
-  return Reservation{};
-}
-
-Expected<std::map<std::string, std::int64_t>> MongoStore::reserved_stock(
-    const std::vector<std::string>& skus, const std::string& except_process) {
-  json match = {{"processId", {{"$ne", except_process}}}};
-  if (!skus.empty()) match["sku"] = {{"$in", skus}};
-  auto sums = sums_by_sku(match);
-  if (!sums) return Unexpected{sums.error()};
-  // Lines of orders still being checked count too: a reservation errs on the safe side.
-  std::map<std::string, std::int64_t> out;
-  for (const auto& [sku, n] : *sums) {
-    if (n > 0) out[sku] = n;
-  }
-  return out;
 }
 
 }  // namespace stargate::server
