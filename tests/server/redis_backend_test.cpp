@@ -65,7 +65,16 @@ TEST_F(RedisBackendTest, ADeadWorkersEntryIsTakenOverAfterTheLease) {
       15s));
   EXPECT_GE(std::chrono::steady_clock::now() - claimed_at, 2s);
   EXPECT_EQ(taken->view.process_id, id);
-  // Only the worker that holds it now records the outcome.
+  // Only the worker that holds it now records progress and the outcome.
+  ASSERT_TRUE(alive->update_progress(id, 30, "alive's step", now_utc()));
+  ASSERT_TRUE(dead->update_progress(id, 60, "dead's step", now_utc()));
+  ASSERT_TRUE(dead->renew_lease(id, now_utc()));
+  auto seen = gateway->get_process("acme", id);
+  ASSERT_TRUE(seen && seen->has_value());
+  EXPECT_EQ((*seen)->view.progress, 30);
+  EXPECT_EQ((*seen)->view.current_step, "alive's step");
+  EXPECT_FALSE(dead->holds(id).value_or(true));
+  EXPECT_TRUE(alive->holds(id).value_or(false));
   EXPECT_FALSE(dead->complete(id, {{"by", "dead"}}, now_utc()));
   ASSERT_TRUE(alive->complete(id, {{"by", "alive"}}, now_utc()));
   EXPECT_EQ(redis_integer({"XLEN", "stargate:queue"}), 0);

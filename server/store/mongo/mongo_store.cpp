@@ -217,7 +217,8 @@ Status MongoStore::ready() {
       {"audit", {{"key", {{"until", 1}}}, {"name", "until"}}},
       {"claims", {{"key", {{"processId", 1}}}, {"name", "process"}}},
   };
-  if (server_uses_indexes()) {
+  filters_pushed_down_ = server_uses_indexes();
+  if (filters_pushed_down_) {
     for (const auto& [collection, index] : for_queries) {
       if (auto made = make(collection, index); !made) return made;
     }

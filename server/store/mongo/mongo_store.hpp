@@ -132,6 +132,9 @@ class MongoStore final : public Store {
   Status ready();
   bool server_uses_indexes();
   Expected<std::optional<ProcessRecord>> load(const std::string& process_id);
+  // The filter of a write to a process this worker holds: nullopt when it does not hold it
+  // (see mongo_store_queue.cpp). Called in held_writes_mutex_'s turn.
+  Expected<std::optional<nlohmann::json>> held_filter(const std::string& process_id);
   // The claim of one claimable process's document: nullopt when another worker won it.
   Expected<std::optional<ProcessRecord>> claim_document(const nlohmann::json& doc, TimePoint now);
   Expected<std::optional<ProcessRecord>> claim_from_queue(TimePoint now);
@@ -220,6 +223,9 @@ class MongoStore final : public Store {
   Duration lease_;
   std::string worker_;
   std::atomic<bool> schema_ready_{false};
+  // Whether the server answers a filter other than a lone _id from an index (true until
+  // ready() asked: the form that is right on every server).
+  std::atomic<bool> filters_pushed_down_{true};
   std::mutex schema_mutex_;
   std::mutex ids_mutex_;
   std::string ids_day_;                    // the day of this store's block

@@ -19,9 +19,9 @@ using nlohmann::json;
 constexpr std::int64_t kIdBlock = 100;
 
 // The first number at or after `from` whose document `exists` does not find, for numbers
-// taken in order from 0 (blocks of ids, audit blocks): a gallop over lookups by _id, which
-// every server answers from its index, then a binary search between the last one found
-// and the first one missing.
+// taken in order from 0 (blocks of ids, audit blocks, stock ledgers): a gallop over lookups
+// by _id, which MongoDB answers from its index, then a binary search between the last one
+// found and the first one missing.
 Expected<std::int64_t> MongoStore::first_missing(
     std::int64_t from, const std::function<Expected<bool>(std::int64_t)>& exists) {
   auto there = exists(from);

@@ -6,7 +6,7 @@
 // reserved after it, and is written only as the insert of that _id, which one writer wins.
 // An order reads the last entry, checks its units against the stock, and inserts the next
 // entry with them added; a writer that lost the race reads the entries it missed and tries
-// again. So an order costs a few lookups of one _id (which every server answers from its
+// again. So an order costs a few lookups of one _id (which MongoDB answers from its
 // index) however long the SKU's history, and no unit is sold twice. Entry 0 of a SKU
 // (stock_skus, _id the SKU) starts its ledger with the units that an earlier version's
 // lines (stock_lines, never written now) hold, and lists the SKUs.
