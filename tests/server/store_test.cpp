@@ -206,6 +206,26 @@ TEST_P(StoreTest, StockIsReservedWhollyOrNotAtAllAndOncePerProcess) {
   EXPECT_TRUE(store_->reserve_stock("PROC-3", {{"SKU-A", 2, 5}})->reserved);
 }
 
+// SKUs are the client's words: separators of the store's own ids, operator-like and dotted
+// names, quotes and a 2,000-byte name are reserved and listed exactly, each on its own.
+TEST_P(StoreTest, HostileSkuNamesAreKeptApart) {
+  const std::vector<std::string> skus = {
+      "A", "A\n1", "A\n", "\n", "$where", "a.b", "\"; DROP", "ü-€", std::string(2000, 'x')};
+  for (std::size_t i = 0; i < skus.size(); ++i) {
+    auto outcome = store_->reserve_stock("PROC-" + std::to_string(i),
+                                         {{skus[i], static_cast<std::int64_t>(i + 1), 100}});
+    ASSERT_TRUE(outcome) << outcome.error();
+    EXPECT_TRUE(outcome->reserved) << i;
+  }
+  auto held = store_->reserved_stock({}, "");
+  ASSERT_TRUE(held) << held.error();
+  ASSERT_EQ(held->size(), skus.size());
+  for (std::size_t i = 0; i < skus.size(); ++i) {
+    EXPECT_EQ(held->at(skus[i]), static_cast<std::int64_t>(i + 1)) << i;
+    EXPECT_EQ((*store_->reserved_stock({skus[i]}, "PROC-" + std::to_string(i))).count(skus[i]), 0u);
+  }
+}
+
 // One process run twice at once (its lease ran out under a slow worker, another took it
 // over), through two stores: it holds its units once.
 TEST_P(StoreTest, TheSameOrderRunTwiceAtOnceReservesOnce) {

@@ -187,12 +187,13 @@ class MongoStore final : public Store {
     LedgerHead head;
     std::int64_t own = 0;
   };
-  Expected<std::optional<nlohmann::json>> find_by_id(const std::string& collection,
-                                                     const std::string& id);
+  // Entry 0: the units it starts from, and whether it is there (not only read).
   struct LedgerStart {
     std::int64_t reserved = 0;
     bool made = false;
   };
+  Expected<std::optional<nlohmann::json>> find_by_id(const std::string& collection,
+                                                     const std::string& id);
   Expected<LedgerStart> ledger_start(const std::string& sku, bool create);
   Expected<LedgerHead> ledger_head(const std::string& sku, bool create);
   Expected<LedgerScan> ledger_scan(const std::string& sku, std::int64_t after,
