@@ -5,8 +5,16 @@
 // A written batch wakes its own callers and one caller of the next batch (its writer), not
 // everyone waiting: each wakeup is a context switch, and on a busy gateway most of those
 // waiting are in the next batch.
+// Lingering (for a store a round trip away): under a steady load the callers of the batch
+// just written come back a moment after it, so its writer would find the next batch almost
+// empty and write one or two items, and the batches alternate between small and large. A
+// writer with fewer items than the recent batches held (a decaying maximum) waits up to
+// `linger` for them; it writes as soon as that many are there, and a lone caller after
+// quiet time waits for nothing.
 #pragma once
 
+#include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <exception>
@@ -28,9 +36,11 @@ class GroupCommit {
   // exception from submit(), and the next batch is written as usual.
   using Writer = std::function<std::vector<Outcome>(std::vector<Item>&)>;
 
-  // `max_batch`: at most this many items in one write (0: no limit).
-  GroupCommit(Writer writer, std::size_t max_batch)
-      : writer_(std::move(writer)), max_batch_(max_batch) {}
+  // `max_batch`: at most this many items in one write (0: no limit). `linger`: how long a
+  // writer may wait for its batch to fill (0: never).
+  GroupCommit(Writer writer, std::size_t max_batch,
+              std::chrono::microseconds linger = std::chrono::microseconds{0})
+      : writer_(std::move(writer)), max_batch_(max_batch), linger_(linger) {}
   GroupCommit(const GroupCommit&) = delete;
 
   Outcome submit(Item item) {
@@ -38,12 +48,18 @@ class GroupCommit {
     mine.item = std::move(item);
     std::unique_lock lock(mutex_);
     waiting_.push_back(&mine);
+    if (lingering_ && waiting_.size() >= wanted_) filled_.notify_one();
     while (!mine.outcome && !mine.error) {
       if (writing_) {
         mine.woken.wait(lock);
         continue;
       }
       writing_ = true;
+      if (linger_.count() > 0 && waiting_.size() < wanted_) {
+        lingering_ = true;
+        filled_.wait_for(lock, linger_, [&] { return waiting_.size() >= wanted_; });
+        lingering_ = false;
+      }
       std::vector<Waiter*> batch;
       if (max_batch_ == 0 || waiting_.size() <= max_batch_) {
         batch.swap(waiting_);
@@ -52,6 +68,8 @@ class GroupCommit {
         batch.assign(waiting_.begin(), cut);
         waiting_.erase(waiting_.begin(), cut);
       }
+      // The larger of this batch and the recent ones, falling by an eighth a batch (to 1).
+      wanted_ = std::max(batch.size(), wanted_ - (wanted_ + 7) / 8);
       lock.unlock();
       std::vector<Item> items;
       items.reserve(batch.size());
@@ -97,6 +115,10 @@ class GroupCommit {
   std::mutex mutex_;
   std::vector<Waiter*> waiting_;
   bool writing_ = false;
+  std::chrono::microseconds linger_;
+  std::condition_variable filled_;  // a lingering writer's batch has filled
+  bool lingering_ = false;
+  std::size_t wanted_ = 0;  // the batch size a writer lingers for
 };
 
 }  // namespace stargate::server
