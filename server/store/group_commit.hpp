@@ -9,8 +9,9 @@
 // just written come back a moment after it, so its writer would find the next batch almost
 // empty and write one or two items, and the batches alternate between small and large. A
 // writer with fewer items than the recent batches held (a decaying maximum) waits up to
-// `linger` for them; it writes as soon as that many are there, and a lone caller after
-// quiet time waits for nothing.
+// `linger` for them; it writes as soon as that many are there. Callers one at a time wait
+// for nobody; after a burst of N, the wanted size falls back by an eighth a batch, so the
+// next dozen or so lone callers may each wait the linger.
 #pragma once
 
 #include <algorithm>
