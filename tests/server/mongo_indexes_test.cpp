@@ -46,7 +46,7 @@ TEST(MongoStoreIndexes, QueryIndexesAreMadeOnlyWhereTheServerAnswersFromThem) {
   }
 
   const auto processes = index_names(**raw, "processes");
-  EXPECT_EQ(processes.count("claim"), 1u);  // on every server
+  EXPECT_EQ(processes.count("idempotency_key"), 1u);  // on every server
   const std::set<std::string> for_queries = {"status_lease", "queue", "tenant_seq", "key_at"};
   for (const auto& name : for_queries) {
     EXPECT_EQ(processes.count(name), reads_whole ? 0u : 1u) << name;
@@ -81,7 +81,7 @@ TEST(MongoStoreIndexes, IndexesAreMadeOnceTheServerIsBackAfterAFirstWriteFailed)
                        std::chrono::seconds(30)));
   auto raw = mongo::Client::open(mongo.uri());
   ASSERT_TRUE(raw) << raw.error();
-  EXPECT_EQ(index_names(**raw, "processes").count("claim"), 1u);
+  EXPECT_EQ(index_names(**raw, "processes").count("idempotency_key"), 1u);
   auto again = store.create_process(new_process("acme", "k1"));
   ASSERT_TRUE(again) << again.error();
   EXPECT_FALSE(again->inserted);

@@ -204,9 +204,8 @@ Status MongoStore::ready() {
   };
   // The unique index holds the idempotency keys on every server; making it also makes the
   // collection, which the explain below needs (FerretDB explains a missing one as read whole).
-  if (auto made =
-          make("processes",
-               {{"key", {{"claim", 1}, {"forgotten", 1}}}, {"name", "claim"}, {"unique", true}});
+  if (auto made = make("processes",
+                       {{"key", {{"claim", 1}}}, {"name", "idempotency_key"}, {"unique", true}});
       !made) {
     return made;
   }
@@ -262,11 +261,12 @@ Expected<std::optional<ProcessRecord>> MongoStore::load(const std::string& proce
   return found;
 }
 
-// The idempotency key is a field of its process's document, `claim` ("tenant\nkey"; the
-// process id when it has none: no id has a newline, so it is never a key), unique together
-// with `forgotten` (empty while the key is held, the process id once it is let go). Inserting the
-// process is thus also taking its key and looking the key up: one journaled write, and
-// never a key without its process.
+// The idempotency key is a field of its process's document, `claim`, unique: "tenant\nkey"
+// while the key is held, the process id when it has none or has let it go (no id has a
+// newline, so it is never a key). Inserting the process is thus also taking its key and
+// looking the key up: one journaled write, and never a key without its process. One field
+// rather than two: FerretDB's SQLite handler computes each indexed field from the whole
+// stored document at every insert.
 namespace {
 std::string key_claim(const std::string& tenant, const std::string& key) {
   return tenant + "\n" + key;
@@ -289,8 +289,7 @@ Expected<bool> MongoStore::insert_process(const std::string& id, std::int64_t se
               {"createdAt", to_unix_ms(process.now)},
               {"updatedAt", to_unix_ms(process.now)},
               {"correlationId", process.correlation_id},
-              {"claim", id},
-              {"forgotten", ""}};
+              {"claim", id}};
   // Fields at their start value (progress 0, no step, result, error or end, not retryable)
   // are left out, and read as such (rows::read_process): FerretDB's work grows with each.
   if (process.estimated_completion) {
@@ -319,18 +318,17 @@ Expected<Insertion> MongoStore::create_process(const NewProcess& process) {
       if (key.empty()) continue;  // cannot happen with a fresh id; look again
       std::optional<Insertion> held;
       std::int64_t taken_at = 0;
-      auto scanned = db_->find(
-          "processes", {{"claim", key_claim(process.tenant, key)}, {"forgotten", ""}},
-          {{"limit", 1}}, [&](json& doc) {
-            taken_at = doc.value("keyAt", std::int64_t{0});
-            held = Insertion{false, rows::read_process(doc), doc.value("requestHash", "")};
-          });
+      const std::string claim = key_claim(process.tenant, key);
+      auto scanned = db_->find("processes", {{"claim", claim}}, {{"limit", 1}}, [&](json& doc) {
+        taken_at = doc.value("keyAt", std::int64_t{0});
+        held = Insertion{false, rows::read_process(doc), doc.value("requestHash", "")};
+      });
       if (!scanned) return Unexpected{scanned.error()};
       if (held) {
         auto cut = forget_before();
         if (!cut) return Unexpected{cut.error()};
         if (taken_at >= *cut) return std::move(*held);
-        auto let_go = forgotten_key(held->process.view.process_id);
+        auto let_go = forgotten_key(held->process.view.process_id, claim);
         if (!let_go) return Unexpected{let_go.error()};
       }
       continue;  // let go (here or by another request): take it again
@@ -463,9 +461,9 @@ Expected<std::size_t> MongoStore::prune_idempotency_keys(TimePoint before) {
     forget_read_at_ = std::chrono::steady_clock::now();
   }
   if (from >= cut) return std::size_t{0};
+  // A key let go was taken before an earlier cut, so before `from`: not counted again.
   auto counted =
-      db_->command("count", "processes",
-                   {{"query", {{"forgotten", ""}, {"keyAt", {{"$gte", from}, {"$lt", cut}}}}}});
+      db_->command("count", "processes", {{"query", {{"keyAt", {{"$gte", from}, {"$lt", cut}}}}}});
   if (!counted) return Unexpected{counted.error()};
   return static_cast<std::size_t>(counted->value("n", std::int64_t{0}));
 }
@@ -488,13 +486,13 @@ Expected<std::int64_t> MongoStore::forget_before() {
   return forget_before_;
 }
 
-// Lets go of the key a process holds, taken before the cut: its mark is its own id, which
-// keeps (claim, forgotten) unique. False when another request let it go first.
-Expected<bool> MongoStore::forgotten_key(const std::string& process_id) {
+// Lets go of the key (`claim`) a process holds, taken before the cut: the claim becomes its
+// own id, unique as every id is. False when another request let it go first.
+Expected<bool> MongoStore::forgotten_key(const std::string& process_id, const std::string& claim) {
   auto written =
       db_->write("update", "processes",
-                 {{"updates", json::array({{{"q", {{"_id", process_id}, {"forgotten", ""}}},
-                                            {"u", {{"$set", {{"forgotten", process_id}}}}}}})}});
+                 {{"updates", json::array({{{"q", {{"_id", process_id}, {"claim", claim}}},
+                                            {"u", {{"$set", {{"claim", process_id}}}}}}})}});
   if (!written) return Unexpected{written.error()};
   return written->modified > 0;
 }

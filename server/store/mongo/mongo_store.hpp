@@ -171,7 +171,7 @@ class MongoStore final : public Store {
   // True when this call wrote it, false when its idempotency key is another process's.
   Expected<bool> insert_process(const std::string& id, std::int64_t seq, const NewProcess& process);
   Expected<std::int64_t> forget_before();
-  Expected<bool> forgotten_key(const std::string& process_id);
+  Expected<bool> forgotten_key(const std::string& process_id, const std::string& claim);
   static AuditEvent state_event(const std::string& process_id, const std::string& tenant,
                                 const char* from, const char* to, TimePoint now);
   Status audit_state(const std::string& process_id, const std::string& tenant, const char* from,
