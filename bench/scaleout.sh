@@ -4,29 +4,34 @@
 #   (b) redis+mongo with one gateway (and one worker),
 #   (c) redis+mongo with two gateways (two wrk instances, one per gateway, summed),
 # each for POST submit (a new idempotency key per request) and GET status of a completed
-# process at --connections in all, with redis-benchmark SET and XADD on a redis-server of
+# process at --connections in all, in --rounds rounds of (a), (b), (c) one after the other:
+# the figures are each case's median, its ratio to (a) the median of the ratios within a
+# round (the machine's speed drifts over minutes; a case is compared with the single node
+# measured a minute before it, not ten). With redis-benchmark SET and XADD on a redis-server of
 # the same run as the engine's own ceiling. Then the worker takeover time after a kill -9
 # (median and worst of --takeovers runs), Redis's memory for --finished processes run to
 # their end (what they leave in Redis, scaled to 10,000) and Redis's memory after the runs.
 # MongoDB is FerretDB (SQLite handler; PostgreSQL handler with STARGATE_BENCH_FERRETDB=
 # postgresql) unless STARGATE_BENCH_MONGODB_URI names a mongod; stargate-mongo-load
 # measures its own ceiling (journaled inserts, lookups) as a yardstick.
-# Usage: bench/scaleout.sh [--duration 10s] [--connections 32] [--takeovers 5]
+# Usage: bench/scaleout.sh [--duration 10s] [--connections 32] [--rounds 3] [--takeovers 5]
 #                          [--finished 500] [--record]
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-duration=10s connections=32 takeovers=5 finished=500 record=no
+duration=10s connections=32 rounds=3 takeovers=5 finished=500 record=no
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration=$2; shift 2 ;;
     --connections) connections=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
     --takeovers) takeovers=$2; shift 2 ;;
     --finished) finished=$2; shift 2 ;;
     --record) record=yes; shift ;;
-    *) echo "usage: bench/scaleout.sh [--duration 10s] [--connections 32] [--takeovers 5] [--finished 500] [--record]" >&2; exit 2 ;;
+    *) echo "usage: bench/scaleout.sh [--duration 10s] [--connections 32] [--rounds 3] [--takeovers 5] [--finished 500] [--record]" >&2; exit 2 ;;
   esac
 done
+[[ "$rounds" =~ ^[1-9][0-9]?$ ]] || { echo "bench/scaleout.sh: --rounds is 1 to 99" >&2; exit 2; }
 
 build_release
 work=$(mktemp -d /tmp/stargate-bench-XXXXXX)
@@ -50,8 +55,11 @@ read -r mongo_single _ mongo_finds < <("$bin/stargate-mongo-load" "${mongo_uri%/
 read -r mongo_batched mongo_batches _ < <("$bin/stargate-mongo-load" "${mongo_uri%/*}/bench_yardstick" "$connections" 5 32)
 
 # config BACKEND STEP LEASE: server.toml for the next run; each case has a database of its
-# own (set $database), so that one case's queued orders do not wait in front of the next.
+# own (set $database) and starts on an empty Redis (fresh_redis), so that one case's queued
+# orders do not wait in front of the next: a worker would otherwise take the entries the last
+# case left in the shared queue one by one, each a lookup of a process its database lacks.
 database=stargate
+fresh_redis() { redis-cli -p "$redis_port" flushall >/dev/null; }
 config() {
   local backend=""
   if [ "$1" = mongo ]; then
@@ -141,34 +149,59 @@ measure() {
          END { printf "%.0f %.2f %.2f %d\n", rps, p50, p99, bad }'
 }
 
-# case NAME MODE GATEWAYS: GET then POST, as bench/server.sh does: GET with orders that
-# finish at once, POST with orders that stay at their first step (1 h) so that the workers
-# do not compete for the machine while the gateways are measured.
+# case NAME MODE GATEWAYS ROUND: GET then POST, as bench/server.sh does: GET with orders
+# that finish at once, POST with orders that stay at their first step (1 h) so that the
+# workers do not compete for the machine while the gateways are measured. Figures go in
+# rps[NAME-get-ROUND] and so on; each round has databases of its own.
 declare -A rps p50 p99
 run_case() {
-  local name=$1 mode=$2 gateways=$3
-  database="stargate_$name"
+  local name=$1 mode=$2 gateways=$3 round=$4
+  database="stargate_${name}_$round"
   rm -rf "$work/server"
+  fresh_redis
   config "$mode" 0ms
   start "$mode" "$gateways" 1
   rm -f "$work/secret"
   provision "$work/server.toml"
-  echo "$(date +%T) $name: GET status ..." >&2
-  read -r rps[$name-get] p50[$name-get] p99[$name-get] _ < <(measure "/api/stargate/processes/$process" -H "Authorization: Bearer $token")
+  echo "$(date +%T) round $round, $name: GET status ..." >&2
+  read -r rps[$name-get-$round] p50[$name-get-$round] p99[$name-get-$round] _ < <(measure "/api/stargate/processes/$process" -H "Authorization: Bearer $token")
   stop
   config "$mode" 1h
   start "$mode" "$gateways" 1
-  echo "$(date +%T) $name: POST submit ..." >&2
-  read -r rps[$name-post] p50[$name-post] p99[$name-post] _ < <(measure "/" -s "$work/post.lua")
+  echo "$(date +%T) round $round, $name: POST submit ..." >&2
+  read -r rps[$name-post-$round] p50[$name-post-$round] p99[$name-post-$round] _ < <(measure "/" -s "$work/post.lua")
   stop
 }
-run_case a sqlite 1
-run_case b mongo 1
-run_case c mongo 2
+for round in $(seq "$rounds"); do
+  run_case a sqlite 1 "$round"
+  run_case b mongo 1 "$round"
+  run_case c mongo 2 "$round"
+done
+
+# median: of the numbers on stdin, one a line (the lower middle one of an even count)
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# Each case's figures: the median over the rounds (rps[NAME-KIND] and so on), and its
+# ratios to (a) of the same round (ratio[NAME-KIND]: the median; ratios[NAME-KIND]: each).
+declare -A ratio ratios
+for name in a b c; do
+  for kind in post get; do
+    for fig in rps p50 p99; do
+      declare -n table=$fig
+      table[$name-$kind]=$(for r in $(seq "$rounds"); do echo "${table[$name-$kind-$r]}"; done | median)
+      unset -n table
+    done
+    each=$(for r in $(seq "$rounds"); do
+      awk -v x="${rps[$name-$kind-$r]}" -v y="${rps[a-$kind-$r]}" 'BEGIN { printf "%.0f\n", 100 * x / y }'
+    done)
+    ratio[$name-$kind]="$(echo "$each" | median)%"
+    ratios[$name-$kind]=$(echo "$each" | paste -sd' ' | sed 's/ /%, /g; s/$/%/')
+  done
+done
 
 # --- worker takeover after kill -9 ---
 echo "$(date +%T) worker takeover after kill -9 ($takeovers runs) ..." >&2
 database=stargate_takeover
+fresh_redis
 config mongo 1s 3s
 start mongo 1 2
 rm -f "$work/secret"
@@ -203,6 +236,7 @@ take_worst=$(printf '%s\n' "${takes[@]}" | sort -n | tail -1)
 # their process ends, answers are cached only when read.
 echo "$(date +%T) $finished processes run to their end ..." >&2
 database=stargate_finished
+fresh_redis
 config mongo 0ms
 start mongo 1 2
 rm -f "$work/secret"
@@ -239,8 +273,12 @@ summary=$(cat <<TXT
 | case | POST req/s | POST p50/p99 ms | GET req/s | GET p50/p99 ms | POST vs (a) | GET vs (a) |
 | --- | ---: | ---: | ---: | ---: | ---: | ---: |
 | (a) SQLite single node | ${rps[a-post]} | ${p50[a-post]} / ${p99[a-post]} | ${rps[a-get]} | ${p50[a-get]} / ${p99[a-get]} | 100% | 100% |
-| (b) redis+mongo, 1 gateway | ${rps[b-post]} | ${p50[b-post]} / ${p99[b-post]} | ${rps[b-get]} | ${p50[b-get]} / ${p99[b-get]} | $(pct "${rps[b-post]}" "${rps[a-post]}") | $(pct "${rps[b-get]}" "${rps[a-get]}") |
-| (c) redis+mongo, 2 gateways | ${rps[c-post]} | ${p50[c-post]} / ${p99[c-post]} | ${rps[c-get]} | ${p50[c-get]} / ${p99[c-get]} | $(pct "${rps[c-post]}" "${rps[a-post]}") | $(pct "${rps[c-get]}" "${rps[a-get]}") |
+| (b) redis+mongo, 1 gateway | ${rps[b-post]} | ${p50[b-post]} / ${p99[b-post]} | ${rps[b-get]} | ${p50[b-get]} / ${p99[b-get]} | ${ratio[b-post]} | ${ratio[b-get]} |
+| (c) redis+mongo, 2 gateways | ${rps[c-post]} | ${p50[c-post]} / ${p99[c-post]} | ${rps[c-get]} | ${p50[c-get]} / ${p99[c-get]} | ${ratio[c-post]} | ${ratio[c-get]} |
+
+Each figure is the case's median over $rounds rounds; each ratio the median of its rounds' ratios
+to (a) of the same round, which were: POST (b) ${ratios[b-post]}; (c) ${ratios[c-post]}; GET (b)
+${ratios[b-get]}; (c) ${ratios[c-get]}.
 
 Yardsticks, same run ($connections connections): redis-benchmark SET $redis_set req/s, XADD
 $redis_xadd req/s; MongoDB journaled inserts of one document $mongo_single/s, of 32 at a
@@ -252,7 +290,7 @@ Worker takeover after kill -9 (lease 3s, $takeovers runs): median ${take_median}
 Redis for finished processes: $finished_accepted orders run to their end in ${finished_seconds} s
 (2 workers) left $finished_memory bytes more in Redis ($finished_keys keys then), $finished_per_10k bytes
 scaled to 10,000: the change feed's entries within its retention; queue entries go when done.
-Redis after all runs: $redis_keys keys, used_memory $redis_memory bytes.
+Redis after the last run: $redis_keys keys, used_memory $redis_memory bytes.
 MongoDB: $mongo_name.
 TXT
 )
@@ -262,7 +300,7 @@ if [ "$record" = yes ]; then
     echo
     echo "### bench/scaleout.sh — $(date -u +%Y-%m-%d)"
     echo
-    echo "Command: \`bench/scaleout.sh --duration $duration --connections $connections --takeovers $takeovers --finished $finished\`"
+    echo "Command: \`bench/scaleout.sh --duration $duration --connections $connections --rounds $rounds --takeovers $takeovers --finished $finished\`"
     echo "(wrk on loopback, Release build; every process on this one machine). Machine: $(machine)."
     echo
     echo "$summary"
