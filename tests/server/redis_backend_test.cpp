@@ -80,6 +80,26 @@ TEST_F(RedisBackendTest, ADeadWorkersEntryIsTakenOverAfterTheLease) {
   EXPECT_EQ(redis_integer({"XLEN", "stargate:queue"}), 0);
 }
 
+// The engine reads the clock before it asks for work, and a sweep or the wait for an entry
+// can come in between: an entry taken over once its lease ran out is judged by the time it
+// came, not by that older reading, else it would be spent as "still leased" and the process
+// would wait a lease more for the sweeper (seen as a takeover of twice the lease).
+TEST_F(RedisBackendTest, AnEntryTakenOverIsJudgedByTheTimeItCame) {
+  auto gateway = open(2s);
+  auto dead = open(2s);
+  auto alive = open(2s);
+  const auto id = submit(*gateway, "k1");
+  auto first = dead->claim_next(now_utc());
+  ASSERT_TRUE(first && first->has_value());
+  const auto read_early = now_utc();  // the lease has 2 s to go
+  std::this_thread::sleep_for(2500ms);
+  auto taken = alive->claim_next(read_early);
+  ASSERT_TRUE(taken) << taken.error();
+  ASSERT_TRUE(taken->has_value()) << "the dead worker's entry was spent, not taken over";
+  EXPECT_EQ((*taken)->view.process_id, id);
+  EXPECT_TRUE(alive->holds(id).value_or(false));
+}
+
 // A slow worker that renews its lease keeps its process: nobody runs it a second time.
 TEST_F(RedisBackendTest, ASlowWorkerThatRenewsKeepsItsProcess) {
   auto gateway = open(1500ms);
@@ -304,6 +324,13 @@ TEST_F(RedisBackendTest, ARevocationThroughOneGatewayIsRefusedByTheOtherWithinAS
 // Workers that are gone (a restart gives a worker a new name) are forgotten by the group
 // once idle and holding nothing; a worker still holding an entry is kept.
 TEST_F(RedisBackendTest, WorkersGoneAreForgottenSoRestartsLeaveNothingBehind) {
+  {
+    // A new Redis (no stream yet, as at a worker's first sweep): nobody to forget, no error.
+    RedisWorkStream first(redis_, "first", 30s);
+    auto none = first.forget_idle_workers(500ms);
+    ASSERT_TRUE(none) << none.error();
+    EXPECT_EQ(*none, 0u);
+  }
   auto gateway = open(30s);
   {
     auto finished = open(30s);

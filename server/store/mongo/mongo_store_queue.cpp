@@ -2,6 +2,7 @@
 // progress and outcomes.
 #include "server/store/mongo/mongo_store.hpp"
 
+#include <algorithm>
 #include <map>
 
 #include <spdlog/spdlog.h>
@@ -110,8 +111,11 @@ Expected<std::optional<ProcessRecord>> MongoStore::claim_from_queue(TimePoint no
     auto scanned = db_->find("processes", {{"_id", (*entry)->process_id}}, {{"limit", 1}},
                              [&](json& found) { doc = std::move(found); });
     if (!scanned) return Unexpected{scanned.error()};  // the entry stays pending: taken over later
-    if (doc && claimable(*doc, to_unix_ms(now))) {
-      auto claimed = claim_document(*doc, now);
+    // Judged by the time the entry came: `now` was read before the sweep and the wait, and
+    // a dead worker's entry comes once its lease has run out, by a clock read since.
+    const TimePoint at = std::max(now, now_utc());
+    if (doc && claimable(*doc, to_unix_ms(at))) {
+      auto claimed = claim_document(*doc, at);
       if (!claimed) return claimed;
       if (*claimed) {
         std::lock_guard lock(entries_mutex_);

@@ -55,8 +55,12 @@ RedisWorkStream::RedisWorkStream(std::shared_ptr<redis::Client> redis, std::stri
 
 Expected<redis::Reply> RedisWorkStream::with_group(const std::vector<std::string>& args) {
   auto reply = redis_->command(args);
-  if (reply || reply.error().find("NOGROUP") == std::string::npos) return reply;
-  // A new Redis, or one that lost its data: the group reads the stream from its start.
+  // NOGROUP, or "no such key" from XINFO: a new Redis, or one that lost its data. The
+  // group reads the stream from its start.
+  if (reply || (reply.error().find("NOGROUP") == std::string::npos &&
+                reply.error().find("no such key") == std::string::npos)) {
+    return reply;
+  }
   auto made = redis_->command({"XGROUP", "CREATE", kStream, kGroup, "0", "MKSTREAM"});
   if (!made && made.error().find("BUSYGROUP") == std::string::npos) {
     return Unexpected{made.error()};
