@@ -30,13 +30,13 @@ const char* state_colour(const std::string& state) {
   return "33";                                                                        // yellow
 }
 
-std::string text(const nlohmann::json& value) {
+}  // namespace
+
+std::string plain_text(const nlohmann::json& value) {
   if (value.is_string()) return value.get<std::string>();
   if (value.is_null()) return "";
   return dump_json(value);
 }
-
-}  // namespace
 
 Output::Output(bool json, bool quiet)
     : json_(json),
@@ -77,7 +77,7 @@ void Output::note(const std::string& value) const {
 
 void Output::record(const nlohmann::json& r) const {
   end_progress();
-  const auto field = [&](const char* name) { return r.contains(name) ? text(r[name]) : ""; };
+  const auto field = [&](const char* name) { return r.contains(name) ? plain_text(r[name]) : ""; };
   const auto row = [](const std::string& label, const std::string& value) {
     if (!value.empty()) std::fprintf(stdout, "%-12s %s\n", label.c_str(), value.c_str());
   };
@@ -98,8 +98,8 @@ void Output::record(const nlohmann::json& r) const {
   row("last error", field("lastError"));
   if (r.contains("error") && r["error"].is_object()) {
     const auto& e = r["error"];
-    row("error", text(e.value("code", nlohmann::json())) + ": " +
-                     text(e.value("message", nlohmann::json())));
+    row("error", plain_text(e.value("code", nlohmann::json())) + ": " +
+                     plain_text(e.value("message", nlohmann::json())));
     if (e.contains("details") && !e["details"].empty()) row("details", dump_json(e["details"]));
   }
   if (r.contains("result") && !r["result"].is_null()) {
@@ -117,10 +117,10 @@ void Output::record(const nlohmann::json& r) const {
 
 void Output::progress(const nlohmann::json& r) const {
   if (!stderr_tty_ || quiet_) return;
-  std::string line = text(r.value("clientProcessId", nlohmann::json())) + "  " +
-                     text(r.value("state", nlohmann::json()));
+  std::string line = plain_text(r.value("clientProcessId", nlohmann::json())) + "  " +
+                     plain_text(r.value("state", nlohmann::json()));
   if (r.value("progress", 0) > 0) line += "  " + std::to_string(r.value("progress", 0)) + "%";
-  const std::string step = text(r.value("currentStep", nlohmann::json()));
+  const std::string step = plain_text(r.value("currentStep", nlohmann::json()));
   if (!step.empty()) line += "  " + step;
   std::fprintf(stderr, "\r\033[K%s", line.c_str());
   std::fflush(stderr);

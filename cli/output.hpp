@@ -9,6 +9,9 @@
 
 namespace stargate::cli {
 
+// A value of a JSON record as text: a string as it is, null as nothing, anything else as JSON.
+std::string plain_text(const nlohmann::json& value);
+
 class Output {
  public:
   Output(bool json, bool quiet);

@@ -11,12 +11,6 @@
 namespace stargate::cli {
 namespace {
 
-std::string text(const nlohmann::json& value) {
-  if (value.is_string()) return value.get<std::string>();
-  if (value.is_null()) return "";
-  return dump_json(value);
-}
-
 // "42s", "17m", "5h", "3d": how long ago an RFC 3339 time was.
 std::string age(const nlohmann::json& timestamp) {
   if (!timestamp.is_string()) return "";
@@ -62,9 +56,10 @@ int list(Context& ctx, const ListOptions& options) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : processes) {
     const int progress = r.value("progress", 0);
-    rows.push_back({text(r["clientProcessId"]), text(r["processType"]), text(r["state"]),
-                    age(r["createdAt"]), progress > 0 ? std::to_string(progress) + "%" : "",
-                    text(r["processId"])});
+    rows.push_back({plain_text(r["clientProcessId"]), plain_text(r["processType"]),
+                    plain_text(r["state"]), age(r["createdAt"]),
+                    progress > 0 ? std::to_string(progress) + "%" : "",
+                    plain_text(r["processId"])});
   }
   if (rows.empty()) {
     ctx.out.note("no processes" + std::string(options.state.empty() ? "" : " " + options.state));
@@ -100,8 +95,9 @@ int queue(Context& ctx, bool flush) {
   }
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : queued) {
-    rows.push_back({text(r["clientProcessId"]), text(r["processType"]), age(r["createdAt"]),
-                    std::to_string(r.value("attempts", 0)), text(r["lastError"])});
+    rows.push_back({plain_text(r["clientProcessId"]), plain_text(r["processType"]),
+                    age(r["createdAt"]), std::to_string(r.value("attempts", 0)),
+                    plain_text(r["lastError"])});
   }
   ctx.out.table({"ID", "TYPE", "AGE", "ATTEMPTS", "LAST ERROR"}, rows);
   ctx.out.note(std::to_string(queued.size()) + " waiting to be sent");
@@ -122,19 +118,19 @@ int health(Context& ctx) {
   const auto& queue = h.value("queue", nlohmann::json::object());
   std::string types;
   for (const auto& type : h.value("processTypes", nlohmann::json::array())) {
-    types += (types.empty() ? "" : ", ") + text(type);
+    types += (types.empty() ? "" : ", ") + plain_text(type);
   }
   std::string token = "none yet";
   if (h.contains("token") && h["token"].is_object()) {
     token = "valid for " + std::to_string(h["token"].value("validForSeconds", 0)) + "s";
   }
-  const std::string polling = text(gateway.value("polling", nlohmann::json()));
-  ctx.out.line("stargated " + text(h["version"]) + ": " + (degraded ? "DEGRADED" : "ok"));
+  const std::string polling = plain_text(gateway.value("polling", nlohmann::json()));
+  ctx.out.line("stargated " + plain_text(h["version"]) + ": " + (degraded ? "DEGRADED" : "ok"));
   std::vector<std::pair<std::string, std::string>> rows = {
-      {"gateway", text(gateway["url"])},
-      {"last success", text(gateway["lastSuccess"])},
+      {"gateway", plain_text(gateway["url"])},
+      {"last success", plain_text(gateway["lastSuccess"])},
       {"failures in a row", std::to_string(gateway.value("consecutiveFailures", 0))},
-      {"last error", text(gateway["lastError"])},
+      {"last error", plain_text(gateway["lastError"])},
       {"following", polling == "feed"       ? "through the gateway's change feed"
                     : polling == "schedule" ? "by polling each process"
                                             : polling},
@@ -142,7 +138,7 @@ int health(Context& ctx) {
       {"process types", types},
       {"queued", std::to_string(queue.value("queued", 0))},
       {"active", std::to_string(queue.value("activeProcesses", 0))},
-      {"queue error", text(queue.value("lastError", nlohmann::json()))},
+      {"queue error", plain_text(queue.value("lastError", nlohmann::json()))},
   };
   std::erase_if(rows, [](const auto& row) { return row.second.empty(); });
   ctx.out.fields(rows);
@@ -154,14 +150,14 @@ int complete(Context& ctx, const std::string& what) {
     auto reply = ctx.client.call("GET", "/v1/health", nullptr, 2);
     if (!reply || reply->status != 200) return kExitError;
     for (const auto& type : reply->body.value("processTypes", nlohmann::json::array())) {
-      ctx.out.line(text(type));
+      ctx.out.line(plain_text(type));
     }
     return kExitOk;
   }
   auto reply = ctx.client.call("GET", "/v1/processes?limit=200", nullptr, 2);
   if (!reply || reply->status != 200) return kExitError;
   for (const auto& r : reply->body.value("processes", nlohmann::json::array())) {
-    ctx.out.line(text(r["clientProcessId"]));
+    ctx.out.line(plain_text(r["clientProcessId"]));
   }
   return kExitOk;
 }

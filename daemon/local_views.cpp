@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/local_routes.hpp"
+#include "daemon/record.hpp"
 #include "shared/version.hpp"
 
 namespace stargate::daemon {
@@ -11,10 +12,6 @@ namespace {
 LocalResponse queue_failure(const std::string& message) {
   spdlog::error("{}", message);
   return local_error(ErrorCode::kInternalError, "queue error: " + message);
-}
-
-nlohmann::json text_or_null(const std::string& text) {
-  return text.empty() ? nlohmann::json() : nlohmann::json(text);
 }
 
 }  // namespace

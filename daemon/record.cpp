@@ -8,11 +8,11 @@ nlohmann::json time_or_null(const std::optional<TimePoint>& time) {
   return time ? nlohmann::json(format_timestamp(*time)) : nlohmann::json();
 }
 
+}  // namespace
+
 nlohmann::json text_or_null(const std::string& text) {
   return text.empty() ? nlohmann::json() : nlohmann::json(text);
 }
-
-}  // namespace
 
 nlohmann::json to_json(const LocalRecord& record) {
   return {

@@ -37,5 +37,7 @@ struct LocalRecord {
 
 // The socket API's view; field names are part of the /v1 contract.
 nlohmann::json to_json(const LocalRecord& record);
+// A text of that view: null when empty.
+nlohmann::json text_or_null(const std::string& text);
 
 }  // namespace stargate::daemon

@@ -20,9 +20,6 @@
 namespace stargate::server {
 namespace {
 
-constexpr int kExitOk = 0;
-constexpr int kExitError = 1;
-
 int complain(const std::string& message) {
   std::fprintf(stderr, "stargate-server: %s\n", message.c_str());
   return kExitError;

@@ -35,9 +35,6 @@
 namespace stargate::server {
 namespace {
 
-constexpr int kExitOk = 0;
-constexpr int kExitError = 1;
-
 Expected<TokenSigner> make_signer(const ServerConfig& config) {
   auto algorithm = parse_token_algorithm(config.token_algorithm);
   if (!algorithm) return Unexpected{algorithm.error()};

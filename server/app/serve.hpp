@@ -6,6 +6,10 @@
 
 namespace stargate::server {
 
+// The exit codes of serve and the admin commands (see EXIT STATUS in stargate-server(8)).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitError = 1;
+
 // What one stargate-server process runs: the gateway and the engine (serve), or, to scale
 // out on redis+mongo, only the HTTP gateway or only engine workers.
 enum class Role { kServe, kGateway, kWorker };

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shared/ids.hpp"
+#include "tests/e2e/orders.hpp"
 #include "tests/support/stack.hpp"
 
 namespace stargate::test {
@@ -12,9 +13,6 @@ namespace {
 
 using nlohmann::json;
 using namespace std::chrono_literals;
-
-constexpr const char* kOrder =
-    R"({"orderId":"ORD-12345","items":[{"sku":"SKU-001","quantity":10}]})";
 
 StackOptions short_steps() {
   StackOptions options;
@@ -28,7 +26,7 @@ class Cli : public ::testing::Test {
   Stack stack_{short_steps()};
   // A completed order to look at.
   std::string completed() {
-    auto run = stack_.cli({"--json", "submit", "order", "--data", kOrder, "--wait"});
+    auto run = stack_.cli({"--json", "submit", "order", "--data", kDemoOrder, "--wait"});
     EXPECT_EQ(run.exit_code, 0) << run.err;
     return json::parse(run.out)["clientProcessId"];
   }
@@ -36,7 +34,7 @@ class Cli : public ::testing::Test {
 
 TEST_F(Cli, JsonDocumentsOfEveryCommand) {
   // submit (without --wait): the queued record.
-  auto submitted = stack_.cli({"--json", "submit", "order", "--data", kOrder, "--id", "j-1"});
+  auto submitted = stack_.cli({"--json", "submit", "order", "--data", kDemoOrder, "--id", "j-1"});
   ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
   auto record = json::parse(submitted.out);
   EXPECT_EQ(record["clientProcessId"], "j-1");
@@ -61,7 +59,7 @@ TEST_F(Cli, JsonDocumentsOfEveryCommand) {
   EXPECT_EQ(json::parse(result.out)["orderId"], "ORD-12345");
   EXPECT_EQ(json::parse(result.out)["trackingNumber"].get<std::string>().rfind("TRACK-", 0), 0u);
   // list: an array, newest first, filterable.
-  ASSERT_EQ(stack_.cli({"submit", "order", "--data", kOrder, "--id", "j-2"}).exit_code, 0);
+  ASSERT_EQ(stack_.cli({"submit", "order", "--data", kDemoOrder, "--id", "j-2"}).exit_code, 0);
   auto listed = json::parse(stack_.cli({"--json", "list"}).out);
   ASSERT_TRUE(listed.is_array());
   EXPECT_EQ(listed[0]["clientProcessId"], "j-2");
@@ -82,8 +80,8 @@ TEST_F(Cli, JsonDocumentsOfEveryCommand) {
 
 TEST_F(Cli, QueueRetryAndCancelWhileTheGatewayIsAway) {
   stack_.stop_server();
-  ASSERT_EQ(stack_.cli({"submit", "order", "--data", kOrder, "--id", "q-1"}).exit_code, 0);
-  ASSERT_EQ(stack_.cli({"submit", "order", "--data", kOrder, "--id", "q-2"}).exit_code, 0);
+  ASSERT_EQ(stack_.cli({"submit", "order", "--data", kDemoOrder, "--id", "q-1"}).exit_code, 0);
+  ASSERT_EQ(stack_.cli({"submit", "order", "--data", kDemoOrder, "--id", "q-2"}).exit_code, 0);
   ASSERT_TRUE(wait_until(
       [&] {
         return json::parse(stack_.cli({"--json", "status", "q-1"}).out)["attempts"] >= 1;
@@ -139,7 +137,8 @@ TEST_F(Cli, EveryExitCodeForReal) {
   EXPECT_EQ(failed.exit_code, 4);
   stack_.stop_server();
   EXPECT_EQ(
-      stack_.cli({"submit", "order", "--data", kOrder, "--wait", "--timeout", "1s"}).exit_code, 5);
+      stack_.cli({"submit", "order", "--data", kDemoOrder, "--wait", "--timeout", "1s"}).exit_code,
+      5);
   EXPECT_EQ(stack_.cli({"result", "nope"}).exit_code, 6);
   EXPECT_EQ(stack_.cli({"wait", "nope"}).exit_code, 6);
   EXPECT_EQ(stack_.cli({"cancel", "nope"}).exit_code, 6);
@@ -172,7 +171,7 @@ TEST_F(Cli, ColourAndProgressOnlyOnATerminal) {
   // On a terminal, waiting shows a progress line, cleared before the answer.
   stack_.stop_server();
   auto waiting = run_in_terminal({cli, "--socket", stack_.socket(), "submit", "order", "--data",
-                                  kOrder, "--wait", "--timeout", "2s"});
+                                  kDemoOrder, "--wait", "--timeout", "2s"});
   EXPECT_EQ(waiting.exit_code, 5);
   EXPECT_NE(waiting.out.find("  queued"), std::string::npos) << waiting.out;  // the progress line
   EXPECT_NE(waiting.out.find("\r\033[K"), std::string::npos) << waiting.out;  // and its clearing
@@ -182,19 +181,19 @@ TEST_F(Cli, ColourAndProgressOnlyOnATerminal) {
 TEST_F(Cli, FromCronWithNoEnvironmentAndNoTerminal) {
   auto cron =
       run({"/usr/bin/env", "-i", binary("stargate"), "--socket", stack_.socket(), "submit", "order",
-           "--data", kOrder, "--id", "cron-2026-11-22", "--wait", "--timeout", "60s"});
+           "--data", kDemoOrder, "--id", "cron-2026-11-22", "--wait", "--timeout", "60s"});
   ASSERT_EQ(cron.exit_code, 0) << cron.err;
   EXPECT_EQ(cron.err, "");
   EXPECT_NE(cron.out.find("trackingNumber"), std::string::npos);
   // The same line from cron tomorrow morning, rerun by accident today: nothing new queued.
   auto again = run({"/usr/bin/env", "-i", binary("stargate"), "--socket", stack_.socket(), "submit",
-                    "order", "--data", kOrder, "--id", "cron-2026-11-22"});
+                    "order", "--data", kDemoOrder, "--id", "cron-2026-11-22"});
   EXPECT_EQ(again.exit_code, 0);
   EXPECT_NE(again.err.find("already known"), std::string::npos);
 }
 
 TEST_F(Cli, DataFromStdinAndMalformedDataWithItsPosition) {
-  auto piped = stack_.cli({"--json", "submit", "order", "--data-file", "-"}, kOrder);
+  auto piped = stack_.cli({"--json", "submit", "order", "--data-file", "-"}, kDemoOrder);
   ASSERT_EQ(piped.exit_code, 0) << piped.err;
   auto bad = stack_.cli({"submit", "order", "--data-file", "-"}, "{\n  \"orderId\": \"O\",\n  }\n");
   EXPECT_EQ(bad.exit_code, 2);

@@ -7,19 +7,19 @@
 
 #include <string>
 
+#include "tests/e2e/orders.hpp"
 #include "tests/support/stack.hpp"
 
 namespace stargate::test {
-
-inline const nlohmann::json kOrder =
-    nlohmann::json::parse(R"({"orderId":"ORD-1","items":[{"sku":"SKU-001","quantity":1}]})");
 
 // Submits through the socket API; the daemon's answer.
 inline httplib::Result submit(httplib::Client& client, const std::string& id,
                               const std::string& type = "order") {
   return client.Post(
       "/v1/processes",
-      nlohmann::json{{"processType", type}, {"clientProcessId", id}, {"data", kOrder}}.dump(),
+      nlohmann::json{
+          {"processType", type}, {"clientProcessId", id}, {"data", nlohmann::json::parse(kOrder)}}
+          .dump(),
       "application/json");
 }
 

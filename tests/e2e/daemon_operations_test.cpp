@@ -130,11 +130,12 @@ TEST(Daemon, TheSocketApiAnswersAsItsOpenApiDocumentSays) {
       httplib::Result res =
           method == "get"
               ? client->Get(url + (url.find("/wait") != std::string::npos ? "?timeout=0" : ""))
-              : client->Post(
-                    url,
-                    json{{"processType", "order"}, {"clientProcessId", "doc-2"}, {"data", kOrder}}
-                        .dump(),
-                    "application/json");
+              : client->Post(url,
+                             json{{"processType", "order"},
+                                  {"clientProcessId", "doc-2"},
+                                  {"data", json::parse(kOrder)}}
+                                 .dump(),
+                             "application/json");
       ASSERT_TRUE(res) << method << " " << url;
       EXPECT_TRUE(operation["responses"].contains(std::to_string(res->status)))
           << method << " " << url << " answered " << res->status << ": " << res->body;

@@ -359,7 +359,7 @@ TEST(Daemon, AFullDiskDelaysRecordingWithoutFloodingTheGateway) {
   ASSERT_EQ(::symlink(disk.path().c_str(), stack.dir().file("daemon").c_str()), 0);
   stack.start_daemon();
   stack.stop_server();
-  ASSERT_EQ(stack.cli({"submit", "order", "--data", kOrder.dump(), "--id", "full-1"}).exit_code, 0);
+  ASSERT_EQ(stack.cli({"submit", "order", "--data", kOrder, "--id", "full-1"}).exit_code, 0);
 
   // A reader holding a snapshot keeps SQLite from reusing the start of its log, so the next
   // write must grow the file; then the disk is filled to the last byte.

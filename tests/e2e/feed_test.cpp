@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "shared/sqlite.hpp"
+#include "tests/e2e/orders.hpp"
 #include "tests/support/socket_client.hpp"
 #include "tests/support/stack.hpp"
 
@@ -21,12 +22,10 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-const json kOrder = json::parse(R"({"orderId":"ORD-1","items":[{"sku":"SKU-001","quantity":1}]})");
-
 httplib::Result submit(httplib::Client& client, const std::string& id) {
   return client.Post(
       "/v1/processes",
-      json{{"processType", "order"}, {"clientProcessId", id}, {"data", kOrder}}.dump(),
+      json{{"processType", "order"}, {"clientProcessId", id}, {"data", json::parse(kOrder)}}.dump(),
       "application/json");
 }
 

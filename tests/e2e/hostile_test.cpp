@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/e2e/orders.hpp"
 #include "tests/support/fault_proxy.hpp"
 #include "tests/support/raw_socket.hpp"
 #include "tests/support/socket_client.hpp"
@@ -26,8 +27,6 @@ namespace {
 
 using nlohmann::json;
 using namespace std::chrono_literals;
-
-constexpr const char* kOrder = R"({"orderId":"ORD-1","items":[{"sku":"SKU-001","quantity":1}]})";
 
 // A client of the gateway with a token for the stack's tenant (and `types`, when the test
 // adds a client of its own).

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shared/ids.hpp"
+#include "tests/e2e/orders.hpp"
 #include "tests/support/stack.hpp"
 
 namespace stargate::test {
@@ -11,12 +12,9 @@ namespace {
 
 using nlohmann::json;
 
-constexpr const char* kOrder =
-    R"({"orderId":"ORD-12345","items":[{"sku":"SKU-001","quantity":10}]})";
-
 TEST(OrderFlow, SubmitWaitReturnsTheCompletedResult) {
   Stack stack;
-  auto run = stack.cli({"--json", "submit", "order", "--data", kOrder, "--wait"});
+  auto run = stack.cli({"--json", "submit", "order", "--data", kDemoOrder, "--wait"});
   ASSERT_EQ(run.exit_code, 0) << run.err << "\n" << stack.daemon_log() << stack.server_log();
   const auto record = json::parse(run.out);
   EXPECT_EQ(record["state"], "completed");
@@ -47,14 +45,14 @@ TEST(OrderFlow, SubmitWaitReturnsTheCompletedResult) {
 
 TEST(OrderFlow, SubmitPrintsTheIdAndWaitFollowsIt) {
   Stack stack;
-  auto submit = stack.cli({"submit", "order", "--data-file", "-", "--id", "order-42"}, kOrder);
+  auto submit = stack.cli({"submit", "order", "--data-file", "-", "--id", "order-42"}, kDemoOrder);
   ASSERT_EQ(submit.exit_code, 0) << submit.err;
   EXPECT_EQ(submit.out, "order-42\n");
   auto wait = stack.cli({"--json", "wait", "order-42", "--timeout", "60s"});
   ASSERT_EQ(wait.exit_code, 0) << wait.err;
   EXPECT_EQ(json::parse(wait.out)["state"], "completed");
   // Submitting a known id again reports the existing record and queues nothing.
-  auto again = stack.cli({"submit", "order", "--data", kOrder, "--id", "order-42"});
+  auto again = stack.cli({"submit", "order", "--data", kDemoOrder, "--id", "order-42"});
   EXPECT_EQ(again.exit_code, 0);
   EXPECT_NE(again.err.find("already known"), std::string::npos);
 }
@@ -63,7 +61,7 @@ TEST(OrderFlow, AFailedProcessExitsWithFour) {
   StackOptions options;
   options.server_extra = "[order.stock]\nSKU-001 = 3\n";
   Stack stack(options);
-  auto run = stack.cli({"--json", "submit", "order", "--data", kOrder, "--wait"});
+  auto run = stack.cli({"--json", "submit", "order", "--data", kDemoOrder, "--wait"});
   EXPECT_EQ(run.exit_code, 4) << run.err;
   const auto record = json::parse(run.out);
   EXPECT_EQ(record["state"], "failed");
@@ -79,7 +77,7 @@ TEST(OrderFlow, ConfirmedOrdersUseUpTheStock) {
   options.server_extra = "[order.stock]\nSKU-001 = 25\n";
   Stack stack(options);
   for (int i = 0; i < 2; ++i) {
-    auto run = stack.cli({"submit", "order", "--data", kOrder, "--wait"});
+    auto run = stack.cli({"submit", "order", "--data", kDemoOrder, "--wait"});
     ASSERT_EQ(run.exit_code, 0) << run.err << stack.server_log();
   }
   auto stock = [&] {
@@ -92,7 +90,7 @@ TEST(OrderFlow, ConfirmedOrdersUseUpTheStock) {
                 {"sku":"SKU-001","stock":25,"reserved":20,"available":5}]})"));
   stack.stop_server();
   stack.start_server();
-  auto short_run = stack.cli({"--json", "submit", "order", "--data", kOrder, "--wait"});
+  auto short_run = stack.cli({"--json", "submit", "order", "--data", kDemoOrder, "--wait"});
   EXPECT_EQ(short_run.exit_code, 4) << short_run.err;
   const auto failed = json::parse(short_run.out);
   EXPECT_EQ(failed["error"]["code"], "INVENTORY_INSUFFICIENT");
@@ -128,7 +126,7 @@ TEST(OrderFlow, ExitCodesForCommonMistakes) {
   EXPECT_EQ(stack.cli({"wait", "x", "--timeout", "soon"}).exit_code, 2);
   // Waiting on a process that cannot finish in time: the gateway is down.
   stack.stop_server();
-  auto queued = stack.cli({"submit", "order", "--data", kOrder, "--wait", "--timeout", "1s"});
+  auto queued = stack.cli({"submit", "order", "--data", kDemoOrder, "--wait", "--timeout", "1s"});
   EXPECT_EQ(queued.exit_code, 5) << queued.err;
   // No daemon behind the socket.
   auto down =
@@ -140,7 +138,7 @@ TEST(OrderFlow, ExitCodesForCommonMistakes) {
 TEST(OrderFlow, OfflineRequestsAreSentWhenTheGatewayReturns) {
   Stack stack;
   stack.stop_server();
-  auto submit = stack.cli({"submit", "order", "--data", kOrder, "--id", "offline-1"});
+  auto submit = stack.cli({"submit", "order", "--data", kDemoOrder, "--id", "offline-1"});
   ASSERT_EQ(submit.exit_code, 0) << submit.err;
   auto status = stack.cli({"--json", "status", "offline-1"});
   EXPECT_EQ(json::parse(status.out)["state"], "queued");

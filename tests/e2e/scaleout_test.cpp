@@ -22,7 +22,8 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-constexpr const char* kOrder = R"({"orderId":"ORD-1","items":[{"sku":"SKU-001","quantity":2}]})";
+// Two units of SKU-001.
+constexpr const char* kTwoUnits = R"({"orderId":"ORD-1","items":[{"sku":"SKU-001","quantity":2}]})";
 
 std::string token(Stack& stack, int port) {
   httplib::Client http("127.0.0.1", port);
@@ -35,7 +36,7 @@ std::string token(Stack& stack, int port) {
 }
 
 httplib::Result submit(int port, const std::string& bearer, const std::string& key,
-                       const std::string& data = kOrder) {
+                       const std::string& data = kTwoUnits) {
   httplib::Client http("127.0.0.1", port);
   http.set_read_timeout(20, 0);
   httplib::Headers headers = {{"Authorization", "Bearer " + bearer}};
@@ -73,7 +74,7 @@ TEST(ScaleOut, TheDaemonsOrderRunsOnAWorkerBehindEitherGateway) {
       10s))
       << stack.daemon_log();
   const auto started = std::chrono::steady_clock::now();
-  auto submitted = stack.cli({"--json", "submit", "order", "--data", kOrder, "--wait"});
+  auto submitted = stack.cli({"--json", "submit", "order", "--data", kTwoUnits, "--wait"});
   ASSERT_EQ(submitted.exit_code, 0) << submitted.err << submitted.out << stack.server_log();
   const auto answer = json::parse(submitted.out);
   EXPECT_EQ(answer.value("state", ""), "completed") << submitted.out;
@@ -117,7 +118,7 @@ TEST(ScaleOut, AChangeTheFeedMissedIsReadWhenTheProcessIsLate) {
   const auto send = [&](const std::string& name) {
     auto sent = client->Post(
         "/v1/processes",
-        json{{"processType", "order"}, {"clientProcessId", name}, {"data", json::parse(kOrder)}}
+        json{{"processType", "order"}, {"clientProcessId", name}, {"data", json::parse(kTwoUnits)}}
             .dump(),
         "application/json");
     return sent && sent->status == 202;
@@ -558,7 +559,7 @@ TEST(ScaleOut, AuditVerifyOnMongoCatchesAnEditedRecord) {
   StackOptions options;
   options.scale_out = true;
   Stack stack(options);
-  ASSERT_EQ(stack.cli({"submit", "order", "--data", kOrder, "--wait"}).exit_code, 0);
+  ASSERT_EQ(stack.cli({"submit", "order", "--data", kTwoUnits, "--wait"}).exit_code, 0);
   auto intact = stack.admin({"audit", "verify"});
   ASSERT_EQ(intact.exit_code, 0) << intact.err << intact.out;
   auto exported = stack.admin({"audit", "export", "--since", "1h"});

@@ -17,14 +17,13 @@
 #include <sstream>
 
 #include "shared/sqlite.hpp"
+#include "tests/e2e/orders.hpp"
 #include "tests/support/stack.hpp"
 
 namespace stargate::test {
 namespace {
 
 using nlohmann::json;
-
-constexpr const char* kOrder = R"({"orderId":"ORD-1","items":[{"sku":"SKU-001","quantity":1}]})";
 
 TEST(Server, AuditVerifyCatchesARecordEditedWithSqlite3) {
   Stack stack;

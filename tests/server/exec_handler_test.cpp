@@ -10,7 +10,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class Recorder final : public HandlerContext {
+class ProgressSeen final : public HandlerContext {
  public:
   void progress(int percent, const std::string& step) override {
     progress_seen.emplace_back(percent, step);
@@ -32,7 +32,7 @@ class ExecHandlerTest : public ::testing::Test {
     return handler.run({"PROC-20260114-00001", "acme", "invoice", {{"amount", 42}}}, context_);
   }
   test::TempDir dir_;
-  Recorder context_;
+  ProgressSeen context_;
   int count_ = 0;
 };
 
