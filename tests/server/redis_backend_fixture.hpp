@@ -78,6 +78,23 @@ class RedisBackendTest : public ::testing::Test {
     return run;
   }
 
+  // kill -9 of a worker, as the queue sees it: `dead` claimed the process `id` (submitted
+  // through `gateway`) and never renews it; `alive` is another worker. All with `lease`.
+  struct DeadWorker {
+    std::unique_ptr<MongoStore> gateway, dead, alive;
+    std::string id;
+  };
+  DeadWorker a_dead_worker(Duration lease) {
+    DeadWorker made{open(lease), open(lease), open(lease), ""};
+    made.id = submit(*made.gateway, "k1");
+    auto first = made.dead->claim_next(now_utc());
+    EXPECT_TRUE(first && first->has_value());
+    if (first && first->has_value()) {
+      EXPECT_EQ((*first)->view.process_id, made.id);
+    }
+    return made;
+  }
+
   std::int64_t redis_integer(const std::vector<std::string>& command) {
     auto reply = redis_->command(command);
     EXPECT_TRUE(reply) << reply.error();

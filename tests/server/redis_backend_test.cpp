@@ -47,13 +47,8 @@ TEST_F(RedisBackendTest, FinishedEntriesAreTrimmedSoMemoryStaysBounded) {
 // kill -9 of a worker, as the queue sees it: the entry stays pending under its name and
 // nobody renews it. Another worker takes it over once the lease has run out, not before.
 TEST_F(RedisBackendTest, ADeadWorkersEntryIsTakenOverAfterTheLease) {
-  auto gateway = open(2s);
-  auto dead = open(2s);
-  auto alive = open(2s);
-  const auto id = submit(*gateway, "k1");
-  auto first = dead->claim_next(now_utc());
-  ASSERT_TRUE(first && first->has_value());
-  EXPECT_EQ((*first)->view.process_id, id);
+  auto [gateway, dead, alive, id] = a_dead_worker(2s);
+  ASSERT_FALSE(HasFailure());
   const auto claimed_at = std::chrono::steady_clock::now();
   std::optional<ProcessRecord> taken;
   ASSERT_TRUE(test::wait_until(
@@ -85,12 +80,8 @@ TEST_F(RedisBackendTest, ADeadWorkersEntryIsTakenOverAfterTheLease) {
 // came, not by that older reading, else it would be spent as "still leased" and the process
 // would wait a lease more for the sweeper (seen as a takeover of twice the lease).
 TEST_F(RedisBackendTest, AnEntryTakenOverIsJudgedByTheTimeItCame) {
-  auto gateway = open(2s);
-  auto dead = open(2s);
-  auto alive = open(2s);
-  const auto id = submit(*gateway, "k1");
-  auto first = dead->claim_next(now_utc());
-  ASSERT_TRUE(first && first->has_value());
+  auto [gateway, dead, alive, id] = a_dead_worker(2s);
+  ASSERT_FALSE(HasFailure());
   const auto read_early = now_utc();  // the lease has 2 s to go
   std::this_thread::sleep_for(2500ms);
   auto taken = alive->claim_next(read_early);
