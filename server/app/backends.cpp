@@ -115,6 +115,7 @@ Expected<Backend> open_backend(const ServerConfig& config) {
       optional_password(config.redis_password_file, "redis-password", "Redis password");
   if (!redis_password) return Unexpected{redis_password.error()};
   endpoint->password = *redis_password;
+  endpoint->prefix = config.redis_prefix;
   // One idle connection kept per thread that may use Redis at once (HTTP threads, engine
   // workers, and a few for the lease keeper and maintenance), so that a busy thread does not
   // connect per command.

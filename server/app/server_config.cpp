@@ -132,6 +132,10 @@ void read(ConfigReader& reader, ServerConfig& config) {
     reader.error("redis.url", endpoint.error());
   }
   config.redis_password_file = reader.string("redis.password_file");
+  config.redis_prefix = reader.string("redis.prefix", config.redis_prefix);
+  if (auto checked = redis::check_key_prefix(config.redis_prefix); !checked) {
+    reader.error("redis.prefix", checked.error());
+  }
   config.mongo_uri = reader.string("mongo.uri", config.mongo_uri);
   if (auto checked = check_mongo_uri(config.mongo_uri); !checked) {
     reader.error("mongo.uri", checked.error());
@@ -287,7 +291,8 @@ std::vector<std::string> changes_needing_restart(const ServerConfig& was, const 
       {"[store], [redis], [mongo]",
        now.state_dir != was.state_dir || now.store_backend != was.store_backend ||
            now.store_path != was.store_path || now.redis_url != was.redis_url ||
-           now.redis_password_file != was.redis_password_file || now.mongo_uri != was.mongo_uri ||
+           now.redis_password_file != was.redis_password_file ||
+           now.redis_prefix != was.redis_prefix || now.mongo_uri != was.mongo_uri ||
            now.mongo_password_file != was.mongo_password_file},
       {"[auth]", now.key_file != was.key_file || now.token_algorithm != was.token_algorithm ||
                      now.private_key_file != was.private_key_file ||

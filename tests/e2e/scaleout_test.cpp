@@ -91,6 +91,13 @@ TEST(ScaleOut, TheDaemonsOrderRunsOnAWorkerBehindEitherGateway) {
   auto stock = stack.admin({"stock", "--json"});
   ASSERT_EQ(stock.exit_code, 0) << stock.err;
   EXPECT_NE(stock.out.find("SKU-001"), std::string::npos) << stock.out;
+  // Every key the programs made in Redis begins with their [redis] prefix.
+  auto keys = run({"/usr/bin/redis-cli", "-p", std::to_string(stack.redis().port()), "--scan"});
+  ASSERT_EQ(keys.exit_code, 0) << keys.err;
+  EXPECT_NE(keys.out.find(std::string(kRedisPrefix) + ":queue\n"), std::string::npos) << keys.out;
+  std::istringstream lines(keys.out);
+  for (std::string key; std::getline(lines, key);)
+    EXPECT_EQ(key.rfind(std::string(kRedisPrefix) + ":", 0), 0u) << key;
 }
 
 // A change in MongoDB that never reached the feed (its writer died before telling Redis):

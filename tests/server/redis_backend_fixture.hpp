@@ -34,15 +34,18 @@ class RedisBackendTest : public ::testing::Test {
     redis_ = std::make_shared<redis::Client>(*endpoint);
   }
 
-  // A gateway or worker: a store of its own with a queue of its own on the shared engines.
-  std::unique_ptr<MongoStore> open(Duration lease) {
-    auto opened = MongoStore::open(mongo_->uri(), lease);
+  // A gateway or worker: a store of its own with a queue of its own on the shared engines
+  // (by default this test's deployment: its MongoDB database, its Redis client).
+  std::unique_ptr<MongoStore> open(Duration lease) { return open(lease, redis_, mongo_->uri()); }
+  std::unique_ptr<MongoStore> open(Duration lease, const std::shared_ptr<redis::Client>& redis,
+                                   const std::string& mongo_uri) {
+    auto opened = MongoStore::open(mongo_uri, lease);
     EXPECT_TRUE(opened) << opened.error();
     if (!opened) return nullptr;
-    (*opened)->attach_queue(std::make_shared<RedisWorkStream>(redis_, (*opened)->worker(), lease));
-    (*opened)->attach_revocations(std::make_shared<RedisRevocations>(redis_));
-    (*opened)->attach_answers(std::make_shared<RedisAnswerCache>(redis_));
-    (*opened)->attach_changes(std::make_shared<RedisChanges>(redis_, feed_retention_));
+    (*opened)->attach_queue(std::make_shared<RedisWorkStream>(redis, (*opened)->worker(), lease));
+    (*opened)->attach_revocations(std::make_shared<RedisRevocations>(redis));
+    (*opened)->attach_answers(std::make_shared<RedisAnswerCache>(redis));
+    (*opened)->attach_changes(std::make_shared<RedisChanges>(redis, feed_retention_));
     return std::move(*opened);
   }
 

@@ -259,6 +259,55 @@ TEST_F(RedisBackendTest, CompletedAnswersAreSharedThroughRedis) {
   EXPECT_EQ((*from_record)->view.status, ProcessStatus::kCompleted);
 }
 
+// Two deployments on one Redis database, told apart by [redis] prefix: neither takes the
+// other's queue entries nor reads the other's cached answers (their process ids are the
+// same: each has a database of its own in MongoDB), and every key either one makes begins
+// with its prefix.
+TEST_F(RedisBackendTest, DeploymentsWithPrefixesOfTheirOwnShareOneRedisDatabase) {
+  const auto client_with = [&](const std::string& prefix) {
+    auto endpoint = redis::parse_redis_url(redis_server_->url());
+    EXPECT_TRUE(endpoint) << endpoint.error();
+    endpoint->prefix = prefix;
+    return std::make_shared<redis::Client>(*endpoint);
+  };
+  const std::string east_uri = mongo_->uri();
+  const auto options = east_uri.find('?');
+  const std::string west_uri =
+      options == std::string::npos
+          ? east_uri + "_west"
+          : east_uri.substr(0, options) + "_west" + east_uri.substr(options);
+  auto east = client_with("east"), west = client_with("west.prod");
+  auto east_gateway = open(30s, east, east_uri), east_worker = open(30s, east, east_uri);
+  auto west_gateway = open(30s, west, west_uri), west_worker = open(30s, west, west_uri);
+  std::set<std::string> east_ids;
+  for (int i = 0; i < 3; ++i)
+    east_ids.insert(submit(*east_gateway, "k" + std::to_string(i)));
+  east_gateway->record_acceptances();
+  EXPECT_EQ(redis_integer({"XLEN", "east:queue"}), 3);
+  auto nothing = west_worker->claim_next(now_utc());
+  ASSERT_TRUE(nothing) << nothing.error();
+  EXPECT_FALSE(nothing->has_value());
+  EXPECT_EQ(redis_integer({"XLEN", "east:queue"}), 3);  // left for east's workers
+  EXPECT_EQ(run_until(*east_worker, 3, 10s), east_ids);
+  for (const auto& id : east_ids)
+    ASSERT_TRUE((*east_gateway->get_process("acme", id)).has_value());  // cached in Redis
+  // West's first process has the id of east's first, completed and cached: west reads its own.
+  const auto west_id = submit(*west_gateway, "k0");
+  ASSERT_EQ(east_ids.count(west_id), 1u);
+  auto own = west_gateway->get_process("acme", west_id);
+  ASSERT_TRUE(own && own->has_value());
+  EXPECT_EQ((*own)->view.status, ProcessStatus::kAccepted);
+  west_gateway->record_acceptances();
+  EXPECT_EQ(run_until(*west_worker, 1, 10s), std::set<std::string>{west_id});
+  auto keys = redis_->command({"KEYS", "*"});
+  ASSERT_TRUE(keys) << keys.error();
+  EXPECT_FALSE(keys->elements.empty());
+  for (const auto& key : keys->elements) {
+    EXPECT_TRUE(key.text.rfind("east:", 0) == 0 || key.text.rfind("west.prod:", 0) == 0)
+        << key.text;
+  }
+}
+
 // A gateway keeps the completed processes it read last in its memory: polling one costs
 // no round trip, and is answered even while Redis and MongoDB are both down. A process not
 // completed is always read again, so it is never answered stale.

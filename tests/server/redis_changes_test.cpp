@@ -114,6 +114,34 @@ TEST_F(RedisChangesTest, AListenerBackFromAnOutageTellsEveryReaderToLook) {
   gateway->on_change(nullptr);
 }
 
+// A tenant may be named like the feed's own keys ("epochs", "trimmed"): its stream is a key
+// of its own (it once was the hash of every tenant's epoch), so its changes are read like
+// any other tenant's and the other tenants' cursors stay good.
+TEST_F(RedisChangesTest, TenantsNamedLikeTheFeedsOwnKeysHaveFeedsOfTheirOwn) {
+  auto gateway = open(30s);
+  const auto acme_start = head(*gateway);
+  for (const std::string tenant : {"epochs", "trimmed", "changed"}) {
+    auto start = gateway->changes_after({tenant, "", 100});
+    ASSERT_TRUE(start) << tenant << ": " << start.error();
+    NewProcess process;
+    process.tenant = tenant;
+    process.client_id = "client-" + tenant;
+    process.request.client_process_id = "cp-" + tenant;
+    process.request.process_type = "order";
+    process.request.data = {{"orderId", tenant}};
+    process.now = now_utc();
+    auto created = gateway->create_process(process);
+    ASSERT_TRUE(created) << created.error();
+    auto page = gateway->changes_after({tenant, start->cursor, 100});
+    ASSERT_TRUE(page) << tenant << ": " << page.error();
+    EXPECT_TRUE(page->cursor_known) << tenant;
+    ASSERT_EQ(page->processes.size(), 1u) << tenant;
+    EXPECT_EQ(page->processes[0].view.process_id, created->process.view.process_id);
+  }
+  const auto id = submit(*gateway, "k1");
+  EXPECT_EQ(changed_since(*gateway, acme_start), std::vector<std::string>{id});
+}
+
 // Submissions at once share one insert and one script that puts them on the feed: each
 // new process is on it by the time its submitter has its answer, and a key sent twice at
 // once makes one process, so one entry.

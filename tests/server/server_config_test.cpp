@@ -173,11 +173,16 @@ TEST(ServerConfig, ScaleOutBackendKeys) {
   EXPECT_EQ(config->store_backend, "redis+mongo");
   EXPECT_EQ(config->redis_url, "redis://10.0.0.5:6380/2");
   EXPECT_EQ(config->redis_password_file, "/etc/stargate-server/redis.pw");
+  EXPECT_EQ(config->redis_prefix, "stargate");
   EXPECT_EQ(config->mongo_uri, "mongodb://stargate@db1,db2/sg?replicaSet=rs0");
   EXPECT_EQ(config->lease, std::chrono::seconds(45));
   auto defaults = parse_server_config("", "server.toml");
   ASSERT_TRUE(defaults);
   EXPECT_EQ(defaults->store_backend, "sqlite");
+  auto prefixed =
+      parse_server_config("[redis]\nprefix = \"eu-west.stargate:prod_2\"\n", "server.toml");
+  ASSERT_TRUE(prefixed) << prefixed.error();
+  EXPECT_EQ(prefixed->redis_prefix, "eu-west.stargate:prod_2");
 }
 
 // Passwords never sit in server.toml, and a backend that is not there is named.
@@ -188,6 +193,12 @@ TEST(ServerConfig, ScaleOutKeysRefuseBadValuesAndPasswords) {
       {"[redis]\nurl = \"http://cache\"\n", "redis.url: expected redis://"},
       {"[redis]\nurl = \"redis://cache:99999\"\n", "redis.url: the port"},
       {"[redis]\nurl = \"redis://cache/x\"\n", "redis.url: the database"},
+      {"[redis]\nprefix = \"\"\n", "redis.prefix: expected 1 to 64 letters"},
+      {"[redis]\nprefix = \"prod east\"\n", "redis.prefix: expected 1 to 64 letters"},
+      {"[redis]\nprefix = \"a*\"\n", "redis.prefix: expected 1 to 64 letters"},
+      {"[redis]\nprefix = \"\u00e9t\u00e9\"\n", "redis.prefix: expected 1 to 64 letters"},
+      {"[redis]\nprefix = \"" + std::string(65, 'p') + "\"\n", "redis.prefix: expected 1 to 64"},
+      {"[redis]\nprefix = 7\n", "redis.prefix"},
       {"[mongo]\nuri = \"mongodb://sg:hunter2@db/sg\"\n", "mongo.uri: a password does not"},
       {"[mongo]\nuri = \"postgres://db\"\n", "mongo.uri: expected mongodb://"},
       {"[engine]\nlease = \"1s\"\n", "engine.lease"},

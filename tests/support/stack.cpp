@@ -16,9 +16,10 @@ Stack::Stack(StackOptions options) : options_(std::move(options)) {
     if (!redis_->ok()) throw std::runtime_error(redis_->error());
     mongo_ = std::make_unique<MongoServer>(dir_.file("mongo"));
     if (!mongo_->ok()) throw std::runtime_error(mongo_->error());
+    // Not the default [redis] prefix: every scale-out test runs the programs with one.
     backend = "[store]\nbackend = \"redis+mongo\"\n[redis]\nurl = \"" + redis_->url() +
-              "\"\n[mongo]\nuri = \"" + mongo_->uri() + "\"\n[engine]\nlease = \"" +
-              options_.lease + "\"\n";
+              "\"\nprefix = \"" + std::string(kRedisPrefix) + "\"\n[mongo]\nuri = \"" +
+              mongo_->uri() + "\"\n[engine]\nlease = \"" + options_.lease + "\"\n";
   }
   write_file(dir_.file("server.toml"),
              "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"" + dir_.file("server") + "\"\n" +

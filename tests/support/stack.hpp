@@ -15,6 +15,9 @@
 
 namespace stargate::test {
 
+// The [redis] prefix of a scale-out stack's programs.
+inline constexpr const char* kRedisPrefix = "sg-e2e";
+
 struct StackOptions {
   std::string step_duration = "100ms";  // each step of the order handler
   std::string fast_interval = "100ms";  // daemon polling

@@ -20,14 +20,10 @@ if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n
 )lua";
 
-std::string key_of(const std::string& address) {
-  return "stargate:authfail:" + address;
-}
-
 }  // namespace
 
 Expected<std::optional<Duration>> RedisAuthFailures::refused(const std::string& address, int max) {
-  auto left = redis_->eval(kRefused, {key_of(address)}, {std::to_string(max)});
+  auto left = redis_->eval(kRefused, {redis_->key("authfail:" + address)}, {std::to_string(max)});
   if (!left) return Unexpected{left.error()};
   if (left->type != redis::Reply::Type::kInteger || left->integer < 0) {
     return std::optional<Duration>{};
@@ -36,7 +32,8 @@ Expected<std::optional<Duration>> RedisAuthFailures::refused(const std::string& 
 }
 
 Status RedisAuthFailures::failed(const std::string& address, Duration window) {
-  auto counted = redis_->eval(kFailed, {key_of(address)}, {std::to_string(window.count())});
+  auto counted =
+      redis_->eval(kFailed, {redis_->key("authfail:" + address)}, {std::to_string(window.count())});
   if (!counted) return Unexpected{counted.error()};
   return {};
 }

@@ -10,14 +10,7 @@
 namespace stargate::server {
 namespace {
 
-const std::string kEpochs = "stargate:changes:epochs";
-const std::string kTrimmed = "stargate:changes:trimmed";
-const std::string kWake = "stargate:changed";
 constexpr std::size_t kWakeKept = 1000;
-
-std::string stream_key(const std::string& tenant) {
-  return "stargate:changes:" + tenant;
-}
 
 // KEYS: stream, epochs, wake stream, trimmed; ARGV: tenant, retention in seconds, entries
 // the wake stream keeps, then the process ids (one entry each, one wakeup for all).
@@ -135,6 +128,9 @@ std::string entry_field(const redis::Reply& entry, const std::string& name) {
 
 RedisChanges::RedisChanges(std::shared_ptr<redis::Client> redis, Duration retention)
     : redis_(std::move(redis)),
+      epochs_(redis_->key("changes-epochs")),
+      trimmed_(redis_->key("changes-trimmed")),
+      wake_(redis_->key("changed")),
       retention_seconds_(std::to_string(std::max<std::int64_t>(
           1, std::chrono::duration_cast<std::chrono::seconds>(retention).count()))) {}
 
@@ -148,7 +144,8 @@ Status RedisChanges::record(const std::string& tenant,
   repair();
   std::vector<std::string> args = {tenant, retention_seconds_, std::to_string(kWakeKept)};
   args.insert(args.end(), process_ids.begin(), process_ids.end());
-  auto recorded = redis_->eval(kRecord, {stream_key(tenant), kEpochs, kWake, kTrimmed}, args);
+  auto recorded =
+      redis_->eval(kRecord, {redis_->key("changes:" + tenant), epochs_, wake_, trimmed_}, args);
   if (!recorded) {
     std::lock_guard lock(lost_mutex_);
     lost_.insert(tenant);
@@ -165,7 +162,7 @@ void RedisChanges::repair() {
     lost.swap(lost_);
   }
   for (auto it = lost.begin(); it != lost.end();) {
-    if (!redis_->eval(kRenew, {kEpochs}, {*it})) break;
+    if (!redis_->eval(kRenew, {epochs_}, {*it})) break;
     spdlog::info(
         "change feed: tenant {} has a new epoch (a change was not recorded); its readers "
         "resynchronise",
@@ -180,7 +177,7 @@ void RedisChanges::repair() {
 
 Expected<std::string> RedisChanges::head(const std::string& tenant) {
   repair();
-  auto reply = redis_->eval(kHead, {stream_key(tenant), kEpochs}, {tenant});
+  auto reply = redis_->eval(kHead, {redis_->key("changes:" + tenant), epochs_}, {tenant});
   if (!reply) return Unexpected{reply.error()};
   if (reply->elements.size() != 2) return fail("redis: unexpected answer to the feed's head");
   return reply->elements[0].text + "-" + reply->elements[1].text;
@@ -196,7 +193,7 @@ Expected<ChangeIndex::Read> RedisChanges::after(const std::string& tenant,
     return read;
   }
   auto reply =
-      redis_->eval(kAfter, {stream_key(tenant), kEpochs, kTrimmed},
+      redis_->eval(kAfter, {redis_->key("changes:" + tenant), epochs_, trimmed_},
                    {tenant, parsed->epoch, parsed->ms, parsed->seq, std::to_string(count)});
   if (!reply) return Unexpected{reply.error()};
   if (reply->elements.empty()) return fail("redis: unexpected answer to a feed read");
@@ -247,7 +244,7 @@ void RedisChanges::follow(const std::function<void(const std::string&)>& listene
   bool interrupted = false;
   while (rest(std::chrono::milliseconds(0))) {
     if (last.empty()) {
-      auto newest = redis_->command({"XREVRANGE", kWake, "+", "-", "COUNT", "1"});
+      auto newest = redis_->command({"XREVRANGE", wake_, "+", "-", "COUNT", "1"});
       if (!newest) {
         interrupted = true;
         rest(std::chrono::seconds(1));
@@ -259,7 +256,7 @@ void RedisChanges::follow(const std::function<void(const std::string&)>& listene
       if (interrupted) listener("");
       interrupted = false;
     }
-    auto read = redis_->command({"XREAD", "COUNT", "500", "BLOCK", "500", "STREAMS", kWake, last});
+    auto read = redis_->command({"XREAD", "COUNT", "500", "BLOCK", "500", "STREAMS", wake_, last});
     if (!read) {
       spdlog::warn("change feed: cannot follow changes in Redis ({}); long polls wait to their end",
                    read.error());

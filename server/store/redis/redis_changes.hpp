@@ -50,6 +50,11 @@ class RedisChanges final : public ChangeIndex {
   bool rest(std::chrono::milliseconds pause);
 
   std::shared_ptr<redis::Client> redis_;
+  // Named apart from the tenants' streams ("changes:TENANT"): a tenant may be called
+  // "epochs".
+  const std::string epochs_;   // each tenant's stream's epoch (a new one after a loss)
+  const std::string trimmed_;  // each tenant's stream's newest entry trimmed away
+  const std::string wake_;     // one entry for every change: what listeners block on
   std::string retention_seconds_;
   std::mutex lost_mutex_;
   std::set<std::string> lost_;  // tenants whose readers must resynchronise

@@ -68,6 +68,13 @@ struct Client::Connection {
   }
 };
 
+std::string Client::key(std::string_view name) const {
+  std::string full = endpoint_.prefix;
+  full += ':';
+  full += name;
+  return full;
+}
+
 Client::Client(Endpoint endpoint, std::chrono::milliseconds timeout, std::size_t connections)
     : endpoint_(std::move(endpoint)),
       timeout_(timeout),

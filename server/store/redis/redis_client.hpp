@@ -23,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "server/store/group_commit.hpp"
@@ -55,6 +56,8 @@ class Client {
                        const std::vector<std::string>& args);
 
   const Endpoint& endpoint() const { return endpoint_; }
+  // The name of key `name` in this deployment: "<prefix>:<name>".
+  std::string key(std::string_view name) const;
 
  private:
   struct Connection;

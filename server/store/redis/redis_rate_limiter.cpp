@@ -89,7 +89,7 @@ RateDecision RedisRateLimiter::take(const std::string& tenant, TimePoint now) {
     wanted = lease.size;
   }
   auto reply = redis_.eval(
-      kTakeTokens, {"stargate:ratelimit:" + tenant},
+      kTakeTokens, {redis_.key("ratelimit:" + tenant)},
       {std::to_string(limit.per_minute), std::to_string(limit.burst), std::to_string(wanted)});
   if (!reply || reply->elements.size() != 2) {
     if (shared_.exchange(false)) {

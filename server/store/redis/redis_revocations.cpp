@@ -5,10 +5,6 @@
 namespace stargate::server {
 namespace {
 
-const std::string kClients = "stargate:clients";
-const std::string kRevoked = "stargate:revoked";
-const std::string kBuilt = "stargate:revoked:built";
-
 // KEYS: clients, revoked, built; ARGV: client id, "client:ID", "family:ID".
 // -1: not built; 1: usable; 0: unknown client or revoked.
 constexpr const char* kCheck = R"lua(
@@ -23,7 +19,7 @@ return 1
 
 Expected<std::optional<bool>> RedisRevocations::usable(const std::string& client,
                                                        const std::string& family) {
-  auto reply = redis_->eval(kCheck, {kClients, kRevoked, kBuilt},
+  auto reply = redis_->eval(kCheck, {clients_, revoked_, built_},
                             {client, "client:" + client, "family:" + family});
   if (!reply) return Unexpected{reply.error()};
   if (reply->type != redis::Reply::Type::kInteger) return fail("redis: unexpected answer");
@@ -32,11 +28,11 @@ Expected<std::optional<bool>> RedisRevocations::usable(const std::string& client
 }
 
 Status RedisRevocations::add_client(const std::string& client) {
-  return add_all(kClients, {client});
+  return add_all(clients_, {client});
 }
 
 Status RedisRevocations::add_revocation(const std::string& member) {
-  return add_all(kRevoked, {member});
+  return add_all(revoked_, {member});
 }
 
 Status RedisRevocations::add_all(const std::string& set, const std::vector<std::string>& members) {
@@ -53,18 +49,18 @@ Status RedisRevocations::add_all(const std::string& set, const std::vector<std::
 
 Status RedisRevocations::rebuild(const std::vector<std::string>& clients,
                                  const std::vector<std::string>& revocations) {
-  if (auto added = add_all(kRevoked, revocations); !added) return added;
-  if (auto added = add_all(kClients, clients); !added) return added;
-  auto built = redis_->command({"SET", kBuilt, "1"});
+  if (auto added = add_all(revoked_, revocations); !added) return added;
+  if (auto added = add_all(clients_, clients); !added) return added;
+  auto built = redis_->command({"SET", built_, "1"});
   if (!built) return Unexpected{built.error()};
   return {};
 }
 
 Expected<RevocationIndex::Sizes> RedisRevocations::sizes() {
   Sizes sizes;
-  auto clients = redis_->command({"SCARD", kClients});
+  auto clients = redis_->command({"SCARD", clients_});
   if (!clients) return Unexpected{clients.error()};
-  auto revoked = redis_->command({"SCARD", kRevoked});
+  auto revoked = redis_->command({"SCARD", revoked_});
   if (!revoked) return Unexpected{revoked.error()};
   sizes.clients = static_cast<std::size_t>(std::max<std::int64_t>(0, clients->integer));
   sizes.revocations = static_cast<std::size_t>(std::max<std::int64_t>(0, revoked->integer));

@@ -12,7 +12,11 @@ namespace stargate::server {
 
 class RedisRevocations final : public RevocationIndex {
  public:
-  explicit RedisRevocations(std::shared_ptr<redis::Client> redis) : redis_(std::move(redis)) {}
+  explicit RedisRevocations(std::shared_ptr<redis::Client> redis)
+      : redis_(std::move(redis)),
+        clients_(redis_->key("clients")),
+        revoked_(redis_->key("revoked")),
+        built_(redis_->key("revoked:built")) {}
 
   Expected<std::optional<bool>> usable(const std::string& client,
                                        const std::string& family) override;
@@ -26,6 +30,9 @@ class RedisRevocations final : public RevocationIndex {
   Status add_all(const std::string& set, const std::vector<std::string>& members);
 
   std::shared_ptr<redis::Client> redis_;
+  const std::string clients_;  // sets of the clients known and the revoked
+  const std::string revoked_;
+  const std::string built_;  // set once both are whole
 };
 
 }  // namespace stargate::server

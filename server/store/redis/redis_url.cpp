@@ -50,4 +50,13 @@ Expected<Endpoint> parse_redis_url(const std::string& url) {
   return endpoint;
 }
 
+Status check_key_prefix(const std::string& prefix) {
+  if (prefix.empty() || prefix.size() > 64 ||
+      prefix.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                               "0123456789_.:-") != std::string::npos) {
+    return fail("expected 1 to 64 letters, digits, '_', '.', ':' or '-'");
+  }
+  return {};
+}
+
 }  // namespace stargate::server::redis

@@ -5,9 +5,6 @@
 namespace stargate::server {
 namespace {
 
-const std::string kStream = "stargate:queue";
-const std::string kCovered = "stargate:queue:covered";
-const std::string kSweepLock = "stargate:queue:sweep";
 const std::string kGroup = "workers";
 
 // KEYS[1] stream, KEYS[2] covered set; ARGV: process ids. An entry only for a process that
@@ -51,7 +48,12 @@ std::optional<QueueIndex::Entry> read_entry(const redis::Reply& entry) {
 
 RedisWorkStream::RedisWorkStream(std::shared_ptr<redis::Client> redis, std::string consumer,
                                  Duration lease)
-    : redis_(redis), consumer_(std::move(consumer)), lease_(lease) {}
+    : redis_(redis),
+      consumer_(std::move(consumer)),
+      lease_(lease),
+      stream_(redis_->key("queue")),
+      covered_(redis_->key("queue:covered")),
+      sweep_lock_(redis_->key("queue:sweep")) {}
 
 Expected<redis::Reply> RedisWorkStream::with_group(const std::vector<std::string>& args) {
   auto reply = redis_->command(args);
@@ -61,7 +63,7 @@ Expected<redis::Reply> RedisWorkStream::with_group(const std::vector<std::string
                 reply.error().find("no such key") == std::string::npos)) {
     return reply;
   }
-  auto made = redis_->command({"XGROUP", "CREATE", kStream, kGroup, "0", "MKSTREAM"});
+  auto made = redis_->command({"XGROUP", "CREATE", stream_, kGroup, "0", "MKSTREAM"});
   if (!made && made.error().find("BUSYGROUP") == std::string::npos) {
     return Unexpected{made.error()};
   }
@@ -73,21 +75,21 @@ Status RedisWorkStream::push(const std::vector<std::string>& process_ids) {
     const auto first = process_ids.begin() + static_cast<std::ptrdiff_t>(start);
     const auto last = process_ids.begin() +
                       static_cast<std::ptrdiff_t>(std::min(process_ids.size(), start + kPushBatch));
-    auto pushed = redis_->eval(kPush, {kStream, kCovered}, std::vector<std::string>(first, last));
+    auto pushed = redis_->eval(kPush, {stream_, covered_}, std::vector<std::string>(first, last));
     if (!pushed) return Unexpected{pushed.error()};
   }
   return {};
 }
 
 Status RedisWorkStream::push_again(const std::string& process_id) {
-  auto pushed = redis_->eval(kPushAgain, {kStream, kCovered}, {process_id});
+  auto pushed = redis_->eval(kPushAgain, {stream_, covered_}, {process_id});
   if (!pushed) return Unexpected{pushed.error()};
   return {};
 }
 
 Expected<std::optional<QueueIndex::Entry>> RedisWorkStream::next(Duration wait) {
   // A dead worker's entry first: it waited longest.
-  auto stale = with_group({"XAUTOCLAIM", kStream, kGroup, consumer_, std::to_string(lease_.count()),
+  auto stale = with_group({"XAUTOCLAIM", stream_, kGroup, consumer_, std::to_string(lease_.count()),
                            "0-0", "COUNT", "1"});
   if (!stale) return Unexpected{stale.error()};
   if (stale->elements.size() >= 2) {
@@ -99,7 +101,7 @@ Expected<std::optional<QueueIndex::Entry>> RedisWorkStream::next(Duration wait) 
   if (wait > Duration::zero()) {
     args.insert(args.end(), {"BLOCK", std::to_string(wait.count())});
   }
-  args.insert(args.end(), {"STREAMS", kStream, ">"});
+  args.insert(args.end(), {"STREAMS", stream_, ">"});
   auto fresh = with_group(args);
   if (!fresh) return Unexpected{fresh.error()};
   // [[stream, [[id, [field, value]]]]], or nil when nothing came within the wait
@@ -113,13 +115,13 @@ Expected<std::optional<QueueIndex::Entry>> RedisWorkStream::next(Duration wait) 
 }
 
 Status RedisWorkStream::touch(const Entry& entry) {
-  auto claimed = redis_->command({"XCLAIM", kStream, kGroup, consumer_, "0", entry.id, "JUSTID"});
+  auto claimed = redis_->command({"XCLAIM", stream_, kGroup, consumer_, "0", entry.id, "JUSTID"});
   if (!claimed) return Unexpected{claimed.error()};
   return {};
 }
 
 Status RedisWorkStream::done(const Entry& entry) {
-  auto finished = redis_->eval(kDone, {kStream, kCovered}, {kGroup, entry.id, entry.process_id});
+  auto finished = redis_->eval(kDone, {stream_, covered_}, {kGroup, entry.id, entry.process_id});
   if (!finished) return Unexpected{finished.error()};
   return {};
 }
@@ -130,7 +132,7 @@ Expected<std::vector<std::string>> RedisWorkStream::sweep_uncovered(
   constexpr std::size_t kBatch = 500;
   for (std::size_t start = 0; start < process_ids.size(); start += kBatch) {
     const auto end = std::min(process_ids.size(), start + kBatch);
-    std::vector<std::string> args = {"SMISMEMBER", kCovered};
+    std::vector<std::string> args = {"SMISMEMBER", covered_};
     args.insert(args.end(), process_ids.begin() + static_cast<std::ptrdiff_t>(start),
                 process_ids.begin() + static_cast<std::ptrdiff_t>(end));
     auto covered = redis_->command(args);
@@ -146,8 +148,8 @@ Expected<std::vector<std::string>> RedisWorkStream::sweep_uncovered(
 }
 
 Expected<bool> RedisWorkStream::sweep_due(Duration every) {
-  auto taken = redis_->command(
-      {"SET", kSweepLock, consumer_, "NX", "PX", std::to_string(std::max<long>(1, every.count()))});
+  auto taken = redis_->command({"SET", sweep_lock_, consumer_, "NX", "PX",
+                                std::to_string(std::max<long>(1, every.count()))});
   if (!taken) return Unexpected{taken.error()};
   return taken->type == redis::Reply::Type::kStatus;
 }
@@ -155,7 +157,7 @@ Expected<bool> RedisWorkStream::sweep_due(Duration every) {
 // XINFO CONSUMERS: per consumer a flat list of name, pending, idle (and, since Redis 7.2,
 // inactive) with their values.
 Expected<std::size_t> RedisWorkStream::forget_idle_workers(Duration idle) {
-  auto consumers = with_group({"XINFO", "CONSUMERS", kStream, kGroup});
+  auto consumers = with_group({"XINFO", "CONSUMERS", stream_, kGroup});
   if (!consumers) return Unexpected{consumers.error()};
   std::size_t forgotten = 0;
   for (const auto& consumer : consumers->elements) {
@@ -170,7 +172,7 @@ Expected<std::size_t> RedisWorkStream::forget_idle_workers(Duration idle) {
       if (field == "idle") idle_ms = value.integer;
     }
     if (name.empty() || name == consumer_ || pending != 0 || idle_ms < idle.count()) continue;
-    auto deleted = redis_->command({"XGROUP", "DELCONSUMER", kStream, kGroup, name});
+    auto deleted = redis_->command({"XGROUP", "DELCONSUMER", stream_, kGroup, name});
     if (!deleted) return Unexpected{deleted.error()};
     if (deleted->integer == 0) ++forgotten;  // it held nothing (checked again by Redis)
   }

@@ -39,6 +39,9 @@ class RedisWorkStream final : public QueueIndex {
   std::shared_ptr<redis::Client> redis_;
   std::string consumer_;
   Duration lease_;
+  const std::string stream_;      // the queue
+  const std::string covered_;     // the processes an entry of it covers
+  const std::string sweep_lock_;  // held by the one worker that sweeps
 };
 
 }  // namespace stargate::server
