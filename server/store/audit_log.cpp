@@ -16,7 +16,8 @@ constexpr auto kBatchDelay = std::chrono::milliseconds(10);
 
 }  // namespace
 
-AuditLog::AuditLog(AuditStore& store) : store_(store), thread_([this] { loop(); }) {}
+AuditLog::AuditLog(AuditStore& store, std::size_t max_pending)
+    : store_(store), max_pending_(max_pending), thread_([this] { loop(); }) {}
 
 AuditLog::~AuditLog() {
   stop();
@@ -28,7 +29,7 @@ void AuditLog::record(AuditEvent event) {
     caught_up_.wait_for(lock, kMostWait,
                         [&] { return pending_.size() < kBehind || !store_taking_ || stopping_; });
   }
-  if (pending_.size() >= kMaxPending) {
+  if (pending_.size() >= max_pending_) {
     ++lost_;
     return;
   }

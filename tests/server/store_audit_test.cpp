@@ -7,6 +7,8 @@
 namespace stargate::server::store_suite {
 namespace {
 
+using namespace std::chrono_literals;
+
 // Several writers append at once: every record is there, in order, verified.
 TEST_P(StoreTest, TwoWritersKeepAVerifiableAuditTrail) {
   auto other = second_store();
@@ -67,6 +69,39 @@ TEST_P(StoreTest, AFloodOfRequestRecordsIsSlowedToWhatTheStoreTakesAndLosesNone)
   ASSERT_TRUE(check) << check.error();
   EXPECT_TRUE(check->intact) << check->problem;
   EXPECT_EQ(check->records, kThreads * kEach);
+}
+
+// While the store fails (MongoDB stopped), request records wait for it up to the log's
+// bound, and past it are counted lost, not kept without end; once it is back, everything
+// that waited goes in, and the trail holds exactly what was not counted lost.
+TEST_P(StoreTest, RecordsWaitingForAFailedStoreAreBoundedAndCountedWhenLost) {
+  // Stopping the engine: MongoDB's (the SQLite store fails only with its disk).
+  if (GetParam() == "sqlite") GTEST_SKIP() << "stops the MongoDB server; run on mongo";
+  constexpr std::size_t kBound = 50;
+  AuditLog log(*store_, kBound);
+  log.record({now_utc(), "request", {{"n", 0}}});
+  log.flush();
+  mongo_->stop(true);
+  int recorded = 1;
+  // Until the writer has found the store failing and the bound is reached (each record
+  // is queued at once: nothing waits on a failed store).
+  ASSERT_TRUE(test::wait_until(
+      [&] {
+        for (int k = 0; k < 20; ++k)
+          log.record({now_utc(), "request", {{"n", recorded++}}});
+        return log.lost() > 0;
+      },
+      30s));
+  EXPECT_LE(log.pending(), kBound + AuditLog::kMaxBatch);
+  const std::uint64_t lost = log.lost();
+  ASSERT_TRUE(mongo_->start()) << mongo_->error();
+  ASSERT_TRUE(test::wait_until([&] { return log.pending() == 0; }, 30s)) << log.pending();
+  log.flush();
+  EXPECT_EQ(log.lost(), lost);
+  auto check = verify_audit(*store_);
+  ASSERT_TRUE(check) << check.error();
+  EXPECT_TRUE(check->intact) << check->problem;
+  EXPECT_EQ(check->records, recorded - static_cast<std::int64_t>(lost));
 }
 
 // A trail of large records (50 MB) is written and read whole: on MongoDB a block is closed
