@@ -146,6 +146,11 @@ TEST(ServerConfig, NamesTheChangesThatNeedARestart) {
   auto tls = was;
   tls.tls_cert = "/etc/cert.pem";
   EXPECT_EQ(changes_needing_restart(was, tls), (std::vector<std::string>{"TLS on or off"}));
+  // Another [redis] prefix is another set of keys: a reload cannot move to it.
+  auto prefix = was;
+  prefix.redis_prefix = "east";
+  EXPECT_EQ(changes_needing_restart(was, prefix),
+            (std::vector<std::string>{"[store], [redis], [mongo]"}));
 }
 
 TEST(ServerConfig, ListenAddresses) {
