@@ -27,9 +27,8 @@ struct ServerConfig {
   std::string store_backend = "sqlite";  // or "redis+mongo" (scale-out)
   std::string store_path;                // default: <state_dir>/stargate-server.db
   std::string redis_url = "redis://127.0.0.1:6379";
-  std::string redis_password_file;
-  std::string redis_prefix =
-      "stargate";  // of every key name  // else the credential "redis-password", if there is one
+  std::string redis_password_file;        // else the credential "redis-password", if there is one
+  std::string redis_prefix = "stargate";  // of every key name in Redis
   std::string mongo_uri = "mongodb://127.0.0.1:27017/stargate";
   std::string mongo_password_file;        // else the credential "mongodb-password", if there is one
   std::string key_file;                   // HS256 key; default: <state_dir>/jwt.key

@@ -17,6 +17,7 @@ class RedisAnswerCache final : public AnswerCache {
   Status put(const std::string& process_id, const std::string& document, Duration ttl) override;
 
  private:
+  std::string key_of(const std::string& process_id) const;  // its answer's key
   std::shared_ptr<redis::Client> redis_;
 };
 

@@ -22,8 +22,12 @@ return n
 
 }  // namespace
 
+std::string RedisAuthFailures::key_of(const std::string& address) const {
+  return redis_->key("authfail:" + address);
+}
+
 Expected<std::optional<Duration>> RedisAuthFailures::refused(const std::string& address, int max) {
-  auto left = redis_->eval(kRefused, {redis_->key("authfail:" + address)}, {std::to_string(max)});
+  auto left = redis_->eval(kRefused, {key_of(address)}, {std::to_string(max)});
   if (!left) return Unexpected{left.error()};
   if (left->type != redis::Reply::Type::kInteger || left->integer < 0) {
     return std::optional<Duration>{};
@@ -32,8 +36,7 @@ Expected<std::optional<Duration>> RedisAuthFailures::refused(const std::string& 
 }
 
 Status RedisAuthFailures::failed(const std::string& address, Duration window) {
-  auto counted =
-      redis_->eval(kFailed, {redis_->key("authfail:" + address)}, {std::to_string(window.count())});
+  auto counted = redis_->eval(kFailed, {key_of(address)}, {std::to_string(window.count())});
   if (!counted) return Unexpected{counted.error()};
   return {};
 }

@@ -18,6 +18,7 @@ class RedisAuthFailures final : public SharedFailures {
   Status failed(const std::string& address, Duration window) override;
 
  private:
+  std::string key_of(const std::string& address) const;  // its failures' counter
   std::shared_ptr<redis::Client> redis_;
 };
 

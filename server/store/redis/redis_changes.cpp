@@ -126,6 +126,10 @@ std::string entry_field(const redis::Reply& entry, const std::string& name) {
 
 }  // namespace
 
+std::string RedisChanges::stream_of(const std::string& tenant) const {
+  return redis_->key("changes:" + tenant);
+}
+
 RedisChanges::RedisChanges(std::shared_ptr<redis::Client> redis, Duration retention)
     : redis_(std::move(redis)),
       epochs_(redis_->key("changes-epochs")),
@@ -144,8 +148,7 @@ Status RedisChanges::record(const std::string& tenant,
   repair();
   std::vector<std::string> args = {tenant, retention_seconds_, std::to_string(kWakeKept)};
   args.insert(args.end(), process_ids.begin(), process_ids.end());
-  auto recorded =
-      redis_->eval(kRecord, {redis_->key("changes:" + tenant), epochs_, wake_, trimmed_}, args);
+  auto recorded = redis_->eval(kRecord, {stream_of(tenant), epochs_, wake_, trimmed_}, args);
   if (!recorded) {
     std::lock_guard lock(lost_mutex_);
     lost_.insert(tenant);
@@ -177,7 +180,7 @@ void RedisChanges::repair() {
 
 Expected<std::string> RedisChanges::head(const std::string& tenant) {
   repair();
-  auto reply = redis_->eval(kHead, {redis_->key("changes:" + tenant), epochs_}, {tenant});
+  auto reply = redis_->eval(kHead, {stream_of(tenant), epochs_}, {tenant});
   if (!reply) return Unexpected{reply.error()};
   if (reply->elements.size() != 2) return fail("redis: unexpected answer to the feed's head");
   return reply->elements[0].text + "-" + reply->elements[1].text;
@@ -193,7 +196,7 @@ Expected<ChangeIndex::Read> RedisChanges::after(const std::string& tenant,
     return read;
   }
   auto reply =
-      redis_->eval(kAfter, {redis_->key("changes:" + tenant), epochs_, trimmed_},
+      redis_->eval(kAfter, {stream_of(tenant), epochs_, trimmed_},
                    {tenant, parsed->epoch, parsed->ms, parsed->seq, std::to_string(count)});
   if (!reply) return Unexpected{reply.error()};
   if (reply->elements.empty()) return fail("redis: unexpected answer to a feed read");

@@ -48,6 +48,7 @@ class RedisChanges final : public ChangeIndex {
   void stop_listening();
   // Waits up to `pause` unless told to stop; false when stopping.
   bool rest(std::chrono::milliseconds pause);
+  std::string stream_of(const std::string& tenant) const;  // the tenant's stream's key
 
   std::shared_ptr<redis::Client> redis_;
   // Named apart from the tenants' streams ("changes:TENANT"): a tenant may be called
