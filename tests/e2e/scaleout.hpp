@@ -11,6 +11,16 @@
 
 namespace stargate::test {
 
+// A scale-out stack of two gateways and two workers with no daemon: the tests talk HTTP to
+// the gateways themselves. Each step of an order takes `step_duration`.
+inline StackOptions without_daemon(const std::string& step_duration = "100ms") {
+  StackOptions options;
+  options.scale_out = true;
+  options.start_daemon = false;
+  options.step_duration = step_duration;
+  return options;
+}
+
 // Two units of SKU-001.
 inline constexpr const char* kTwoUnits =
     R"({"orderId":"ORD-1","items":[{"sku":"SKU-001","quantity":2}]})";

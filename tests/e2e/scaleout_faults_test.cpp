@@ -24,10 +24,7 @@ using namespace std::chrono_literals;
 // kill -9 of the worker running an order: the other worker takes it over once the lease
 // ends and finishes it; the stock is reserved once.
 TEST(ScaleOut, AKilledWorkersProcessIsFinishedByTheOtherOnce) {
-  StackOptions options;
-  options.scale_out = true;
-  options.start_daemon = false;
-  options.step_duration = "1s";
+  auto options = without_daemon("1s");
   options.lease = "3s";
   Stack stack(options);
   const std::string bearer = token_at(stack, stack.port());
@@ -80,11 +77,7 @@ TEST(ScaleOut, AKilledWorkersProcessIsFinishedByTheOtherOnce) {
 // process that exists and completes; a client whose gateway died sends the same key to the
 // other one and gets one process, not two.
 TEST(ScaleOut, AKilledGatewayLosesNoAcceptedRequest) {
-  StackOptions options;
-  options.scale_out = true;
-  options.start_daemon = false;
-  options.step_duration = "10ms";
-  Stack stack(options);
+  Stack stack(without_daemon("10ms"));
   const std::string bearer = token_at(stack, stack.port());
   ASSERT_FALSE(bearer.empty());
   // Each client sends at least kEach keys and goes on until it has sent one after the kill
@@ -165,11 +158,8 @@ TEST(ScaleOut, AKilledGatewayLosesNoAcceptedRequest) {
 // redis-server restarted (AOF fsync always) under submissions: nothing acknowledged is
 // lost, and the processes still run.
 TEST(ScaleOut, RestartingRedisLosesNothingAcknowledged) {
-  StackOptions options;
-  options.scale_out = true;
-  options.start_daemon = false;
+  auto options = without_daemon("10ms");
   options.redis_aof_always = true;
-  options.step_duration = "10ms";
   Stack stack(options);
   const std::string bearer = token_at(stack, stack.port());
   std::vector<std::string> ids;
@@ -195,10 +185,7 @@ TEST(ScaleOut, RestartingRedisLosesNothingAcknowledged) {
 // it comes back and everything works again without a restart. Redis stopped: submissions
 // go on (the record is in MongoDB), readiness names it; back, it is ready again.
 TEST(ScaleOut, OutagesOfEitherEngineAreReportedAndRecoverWithoutARestart) {
-  StackOptions options;
-  options.scale_out = true;
-  options.start_daemon = false;
-  Stack stack(options);
+  Stack stack(without_daemon());
   if (!stack.mongo().own_process()) GTEST_SKIP() << "needs a MongoDB the test can stop";
   const std::string bearer = token_at(stack, stack.port());
   ASSERT_TRUE(submit_to(stack.port(), bearer, "before"));
@@ -240,11 +227,7 @@ TEST(ScaleOut, OutagesOfEitherEngineAreReportedAndRecoverWithoutARestart) {
 // answering status, each request within its deadline and never with a 500; once Redis is
 // back, every process accepted meanwhile runs, with no restart, and none is duplicated.
 TEST(ScaleOut, RedisStoppedForThirtySecondsLosesAndDuplicatesNothing) {
-  StackOptions options;
-  options.scale_out = true;
-  options.start_daemon = false;
-  options.step_duration = "10ms";
-  Stack stack(options);
+  Stack stack(without_daemon("10ms"));
   const std::string bearer = token_at(stack, stack.port());
   ASSERT_FALSE(bearer.empty());
   std::map<std::string, std::string> accepted;  // key -> process id

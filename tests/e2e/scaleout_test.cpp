@@ -152,10 +152,7 @@ TEST(ScaleOut, AChangeTheFeedMissedIsReadWhenTheProcessIsLate) {
 
 // One key sent 32 times at once, half to each gateway: one process, 31 replays.
 TEST(ScaleOut, OneKeyThroughTwoGatewaysMakesOneProcess) {
-  StackOptions options;
-  options.scale_out = true;
-  options.start_daemon = false;
-  Stack stack(options);
+  Stack stack(without_daemon());
   const std::string bearer = token_at(stack, stack.port());
   ASSERT_FALSE(bearer.empty());
   std::mutex mutex;
@@ -186,9 +183,7 @@ TEST(ScaleOut, OneKeyThroughTwoGatewaysMakesOneProcess) {
 // One tenant's limit holds across both gateways: burst 5, 30 a minute; of 40 requests in
 // a few seconds through both, at most the burst plus what refilled meanwhile pass.
 TEST(ScaleOut, OneTenantsRateLimitHoldsAcrossGateways) {
-  StackOptions options;
-  options.scale_out = true;
-  options.start_daemon = false;
+  auto options = without_daemon();
   options.workers = 1;
   options.server_extra = "[rate_limit]\nper_minute = 30\nburst = 5\n";
   Stack stack(options);
@@ -216,10 +211,7 @@ TEST(ScaleOut, OneTenantsRateLimitHoldsAcrossGateways) {
 // trusts its last check for 250 ms), a rotated one is accepted with either secret by both,
 // and tenants stay apart across gateways.
 TEST(ScaleOut, RevocationRotationAndTenantsHoldAcrossGateways) {
-  StackOptions options;
-  options.scale_out = true;
-  options.start_daemon = false;
-  Stack stack(options);
+  Stack stack(without_daemon());
   const std::string bearer = token_at(stack, stack.port());
   auto res = submit_to(stack.port(), bearer, "mine");
   ASSERT_TRUE(res && res->status == 202);
