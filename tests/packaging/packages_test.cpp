@@ -23,8 +23,9 @@ namespace {
 using namespace std::chrono_literals;
 
 const std::string kSource = STARGATE_SOURCE_DIR;
-// The test's own packages (scripts/package --out), built unoptimised (--quick): what is
-// tested is the packaging, and dist/ keeps only what scripts/package makes for hosts.
+// The test's own packages (scripts/package --out), built quickly (--quick: unoptimised,
+// in batches): what is tested is the packaging, and dist/ keeps only what scripts/package
+// makes for hosts.
 const std::string kDist = std::string(STARGATE_BINARY_DIR) + "/packaging-test";
 const std::string kStargate = kDist + "/stargate_0.1.0_amd64.deb";
 const std::string kServer = kDist + "/stargate-server_0.1.0_amd64.deb";
