@@ -243,6 +243,35 @@ TEST(ServerReload, ProcessTypesAndHandlerSettingsApplyToWhatStartsAfterTheReload
   EXPECT_TRUE(stack.server()->running());
 }
 
+// A type removed from the file while one of its processes runs: the process keeps its
+// handler until the server stops, and after the next start (the type gone) it fails with
+// NO_HANDLER, not retryable, instead of waiting for a handler for good.
+TEST(ServerReload, AProcessOfARemovedTypeFailsWithNoHandlerAfterTheNextStart) {
+  StackOptions options;
+  options.start_daemon = false;
+  options.step_duration = "1s";  // an order takes about 4 s: still running at the stop
+  Stack stack(options);
+  const std::string bearer = token(stack);
+  ASSERT_FALSE(bearer.empty());
+  const json order = {{"orderId", "ORD-G"}, {"items", {{{"sku", "SKU-001"}, {"quantity", 1}}}}};
+  auto accepted = submit(stack, bearer, "order", order);
+  ASSERT_TRUE(accepted && accepted->status == 202) << (accepted ? accepted->body : "no answer");
+  const std::string id = json::parse(accepted->body)["processId"];
+  ASSERT_TRUE(wait_until(
+      [&] { return status(stack, bearer, id).value("status", "") == "processing"; }, 10s));
+
+  edit_config(stack, "[order]\n", "[process_types.shipping]\n[order]\n");
+  EXPECT_EQ(stack.stop_server(), 0) << stack.server_log();
+  stack.start_server();
+  const json done = finished(stack, bearer, id);
+  ASSERT_EQ(done.value("status", ""), "failed") << done.dump() << stack.server_log();
+  EXPECT_EQ(done["error"].value("code", ""), "NO_HANDLER") << done.dump();
+  EXPECT_FALSE(done.value("retryable", true)) << done.dump();
+  auto refused = submit(stack, bearer, "order", order);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 400) << refused->body;
+}
+
 // A new process type reaches every program of the scale-out by a reload of each: workers
 // first (so that no accepted process meets a worker without its handler), then gateways.
 // Before it, the gateways refuse the type; after it, either gateway takes it and a worker
