@@ -112,13 +112,19 @@ nlohmann::json audit_block(const std::string& chain, std::int64_t block,
     lines += '\t';
     lines += record.record;
   }
+  // The earliest and the latest of the records' times, not the first's and the last's:
+  // records go in the order they came, which is not always the order of their times (a
+  // request's record has the time it arrived, and requests end in any order).
+  const auto [earliest, latest] = std::minmax_element(
+      records.begin(), records.end(),
+      [](const AuditRecord& a, const AuditRecord& b) { return a.time < b.time; });
   return {{"_id", audit_id(chain, block)},
           {"chain", chain},
           {"block", block},
           {"firstSeq", records.empty() ? 0 : records.front().seq},
           {"lastSeq", records.empty() ? 0 : records.back().seq},
-          {"time", records.empty() ? 0 : to_unix_ms(records.front().time)},
-          {"until", records.empty() ? 0 : to_unix_ms(records.back().time)},
+          {"time", records.empty() ? 0 : to_unix_ms(earliest->time)},
+          {"until", records.empty() ? 0 : to_unix_ms(latest->time)},
           {"records", std::move(lines)}};
 }
 

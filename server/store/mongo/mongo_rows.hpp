@@ -27,11 +27,11 @@ inline nlohmann::json unix_ms_or_null(const std::optional<TimePoint>& time) {
 // "/" and the block's number as 20 digits, so that ids sort by chain and in order within
 // it, and a lookup by id is one MongoDB answers from its index (FerretDB's SQLite handler
 // passes only a string _id to SQLite; a numeric one it looks up by decoding the collection). The
-// fields: chain, block, firstSeq, lastSeq, time and until (the first and last record's unix ms) and
-// records: one text, a line a record (seq, time, prevHash, hash and the record, tab-separated),
-// which MongoDB-compatible servers store for a third of what as many subdocuments cost them. The
-// hashes cover each record's text, which names its chain and seq, so an edit of a block's fields or
-// records is found by audit verify.
+// fields: chain, block, firstSeq, lastSeq, time and until (the earliest and the latest of its
+// records' times, unix ms) and records: one text, a line a record (seq, time, prevHash, hash
+// and the record, tab-separated), which MongoDB-compatible servers store for a third of what as
+// many subdocuments cost them. The hashes cover each record's text, which names its chain and
+// seq, so an edit of a block's fields or records is found by audit verify.
 std::string audit_id(const std::string& chain, std::int64_t block);
 nlohmann::json audit_block(const std::string& chain, std::int64_t block,
                            const std::vector<AuditRecord>& records);
